@@ -1,0 +1,19 @@
+#![no_std]
+#![forbid(unsafe_code)]
+#![doc = include_str!("../README.md")]
+//!
+//! # Conventions
+//!
+//! - **Offset** = local − reference: positive means the local clock is ahead.
+//! - **Frequency** in ppb: positive means the clock runs faster.
+//! - Timestamps wrap, durations saturate, narrowing to a wire field saturates.
+//! - No floating point on the sample path; the `sim` feature uses floats only
+//!   inside its physical model.
+
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod time;
+
+#[cfg(feature = "sim")]
+pub mod sim;

@@ -1,0 +1,1 @@
+//! Simulator (placeholder, filled in by its own change).

@@ -1,0 +1,1 @@
+//! keel scenario suite.
