@@ -13,7 +13,12 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod filter;
+pub mod measure;
+pub mod select;
+pub mod servo;
 pub mod time;
+pub mod wire;
 
 #[cfg(feature = "sim")]
 pub mod sim;

@@ -1,0 +1,1 @@
+//! Outlier rejection and sample windows (min-delay, median) on fixed-capacity buffers.

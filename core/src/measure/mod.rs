@@ -1,0 +1,1 @@
+//! Raw readings to offset samples: PHC read triples, NTP and PTP exchanges.

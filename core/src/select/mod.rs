@@ -1,0 +1,1 @@
+//! Combining sources: clock filters, interval intersection, BMCA comparison.

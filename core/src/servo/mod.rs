@@ -1,0 +1,1 @@
+//! Servos: a shared dispatcher with linuxptp's vocabulary and the estimators behind it.
