@@ -15,6 +15,7 @@ extern crate std;
 
 pub mod filter;
 pub mod measure;
+pub mod num;
 pub mod select;
 pub mod servo;
 pub mod time;

@@ -1,0 +1,459 @@
+//! Deterministic binary floating point built from integer instructions only.
+//!
+//! Covariances and noise statistics span many orders of magnitude (ns² from
+//! 10⁻² to 10²⁴), beyond any single fixed-point format. [`Real`] is a 32-bit
+//! signed mantissa with a 16-bit binary exponent: `m · 2^e`, normalised so
+//! `2³⁰ ≤ |m| < 2³¹` (or `m = 0`). Every operation uses only integer add,
+//! shift and `32×32→64` multiply — no division instruction (reciprocals by
+//! Newton–Raphson), no 128-bit arithmetic, no floats — so results are
+//! bit-identical on `x86_64` and on Cortex-M0 alike, and cheap there.
+//!
+//! Precision is 31 bits (relative error ≤ 2⁻³⁰ per operation). Results that
+//! would overflow the exponent saturate to [`Real::MAX`] / [`Real::MIN`];
+//! results that underflow become zero. No operation panics.
+
+#![cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
+
+/// A deterministic real number `m · 2^e` (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Real {
+    m: i32,
+    e: i16,
+}
+
+const E_MAX: i32 = i16::MAX as i32;
+const E_MIN: i32 = i16::MIN as i32;
+
+impl Default for Real {
+    fn default() -> Self {
+        Self::ZERO
+    }
+}
+
+impl Real {
+    /// Zero.
+    pub const ZERO: Self = Self { m: 0, e: 0 };
+    /// One.
+    pub const ONE: Self = Self { m: 1 << 30, e: -30 };
+    /// The largest value.
+    pub const MAX: Self = Self {
+        m: i32::MAX,
+        e: i16::MAX,
+    };
+    /// The most negative value.
+    pub const MIN: Self = Self {
+        m: -i32::MAX,
+        e: i16::MAX,
+    };
+
+    /// Normalises `m · 2^e` for any `i64` mantissa, rounding to nearest.
+    #[allow(
+        clippy::arithmetic_side_effects,
+        clippy::cast_possible_truncation,
+        clippy::cast_possible_wrap,
+        clippy::cast_sign_loss,
+        reason = "shift counts and exponents are bounded by the checks around them"
+    )]
+    fn norm(m: i64, e: i32) -> Self {
+        if m == 0 {
+            return Self::ZERO;
+        }
+        let neg = m < 0;
+        let mut mag = m.unsigned_abs();
+        let mut e = e;
+        // Bring the magnitude into [2^30, 2^31).
+        let lz = mag.leading_zeros() as i32; // 64 - bit length
+        let bits = 64 - lz;
+        if bits > 31 {
+            let sh = (bits - 31) as u32;
+            let half = 1u64 << (sh - 1);
+            mag = (mag >> sh) + u64::from(mag & ((1u64 << sh) - 1) >= half);
+            e += sh as i32;
+            if mag >= (1u64 << 31) {
+                mag >>= 1;
+                e += 1;
+            }
+        } else if bits < 31 {
+            let sh = (31 - bits) as u32;
+            mag <<= sh;
+            e -= sh as i32;
+        }
+        if e > E_MAX {
+            return if neg { Self::MIN } else { Self::MAX };
+        }
+        if e < E_MIN {
+            return Self::ZERO;
+        }
+        let m = mag as i32;
+        Self {
+            m: if neg { -m } else { m },
+            e: e as i16,
+        }
+    }
+
+    /// From an integer.
+    pub fn from_i64(v: i64) -> Self {
+        Self::norm(v, 0)
+    }
+
+    /// From a fixed-point value `bits · 2^-frac`.
+    pub fn from_fixed(bits: i64, frac: u8) -> Self {
+        Self::norm(bits, i32::from(frac).wrapping_neg())
+    }
+
+    /// `num / den` for integers (den ≠ 0; zero otherwise).
+    pub fn ratio(num: i64, den: i64) -> Self {
+        Self::from_i64(num).div_impl(Self::from_i64(den))
+    }
+
+    /// To fixed point with `frac` fractional bits, rounded to nearest,
+    /// saturating at the `i64` range.
+    #[allow(
+        clippy::arithmetic_side_effects,
+        clippy::cast_sign_loss,
+        reason = "shift amounts are range-checked"
+    )]
+    pub fn to_fixed(self, frac: u8) -> i64 {
+        if self.m == 0 {
+            return 0;
+        }
+        let sh = i32::from(self.e) + i32::from(frac);
+        let m = i64::from(self.m);
+        if sh >= 0 {
+            if sh > 32 {
+                return if m < 0 { i64::MIN } else { i64::MAX };
+            }
+            m << sh
+        } else if sh < -40 {
+            0
+        } else {
+            let s = (-sh) as u32;
+            // Round half away from zero.
+            let mag = m.unsigned_abs();
+            let r = (mag + (1u64 << (s - 1))) >> s;
+            #[allow(clippy::cast_possible_wrap, reason = "r < 2^31")]
+            let r = r as i64;
+            if m < 0 { -r } else { r }
+        }
+    }
+
+    /// To the nearest integer, saturating.
+    pub fn to_i64(self) -> i64 {
+        self.to_fixed(0)
+    }
+
+    /// Is this zero?
+    pub const fn is_zero(self) -> bool {
+        self.m == 0
+    }
+
+    /// Is this negative?
+    pub const fn is_negative(self) -> bool {
+        self.m < 0
+    }
+
+    /// Negation (saturating: `-MIN` is `MAX`).
+    #[must_use]
+    pub const fn negate(self) -> Self {
+        Self {
+            m: self.m.wrapping_neg(),
+            e: self.e,
+        }
+    }
+
+    /// Absolute value.
+    #[must_use]
+    pub const fn abs(self) -> Self {
+        Self {
+            m: self.m.wrapping_abs(),
+            e: self.e,
+        }
+    }
+
+    /// Product.
+    #[must_use]
+    #[allow(
+        clippy::arithmetic_side_effects,
+        reason = "31-bit mantissas: the product fits i64"
+    )]
+    fn mul_impl(self, rhs: Self) -> Self {
+        if self.m == 0 || rhs.m == 0 {
+            return Self::ZERO;
+        }
+        Self::norm(
+            i64::from(self.m) * i64::from(rhs.m),
+            i32::from(self.e) + i32::from(rhs.e),
+        )
+    }
+
+    /// Sum.
+    #[must_use]
+    #[allow(
+        clippy::arithmetic_side_effects,
+        reason = "aligned mantissas are < 2^62"
+    )]
+    fn add_impl(self, rhs: Self) -> Self {
+        if self.m == 0 {
+            return rhs;
+        }
+        if rhs.m == 0 {
+            return self;
+        }
+        let (big, small) = if self.e >= rhs.e {
+            (self, rhs)
+        } else {
+            (rhs, self)
+        };
+        let d = i32::from(big.e) - i32::from(small.e);
+        if d > 62 {
+            return big;
+        }
+        // Work with 30 guard bits: mantissas shifted left by 30, the smaller
+        // one right by d (exact while d <= 30).
+        let a = i64::from(big.m) << 30;
+        let b = if d <= 30 {
+            i64::from(small.m) << (30 - d)
+        } else {
+            i64::from(small.m) >> (d - 30)
+        };
+        Self::norm(a + b, i32::from(big.e) - 30)
+    }
+
+    /// Reciprocal; zero maps to [`Real::MAX`].
+    #[must_use]
+    #[allow(
+        clippy::arithmetic_side_effects,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap,
+        reason = "Newton iterations on normalised 32-bit values stay within u64"
+    )]
+    pub fn recip(self) -> Self {
+        if self.m == 0 {
+            return Self::MAX;
+        }
+        // a = |m| / 2^31 in [0.5, 1); r ≈ 1/a in (1, 2], held as r·2^30.
+        let a = u64::from(self.m.unsigned_abs()); // a·2^31
+        // r0 = 48/17 − 32/17·a (max error 1/17).
+        let mut r: u64 = ((48u64 << 30) / 17).wrapping_sub(((32u64 << 30) / 17 * a) >> 31);
+        for _ in 0..4 {
+            // r ← r·(2 − a·r)
+            let ar = (a * r) >> 31; // a·r·2^30
+            let two_minus = (2u64 << 30).saturating_sub(ar);
+            r = (r * two_minus) >> 30;
+        }
+        // value = r·2^-30 / (2^-31·2^e) => r · 2^(1 - e - 30 - 0)... see below
+        let mant = if self.m < 0 { -(r as i64) } else { r as i64 };
+        // 1/(m·2^e) = (2^31/|m|)·2^(-31-e) = (r·2^-30)·2^(-31-e)
+        Self::norm(mant, -30 - 31 - i32::from(self.e))
+    }
+
+    /// Quotient; division by zero gives ±[`Real::MAX`] (or zero for 0/0).
+    #[must_use]
+    fn div_impl(self, rhs: Self) -> Self {
+        if self.m == 0 {
+            return Self::ZERO;
+        }
+        let r = rhs.recip();
+        let q = self.mul_impl(r);
+        if rhs.m == 0 && self.m < 0 {
+            Self::MIN
+        } else {
+            q
+        }
+    }
+
+    /// Square root of |self| (digit by digit; no division).
+    #[must_use]
+    #[allow(
+        clippy::arithmetic_side_effects,
+        clippy::cast_possible_wrap,
+        reason = "bit-by-bit square root of a 62-bit value"
+    )]
+    pub fn sqrt(self) -> Self {
+        if self.m == 0 {
+            return Self::ZERO;
+        }
+        // |m|·2^e with an even exponent: shift the mantissa up to 61–62 bits.
+        let mut v = u64::from(self.m.unsigned_abs());
+        let mut e = i32::from(self.e);
+        v <<= 31;
+        e -= 31;
+        if e & 1 != 0 {
+            v <<= 1;
+            e -= 1;
+        }
+        let root = isqrt(v);
+        Self::norm(root as i64, e / 2)
+    }
+
+    /// The larger of two values.
+    #[must_use]
+    pub fn max(self, rhs: Self) -> Self {
+        if self < rhs { rhs } else { self }
+    }
+
+    /// The smaller of two values.
+    #[must_use]
+    pub fn min(self, rhs: Self) -> Self {
+        if rhs < self { rhs } else { self }
+    }
+
+    /// Multiplication by 2^k (exact).
+    #[must_use]
+    pub fn scale2(self, k: i32) -> Self {
+        Self::norm(i64::from(self.m), i32::from(self.e).saturating_add(k))
+    }
+}
+
+impl core::ops::Add for Real {
+    type Output = Self;
+    /// Sum, saturating.
+    fn add(self, rhs: Self) -> Self {
+        self.add_impl(rhs)
+    }
+}
+
+impl core::ops::Sub for Real {
+    type Output = Self;
+    /// Difference, saturating.
+    fn sub(self, rhs: Self) -> Self {
+        self.add_impl(rhs.negate())
+    }
+}
+
+impl core::ops::Mul for Real {
+    type Output = Self;
+    /// Product, saturating.
+    fn mul(self, rhs: Self) -> Self {
+        self.mul_impl(rhs)
+    }
+}
+
+impl core::ops::Div for Real {
+    type Output = Self;
+    /// Quotient; see [`Real::recip`] for zero divisors.
+    fn div(self, rhs: Self) -> Self {
+        self.div_impl(rhs)
+    }
+}
+
+impl core::ops::Neg for Real {
+    type Output = Self;
+    fn neg(self) -> Self {
+        self.negate()
+    }
+}
+
+impl PartialOrd for Real {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Real {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        let d = self.add_impl(other.negate());
+        d.m.cmp(&0)
+    }
+}
+
+/// Floor of the square root of a u64, digit by digit.
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "classic bitwise square root"
+)]
+fn isqrt(mut v: u64) -> u64 {
+    let mut res = 0u64;
+    let mut bit = 1u64 << 62;
+    while bit > v {
+        bit >>= 2;
+    }
+    while bit != 0 {
+        if v >= res + bit {
+            v -= res + bit;
+            res = (res >> 1) + bit;
+        } else {
+            res >>= 1;
+        }
+        bit >>= 2;
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn f(r: Real) -> f64 {
+        f64::from(r.m) * 2f64.powi(i32::from(r.e))
+    }
+
+    fn rel(a: f64, b: f64) -> f64 {
+        if b == 0.0 {
+            a.abs()
+        } else {
+            ((a - b) / b).abs()
+        }
+    }
+
+    #[test]
+    fn constants_and_conversions() {
+        assert!((f(Real::ONE) - 1.0).abs() < 1e-12);
+        assert_eq!(Real::from_i64(0), Real::ZERO);
+        assert_eq!(Real::from_i64(12345).to_i64(), 12345);
+        assert_eq!(Real::from_i64(-12345).to_i64(), -12345);
+        assert_eq!(Real::from_fixed(3 << 15, 16).to_fixed(16), 3 << 15);
+        assert_eq!(Real::from_i64(i64::MIN).to_i64(), i64::MIN);
+        assert_eq!(Real::MAX.to_i64(), i64::MAX);
+        assert_eq!(Real::MIN.to_i64(), i64::MIN);
+        // one ulp of 31 bits
+        assert!((Real::ratio(1, 3).to_fixed(30) - (1i64 << 30) / 3).abs() <= 1);
+        assert_eq!(Real::ratio(-10, 4).to_fixed(1), -5);
+    }
+
+    #[test]
+    fn edges_saturate() {
+        assert_eq!(Real::MAX * Real::MAX, Real::MAX);
+        assert_eq!(Real::MAX * Real::MIN, Real::MIN);
+        let tiny = Real {
+            m: 1 << 30,
+            e: i16::MIN,
+        };
+        assert_eq!(tiny * tiny, Real::ZERO);
+        assert_eq!(Real::ZERO.recip(), Real::MAX);
+        assert_eq!(Real::from_i64(-3) / Real::ZERO, Real::MIN);
+        assert_eq!(Real::ZERO / Real::ZERO, Real::ZERO);
+        assert_eq!(Real::MAX + Real::MAX, Real::MAX);
+        assert_eq!(Real::MAX - Real::MAX, Real::ZERO);
+        assert_eq!(Real::from_i64(-4).sqrt().to_i64(), 2);
+    }
+
+    proptest! {
+        #[test]
+        fn ops_match_f64(a in -1_000_000_000_000i64..1_000_000_000_000, b in -1_000_000_000_000i64..1_000_000_000_000, sa in -40i32..40, sb in -40i32..40) {
+            let x = Real::from_i64(a).scale2(sa);
+            let y = Real::from_i64(b).scale2(sb);
+            let (fx, fy) = (f(x), f(y));
+            prop_assert!(rel(fx, a as f64 * 2f64.powi(sa)) < 1e-9);
+            prop_assert!(rel(f(x * y), fx * fy) < 2e-9);
+            let s = fx + fy;
+            // addition error is relative to the larger operand
+            prop_assert!((f(x + y) - s).abs() <= 2e-9 * fx.abs().max(fy.abs()));
+            if b != 0 {
+                prop_assert!(rel(f(x / y), fx / fy) < 4e-9, "{} / {} = {} vs {}", fx, fy, f(x / y), fx / fy);
+            }
+            prop_assert!(rel(f(x.sqrt()), fx.abs().sqrt()) < 2e-9);
+            prop_assert_eq!(x < y, fx < fy);
+        }
+
+        #[test]
+        fn never_panics(m in any::<i32>(), e in any::<i16>(), m2 in any::<i32>(), e2 in any::<i16>(), k in any::<i32>(), frac in any::<u8>()) {
+            let x = Real::norm(i64::from(m), i32::from(e));
+            let y = Real::norm(i64::from(m2), i32::from(e2));
+            let _ = (x * y, x + y, x - y, x / y, x.recip(), x.sqrt(), x.scale2(k), x.to_fixed(frac), x.max(y), x < y);
+        }
+    }
+}
