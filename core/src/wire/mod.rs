@@ -42,4 +42,4 @@
 mod bytes;
 pub mod ntp;
 pub mod ptp;
-// pub mod vmclock;
+pub mod vmclock;

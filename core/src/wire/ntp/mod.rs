@@ -1,4 +1,4 @@
-//! NTPv4 packets (RFC 5905 §7.3) with RFC 7822 extension fields.
+//! `NTPv4` packets (RFC 5905 §7.3) with RFC 7822 extension fields.
 //!
 //! ```text
 //!  0                   1                   2                   3
@@ -30,7 +30,10 @@ use core::fmt;
 use super::bytes;
 use crate::time::{NtpShort, NtpTimestamp};
 
-pub use ext::{ExtensionField, ExtensionFields, emit_extension_field};
+pub use ext::{
+    ExtensionField, ExtensionFields, MIN_EXTENSION_LEN, MIN_LAST_EXTENSION_LEN,
+    emit_extension_field,
+};
 
 /// Length of the fixed NTP header in bytes.
 pub const HEADER_LEN: usize = 48;
@@ -489,7 +492,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 pub struct Repr<'a> {
     /// Leap indicator.
     pub leap: LeapIndicator,
-    /// Version number, 0..=7 (4 for NTPv4).
+    /// Version number, 0..=7 (4 for `NTPv4`).
     pub version: u8,
     /// Association mode.
     pub mode: Mode,

@@ -5,7 +5,7 @@ use crate::time::{Duration, NTP_UNIX_EPOCH_DELTA_SECS, Timestamp};
 use proptest::prelude::*;
 
 /// A client request laid out by hand from RFC 5905 figure 8: LI 0, VN 4,
-/// mode 3, poll 6, precision −20, transmit 0xE8A1_2345.8000_0000.
+/// mode 3, poll 6, precision −20, transmit `0xE8A1_2345.8000_0000`.
 const CLIENT_REQUEST: [u8; 48] = [
     0x23, 0x00, 0x06, 0xEC, // LI|VN|Mode, stratum, poll, precision
     0, 0, 0, 0, // root delay

@@ -20,12 +20,12 @@
 //!
 //! | message | body |
 //! |---|---|
-//! | Sync, Delay_Req | originTimestamp (10) |
-//! | Pdelay_Req | originTimestamp (10), reserved (10) |
-//! | Pdelay_Resp | requestReceiptTimestamp (10), requestingPortIdentity (10) |
-//! | Follow_Up | preciseOriginTimestamp (10) |
-//! | Delay_Resp | receiveTimestamp (10), requestingPortIdentity (10) |
-//! | Pdelay_Resp_Follow_Up | responseOriginTimestamp (10), requestingPortIdentity (10) |
+//! | Sync, `Delay_Req` | originTimestamp (10) |
+//! | `Pdelay_Req` | originTimestamp (10), reserved (10) |
+//! | `Pdelay_Resp` | requestReceiptTimestamp (10), requestingPortIdentity (10) |
+//! | `Follow_Up` | preciseOriginTimestamp (10) |
+//! | `Delay_Resp` | receiveTimestamp (10), requestingPortIdentity (10) |
+//! | `Pdelay_Resp_Follow_Up` | responseOriginTimestamp (10), requestingPortIdentity (10) |
 //! | Announce | originTimestamp (10), currentUtcOffset (i16), reserved, grandmasterPriority1, grandmasterClockQuality (4), grandmasterPriority2, grandmasterIdentity (8), stepsRemoved (u16), timeSource |
 //! | Signaling | targetPortIdentity (10) |
 //! | Management | targetPortIdentity (10), startingBoundaryHops, boundaryHops, actionField (low 4 bits), reserved |
@@ -48,7 +48,7 @@ pub use tlv::{TLV_HEADER_LEN, Tlv, TlvType, Tlvs};
 
 /// Length of the common header.
 pub const HEADER_LEN: usize = 34;
-/// UDP port for event messages (Sync, Delay_Req, Pdelay_*).
+/// UDP port for event messages (Sync, `Delay_Req`, Pdelay_*).
 pub const EVENT_PORT: u16 = 319;
 /// UDP port for general messages.
 pub const GENERAL_PORT: u16 = 320;
@@ -119,17 +119,17 @@ impl core::error::Error for Error {}
 pub enum MessageType {
     /// 0x0 Sync (event).
     Sync,
-    /// 0x1 Delay_Req (event).
+    /// 0x1 `Delay_Req` (event).
     DelayReq,
-    /// 0x2 Pdelay_Req (event).
+    /// 0x2 `Pdelay_Req` (event).
     PdelayReq,
-    /// 0x3 Pdelay_Resp (event).
+    /// 0x3 `Pdelay_Resp` (event).
     PdelayResp,
-    /// 0x8 Follow_Up.
+    /// 0x8 `Follow_Up`.
     FollowUp,
-    /// 0x9 Delay_Resp.
+    /// 0x9 `Delay_Resp`.
     DelayResp,
-    /// 0xA Pdelay_Resp_Follow_Up.
+    /// 0xA `Pdelay_Resp_Follow_Up`.
     PdelayRespFollowUp,
     /// 0xB Announce.
     Announce,
@@ -251,7 +251,7 @@ pub struct Flags(pub u16);
 impl Flags {
     /// alternateMasterFlag.
     pub const ALTERNATE_MASTER: u16 = 0x0100;
-    /// twoStepFlag: a Follow_Up (or Pdelay_Resp_Follow_Up) will follow.
+    /// twoStepFlag: a `Follow_Up` (or `Pdelay_Resp_Follow_Up`) will follow.
     pub const TWO_STEP: u16 = 0x0200;
     /// unicastFlag.
     pub const UNICAST: u16 = 0x0400;
@@ -301,23 +301,23 @@ pub struct ClockQuality {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum TimeSource {
-    /// 0x10 ATOMIC_CLOCK.
+    /// 0x10 `ATOMIC_CLOCK`.
     AtomicClock,
     /// 0x20 GNSS.
     Gnss,
-    /// 0x30 TERRESTRIAL_RADIO.
+    /// 0x30 `TERRESTRIAL_RADIO`.
     TerrestrialRadio,
-    /// 0x39 SERIAL_TIME_CODE.
+    /// 0x39 `SERIAL_TIME_CODE`.
     SerialTimeCode,
     /// 0x40 PTP.
     Ptp,
     /// 0x50 NTP.
     Ntp,
-    /// 0x60 HAND_SET.
+    /// 0x60 `HAND_SET`.
     HandSet,
     /// 0x90 OTHER.
     Other,
-    /// 0xA0 INTERNAL_OSCILLATOR.
+    /// 0xA0 `INTERNAL_OSCILLATOR`.
     #[default]
     InternalOscillator,
     /// Any other value.
@@ -525,9 +525,9 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// The first body field of every timestamped message: originTimestamp
-    /// (Sync, Delay_Req, Pdelay_Req, Announce), preciseOriginTimestamp
-    /// (Follow_Up), receiveTimestamp (Delay_Resp), requestReceiptTimestamp
-    /// (Pdelay_Resp) or responseOriginTimestamp (Pdelay_Resp_Follow_Up).
+    /// (Sync, `Delay_Req`, `Pdelay_Req`, Announce), preciseOriginTimestamp
+    /// (`Follow_Up`), receiveTimestamp (`Delay_Resp`), requestReceiptTimestamp
+    /// (`Pdelay_Resp`) or responseOriginTimestamp (`Pdelay_Resp_Follow_Up`).
     ///
     /// # Errors
     /// [`Error::BadTimestamp`] when its nanoseconds are 10⁹ or more.
@@ -537,7 +537,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// The port identity at body offset 10: requestingPortIdentity of
-    /// Delay_Resp, Pdelay_Resp and Pdelay_Resp_Follow_Up.
+    /// `Delay_Resp`, `Pdelay_Resp` and `Pdelay_Resp_Follow_Up`.
     pub fn requesting_port_identity(&self) -> PortIdentity {
         PortIdentity::read(self.b(), field::BODY.saturating_add(10))
     }
@@ -720,36 +720,36 @@ pub enum Body {
         /// originTimestamp.
         origin_timestamp: PtpTimestamp,
     },
-    /// Delay_Req.
+    /// `Delay_Req`.
     DelayReq {
         /// originTimestamp.
         origin_timestamp: PtpTimestamp,
     },
-    /// Pdelay_Req.
+    /// `Pdelay_Req`.
     PdelayReq {
         /// originTimestamp.
         origin_timestamp: PtpTimestamp,
     },
-    /// Pdelay_Resp.
+    /// `Pdelay_Resp`.
     PdelayResp {
         /// requestReceiptTimestamp (t2), or zero in one-step mode.
         request_receipt_timestamp: PtpTimestamp,
         /// requestingPortIdentity.
         requesting_port_identity: PortIdentity,
     },
-    /// Follow_Up.
+    /// `Follow_Up`.
     FollowUp {
         /// preciseOriginTimestamp (t1).
         precise_origin_timestamp: PtpTimestamp,
     },
-    /// Delay_Resp.
+    /// `Delay_Resp`.
     DelayResp {
         /// receiveTimestamp (t4).
         receive_timestamp: PtpTimestamp,
         /// requestingPortIdentity.
         requesting_port_identity: PortIdentity,
     },
-    /// Pdelay_Resp_Follow_Up.
+    /// `Pdelay_Resp_Follow_Up`.
     PdelayRespFollowUp {
         /// responseOriginTimestamp (t3).
         response_origin_timestamp: PtpTimestamp,

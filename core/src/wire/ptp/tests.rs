@@ -23,7 +23,7 @@ const SYNC: [u8; 44] = [
     0x00, 0x00, 0x65, 0x53, 0xF1, 0x00, 0x00, 0x00, 0x00, 0x00, // originTimestamp
 ];
 
-/// Follow_Up with a correction of −1.5 ns (0xFFFF_FFFF_FFFE_8000) and
+/// `Follow_Up` with a correction of −1.5 ns (`0xFFFF_FFFF_FFFE_8000`) and
 /// preciseOriginTimestamp 1700000000.123456789.
 const FOLLOW_UP: [u8; 44] = [
     0x08, 0x12, 0x00, 0x2C, 0x00, 0x00, 0x00, 0x00, //

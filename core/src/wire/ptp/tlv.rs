@@ -14,25 +14,25 @@ pub const TLV_HEADER_LEN: usize = 4;
 pub enum TlvType {
     /// 0x0001 MANAGEMENT.
     Management,
-    /// 0x0002 MANAGEMENT_ERROR_STATUS.
+    /// 0x0002 `MANAGEMENT_ERROR_STATUS`.
     ManagementErrorStatus,
-    /// 0x0003 ORGANIZATION_EXTENSION.
+    /// 0x0003 `ORGANIZATION_EXTENSION`.
     OrganizationExtension,
-    /// 0x0004 REQUEST_UNICAST_TRANSMISSION.
+    /// 0x0004 `REQUEST_UNICAST_TRANSMISSION`.
     RequestUnicastTransmission,
-    /// 0x0005 GRANT_UNICAST_TRANSMISSION.
+    /// 0x0005 `GRANT_UNICAST_TRANSMISSION`.
     GrantUnicastTransmission,
-    /// 0x0006 CANCEL_UNICAST_TRANSMISSION.
+    /// 0x0006 `CANCEL_UNICAST_TRANSMISSION`.
     CancelUnicastTransmission,
-    /// 0x0007 ACKNOWLEDGE_CANCEL_UNICAST_TRANSMISSION.
+    /// 0x0007 `ACKNOWLEDGE_CANCEL_UNICAST_TRANSMISSION`.
     AcknowledgeCancelUnicastTransmission,
-    /// 0x0008 PATH_TRACE.
+    /// 0x0008 `PATH_TRACE`.
     PathTrace,
-    /// 0x0009 ALTERNATE_TIME_OFFSET_INDICATOR.
+    /// 0x0009 `ALTERNATE_TIME_OFFSET_INDICATOR`.
     AlternateTimeOffsetIndicator,
-    /// 0x4000 ORGANIZATION_EXTENSION_PROPAGATE.
+    /// 0x4000 `ORGANIZATION_EXTENSION_PROPAGATE`.
     OrganizationExtensionPropagate,
-    /// 0x8000 ORGANIZATION_EXTENSION_DO_NOT_PROPAGATE.
+    /// 0x8000 `ORGANIZATION_EXTENSION_DO_NOT_PROPAGATE`.
     OrganizationExtensionDoNotPropagate,
     /// Any other value.
     Unknown(u16),
