@@ -1,1 +1,3 @@
 //! Raw readings to offset samples: PHC read triples, NTP and PTP exchanges.
+pub mod ntp;
+pub mod ptp;
