@@ -1,1 +1,3 @@
-//! Outlier rejection and sample windows (min-delay, median) on fixed-capacity buffers.
+//! Outlier rejection, sample windows and noise estimation on fixed-capacity state.
+
+pub mod noise;

@@ -3,10 +3,10 @@
 //! (`PTP_SYS_OFFSET_EXTENDED`, `PTP_SYS_OFFSET`).
 //!
 //! These are raw readings, shared by the Linux shim's real PHC path and the
-//! simulator (`sim` feature). Turning them into an offset sample is done
-//! elsewhere in this module.
+//! simulator (`sim` feature); [`PhcReading::best_sample`] turns one into an
+//! offset sample.
 
-use crate::time::Timestamp;
+use crate::time::{Duration, Timestamp};
 
 /// The kernel's `PTP_MAX_SAMPLES`: the most triples one read can return.
 pub const PHC_MAX_SAMPLES: usize = 25;
@@ -93,6 +93,70 @@ impl PhcReading {
     }
 }
 
+/// The offset sample of one PHC reading: local − reference at the local time
+/// `local_ts`, with the read delay that bounds its uncertainty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PhcSample {
+    /// System clock − PHC: positive means the system clock is ahead.
+    pub offset: Duration,
+    /// The system clock's time of the sample (the cross-timestamp, or the
+    /// chosen triple's midpoint).
+    pub local_ts: Timestamp,
+    /// The chosen triple's interval `sys_after − sys_before` (zero for a
+    /// cross-timestamp). If the PHC was latched anywhere inside it, the true
+    /// offset is within ±delay/2 of `offset`.
+    pub delay: Duration,
+}
+
+impl PhcReading {
+    /// The best offset sample of this reading: the cross-timestamp itself, or
+    /// the triple with the shortest interval, read at its midpoint (phc2sys's
+    /// rule, which assumes a symmetric access). Triples with a negative
+    /// interval (a clock step during the read) are skipped; `None` when no
+    /// triple is usable.
+    pub fn best_sample(&self) -> Option<PhcSample> {
+        match *self {
+            Self::Precise { sys, phc } => Some(PhcSample {
+                offset: sys.duration_since(phc),
+                local_ts: sys,
+                delay: Duration::ZERO,
+            }),
+            Self::Sampled { .. } => {
+                let best = self
+                    .samples()
+                    .iter()
+                    .filter(|t| !t.sys_after.duration_since(t.sys_before).is_negative())
+                    .min_by_key(|t| t.sys_after.duration_since(t.sys_before))?;
+                let before = best.sys_before.duration_since(best.phc);
+                let after = best.sys_after.duration_since(best.phc);
+                Some(PhcSample {
+                    offset: half_round_even(before, after),
+                    local_ts: best.sys_before.midpoint(best.sys_after),
+                    delay: best.sys_after.duration_since(best.sys_before),
+                })
+            }
+        }
+    }
+}
+
+/// `(a + b) / 2`, rounded half to even, saturating.
+fn half_round_even(a: Duration, b: Duration) -> Duration {
+    let sum = i128::from(a.as_nanos()) + i128::from(b.as_nanos());
+    let half = sum.div_euclid(2);
+    let odd = sum.rem_euclid(2) == 1;
+    let rounded = if odd && half.rem_euclid(2) == 1 {
+        half + 1
+    } else {
+        half
+    };
+    Duration::from_nanos(i64::try_from(rounded).unwrap_or(if rounded < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +183,56 @@ mod tests {
             phc: Timestamp::EPOCH,
         };
         assert!(p.samples().is_empty());
+    }
+
+    fn triple(b: u64, p: u64, a: u64) -> PhcTriple {
+        PhcTriple {
+            sys_before: Timestamp::from_nanos(b),
+            phc: Timestamp::from_nanos(p),
+            sys_after: Timestamp::from_nanos(a),
+        }
+    }
+
+    #[test]
+    fn best_sample_picks_the_shortest_interval() {
+        let mut samples = [PhcTriple::default(); PHC_MAX_SAMPLES];
+        samples[0] = triple(1_000, 900, 1_300); // interval 300, midpoint 1150 → +250
+        samples[1] = triple(2_000, 1_940, 2_101); // interval 101, midpoint 2050.5 → +110.5 → 110 (half to even)
+        samples[2] = triple(3_000, 2_900, 2_990); // negative interval: skipped
+        let r = PhcReading::Sampled { samples, len: 3 };
+        let s = r.best_sample().unwrap();
+        assert_eq!(s.delay, Duration::from_nanos(101));
+        assert_eq!(s.offset, Duration::from_nanos(110));
+        assert_eq!(s.local_ts, Timestamp::from_nanos(2_050));
+        samples[1] = triple(2_000, 1_940, 2_103); // +111.5 → 112
+        let r = PhcReading::Sampled { samples, len: 2 };
+        assert_eq!(r.best_sample().unwrap().offset, Duration::from_nanos(112));
+    }
+
+    #[test]
+    fn best_sample_signs_and_edges() {
+        // system clock behind the PHC: negative offset
+        let p = PhcReading::Precise {
+            sys: Timestamp::from_nanos(5),
+            phc: Timestamp::from_nanos(20),
+        };
+        assert_eq!(p.best_sample().unwrap().offset, Duration::from_nanos(-15));
+        let r = PhcReading::Sampled {
+            samples: [triple(10, 0, 5); PHC_MAX_SAMPLES],
+            len: PHC_MAX_SAMPLES,
+        };
+        assert_eq!(r.best_sample(), None);
+        let r = PhcReading::Sampled {
+            samples: [PhcTriple::default(); PHC_MAX_SAMPLES],
+            len: 0,
+        };
+        assert_eq!(r.best_sample(), None);
+        // extreme values saturate instead of overflowing
+        let r = PhcReading::Sampled {
+            samples: [triple(u64::MAX / 2, 0, u64::MAX / 2); PHC_MAX_SAMPLES],
+            len: 1,
+        }
+        .best_sample();
+        assert_eq!(r.map(|s| s.offset), Some(Duration::MAX));
     }
 }

@@ -16,8 +16,10 @@
 //! adds `X` to the local clock; the frequency in [`Action`] is the absolute
 //! correction to set (positive: the clock runs faster).
 
+mod kalman;
 mod pi;
 
+pub use kalman::{Kalman, KalmanConfig};
 pub use pi::{Pi, PiConfig};
 
 use crate::time::{Duration, Ppb, Timestamp};
@@ -155,6 +157,23 @@ pub trait Servo {
     }
     /// The current state.
     fn state(&self) -> ServoState;
+    /// No reading could be taken at `local_ts` (outage): hold over. The
+    /// default leaves the clock alone.
+    fn no_sample(&mut self, local_ts: Timestamp) -> ServoOutput {
+        let _ = local_ts;
+        ServoOutput {
+            action: Action::None,
+            state: self.state(),
+            offset: Duration::ZERO,
+            freq: Ppb::ZERO,
+            error_bound: None,
+        }
+    }
+    /// A bound on |true offset| at local time `local_ts`, if this servo gives one.
+    fn error_bound(&self, local_ts: Timestamp) -> Option<Duration> {
+        let _ = local_ts;
+        None
+    }
 }
 
 /// The shared dispatcher: tracks the first update and the stable counter

@@ -1,0 +1,308 @@
+//! Online estimate of the reading noise and of the oscillator's frequency
+//! wander, so the default servo needs no tuning.
+//!
+//! The input is the *free-running* phase: measured offsets with the servo's
+//! own corrections (frequency and steps) removed. It is averaged in a binary
+//! pyramid of block means (1, 2, 4, …, 512 samples). At every level the second
+//! difference of consecutive block means, `e = B₁ − (B₀ + B₂)/2`, cancels any
+//! constant offset and frequency; its variance is
+//!
+//! ```text
+//! v_j = 1.5 · σ² / m_j  +  K_j · q · τ_j³
+//! ```
+//!
+//! for white reading noise σ (ns) and a random-walk frequency of intensity `q`
+//! (ppb²/s), with `m_j = 2^j` samples per block of length `τ_j = m_j · T` and
+//! `K_j` the random walk's shape constant (¼ at `j = 0`, → 0.1385 for large
+//! blocks). White noise dominates the small blocks and wander the large ones,
+//! so a weighted least-squares fit over the levels separates the two. Each
+//! level keeps an exponential average of `e²` (plain mean for its first
+//! [`NoiseEstimator::HORIZON`] values), with single values clipped at 25× the
+//! running variance so an outlier cannot blow it up.
+//!
+//! All arithmetic is integer: phases are `i64` in units of 2⁻⁸ ns, taken
+//! modulo 2⁶⁴ (differences of neighbouring block means are exact even when
+//! the absolute phase wraps); statistics are [`Real`].
+
+use crate::num::Real;
+
+/// Pyramid depth: blocks of 1 … 2⁹ samples.
+pub const LEVELS: usize = 10;
+
+/// Fractional bits of the phase input.
+pub const PHASE_FRAC: u8 = 8;
+
+/// `K_j · 10⁴` for the random walk's second difference of block means.
+const K_E4: [i64; LEVELS] = [2500, 1561, 1415, 1388, 1383, 1383, 1385, 1385, 1385, 1385];
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Level {
+    /// First half of a block waiting for its second half (2⁻⁸ ns, wrapping).
+    pending: Option<i64>,
+    /// The last three block means, oldest first.
+    hist: [i64; 3],
+    hist_len: u8,
+    /// Running mean of e², ns².
+    var: Real,
+    /// Values folded into `var`.
+    count: u32,
+}
+
+/// The fitted noise model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct NoiseModel {
+    /// Variance of one reading, ns².
+    pub reading_var: Real,
+    /// Random-walk frequency intensity, ppb²/s (the square of the wander in
+    /// ppb/√s).
+    pub wander_var: Real,
+}
+
+/// The multi-resolution noise estimator (about 0.5 KiB).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoiseEstimator {
+    levels: [Level; LEVELS],
+    /// Nominal sample interval, s.
+    interval_s: Real,
+}
+
+impl NoiseEstimator {
+    /// Each level's average becomes exponential after this many values.
+    pub const HORIZON: u32 = 256;
+
+    /// The smallest variance reported, ns² (a quarter of a ns², the PHC's
+    /// resolution).
+    pub fn min_reading_var() -> Real {
+        Real::from_fixed(1, 2)
+    }
+
+    /// The smallest wander intensity reported, ppb²/s (10⁻⁴, i.e. 0.01 ppb/√s).
+    pub fn min_wander_var() -> Real {
+        Real::ratio(1, 10_000)
+    }
+
+    /// An empty estimator for samples `interval_ns` apart.
+    pub fn new(interval_ns: i64) -> Self {
+        Self {
+            levels: [Level::default(); LEVELS],
+            interval_s: interval_seconds(interval_ns),
+        }
+    }
+
+    /// Changes the nominal interval; the statistics gathered so far are kept.
+    pub fn set_interval(&mut self, interval_ns: i64) {
+        self.interval_s = interval_seconds(interval_ns);
+    }
+
+    /// Drops the block history (after a disruption) but keeps the statistics.
+    pub fn restart(&mut self) {
+        for l in &mut self.levels {
+            l.pending = None;
+            l.hist_len = 0;
+        }
+    }
+
+    /// How many second differences level 0 has seen.
+    pub fn samples(&self) -> u32 {
+        self.levels[0].count
+    }
+
+    /// Adds one free-running phase value (ns × 2⁸, modulo 2⁶⁴).
+    pub fn push(&mut self, phase: i64) {
+        let mut value = phase;
+        for level in &mut self.levels {
+            level.add_mean(value);
+            match level.pending.take() {
+                None => {
+                    level.pending = Some(value);
+                    return;
+                }
+                Some(first) => {
+                    // Mean of the two halves, exact modulo 2^64.
+                    value = first.wrapping_add(value.wrapping_sub(first) >> 1);
+                }
+            }
+        }
+    }
+
+    /// The level-0 variance alone (1.5 σ² plus a little wander), ns².
+    pub fn short_term_var(&self) -> Option<Real> {
+        let l = &self.levels[0];
+        (l.count > 0).then_some(l.var)
+    }
+
+    /// The fitted model, once level 0 has seen a few values.
+    pub fn model(&self) -> Option<NoiseModel> {
+        if self.levels[0].count < 4 {
+            return None;
+        }
+        let (mut s11, mut s12, mut s22, mut t1, mut t2) =
+            (Real::ZERO, Real::ZERO, Real::ZERO, Real::ZERO, Real::ZERO);
+        let t3 = self.interval_s * self.interval_s * self.interval_s;
+        let three_halves = Real::ratio(3, 2);
+        for (j, l) in self.levels.iter().enumerate() {
+            if l.count < 4 || l.var.is_zero() {
+                continue;
+            }
+            let m = Real::ONE.scale2(j as i32);
+            let a = three_halves / m;
+            let b = Real::ratio(K_E4[j], 10_000) * m * m * m * t3;
+            let w = Real::from_i64(i64::from(l.count.min(Self::HORIZON))) / (l.var * l.var);
+            s11 = s11 + w * a * a;
+            s12 = s12 + w * a * b;
+            s22 = s22 + w * b * b;
+            t1 = t1 + w * a * l.var;
+            t2 = t2 + w * b * l.var;
+        }
+        let min_r = Self::min_reading_var();
+        let min_q = Self::min_wander_var();
+        let det = s11 * s22 - s12 * s12;
+        let (mut r, mut q) = if s22.is_zero() || det <= (s11 * s22).scale2(-30) {
+            (t1 / s11, min_q)
+        } else {
+            ((s22 * t1 - s12 * t2) / det, (s11 * t2 - s12 * t1) / det)
+        };
+        if q < min_q {
+            q = min_q;
+            r = (t1 - s12 * q) / s11;
+        }
+        if r < min_r {
+            r = min_r;
+            q = ((t2 - s12 * r) / s22).max(min_q);
+        }
+        Some(NoiseModel {
+            reading_var: r,
+            wander_var: q,
+        })
+    }
+}
+
+impl Level {
+    /// Pushes a block mean and folds the new second difference into `var`.
+    fn add_mean(&mut self, mean: i64) {
+        if self.hist_len < 3 {
+            self.hist[usize::from(self.hist_len)] = mean;
+            self.hist_len += 1;
+        } else {
+            self.hist = [self.hist[1], self.hist[2], mean];
+        }
+        if self.hist_len < 3 {
+            return;
+        }
+        let [b0, b1, b2] = self.hist;
+        // e = b1 − (b0 + b2)/2, exact modulo 2^64 for neighbouring means.
+        let e2x = b1
+            .wrapping_sub(b0)
+            .wrapping_mul(2)
+            .wrapping_sub(b2.wrapping_sub(b0)); // 2e
+        let e = Real::from_fixed(e2x, PHASE_FRAC + 1);
+        let mut e2 = e * e;
+        if self.count > 0 {
+            let cap = self.var * Real::from_i64(25);
+            e2 = e2.min(cap);
+        }
+        self.count = self.count.saturating_add(1);
+        let n = self.count.min(NoiseEstimator::HORIZON);
+        self.var = self.var + (e2 - self.var) / Real::from_i64(i64::from(n));
+    }
+}
+
+fn interval_seconds(interval_ns: i64) -> Real {
+    let ns = if interval_ns > 0 {
+        interval_ns
+    } else {
+        1_000_000_000
+    };
+    Real::ratio(ns, 1_000_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::vec::Vec;
+
+    /// Deterministic Gaussian numbers for the test (xorshift + Box–Muller).
+    struct Gauss(u64);
+    impl Gauss {
+        fn uniform(&mut self) -> f64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        }
+        fn next(&mut self) -> f64 {
+            let (u, v) = (self.uniform(), self.uniform());
+            (-2.0 * u.ln()).sqrt() * (2.0 * core::f64::consts::PI * v).cos()
+        }
+    }
+
+    fn real_f64(r: Real) -> f64 {
+        r.to_fixed(20) as f64 / (1u64 << 20) as f64
+    }
+
+    /// Phase series with white noise σ and random-walk wander w, sampled every 1 s.
+    fn estimate(sigma: f64, w: f64, n: usize, seed: u64) -> (f64, f64) {
+        let mut g = Gauss(seed);
+        let mut est = NoiseEstimator::new(1_000_000_000);
+        let (mut x, mut f) = (123_456_789.0f64, 50_000.0f64);
+        for _ in 0..n {
+            x += f;
+            f += w * g.next();
+            let z = x + sigma * g.next();
+            est.push((z * 256.0) as i64);
+        }
+        let m = est.model().unwrap();
+        (
+            real_f64(m.reading_var).sqrt(),
+            real_f64(m.wander_var).sqrt(),
+        )
+    }
+
+    #[test]
+    fn separates_reading_noise_from_wander() {
+        for (sigma, w) in [(10.0, 1.0), (100.0, 1.0), (10.0, 10.0), (1000.0, 10.0)] {
+            let runs: Vec<(f64, f64)> = (1..=5)
+                .map(|s| estimate(sigma, w, 4000, s * 7919))
+                .collect();
+            let mut sig: Vec<f64> = runs.iter().map(|r| r.0).collect();
+            let mut wan: Vec<f64> = runs.iter().map(|r| r.1).collect();
+            sig.sort_by(f64::total_cmp);
+            wan.sort_by(f64::total_cmp);
+            let (ms, mw) = (sig[2], wan[2]);
+            assert!((ms / sigma - 1.0).abs() < 0.1, "σ {sigma}: estimated {ms}");
+            assert!(
+                (mw / w - 1.0).abs() < 0.5,
+                "w {w} (σ {sigma}): estimated {mw}"
+            );
+        }
+    }
+
+    #[test]
+    fn outliers_do_not_inflate_the_estimate() {
+        let mut g = Gauss(42);
+        let mut est = NoiseEstimator::new(1_000_000_000);
+        let mut x = 0.0f64;
+        for k in 0..4000 {
+            x += 10.0;
+            let mut z = x + 10.0 * g.next();
+            if k % 200 == 100 {
+                z += 100_000.0;
+            }
+            est.push((z * 256.0) as i64);
+        }
+        let s = real_f64(est.model().unwrap().reading_var).sqrt();
+        assert!(s < 20.0, "σ estimate {s} with 0.5 % outliers of 100 µs");
+    }
+
+    #[test]
+    fn wrapping_phase_is_harmless() {
+        let mut est = NoiseEstimator::new(1_000_000_000);
+        for k in 0..64i64 {
+            est.push(i64::MAX.wrapping_add(k.wrapping_mul(1 << 20)));
+        }
+        let m = est.model().unwrap();
+        assert_eq!(m.reading_var, NoiseEstimator::min_reading_var());
+    }
+}

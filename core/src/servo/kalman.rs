@@ -1,0 +1,519 @@
+//! keel's default servo: an adaptive two-state Kalman filter that learns the
+//! reading noise and the oscillator wander itself.
+//!
+//! **Model.** State: the offset `x` (local − reference, ns) and the free-running
+//! frequency error `f` of the oscillator (ppb, positive = fast). Between
+//! samples the offset moves by `(f + c)·Δt`, where `c` is the correction the
+//! servo has in force; `f` is a random walk of intensity `q` (ppb²/s). A
+//! reading is `x` plus white noise of variance `R` (plus the reading's own
+//! stated uncertainty). `R` and `q` come from
+//! [`NoiseEstimator`](crate::filter::noise::NoiseEstimator), fed with the
+//! free-running phase (readings with the servo's own corrections removed), so
+//! nothing needs tuning.
+//!
+//! **Robustness.** A reading whose innovation exceeds
+//! [`KalmanConfig::gate`] standard deviations is a *suspect* and is not used.
+//! An isolated suspect is an outlier and is dropped. Two suspects in a row
+//! whose innovations grow in the same direction are a frequency change (a
+//! migration): the filter restarts from them at once. Two of about the same
+//! size are a possible time step: a third consistent one confirms it, and the
+//! filter restarts there (stepping the clock only where the step policy
+//! says). So no single sample ever moves the frequency, and the clock is never
+//! stepped on one sample.
+//!
+//! **Control.** After each update the frequency is set to
+//! `c = −f − g·x/T`: cancel the oscillator's error and remove a fraction `g`
+//! of the estimated offset over the next interval `T`. `g` follows the filter's
+//! own confidence, `g = clamp(2·σ_f·T/σ_x, 0.3, 1)`: fast when frequency noise
+//! is cheap, gentle when the offset estimate is noisy.
+//!
+//! **Error bound.** At local time `t`, `|x̂(t)| + k·σ(t) + e_ref`, where `x̂(t)`
+//! is the predicted offset, `σ(t)²` the filter's predicted variance including
+//! wander (so the bound grows in holdover at `k·√(P₁₁·t² + q·t³/3)`), `k` =
+//! [`KalmanConfig::bound_sigmas`] and `e_ref` the reference's own error
+//! ([`KalmanConfig::reference_error`]).
+//!
+//! Arithmetic is integer only: the offset in 2⁻¹⁶ ns, the frequency as
+//! [`Ppb`], covariances and gains as [`Real`].
+
+use super::{
+    Action, Applied, Dispatcher, OffsetSample, Servo, ServoConfig, ServoOutput, ServoState,
+};
+use crate::filter::noise::{NoiseEstimator, PHASE_FRAC};
+use crate::num::Real;
+use crate::time::{Duration, Ppb, Timestamp};
+
+/// Fractional bits of the offset state.
+const X_FRAC: u8 = 16;
+
+/// Settings of the default servo; the defaults need no changing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct KalmanConfig {
+    /// Innovations beyond this many standard deviations make a reading a
+    /// suspect. Default 5.
+    pub gate: u8,
+    /// The error bound is this many standard deviations wide. Default 5.
+    pub bound_sigmas: u8,
+    /// The reference's own error (e.g. the host clock's bound), added to the
+    /// error bound. Default zero.
+    pub reference_error: Duration,
+}
+
+impl Default for KalmanConfig {
+    fn default() -> Self {
+        Self {
+            gate: 5,
+            bound_sigmas: 5,
+            reference_error: Duration::ZERO,
+        }
+    }
+}
+
+/// A reading the filter did not trust.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Suspect {
+    /// Innovation, ns.
+    innovation: i64,
+    /// Free-running phase, 2⁻⁸ ns (wrapping).
+    phase: i64,
+    /// The reading's offset.
+    offset: Duration,
+    local_ts: Timestamp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// No sample yet.
+    Empty,
+    /// One sample: `(free-running phase, local time)`.
+    One(i64, Timestamp),
+    /// Tracking.
+    Tracking,
+}
+
+/// The adaptive Kalman servo (state ≈ 0.7 KiB).
+#[derive(Clone, Debug)]
+pub struct Kalman {
+    dispatcher: Dispatcher,
+    cfg: KalmanConfig,
+    noise: NoiseEstimator,
+    interval_ns: i64,
+    stage: Stage,
+    /// Offset estimate at `t_last`, 2⁻¹⁶ ns.
+    x: i64,
+    /// Free-running frequency error estimate.
+    f: Ppb,
+    p00: Real,
+    p01: Real,
+    p11: Real,
+    t_last: Timestamp,
+    /// The frequency correction in force.
+    c: Ppb,
+    /// Phase the servo's own corrections have added since the start, 2⁻⁸ ns (wrapping).
+    own_phase: i64,
+    suspects: [Option<Suspect>; 2],
+    /// The step the last output asked for (assumed applied until told otherwise).
+    pending_step: Option<Duration>,
+    updates: u32,
+}
+
+/// `ppb × Δt` in ns as a [`Real`].
+fn phase_real(ppb: Ppb, dt_ns: i64) -> Real {
+    Real::from_fixed(ppb.to_bits(), 32) * Real::from_i64(dt_ns) * nano()
+}
+
+fn nano() -> Real {
+    Real::ratio(1, 1_000_000_000)
+}
+
+fn seconds(dt_ns: i64) -> Real {
+    Real::from_i64(dt_ns) * nano()
+}
+
+fn ppb_from_real(r: Real) -> Ppb {
+    Ppb::from_bits(r.to_fixed(32))
+}
+
+impl Kalman {
+    /// A servo for updates `interval` apart with `freq` already in force.
+    pub fn new(config: ServoConfig, kcfg: KalmanConfig, interval: Duration, freq: Ppb) -> Self {
+        let interval_ns = if interval.as_nanos() > 0 {
+            interval.as_nanos()
+        } else {
+            1_000_000_000
+        };
+        Self {
+            dispatcher: Dispatcher::new(config),
+            cfg: kcfg,
+            noise: NoiseEstimator::new(interval_ns),
+            interval_ns,
+            stage: Stage::Empty,
+            x: 0,
+            f: freq.saturating_neg(),
+            p00: Real::ZERO,
+            p01: Real::ZERO,
+            p11: Real::ZERO,
+            t_last: Timestamp::EPOCH,
+            c: freq,
+            own_phase: 0,
+            suspects: [None; 2],
+            pending_step: None,
+            updates: 0,
+        }
+    }
+
+    /// The noise model learnt so far: reading variance (ns²) and wander
+    /// intensity (ppb²/s).
+    pub fn noise_model(&self) -> Option<crate::filter::noise::NoiseModel> {
+        self.noise.model()
+    }
+
+    /// Debug: level-0 variance.
+    pub fn short_term_var(&self) -> Option<Real> {
+        self.noise.short_term_var()
+    }
+
+    /// `(R, q)`: the reading variance and wander in use.
+    fn noise_params(&self, uncertainty: Duration) -> (Real, Real) {
+        let u = Real::from_i64(uncertainty.as_nanos());
+        match self.noise.model() {
+            Some(m) => (m.reading_var + u * u, m.wander_var * Real::ratio(2, 1)),
+            // Before the estimator has data: assume 1 µs readings and 1 ppb/√s.
+            None => (Real::from_i64(1_000_000) + u * u, Real::ONE),
+        }
+    }
+
+    /// Is the noise estimate good enough to judge outliers?
+    fn warm(&self) -> bool {
+        self.noise.samples() >= 8
+    }
+
+    fn free_running_phase(&self, offset: Duration) -> i64 {
+        (offset.as_nanos() << PHASE_FRAC).wrapping_sub(self.own_phase)
+    }
+
+    fn x_duration(&self) -> Duration {
+        Duration::from_nanos(Real::from_fixed(self.x, X_FRAC).to_i64())
+    }
+
+    /// Adds the phase the correction in force has accumulated from `since`
+    /// to `t` to the servo's own phase.
+    fn advance_own_phase(&mut self, since: Timestamp, t: Timestamp) {
+        let dt = t.duration_since(since).as_nanos().max(0);
+        self.own_phase = self
+            .own_phase
+            .wrapping_add(phase_real(self.c, dt).to_fixed(PHASE_FRAC));
+    }
+
+    /// Moves the filter to local time `t` without a measurement.
+    fn predict(&mut self, t: Timestamp, q: Real) {
+        let dt = t.duration_since(self.t_last).as_nanos().max(0);
+        let rate = self.f.saturating_add(self.c);
+        self.x = self.x.saturating_add(phase_real(rate, dt).to_fixed(X_FRAC));
+        let s = seconds(dt);
+        let (a, b, c) = (self.p00, self.p01, self.p11);
+        self.p00 = a + (b * s).scale2(1) + c * s * s + q * s * s * s / Real::from_i64(3);
+        self.p01 = b + c * s + (q * s * s).scale2(-1);
+        self.p11 = c + q * s;
+        self.t_last = t;
+    }
+
+    /// Starts tracking from two free-running phases `(p1, t1)`, `(p2, t2)` with
+    /// the newest offset reading `offset`.
+    fn start_from_two(
+        &mut self,
+        p1: i64,
+        t1: Timestamp,
+        p2: i64,
+        t2: Timestamp,
+        offset: Duration,
+        r: Real,
+    ) {
+        let dt = t2.duration_since(t1).as_nanos().max(1);
+        let dphase = Real::from_fixed(p2.wrapping_sub(p1), PHASE_FRAC);
+        // f = Δphase/Δt in ppb.
+        self.f = ppb_from_real(dphase / seconds(dt));
+        self.x = offset.as_nanos().saturating_mul(1 << X_FRAC);
+        let s = seconds(dt);
+        self.p00 = r;
+        self.p01 = r / s;
+        self.p11 = (r / (s * s)).scale2(1);
+        self.t_last = t2;
+        self.stage = Stage::Tracking;
+        self.suspects = [None; 2];
+    }
+
+    /// The output after an update: step (through the dispatcher's policy) or
+    /// steer.
+    fn steer(&mut self, allow_step: bool) -> ServoOutput {
+        let offset = self.x_duration();
+        let max = self.dispatcher.config.max_frequency;
+        let step = allow_step
+            && self
+                .dispatcher
+                .config
+                .wants_step(offset, self.dispatcher.first_update());
+        let (action, state, est_offset) = if step {
+            let delta = offset.saturating_neg();
+            self.pending_step = Some(delta);
+            self.x = self
+                .x
+                .saturating_add(delta.as_nanos().saturating_mul(1 << X_FRAC));
+            self.own_phase = self
+                .own_phase
+                .wrapping_add(delta.as_nanos().wrapping_shl(u32::from(PHASE_FRAC)));
+            // The local time line moves with the step.
+            self.t_last = self.t_last.wrapping_add(delta);
+            self.c = self.control(max);
+            (
+                Action::Step {
+                    step: delta,
+                    freq: self.c,
+                },
+                ServoState::Jump,
+                offset,
+            )
+        } else {
+            self.c = self.control(max);
+            (Action::SetFrequency(self.c), ServoState::Locked, offset)
+        };
+        self.updates = self.updates.saturating_add(1);
+        let state = self.dispatcher.settle(state, est_offset);
+        ServoOutput {
+            action,
+            state,
+            offset: est_offset,
+            freq: self.c,
+            error_bound: Some(self.error_bound_at(self.t_last)),
+        }
+    }
+
+    /// `c = −f − g·x/T`, clamped to ±max.
+    fn control(&self, max: Ppb) -> Ppb {
+        let t = seconds(self.interval_ns);
+        let sx = self.p00.sqrt();
+        let sf = self.p11.sqrt();
+        let lo = Real::ratio(3, 10);
+        let g = if sx.is_zero() {
+            Real::ONE
+        } else {
+            (sf * t / sx * Real::ratio(5, 2)).max(lo).min(Real::ONE)
+        };
+        // g·x/T: x in ns, T in s → ns/s = ppb.
+        let corr = g * Real::from_fixed(self.x, X_FRAC) / t;
+        self.f
+            .saturating_neg()
+            .saturating_sub(ppb_from_real(corr))
+            .clamp_abs(max)
+    }
+
+    fn hold(&mut self, offset: Duration) -> ServoOutput {
+        let state = self.dispatcher.settle(ServoState::Locked, offset);
+        let max = self.dispatcher.config.max_frequency;
+        self.c = self.control(max);
+        ServoOutput {
+            action: Action::SetFrequency(self.c),
+            state,
+            offset: self.x_duration(),
+            freq: self.c,
+            error_bound: Some(self.error_bound_at(self.t_last)),
+        }
+    }
+
+    /// A bound on |true offset| at local time `t`.
+    pub fn error_bound_at(&self, t: Timestamp) -> Duration {
+        if self.stage != Stage::Tracking {
+            return Duration::MAX;
+        }
+        let (_, q) = self.noise_params(Duration::ZERO);
+        let dt = t.duration_since(self.t_last).as_nanos().max(0);
+        let s = seconds(dt);
+        let mean = Real::from_fixed(self.x, X_FRAC) + phase_real(self.f.saturating_add(self.c), dt);
+        let var = self.p00
+            + (self.p01 * s).scale2(1)
+            + self.p11 * s * s
+            + q * s * s * s / Real::from_i64(3);
+        let bound = mean.abs() + Real::from_i64(i64::from(self.cfg.bound_sigmas)) * var.sqrt();
+        Duration::from_nanos(bound.to_i64()).saturating_add(self.cfg.reference_error)
+    }
+}
+
+impl Servo for Kalman {
+    fn sample(&mut self, s: &OffsetSample) -> ServoOutput {
+        self.pending_step = None;
+        if self.stage != Stage::Empty && !s.local_ts.duration_since(self.t_last).is_negative() {
+            self.advance_own_phase(self.t_last, s.local_ts);
+        }
+        let phase = self.free_running_phase(s.offset);
+        let (r, q) = self.noise_params(s.uncertainty);
+        match self.stage {
+            Stage::Empty => {
+                self.stage = Stage::One(phase, s.local_ts);
+                self.t_last = s.local_ts;
+                self.noise.push(phase);
+                let state = self.dispatcher.settle(ServoState::Unlocked, s.offset);
+                return ServoOutput {
+                    action: Action::None,
+                    state,
+                    offset: s.offset,
+                    freq: self.c,
+                    error_bound: None,
+                };
+            }
+            Stage::One(p1, t1) => {
+                if s.local_ts.duration_since(t1).as_nanos() <= 0 {
+                    // Time went backwards: start again from this sample.
+                    self.stage = Stage::One(phase, s.local_ts);
+                    self.t_last = s.local_ts;
+                    let state = self.dispatcher.settle(ServoState::Unlocked, s.offset);
+                    return ServoOutput {
+                        action: Action::None,
+                        state,
+                        offset: s.offset,
+                        freq: self.c,
+                        error_bound: None,
+                    };
+                }
+                self.noise.push(phase);
+                self.start_from_two(p1, t1, phase, s.local_ts, s.offset, r);
+                return self.steer(true);
+            }
+            Stage::Tracking => {}
+        }
+        if s.local_ts.duration_since(self.t_last).is_negative() {
+            // A reading from the past cannot be used; keep steering.
+            return self.hold(self.x_duration());
+        }
+        self.predict(s.local_ts, q);
+        let innovation = s
+            .offset
+            .as_nanos()
+            .saturating_sub(Real::from_fixed(self.x, X_FRAC).to_i64());
+        let var = self.p00 + r;
+        let nu = Real::from_i64(innovation);
+        let gate = Real::from_i64(i64::from(self.cfg.gate));
+        let suspect = self.warm() && nu * nu > gate * gate * var;
+        if suspect {
+            let this = Suspect {
+                innovation,
+                phase,
+                offset: s.offset,
+                local_ts: s.local_ts,
+            };
+            match self.suspects {
+                [None, _] => {
+                    self.suspects = [Some(this), None];
+                    return self.hold(s.offset);
+                }
+                [Some(a), None] => {
+                    if (a.innovation < 0) != (innovation < 0) {
+                        // Opposite directions: outliers, keep only the newest.
+                        self.suspects = [Some(this), None];
+                        return self.hold(s.offset);
+                    }
+                    // Growing in the same direction beyond noise: a frequency change.
+                    let growth = Real::from_i64(innovation.saturating_sub(a.innovation));
+                    let grows = (innovation.unsigned_abs() > a.innovation.unsigned_abs())
+                        && growth * growth > gate * gate * var.scale2(1);
+                    if grows {
+                        self.noise.restart();
+                        self.start_from_two(a.phase, a.local_ts, phase, s.local_ts, s.offset, r);
+                        return self.steer(false);
+                    }
+                    self.suspects = [Some(a), Some(this)];
+                    return self.hold(s.offset);
+                }
+                [Some(a), Some(b)] => {
+                    let d = Real::from_i64(innovation.saturating_sub(b.innovation));
+                    if (b.innovation < 0) == (innovation < 0)
+                        && d * d <= gate * gate * var.scale2(1)
+                    {
+                        // Three consistent readings: the time really moved.
+                        self.noise.restart();
+                        self.start_from_two(a.phase, a.local_ts, phase, s.local_ts, s.offset, r);
+                        return self.steer(true);
+                    }
+                    self.suspects = [Some(b), Some(this)];
+                    return self.hold(s.offset);
+                }
+            }
+        }
+        self.suspects = [None; 2];
+        self.noise.push(phase);
+        // Measurement update.
+        let k0 = self.p00 / var;
+        let k1 = self.p01 / var;
+        self.x = self.x.saturating_add((k0 * nu).to_fixed(X_FRAC));
+        self.f = self.f.saturating_add(ppb_from_real(k1 * nu));
+        let (a, b, c) = (self.p00, self.p01, self.p11);
+        let one_minus = Real::ONE - k0;
+        self.p00 = one_minus * a;
+        self.p01 = one_minus * b;
+        self.p11 = c - k1 * b;
+        let allow_step = self.dispatcher.config.step_threshold > Duration::ZERO;
+        self.steer(allow_step)
+    }
+
+    fn applied(&mut self, a: &Applied) {
+        if self.pending_step != a.step {
+            // Undo the re-framing for the step that did not happen (or adjust
+            // for a different one).
+            let assumed = self.pending_step.map_or(0, Duration::as_nanos);
+            let actual = a.step.map_or(0, Duration::as_nanos);
+            let diff = actual.saturating_sub(assumed);
+            self.x = self.x.saturating_add(diff.saturating_mul(1 << X_FRAC));
+            self.own_phase = self
+                .own_phase
+                .wrapping_add(diff.wrapping_shl(u32::from(PHASE_FRAC)));
+            self.t_last = self.t_last.wrapping_add(Duration::from_nanos(diff));
+        }
+        self.pending_step = None;
+        self.c = a.freq;
+    }
+
+    fn no_sample(&mut self, local_ts: Timestamp) -> ServoOutput {
+        if self.stage != Stage::Tracking {
+            let state = self.dispatcher.settle(ServoState::Unlocked, Duration::ZERO);
+            return ServoOutput {
+                action: Action::None,
+                state,
+                offset: Duration::ZERO,
+                freq: self.c,
+                error_bound: None,
+            };
+        }
+        let (_, q) = self.noise_params(Duration::ZERO);
+        if !local_ts.duration_since(self.t_last).is_negative() {
+            self.advance_own_phase(self.t_last, local_ts);
+            self.predict(local_ts, q);
+        }
+        self.hold(self.x_duration())
+    }
+
+    fn set_interval(&mut self, interval: Duration) {
+        if interval.as_nanos() > 0 {
+            self.interval_ns = interval.as_nanos();
+            self.noise.set_interval(self.interval_ns);
+        }
+    }
+
+    fn reset(&mut self) {
+        self.stage = Stage::Empty;
+        self.suspects = [None; 2];
+        self.noise.restart();
+    }
+
+    fn disruption(&mut self) {
+        self.reset();
+        self.dispatcher.restart();
+    }
+
+    fn state(&self) -> ServoState {
+        self.dispatcher.state()
+    }
+
+    fn error_bound(&self, local_ts: Timestamp) -> Option<Duration> {
+        (self.stage == Stage::Tracking).then(|| self.error_bound_at(local_ts))
+    }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite of keel, as CI runs it. Installs what it needs itself.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+BARE_METAL_TARGETS=(thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imac-unknown-none-elf)
+
+step "toolchain: bare-metal targets"
+installed=$(rustup target list --installed)
+for t in "${BARE_METAL_TARGETS[@]}"; do
+    grep -qx "$t" <<<"$installed" || rustup target add "$t"
+done
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy (all targets, warnings denied)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo doc (warnings denied)"
+RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --quiet
+
+step "keel-core on bare metal (no default features, and with defmt)"
+for t in "${BARE_METAL_TARGETS[@]}"; do
+    cargo build --quiet -p keel-core --no-default-features --target "$t"
+    cargo build --quiet -p keel-core --features defmt --target "$t"
+    cargo build --quiet -p keel-core --features sim --target "$t"
+done
+
+step "cargo test"
+cargo test --workspace

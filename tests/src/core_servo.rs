@@ -1,0 +1,72 @@
+//! Runs any `keel_core::servo::Servo` under the scenario runner.
+
+use keel_core::servo::{Action, Applied, OffsetSample, Servo};
+use keel_core::time::{Duration, Ppb, Timestamp};
+
+use crate::runner::{Correction, Sample, ServoUnderTest};
+
+/// A core servo with a display name.
+pub struct CoreServo<S> {
+    name: &'static str,
+    servo: S,
+}
+
+impl<S: Servo> CoreServo<S> {
+    /// Wraps `servo`.
+    pub fn new(name: &'static str, servo: S) -> Self {
+        Self { name, servo }
+    }
+}
+
+fn ppb_f64(p: Ppb) -> f64 {
+    #[allow(clippy::cast_precision_loss, reason = "report-side conversion")]
+    let v = p.to_bits() as f64 / 4_294_967_296.0;
+    v
+}
+
+impl<S: Servo> CoreServo<S> {
+    fn apply(&mut self, action: Action) -> Correction {
+        let (step, freq) = match action {
+            Action::None => return Correction::default(),
+            Action::SetFrequency(f) => (None, f),
+            Action::Step { step, freq } => (Some(step), freq),
+        };
+        // The runner applies exactly what is asked.
+        self.servo.applied(&Applied { step, freq });
+        Correction {
+            step_ns: step.map(Duration::as_nanos),
+            freq_ppb: Some(ppb_f64(freq)),
+        }
+    }
+}
+
+impl<S: Servo> ServoUnderTest for CoreServo<S> {
+    fn name(&self) -> String {
+        self.name.into()
+    }
+
+    fn update(&mut self, s: &Sample) -> Correction {
+        let out = self.servo.sample(&OffsetSample {
+            offset: s.offset,
+            local_ts: s.local_ts,
+            uncertainty: Duration::from_nanos(s.delay.as_nanos() / 2),
+        });
+        self.apply(out.action)
+    }
+
+    fn no_sample(&mut self, local_ts: Timestamp) -> Correction {
+        let out = self.servo.no_sample(local_ts);
+        self.apply(out.action)
+    }
+
+    fn disruption(&mut self) {
+        self.servo.disruption();
+    }
+
+    fn error_bound_ns(&self, local_ts: Timestamp) -> Option<f64> {
+        #[allow(clippy::cast_precision_loss, reason = "report-side conversion")]
+        self.servo
+            .error_bound(local_ts)
+            .map(|d| d.as_nanos() as f64)
+    }
+}

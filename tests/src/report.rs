@@ -1,0 +1,260 @@
+//! The scenario report: every scenario × servo × seed, as a markdown table of
+//! medians over seeds.
+
+use keel_core::servo::{Kalman, KalmanConfig, Pi as CorePi, PiConfig, ServoConfig};
+use keel_core::time::{Duration, Ppb};
+
+use crate::baseline::{LinReg, Phc2sys, Phc2sysConfig, Pi};
+use crate::core_servo::CoreServo;
+use crate::floor::kalman_floor;
+use crate::runner::{RunResult, Scenario, ServoUnderTest, run};
+use crate::stats::median;
+
+/// A servo in the report: a name and how to build it for a scenario.
+pub struct Contender {
+    /// Display name.
+    pub name: &'static str,
+    /// Builds a fresh servo for the scenario.
+    pub make: fn(&Scenario) -> Box<dyn ServoUnderTest>,
+}
+
+fn phc2sys_config(s: &Scenario) -> Phc2sysConfig {
+    Phc2sysConfig {
+        // phc2sys -S 1e-4 when stepping is allowed, as in the reference study.
+        step_threshold_ns: if s.allow_steps { 100_000.0 } else { 0.0 },
+        ..Phc2sysConfig::default()
+    }
+}
+
+/// linuxptp's PI servo as phc2sys runs it (`phc2sys -s /dev/ptp0 -O 0`).
+pub const PI: Contender = Contender {
+    name: "phc2sys PI",
+    make: |s| {
+        Box::new(Phc2sys::new(
+            "phc2sys PI",
+            Pi::phc2sys(phc2sys_config(s)),
+            s.interval_s(),
+        ))
+    },
+};
+
+/// linuxptp's linreg servo (`phc2sys -E linreg`).
+pub const LINREG: Contender = Contender {
+    name: "phc2sys linreg",
+    make: |s| {
+        Box::new(Phc2sys::new(
+            "phc2sys linreg",
+            LinReg::new(phc2sys_config(s)),
+            s.interval_s(),
+        ))
+    },
+};
+
+/// keel's servo settings for a scenario: defaults, plus a step threshold
+/// when stepping is allowed.
+fn keel_config(s: &Scenario) -> ServoConfig {
+    ServoConfig {
+        step_threshold: if s.allow_steps {
+            Duration::from_micros(100)
+        } else {
+            Duration::ZERO
+        },
+        ..ServoConfig::default()
+    }
+}
+
+fn interval(s: &Scenario) -> Duration {
+    Duration::from_nanos(i64::try_from(s.interval_ns).unwrap_or(i64::MAX))
+}
+
+/// keel's fixed-point port of the PI servo, phc2sys constants.
+pub const KEEL_PI: Contender = Contender {
+    name: "keel PI",
+    make: |s| {
+        Box::new(CoreServo::new(
+            "keel PI",
+            CorePi::new(keel_config(s), PiConfig::PHC2SYS, interval(s), Ppb::ZERO),
+        ))
+    },
+};
+
+/// keel's default servo, untuned.
+pub const KEEL: Contender = Contender {
+    name: "keel",
+    make: |s| {
+        Box::new(CoreServo::new(
+            "keel",
+            Kalman::new(
+                keel_config(s),
+                KalmanConfig::default(),
+                interval(s),
+                Ppb::ZERO,
+            ),
+        ))
+    },
+};
+
+/// The baselines.
+pub fn baselines() -> Vec<Contender> {
+    vec![PI, LINREG]
+}
+
+/// Everything in the report: keel's default, its PI port, and the baselines.
+pub fn contenders() -> Vec<Contender> {
+    vec![KEEL, KEEL_PI, PI, LINREG]
+}
+
+/// Medians over seeds of one scenario × servo.
+#[derive(Clone, Debug)]
+pub struct Cell {
+    /// Scenario name.
+    pub scenario: String,
+    /// Servo name.
+    pub servo: String,
+    /// Every seed's result.
+    pub runs: Vec<RunResult>,
+}
+
+impl Cell {
+    fn med(&self, f: impl Fn(&RunResult) -> f64) -> f64 {
+        let mut v: Vec<f64> = self.runs.iter().map(f).collect();
+        median(&mut v).unwrap_or(f64::NAN)
+    }
+
+    /// Median steady RMS offset, ns.
+    pub fn rms_ns(&self) -> f64 {
+        self.med(|r| r.rms_offset_ns)
+    }
+
+    /// Median steady max |offset|, ns.
+    pub fn max_ns(&self) -> f64 {
+        self.med(|r| r.max_offset_ns)
+    }
+
+    /// Median transient peak after the perturbation, ns.
+    pub fn peak_ns(&self) -> f64 {
+        self.med(|r| r.peak_offset_ns)
+    }
+
+    /// Median RMS frequency error, ppb.
+    pub fn freq_ppb(&self) -> f64 {
+        self.med(|r| r.rms_freq_ppb)
+    }
+
+    /// Median settle time below 1 µs (∞ when a seed never settles).
+    pub fn settle_1us(&self) -> f64 {
+        self.med(|r| r.settle_1us_s.unwrap_or(f64::INFINITY))
+    }
+
+    /// Median settle time below 100 ns (∞ when a seed never settles).
+    pub fn settle_100ns(&self) -> f64 {
+        self.med(|r| r.settle_100ns_s.unwrap_or(f64::INFINITY))
+    }
+}
+
+/// Runs one scenario × servo over `seeds`.
+pub fn run_cell(scn: &Scenario, c: &Contender, seeds: &[u64]) -> Cell {
+    let runs = seeds
+        .iter()
+        .map(|&seed| {
+            let mut servo = (c.make)(scn);
+            run(scn, servo.as_mut(), seed)
+        })
+        .collect();
+    Cell {
+        scenario: scn.name.clone(),
+        servo: c.name.into(),
+        runs,
+    }
+}
+
+/// Runs everything, spreading the cells over the machine's cores.
+pub fn run_all(scenarios: &[Scenario], contenders: &[Contender], seeds: &[u64]) -> Vec<Cell> {
+    let jobs: Vec<(&Scenario, &Contender)> = scenarios
+        .iter()
+        .flat_map(|s| contenders.iter().map(move |c| (s, c)))
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut cells: Vec<Option<Cell>> = vec![None; jobs.len()];
+    let results = std::sync::Mutex::new(&mut cells);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&(s, c)) = jobs.get(i) else { break };
+                    let cell = run_cell(s, c, seeds);
+                    if let Ok(mut r) = results.lock() {
+                        r[i] = Some(cell);
+                    }
+                }
+            });
+        }
+    });
+    cells.into_iter().flatten().collect()
+}
+
+fn fmt_s(s: f64) -> String {
+    if s.is_finite() {
+        format!("{s:.0}")
+    } else {
+        "never".into()
+    }
+}
+
+fn fmt_v(v: f64) -> String {
+    if !v.is_finite() {
+        "–".into()
+    } else if v >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// The markdown table.
+pub fn markdown(scenarios: &[Scenario], cells: &[Cell], seeds: usize) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "Medians over {seeds} seeds. Settle: seconds after start (or after the perturbation) until |offset| stays \
+         below 1 µs / 100 ns. RMS, max: steady window. Peak: max |offset| after the perturbation. \
+         Floor: optimal linear estimator, phase error after / before an update.\n\n"
+    ));
+    out.push_str("| scenario | servo | settle <1 µs (s) | settle <100 ns (s) | RMS (ns) | max (ns) | peak (ns) | freq RMS (ppb) | bound viol. / tightness | floor (ns) |\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for scn in scenarios {
+        let f = kalman_floor(
+            scn.sigma_ns(),
+            scn.sim.oscillator.wander_ppb_per_sqrt_s,
+            scn.interval_s(),
+        );
+        for c in cells.iter().filter(|c| c.scenario == scn.name) {
+            let checks: u64 = c.runs.iter().map(|r| r.bound_checks).sum();
+            let bound = if checks == 0 {
+                "–".to_string()
+            } else {
+                let viol: u64 = c.runs.iter().map(|r| r.bound_violations).sum();
+                #[allow(clippy::cast_precision_loss, reason = "counts")]
+                let rate = viol as f64 / checks as f64;
+                let t = c.med(|r| r.bound_tightness_median.unwrap_or(f64::NAN));
+                format!("{rate:.1e} / {t:.1}")
+            };
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1}–{:.1} |\n",
+                c.scenario,
+                c.servo,
+                fmt_s(c.settle_1us()),
+                fmt_s(c.settle_100ns()),
+                fmt_v(c.rms_ns()),
+                fmt_v(c.max_ns()),
+                fmt_v(c.peak_ns()),
+                fmt_v(c.freq_ppb()),
+                bound,
+                f.phase_posterior_ns,
+                f.phase_prior_ns,
+            ));
+        }
+    }
+    out
+}
