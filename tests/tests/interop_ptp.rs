@@ -6,7 +6,7 @@
 //! clock) as master in one, and re-runs this test binary inside the other
 //! (`ip netns exec`) to act as the slave: it joins 224.0.1.129 on ports
 //! 319/320, decodes every message with keel (and re-encodes it byte for
-//! byte), answers Syncs with its own Delay_Reqs, and feeds keel's E2E
+//! byte), answers Syncs with its own `Delay_Req`s, and feeds keel's E2E
 //! measurement. Both ends read the same system clock, so the true offset is
 //! zero: keel's must be small, and its path delay plausible. Nothing leaves
 //! the namespaces, and nothing touches the clock.
