@@ -31,3 +31,11 @@ done
 
 step "cargo test"
 cargo test --workspace
+
+step "fuzz smoke (10 s per decoder, when the nightly toolchain is present)"
+if cargo +nightly --version >/dev/null 2>&1; then
+    cargo +nightly fuzz --version >/dev/null 2>&1 || cargo install --locked cargo-fuzz
+    fuzz/smoke.sh 10
+else
+    echo "fuzz smoke: SKIPPED (no nightly toolchain)"
+fi

@@ -248,7 +248,11 @@ pub fn markdown(scenarios: &[Scenario], cells: &[Cell], seeds: usize) -> String 
                 fmt_s(c.settle_100ns()),
                 fmt_v(c.rms_ns()),
                 fmt_v(c.max_ns()),
-                fmt_v(c.peak_ns()),
+                if scn.settle_from_s > 0 {
+                    fmt_v(c.peak_ns())
+                } else {
+                    "–".into()
+                },
                 fmt_v(c.freq_ppb()),
                 bound,
                 f.phase_posterior_ns,

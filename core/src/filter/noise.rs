@@ -141,13 +141,13 @@ impl NoiseEstimator {
             (Real::ZERO, Real::ZERO, Real::ZERO, Real::ZERO, Real::ZERO);
         let t3 = self.interval_s * self.interval_s * self.interval_s;
         let three_halves = Real::ratio(3, 2);
-        for (j, l) in self.levels.iter().enumerate() {
+        for (j, (l, k)) in (0i32..).zip(self.levels.iter().zip(K_E4)) {
             if l.count < 4 || l.var.is_zero() {
                 continue;
             }
-            let m = Real::ONE.scale2(j as i32);
+            let m = Real::ONE.scale2(j);
             let a = three_halves / m;
-            let b = Real::ratio(K_E4[j], 10_000) * m * m * m * t3;
+            let b = Real::ratio(k, 10_000) * m * m * m * t3;
             let w = Real::from_i64(i64::from(l.count.min(Self::HORIZON))) / (l.var * l.var);
             s11 = s11 + w * a * a;
             s12 = s12 + w * a * b;
@@ -218,6 +218,11 @@ fn interval_seconds(interval_ns: i64) -> Real {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    reason = "test signal generation"
+)]
 mod tests {
     extern crate std;
     use super::*;

@@ -286,6 +286,7 @@ impl Kalman {
             offset: est_offset,
             freq: self.c,
             error_bound: Some(self.error_bound_at(self.t_last)),
+            next_update: None,
         }
     }
 
@@ -318,6 +319,7 @@ impl Kalman {
             offset: self.x_duration(),
             freq: self.c,
             error_bound: Some(self.error_bound_at(self.t_last)),
+            next_update: None,
         }
     }
 
@@ -359,6 +361,7 @@ impl Servo for Kalman {
                     offset: s.offset,
                     freq: self.c,
                     error_bound: None,
+                    next_update: None,
                 };
             }
             Stage::One(p1, t1) => {
@@ -373,6 +376,7 @@ impl Servo for Kalman {
                         offset: s.offset,
                         freq: self.c,
                         error_bound: None,
+                        next_update: None,
                     };
                 }
                 self.noise.push(phase);
@@ -481,6 +485,7 @@ impl Servo for Kalman {
                 offset: Duration::ZERO,
                 freq: self.c,
                 error_bound: None,
+                next_update: None,
             };
         }
         let (_, q) = self.noise_params(Duration::ZERO);

@@ -5,7 +5,7 @@
 //! [`ServoState::LockedStable`], a first step threshold, a step threshold and a
 //! maximum frequency. The split is linuxptp's too: a small shared
 //! [`Dispatcher`] owns the thresholds and the stable counter, and small
-//! estimators behind the [`Estimator`] trait own the arithmetic.
+//! servo implementations behind the [`Servo`] trait own the arithmetic.
 //!
 //! Nothing here touches a clock. [`Servo::sample`] *returns* what to do; the
 //! caller applies it and reports back with [`Servo::applied`], so the servo's
@@ -83,6 +83,10 @@ pub struct ServoOutput {
     pub freq: Ppb,
     /// A bound on |true offset| after the action, if this servo gives one.
     pub error_bound: Option<Duration>,
+    /// When the servo wants its next sample sooner than the nominal interval
+    /// (to confirm a suspect reading, or to re-acquire after a disruption):
+    /// the delay from now. `None`: at the nominal interval.
+    pub next_update: Option<Duration>,
 }
 
 /// What the caller actually did with the last [`ServoOutput`].
@@ -167,6 +171,7 @@ pub trait Servo {
             offset: Duration::ZERO,
             freq: Ppb::ZERO,
             error_bound: None,
+            next_update: None,
         }
     }
     /// A bound on |true offset| at local time `local_ts`, if this servo gives one.

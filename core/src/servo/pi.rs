@@ -123,6 +123,7 @@ impl Pi {
             offset,
             freq,
             error_bound: None,
+            next_update: None,
         }
     }
 }
