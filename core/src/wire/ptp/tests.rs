@@ -431,15 +431,15 @@ proptest! {
 
 fn unhex(s: &str, out: &mut [u8]) -> usize {
     let b = s.as_bytes();
-    let digit = |c: u8| (c as char).to_digit(16).unwrap() as u8;
+    let digit = |c: u8| u8::try_from((c as char).to_digit(16).unwrap()).unwrap();
     for (i, pair) in b.chunks(2).enumerate() {
         out[i] = digit(pair[0]) << 4 | digit(pair[1]);
     }
     b.len() / 2
 }
 
-/// Messages captured from linuxptp 3.1.1 `ptp4l -S` (UDPv4, two-step,
-/// `free_running 1`) on a veth pair, answering our Delay_Req (sequence 7).
+/// Messages captured from linuxptp 3.1.1 `ptp4l -S` (`UDPv4`, two-step,
+/// `free_running 1`) on a veth pair, answering our `Delay_Req` (sequence 7).
 #[test]
 fn real_ptp4l_capture() {
     const SYNC: &str =
