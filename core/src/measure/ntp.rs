@@ -355,7 +355,8 @@ pub struct ServerClock {
     pub synchronized: bool,
     /// Leap warning to pass on.
     pub leap: LeapIndicator,
-    /// This server's stratum (its reference's plus one; 1 for a primary).
+    /// This server's stratum (its reference's plus one; 1 for a primary);
+    /// replies carry it clamped to 1–15.
     pub stratum: u8,
     /// Clock precision, log₂ s.
     pub precision: i8,
