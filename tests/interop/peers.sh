@@ -5,6 +5,8 @@
 #
 #   tests/interop/peers.sh            # prints the extraction root on success
 #
+# KEEL_PEERS_DIR overrides the download folder (default: <repo>/target/peers).
+#
 # Exit status 0 with the root path on stdout; non-zero with the reason on
 # stderr when the packages cannot be fetched (no apt, no network, not Debian).
 set -euo pipefail

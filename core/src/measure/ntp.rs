@@ -355,7 +355,8 @@ pub struct ServerClock {
     pub synchronized: bool,
     /// Leap warning to pass on.
     pub leap: LeapIndicator,
-    /// This server's stratum (its reference's plus one; 1 for a primary).
+    /// This server's stratum (its reference's plus one; 1 for a primary);
+    /// replies carry it clamped to 1–15.
     pub stratum: u8,
     /// Clock precision, log₂ s.
     pub precision: i8,
@@ -694,6 +695,29 @@ mod tests {
             server_reply(&clock(), &q, t2, t3, &mut [0u8; 47]),
             Err(ServerError::Emit(_))
         ));
+    }
+
+    /// A reply captured from chrony 4.3 (see `wire::ntp` tests), with t1 20 µs
+    /// before its receive timestamp and t4 20 µs after its transmit timestamp.
+    #[test]
+    fn real_chronyd_reply() {
+        const REPLY: [u8; 48] = [
+            0x24, 0x01, 0x06, 0xe7, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x7f, 0x7f,
+            0x01, 0x01, 0xee, 0xb3, 0xbc, 0x57, 0x39, 0x72, 0x94, 0xcc, 0x01, 0x23, 0x45, 0x67,
+            0x89, 0xab, 0xcd, 0xef, 0xee, 0xb3, 0xbc, 0x59, 0x26, 0x5f, 0xe6, 0x83, 0xee, 0xb3,
+            0xbc, 0x59, 0x26, 0x66, 0x88, 0x28,
+        ];
+        let pivot = Timestamp::from_secs_nanos(1_795_000_000, 0);
+        let t2 = NtpTimestamp(0xeeb3_bc59_265f_e683).to_unix_near(pivot);
+        let t3 = NtpTimestamp(0xeeb3_bc59_2666_8828).to_unix_near(pivot);
+        let t1 = t2.wrapping_sub(Duration::from_micros(20));
+        let t4 = t3.wrapping_add(Duration::from_micros(20));
+        let s = ClientRequest::new(COOKIE, 6)
+            .process_reply(&REPLY, t1, t4, &ClientConfig::default())
+            .unwrap();
+        assert!(s.offset.as_nanos().abs() <= 1, "{}", s.offset);
+        assert!((s.delay.as_nanos() - 40_000).abs() <= 1, "{}", s.delay);
+        assert_eq!(s.reference_id, ReferenceId([127, 127, 1, 1]));
     }
 
     #[test]

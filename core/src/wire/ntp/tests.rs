@@ -267,3 +267,25 @@ proptest! {
         }
     }
 }
+
+/// A reply captured from chrony 4.3 (`chronyd -x`, `local stratum 1`) to a
+/// request with transmit cookie 0x0123456789abcdef.
+const CHRONYD_REPLY: [u8; 48] = [
+    0x24, 0x01, 0x06, 0xe7, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x7f, 0x7f, 0x01, 0x01,
+    0xee, 0xb3, 0xbc, 0x57, 0x39, 0x72, 0x94, 0xcc, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+    0xee, 0xb3, 0xbc, 0x59, 0x26, 0x5f, 0xe6, 0x83, 0xee, 0xb3, 0xbc, 0x59, 0x26, 0x66, 0x88, 0x28,
+];
+
+#[test]
+fn real_chronyd_reply() {
+    let r = Repr::parse_bytes(&CHRONYD_REPLY).unwrap();
+    assert_eq!(r.leap, LeapIndicator::NoWarning);
+    assert_eq!((r.version, r.mode, r.stratum), (4, Mode::Server, 1));
+    assert_eq!((r.poll, r.precision), (6, -25));
+    assert_eq!(r.reference_id, ReferenceId([127, 127, 1, 1]));
+    assert_eq!(r.origin_timestamp, NtpTimestamp(0x0123_4567_89AB_CDEF));
+    assert!(r.transmit_timestamp.duration_since(r.receive_timestamp) > Duration::ZERO);
+    let mut out = [0u8; 48];
+    r.emit(&mut out).unwrap();
+    assert_eq!(out, CHRONYD_REPLY);
+}
