@@ -1,6 +1,6 @@
 //! Runs any `keel_core::servo::Servo` under the scenario runner.
 
-use keel_core::servo::{Action, Applied, OffsetSample, Servo};
+use keel_core::servo::{Action, Applied, OffsetSample, Servo, ServoOutput};
 use keel_core::time::{Duration, Ppb, Timestamp};
 
 use crate::runner::{Correction, Sample, ServoUnderTest};
@@ -25,9 +25,17 @@ fn ppb_f64(p: Ppb) -> f64 {
 }
 
 impl<S: Servo> CoreServo<S> {
-    fn apply(&mut self, action: Action) -> Correction {
-        let (step, freq) = match action {
-            Action::None => return Correction::default(),
+    fn apply(&mut self, out: &ServoOutput) -> Correction {
+        let next_update_ns = out
+            .next_update
+            .and_then(|d| u64::try_from(d.as_nanos()).ok());
+        let (step, freq) = match out.action {
+            Action::None => {
+                return Correction {
+                    next_update_ns,
+                    ..Correction::default()
+                };
+            }
             Action::SetFrequency(f) => (None, f),
             Action::Step { step, freq } => (Some(step), freq),
         };
@@ -36,6 +44,7 @@ impl<S: Servo> CoreServo<S> {
         Correction {
             step_ns: step.map(Duration::as_nanos),
             freq_ppb: Some(ppb_f64(freq)),
+            next_update_ns,
         }
     }
 }
@@ -51,12 +60,12 @@ impl<S: Servo> ServoUnderTest for CoreServo<S> {
             local_ts: s.local_ts,
             uncertainty: Duration::from_nanos(s.delay.as_nanos() / 2),
         });
-        self.apply(out.action)
+        self.apply(&out)
     }
 
     fn no_sample(&mut self, local_ts: Timestamp) -> Correction {
         let out = self.servo.no_sample(local_ts);
-        self.apply(out.action)
+        self.apply(&out)
     }
 
     fn disruption(&mut self) {

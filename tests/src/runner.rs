@@ -17,6 +17,13 @@ use crate::stats;
 /// Offset of the servo updates from the whole seconds of true time, ns.
 pub const UPDATE_PHASE_NS: u64 = 1_000_000;
 
+/// How often the runner looks for a disruption signal, ns: a daemon polls
+/// vmclock's disruption marker (a word in shared memory) about this often.
+pub const DISRUPTION_POLL_NS: u64 = 10_000_000;
+
+/// The shortest update interval a servo may ask for, ns.
+pub const MIN_UPDATE_NS: u64 = 1_000_000;
+
 /// What a servo sees at one update.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sample {
@@ -35,6 +42,8 @@ pub struct Correction {
     pub step_ns: Option<i64>,
     /// Set the local clock's frequency correction (absolute, ppb; positive = faster).
     pub freq_ppb: Option<f64>,
+    /// Take the next sample after this long instead of the nominal interval, ns.
+    pub next_update_ns: Option<u64>,
 }
 
 /// A servo as the runner drives it.
@@ -103,7 +112,8 @@ pub struct RunResult {
     pub rms_offset_ns: f64,
     /// Max |true offset| in the steady window, ns.
     pub max_offset_ns: f64,
-    /// Max |true offset| from `settle_from` to the end, ns (the transient peak).
+    /// Max |true offset| from `settle_from` to the end, ns (the transient peak),
+    /// sampled every second and just before every update.
     pub peak_offset_ns: f64,
     /// RMS of the true frequency error in the steady window, ppb.
     pub rms_freq_ppb: f64,
@@ -133,19 +143,32 @@ pub fn offset_sample(r: &PhcReading) -> Option<Sample> {
 pub fn run(scn: &Scenario, servo: &mut dyn ServoUnderTest, seed: u64) -> RunResult {
     let mut world = World::new(&scn.sim, seed);
     let end_ns = scn.duration_s * 1_000_000_000;
+    let settle_from_ns = scn.settle_from_s * 1_000_000_000;
     let mut next_update = UPDATE_PHASE_NS.min(scn.interval_ns / 2);
     let mut next_second = 1_000_000_000u64;
+    let mut next_poll = DISRUPTION_POLL_NS;
     let mut res = RunResult::default();
     let mut offsets = Vec::new();
     let mut freqs = Vec::new();
     let mut tightness = Vec::new();
     let mut last_above_1us = None;
     let mut last_above_100ns = None;
-    while next_second <= end_ns {
-        if next_update < next_second {
-            world.advance_to(next_update);
+    loop {
+        let now = next_update.min(next_second).min(next_poll);
+        if now > end_ns {
+            break;
+        }
+        world.advance_to(now);
+        if now == next_poll {
+            next_poll += DISRUPTION_POLL_NS;
             if world.take_disruption().is_some() {
                 servo.disruption();
+                next_update = now;
+            }
+        }
+        if now == next_update {
+            if now > settle_from_ns {
+                res.peak_offset_ns = res.peak_offset_ns.max(world.true_offset_ns().abs());
             }
             let corr = match world
                 .read_phc(scn.read, scn.n_samples)
@@ -157,10 +180,15 @@ pub fn run(scn: &Scenario, servo: &mut dyn ServoUnderTest, seed: u64) -> RunResu
                 None => servo.no_sample(world.local_time()),
             };
             apply(&mut world, &corr, &mut res);
-            next_update += scn.interval_ns;
+            let wait = corr
+                .next_update_ns
+                .unwrap_or(scn.interval_ns)
+                .clamp(MIN_UPDATE_NS, scn.interval_ns);
+            next_update = now + wait;
+        }
+        if now != next_second {
             continue;
         }
-        world.advance_to(next_second);
         let t = next_second / 1_000_000_000;
         let off = world.true_offset_ns();
         res.trace_offset_ns.push(off);

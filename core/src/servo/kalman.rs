@@ -116,11 +116,11 @@ pub struct Kalman {
     /// The step the last output asked for (assumed applied until told otherwise).
     pending_step: Option<Duration>,
     updates: u32,
-}
-
-/// `ppb × Δt` in ns as a [`Real`].
-fn phase_real(ppb: Ppb, dt_ns: i64) -> Real {
-    Real::from_fixed(ppb.to_bits(), 32) * Real::from_i64(dt_ns) * nano()
+    /// The next interval of a fast-sampling burst, ns (doubles up to the
+    /// nominal interval); `None` outside a burst.
+    burst_ns: Option<i64>,
+    /// Local time of the last reading given to the noise estimator.
+    last_noise: Option<Timestamp>,
 }
 
 fn nano() -> Real {
@@ -160,6 +160,8 @@ impl Kalman {
             suspects: [None; 2],
             pending_step: None,
             updates: 0,
+            burst_ns: None,
+            last_noise: None,
         }
     }
 
@@ -200,23 +202,82 @@ impl Kalman {
     /// Adds the phase the correction in force has accumulated from `since`
     /// to `t` to the servo's own phase.
     fn advance_own_phase(&mut self, since: Timestamp, t: Timestamp) {
-        let dt = t.duration_since(since).as_nanos().max(0);
-        self.own_phase = self
-            .own_phase
-            .wrapping_add(phase_real(self.c, dt).to_fixed(PHASE_FRAC));
+        let dt = self.reference_seconds(t.duration_since(since).as_nanos().max(0));
+        let own = self.effective_correction() * dt;
+        self.own_phase = self.own_phase.wrapping_add(own.to_fixed(PHASE_FRAC));
+    }
+
+    /// The correction as the clock feels it, ppb: the kernel scales the
+    /// oscillator's rate, so `c` acts as `c·(1 + f)` (at 10 % slew and 50 ppm
+    /// that is 5 ppm more than `c`).
+    fn effective_correction(&self) -> Real {
+        let c = Real::from_fixed(self.c.to_bits(), 32);
+        let f = Real::from_fixed(self.f.to_bits(), 32);
+        c + c * f * nano()
+    }
+
+    /// The offset's rate of change, ppb: `f + c·(1 + f)`.
+    fn rate(&self) -> Real {
+        Real::from_fixed(self.f.to_bits(), 32) + self.effective_correction()
+    }
+
+    /// A span of the local clock as reference time, s: the local clock runs
+    /// `1 + rate` times as fast as the reference (10 % slower during a
+    /// full-speed slew).
+    fn reference_seconds(&self, local_dt_ns: i64) -> Real {
+        seconds(local_dt_ns) / (Real::ONE + self.rate() * nano())
     }
 
     /// Moves the filter to local time `t` without a measurement.
     fn predict(&mut self, t: Timestamp, q: Real) {
-        let dt = t.duration_since(self.t_last).as_nanos().max(0);
-        let rate = self.f.saturating_add(self.c);
-        self.x = self.x.saturating_add(phase_real(rate, dt).to_fixed(X_FRAC));
-        let s = seconds(dt);
+        let dt = self.reference_seconds(t.duration_since(self.t_last).as_nanos().max(0));
+        let advance = self.rate() * dt;
+        self.x = self.x.saturating_add(advance.to_fixed(X_FRAC));
+        let s = dt;
         let (a, b, c) = (self.p00, self.p01, self.p11);
         self.p00 = a + (b * s).scale2(1) + c * s * s + q * s * s * s / Real::from_i64(3);
         self.p01 = b + c * s + (q * s * s).scale2(-1);
         self.p11 = c + q * s;
         self.t_last = t;
+    }
+
+    /// Feeds the noise estimator, at most once per half nominal interval so
+    /// bursts and re-reads do not distort its time scale.
+    fn push_noise(&mut self, phase: i64, t: Timestamp) {
+        let due = self
+            .last_noise
+            .is_none_or(|last| t.duration_since(last).as_nanos() >= self.interval_ns / 2);
+        if due {
+            self.noise.push(phase);
+            self.last_noise = Some(t);
+        }
+    }
+
+    /// The delay before the next sample: soon while suspects wait for
+    /// confirmation, doubling through a burst, else the nominal interval.
+    fn next_update(&mut self) -> Option<Duration> {
+        if self.suspects[0].is_some() {
+            return Some(Duration::from_nanos(self.quick_ns()));
+        }
+        let d = self.burst_ns?;
+        let next = d.saturating_mul(2);
+        self.burst_ns = (next < self.interval_ns).then_some(next);
+        Some(Duration::from_nanos(d))
+    }
+
+    /// The re-read delay for a suspect reading: 1/16 of the interval.
+    fn quick_ns(&self) -> i64 {
+        (self.interval_ns / 16).max(1_000_000)
+    }
+
+    /// Keeps the frequency estimate but restarts the offset at a confirmed
+    /// time step.
+    fn restart_phase(&mut self, offset: Duration, t: Timestamp, r: Real) {
+        self.x = offset.as_nanos().saturating_mul(1 << X_FRAC);
+        self.p00 = r;
+        self.p01 = Real::ZERO;
+        self.t_last = t;
+        self.suspects = [None; 2];
     }
 
     /// Starts tracking from two free-running phases `(p1, t1)`, `(p2, t2)` with
@@ -265,6 +326,7 @@ impl Kalman {
                 .wrapping_add(delta.as_nanos().wrapping_shl(u32::from(PHASE_FRAC)));
             // The local time line moves with the step.
             self.t_last = self.t_last.wrapping_add(delta);
+            self.last_noise = self.last_noise.map(|t| t.wrapping_add(delta));
             self.c = self.control(max);
             (
                 Action::Step {
@@ -280,13 +342,14 @@ impl Kalman {
         };
         self.updates = self.updates.saturating_add(1);
         let state = self.dispatcher.settle(state, est_offset);
+        let next_update = self.next_update();
         ServoOutput {
             action,
             state,
             offset: est_offset,
             freq: self.c,
             error_bound: Some(self.error_bound_at(self.t_last)),
-            next_update: None,
+            next_update,
         }
     }
 
@@ -313,13 +376,14 @@ impl Kalman {
         let state = self.dispatcher.settle(ServoState::Locked, offset);
         let max = self.dispatcher.config.max_frequency;
         self.c = self.control(max);
+        let next_update = self.next_update();
         ServoOutput {
             action: Action::SetFrequency(self.c),
             state,
             offset: self.x_duration(),
             freq: self.c,
             error_bound: Some(self.error_bound_at(self.t_last)),
-            next_update: None,
+            next_update,
         }
     }
 
@@ -329,9 +393,9 @@ impl Kalman {
             return Duration::MAX;
         }
         let (_, q) = self.noise_params(Duration::ZERO);
-        let dt = t.duration_since(self.t_last).as_nanos().max(0);
-        let s = seconds(dt);
-        let mean = Real::from_fixed(self.x, X_FRAC) + phase_real(self.f.saturating_add(self.c), dt);
+        let dt = self.reference_seconds(t.duration_since(self.t_last).as_nanos().max(0));
+        let s = dt;
+        let mean = Real::from_fixed(self.x, X_FRAC) + self.rate() * s;
         let var = self.p00
             + (self.p01 * s).scale2(1)
             + self.p11 * s * s
@@ -353,15 +417,16 @@ impl Servo for Kalman {
             Stage::Empty => {
                 self.stage = Stage::One(phase, s.local_ts);
                 self.t_last = s.local_ts;
-                self.noise.push(phase);
+                self.push_noise(phase, s.local_ts);
                 let state = self.dispatcher.settle(ServoState::Unlocked, s.offset);
+                let next_update = self.next_update();
                 return ServoOutput {
                     action: Action::None,
                     state,
                     offset: s.offset,
                     freq: self.c,
                     error_bound: None,
-                    next_update: None,
+                    next_update,
                 };
             }
             Stage::One(p1, t1) => {
@@ -370,16 +435,17 @@ impl Servo for Kalman {
                     self.stage = Stage::One(phase, s.local_ts);
                     self.t_last = s.local_ts;
                     let state = self.dispatcher.settle(ServoState::Unlocked, s.offset);
+                    let next_update = self.next_update();
                     return ServoOutput {
                         action: Action::None,
                         state,
                         offset: s.offset,
                         freq: self.c,
                         error_bound: None,
-                        next_update: None,
+                        next_update,
                     };
                 }
-                self.noise.push(phase);
+                self.push_noise(phase, s.local_ts);
                 self.start_from_two(p1, t1, phase, s.local_ts, s.offset, r);
                 return self.steer(true);
             }
@@ -423,19 +489,20 @@ impl Servo for Kalman {
                     if grows {
                         self.noise.restart();
                         self.start_from_two(a.phase, a.local_ts, phase, s.local_ts, s.offset, r);
+                        self.burst_ns = Some(self.quick_ns());
                         return self.steer(false);
                     }
                     self.suspects = [Some(a), Some(this)];
                     return self.hold(s.offset);
                 }
-                [Some(a), Some(b)] => {
+                [Some(_), Some(b)] => {
                     let d = Real::from_i64(innovation.saturating_sub(b.innovation));
                     if (b.innovation < 0) == (innovation < 0)
                         && d * d <= gate * gate * var.scale2(1)
                     {
                         // Three consistent readings: the time really moved.
                         self.noise.restart();
-                        self.start_from_two(a.phase, a.local_ts, phase, s.local_ts, s.offset, r);
+                        self.restart_phase(s.offset, s.local_ts, r);
                         return self.steer(true);
                     }
                     self.suspects = [Some(b), Some(this)];
@@ -444,7 +511,7 @@ impl Servo for Kalman {
             }
         }
         self.suspects = [None; 2];
-        self.noise.push(phase);
+        self.push_noise(phase, s.local_ts);
         // Measurement update.
         let k0 = self.p00 / var;
         let k1 = self.p01 / var;
@@ -471,6 +538,9 @@ impl Servo for Kalman {
                 .own_phase
                 .wrapping_add(diff.wrapping_shl(u32::from(PHASE_FRAC)));
             self.t_last = self.t_last.wrapping_add(Duration::from_nanos(diff));
+            self.last_noise = self
+                .last_noise
+                .map(|t| t.wrapping_add(Duration::from_nanos(diff)));
         }
         self.pending_step = None;
         self.c = a.freq;
@@ -512,6 +582,8 @@ impl Servo for Kalman {
     fn disruption(&mut self) {
         self.reset();
         self.dispatcher.restart();
+        // Re-acquire at once: 2 ms, 4 ms, … up to the nominal interval.
+        self.burst_ns = Some(2_000_000);
     }
 
     fn state(&self) -> ServoState {

@@ -100,6 +100,7 @@ impl<S: LinuxptpServo> ServoUnderTest for Phc2sys<S> {
                 Correction {
                     step_ns: Some(step),
                     freq_ppb: Some(-ppb),
+                    next_update_ns: None,
                 }
             }
             State::Locked => {
@@ -107,6 +108,7 @@ impl<S: LinuxptpServo> ServoUnderTest for Phc2sys<S> {
                 Correction {
                     step_ns: None,
                     freq_ppb: Some(-ppb),
+                    next_update_ns: None,
                 }
             }
         }
