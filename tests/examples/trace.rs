@@ -18,7 +18,7 @@ fn main() {
         std::process::exit(2);
     };
     let r = run(&scn, (c.make)(&scn).as_mut(), seed);
-    let from = scn.settle_from_s.saturating_sub(3) as usize;
+    let from = usize::try_from(scn.settle_from_s.saturating_sub(3)).unwrap_or(0);
     println!("# {} / {} / seed {seed}", scn.name, c.name);
     for (i, x) in r.trace_offset_ns.iter().enumerate().skip(from).take(60) {
         println!("{:5} {:14.1}", i + 1, x);
