@@ -66,7 +66,7 @@ fn main() {
         }
         if t >= from * 1_000_000_000 {
             println!(
-                "t={:.4} true={:.1} meas={} est={} {:?} freq={} bound={:?} next={:?} R={:?} v0={:?}",
+                "t={:.4} true={:.1} meas={} est={} {:?} freq={} bound={:?} next={:?} R={:?} q={:?}",
                 t as f64 * 1e-9,
                 true_before,
                 r.offset.as_nanos(),
@@ -76,7 +76,8 @@ fn main() {
                 o.error_bound.map(|d| d.as_nanos()),
                 o.next_update.map(|d| d.as_nanos()),
                 k.noise_model().map(|m| m.reading_var.to_i64()),
-                k.short_term_var().map(|v| v.to_i64())
+                k.noise_model()
+                    .map(|m| m.wander_var.to_fixed(10) as f64 / 1024.0)
             );
         }
         t += o.next_update.map_or(scn.interval_ns, |d| {

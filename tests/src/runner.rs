@@ -121,6 +121,8 @@ pub struct RunResult {
     pub bound_checks: u64,
     /// Checks where |true offset| exceeded the claimed bound.
     pub bound_violations: u64,
+    /// The seconds at which the bound was violated (the first 100).
+    pub violation_times_s: Vec<u64>,
     /// Median of bound / |true offset| over the checks.
     pub bound_tightness_median: Option<f64>,
     /// Steps the servo took.
@@ -209,6 +211,9 @@ pub fn run(scn: &Scenario, servo: &mut dyn ServoUnderTest, seed: u64) -> RunResu
             res.bound_checks += 1;
             if off.abs() > bound {
                 res.bound_violations += 1;
+                if res.violation_times_s.len() < 100 {
+                    res.violation_times_s.push(t);
+                }
             }
             if off != 0.0 {
                 tightness.push(bound / off.abs());

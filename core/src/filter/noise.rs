@@ -55,7 +55,8 @@ pub struct NoiseModel {
     /// Variance of one reading, ns².
     pub reading_var: Real,
     /// Random-walk frequency intensity, ppb²/s (the square of the wander in
-    /// ppb/√s).
+    /// ppb/√s): the estimate plus one standard error, so that a short history
+    /// errs on the side of a more agile filter.
     pub wander_var: Real,
 }
 
@@ -65,6 +66,8 @@ pub struct NoiseEstimator {
     levels: [Level; LEVELS],
     /// Nominal sample interval, s.
     interval_s: Real,
+    /// The model fitted after the last value.
+    model: Option<NoiseModel>,
 }
 
 impl NoiseEstimator {
@@ -87,6 +90,7 @@ impl NoiseEstimator {
         Self {
             levels: [Level::default(); LEVELS],
             interval_s: interval_seconds(interval_ns),
+            model: None,
         }
     }
 
@@ -116,7 +120,7 @@ impl NoiseEstimator {
             match level.pending.take() {
                 None => {
                     level.pending = Some(value);
-                    return;
+                    break;
                 }
                 Some(first) => {
                     // Mean of the two halves, exact modulo 2^64.
@@ -124,6 +128,7 @@ impl NoiseEstimator {
                 }
             }
         }
+        self.refit();
     }
 
     /// The level-0 variance alone (1.5 σ² plus a little wander), ns².
@@ -134,47 +139,71 @@ impl NoiseEstimator {
 
     /// The fitted model, once level 0 has seen a few values.
     pub fn model(&self) -> Option<NoiseModel> {
-        if self.levels[0].count < 4 {
-            return None;
+        self.model
+    }
+
+    /// Refits the model: weighted least squares over the levels,
+    /// iteratively reweighted by the *model's* variance (`n_j / m_j²`), so a
+    /// level whose few values happen to be small cannot pull the fit.
+    fn refit(&mut self) {
+        let l0 = &self.levels[0];
+        if l0.count < 4 {
+            self.model = None;
+            return;
         }
-        let (mut s11, mut s12, mut s22, mut t1, mut t2) =
-            (Real::ZERO, Real::ZERO, Real::ZERO, Real::ZERO, Real::ZERO);
-        let t3 = self.interval_s * self.interval_s * self.interval_s;
         let three_halves = Real::ratio(3, 2);
-        for (j, (l, k)) in (0i32..).zip(self.levels.iter().zip(K_E4)) {
-            if l.count < 4 || l.var.is_zero() {
-                continue;
-            }
-            let m = Real::ONE.scale2(j);
-            let a = three_halves / m;
-            let b = Real::ratio(k, 10_000) * m * m * m * t3;
-            let w = Real::from_i64(i64::from(l.count.min(Self::HORIZON))) / (l.var * l.var);
-            s11 = s11 + w * a * a;
-            s12 = s12 + w * a * b;
-            s22 = s22 + w * b * b;
-            t1 = t1 + w * a * l.var;
-            t2 = t2 + w * b * l.var;
-        }
+        let t3 = self.interval_s * self.interval_s * self.interval_s;
         let min_r = Self::min_reading_var();
         let min_q = Self::min_wander_var();
-        let det = s11 * s22 - s12 * s12;
-        let (mut r, mut q) = if s22.is_zero() || det <= (s11 * s22).scale2(-30) {
-            (t1 / s11, min_q)
-        } else {
-            ((s22 * t1 - s12 * t2) / det, (s11 * t2 - s12 * t1) / det)
-        };
-        if q < min_q {
-            q = min_q;
-            r = (t1 - s12 * q) / s11;
+        // Start from white noise alone, seen at level 0.
+        let mut r = (l0.var / three_halves).max(min_r);
+        let mut q = self.model.map_or(min_q, |m| m.wander_var);
+        let mut q_se = Real::ZERO;
+        for _ in 0..3 {
+            let (mut s11, mut s12, mut s22, mut t1, mut t2) =
+                (Real::ZERO, Real::ZERO, Real::ZERO, Real::ZERO, Real::ZERO);
+            for (j, (l, k)) in (0i32..).zip(self.levels.iter().zip(K_E4)) {
+                if l.count < 4 {
+                    continue;
+                }
+                let m = Real::ONE.scale2(j);
+                let a = three_halves / m;
+                let b = Real::ratio(k, 10_000) * m * m * m * t3;
+                let model = a * r + b * q;
+                let w = Real::from_i64(i64::from(l.count.min(Self::HORIZON))) / (model * model);
+                s11 = s11 + w * a * a;
+                s12 = s12 + w * a * b;
+                s22 = s22 + w * b * b;
+                t1 = t1 + w * a * l.var;
+                t2 = t2 + w * b * l.var;
+            }
+            let det = s11 * s22 - s12 * s12;
+            (r, q) = if s22.is_zero() || det <= (s11 * s22).scale2(-30) {
+                (t1 / s11, min_q)
+            } else {
+                ((s22 * t1 - s12 * t2) / det, (s11 * t2 - s12 * t1) / det)
+            };
+            if q < min_q {
+                q = min_q;
+                r = (t1 - s12 * q) / s11;
+            }
+            if r < min_r {
+                r = min_r;
+                q = ((t2 - s12 * r) / s22).max(min_q);
+            }
+            q_se = if det.is_zero() || det.is_negative() {
+                q
+            } else {
+                (s11.scale2(1) / det).sqrt()
+            };
         }
-        if r < min_r {
-            r = min_r;
-            q = ((t2 - s12 * r) / s22).max(min_q);
-        }
-        Some(NoiseModel {
+        // An underestimated wander makes the servo stiff and its bound
+        // dishonest, an overestimate costs little: report one standard error
+        // above the estimate (the weights are n/m², so Var(q) = 2·S₁₁/det).
+        self.model = Some(NoiseModel {
             reading_var: r,
-            wander_var: q,
-        })
+            wander_var: q + q_se,
+        });
     }
 }
 

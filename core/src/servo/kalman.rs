@@ -12,19 +12,23 @@
 //! nothing needs tuning.
 //!
 //! **Robustness.** A reading whose innovation exceeds
-//! [`KalmanConfig::gate`] standard deviations is a *suspect* and is not used.
-//! An isolated suspect is an outlier and is dropped. Two suspects in a row
-//! whose innovations grow in the same direction are a frequency change (a
-//! migration): the filter restarts from them at once. Two of about the same
-//! size are a possible time step: a third consistent one confirms it, and the
-//! filter restarts there (stepping the clock only where the step policy
-//! says). So no single sample ever moves the frequency, and the clock is never
-//! stepped on one sample.
+//! [`KalmanConfig::gate`] standard deviations is a *suspect* and is not used;
+//! the servo asks for a re-read after 1/16 of the interval
+//! ([`ServoOutput::next_update`]). An isolated suspect is an outlier and is
+//! dropped. Two suspects in a row whose innovations grow in the same
+//! direction are a frequency change (a migration): the filter restarts from
+//! them at once and samples in a fast burst (1/16, 1/8, … of the interval).
+//! Two of about the same size are a possible time step: a third consistent
+//! one confirms it, and the offset restarts there with the frequency kept
+//! (stepping the clock only where the step policy says). So no single sample
+//! ever moves the frequency, and the clock is never stepped on one sample.
+//! A signalled disruption ([`Servo::disruption`]) restarts everything but the
+//! noise model and re-acquires with samples 2 ms, 4 ms, 8 ms, … apart.
 //!
 //! **Control.** After each update the frequency is set to
 //! `c = −f − g·x/T`: cancel the oscillator's error and remove a fraction `g`
 //! of the estimated offset over the next interval `T`. `g` follows the filter's
-//! own confidence, `g = clamp(2·σ_f·T/σ_x, 0.3, 1)`: fast when frequency noise
+//! own confidence, `g = clamp(2.5·σ_f·T/σ_x, 0.3, 1)`: fast when frequency noise
 //! is cheap, gentle when the offset estimate is noisy.
 //!
 //! **Error bound.** At local time `t`, `|x̂(t)| + k·σ(t) + e_ref`, where `x̂(t)`
@@ -180,7 +184,7 @@ impl Kalman {
     fn noise_params(&self, uncertainty: Duration) -> (Real, Real) {
         let u = Real::from_i64(uncertainty.as_nanos());
         match self.noise.model() {
-            Some(m) => (m.reading_var + u * u, m.wander_var * Real::ratio(2, 1)),
+            Some(m) => (m.reading_var + u * u, m.wander_var),
             // Before the estimator has data: assume 1 µs readings and 1 ppb/√s.
             None => (Real::from_i64(1_000_000) + u * u, Real::ONE),
         }
@@ -241,16 +245,36 @@ impl Kalman {
         self.t_last = t;
     }
 
-    /// Feeds the noise estimator, at most once per half nominal interval so
-    /// bursts and re-reads do not distort its time scale.
+    /// Feeds the noise estimator on a regular grid of the nominal interval.
+    /// The estimator assumes evenly spaced values, and the free-running phase
+    /// drifts at the oscillator's full error (e.g. 50 µs/s), so a reading
+    /// taken off the grid (a re-read, a burst) is moved to the nearest grid
+    /// point along the estimated frequency. Readings less than half an
+    /// interval after the last grid point are skipped; a gap of more than
+    /// one interval restarts the estimator's history.
     fn push_noise(&mut self, phase: i64, t: Timestamp) {
-        let due = self
-            .last_noise
-            .is_none_or(|last| t.duration_since(last).as_nanos() >= self.interval_ns / 2);
-        if due {
+        let Some(grid) = self.last_noise else {
             self.noise.push(phase);
             self.last_noise = Some(t);
+            return;
+        };
+        let since = t.duration_since(grid).as_nanos();
+        let half = self.interval_ns / 2;
+        if since < half {
+            return;
         }
+        if since >= self.interval_ns.saturating_add(half) {
+            self.noise.restart();
+            self.noise.push(phase);
+            self.last_noise = Some(t);
+            return;
+        }
+        let target = grid.wrapping_add(Duration::from_nanos(self.interval_ns));
+        let off_grid = t.duration_since(target).as_nanos();
+        let drift = Real::from_fixed(self.f.to_bits(), 32) * seconds(off_grid);
+        self.noise
+            .push(phase.wrapping_sub(drift.to_fixed(PHASE_FRAC)));
+        self.last_noise = Some(target);
     }
 
     /// The delay before the next sample: soon while suspects wait for
