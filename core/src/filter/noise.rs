@@ -163,7 +163,11 @@ impl NoiseEstimator {
             let (mut s11, mut s12, mut s22, mut t1, mut t2) =
                 (Real::ZERO, Real::ZERO, Real::ZERO, Real::ZERO, Real::ZERO);
             for (j, (l, k)) in (0i32..).zip(self.levels.iter().zip(K_E4)) {
-                if l.count < 4 {
+                // A level joins once it has a few values: with fewer, its
+                // variance is too uncertain to weigh (χ² with 4 degrees of
+                // freedom is below a fifth of its mean one time in twenty).
+                // Level 0 carries the reading noise and joins at 4.
+                if l.count < if j == 0 { 4 } else { 8 } {
                     continue;
                 }
                 let m = Real::ONE.scale2(j);
@@ -200,9 +204,10 @@ impl NoiseEstimator {
         // An underestimated wander makes the servo stiff and its bound
         // dishonest, an overestimate costs little: report one standard error
         // above the estimate (the weights are n/m², so Var(q) = 2·S₁₁/det).
+        let wander = q + q_se;
         self.model = Some(NoiseModel {
             reading_var: r,
-            wander_var: q + q_se,
+            wander_var: wander,
         });
     }
 }

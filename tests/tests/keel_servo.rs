@@ -1,0 +1,133 @@
+//! keel's default servo, untuned, against the goals of the servo issue, in
+//! the standard model (medians over three seeds). The margins are the goals
+//! themselves: these are the numbers the scenario report prints.
+
+use keel_tests::report::{Cell, KEEL, run_cell};
+use keel_tests::scenarios;
+
+const SEEDS: [u64; 3] = [1, 2, 3];
+
+fn cell(s: &keel_tests::runner::Scenario) -> Cell {
+    run_cell(s, &KEEL, &SEEDS)
+}
+
+#[test]
+fn steady_state_at_one_update_per_second() {
+    for (sigma, goal) in [(10.0, 8.0), (100.0, 44.0), (1000.0, 235.0)] {
+        let c = cell(&scenarios::standard(sigma, 1));
+        assert!(
+            c.rms_ns() <= goal,
+            "σ={sigma}: RMS {:.1} ns, goal {goal}",
+            c.rms_ns()
+        );
+    }
+}
+
+#[test]
+fn steady_state_at_four_updates_per_second() {
+    for (sigma, goal) in [(10.0, 5.0), (100.0, 27.0), (1000.0, 150.0)] {
+        let c = cell(&scenarios::standard(sigma, 4));
+        assert!(
+            c.rms_ns() <= goal,
+            "σ={sigma} 4/s: RMS {:.1} ns, goal {goal}",
+            c.rms_ns()
+        );
+    }
+}
+
+#[test]
+fn frequency_noise_at_100_ns() {
+    let c = cell(&scenarios::standard(100.0, 1));
+    assert!(
+        c.freq_ppb() <= 8.0,
+        "RMS frequency error {:.1} ppb",
+        c.freq_ppb()
+    );
+}
+
+#[test]
+fn startup_from_half_a_second_and_50_ppm() {
+    let c = cell(&scenarios::standard(10.0, 1));
+    assert!(c.settle_1us() <= 2.0, "{} s to < 1 µs", c.settle_1us());
+    assert!(
+        c.settle_100ns() <= 3.0,
+        "{} s to < 100 ns",
+        c.settle_100ns()
+    );
+}
+
+#[test]
+fn frequency_step_of_50_ppm() {
+    let c = cell(&scenarios::freq_step(50.0));
+    assert!(c.peak_ns() <= 60_000.0, "peak {:.0} ns", c.peak_ns());
+    assert!(c.settle_1us() <= 6.0, "{} s back to < 1 µs", c.settle_1us());
+}
+
+#[test]
+fn signalled_migration_stays_within_a_microsecond() {
+    let c = cell(&scenarios::migration_signalled(50.0));
+    assert!(c.peak_ns() <= 1_000.0, "peak {:.0} ns", c.peak_ns());
+}
+
+#[test]
+fn clock_steps() {
+    let c = cell(&scenarios::clock_step(500_000_000, true));
+    assert!(
+        c.settle_1us() <= 3.0,
+        "0.5 s, step allowed: {} s",
+        c.settle_1us()
+    );
+    // Slew only: at most 1.1 × |step| / max slew (10 %) + 3 s.
+    let c = cell(&scenarios::clock_step(500_000_000, false));
+    assert!(
+        c.settle_1us() <= 8.5,
+        "0.5 s, slew only: {} s",
+        c.settle_1us()
+    );
+    let c = cell(&scenarios::clock_step(1_000_000, false));
+    assert!(
+        c.settle_1us() <= 5.0,
+        "1 ms, slew only: {} s",
+        c.settle_1us()
+    );
+    assert_eq!(
+        c.runs.iter().map(|r| r.steps).max(),
+        Some(1),
+        "only the start-up step"
+    );
+}
+
+#[test]
+fn outliers_are_rejected() {
+    let c = cell(&scenarios::outliers());
+    assert!(c.rms_ns() <= 12.0, "RMS {:.1} ns", c.rms_ns());
+    assert!(c.max_ns() <= 100.0, "max {:.1} ns", c.max_ns());
+}
+
+#[test]
+fn error_bound_is_honest_and_tight() {
+    let mut checks = 0;
+    let mut violations = 0;
+    for s in [
+        scenarios::standard(10.0, 1),
+        scenarios::standard(100.0, 1),
+        scenarios::standard(1000.0, 1),
+        scenarios::outliers(),
+    ] {
+        let c = cell(&s);
+        checks += c.runs.iter().map(|r| r.bound_checks).sum::<u64>();
+        violations += c.runs.iter().map(|r| r.bound_violations).sum::<u64>();
+        if s.name.contains("σ=10 ns") {
+            let t = c
+                .runs
+                .iter()
+                .filter_map(|r| r.bound_tightness_median)
+                .fold(0.0, f64::max);
+            assert!(t <= 10.0, "median tightness {t:.1} at σ = 10 ns");
+        }
+    }
+    assert!(checks > 40_000);
+    #[allow(clippy::cast_precision_loss, reason = "counts")]
+    let rate = violations as f64 / checks as f64;
+    assert!(rate <= 1e-4, "{violations} violations in {checks} checks");
+}
