@@ -35,6 +35,19 @@ pub const PHASE_FRAC: u8 = 8;
 /// `K_j · 10⁴` for the random walk's second difference of block means.
 const K_E4: [i64; LEVELS] = [2500, 1561, 1415, 1388, 1383, 1383, 1385, 1385, 1385, 1385];
 
+/// `a_j = 1.5 / m_j` and `b_j = K_j · m_j³` (times `T³`), precomputed.
+const COEFFS: [(Real, Real); LEVELS] = {
+    let mut c = [(Real::ZERO, Real::ZERO); LEVELS];
+    let mut j = 0;
+    while j < LEVELS {
+        let a = Real::ratio(3, 2).scale2(-(j as i32));
+        let b = Real::ratio(K_E4[j], 10_000).scale2(3 * j as i32);
+        c[j] = (a, b);
+        j += 1;
+    }
+    c
+};
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Level {
     /// First half of a block waiting for its second half (2⁻⁸ ns, wrapping).
@@ -128,7 +141,12 @@ impl NoiseEstimator {
                 }
             }
         }
-        self.refit();
+        // The statistics move slowly once there are a few dozen values:
+        // refit every value at first, then every 16th.
+        let n = self.levels[0].count;
+        if n < 64 || n % 16 == 0 {
+            self.refit();
+        }
     }
 
     /// The level-0 variance alone (1.5 σ² plus a little wander), ns².
@@ -162,7 +180,7 @@ impl NoiseEstimator {
         for _ in 0..3 {
             let (mut s11, mut s12, mut s22, mut t1, mut t2) =
                 (Real::ZERO, Real::ZERO, Real::ZERO, Real::ZERO, Real::ZERO);
-            for (j, (l, k)) in (0i32..).zip(self.levels.iter().zip(K_E4)) {
+            for (j, (l, &(a, b_unit))) in (0i32..).zip(self.levels.iter().zip(COEFFS.iter())) {
                 // A level joins once it has a few values: with fewer, its
                 // variance is too uncertain to weigh (χ² with 4 degrees of
                 // freedom is below a fifth of its mean one time in twenty).
@@ -170,9 +188,7 @@ impl NoiseEstimator {
                 if l.count < if j == 0 { 4 } else { 8 } {
                     continue;
                 }
-                let m = Real::ONE.scale2(j);
-                let a = three_halves / m;
-                let b = Real::ratio(k, 10_000) * m * m * m * t3;
+                let b = b_unit * t3;
                 let model = a * r + b * q;
                 let w = Real::from_i64(i64::from(l.count.min(Self::HORIZON))) / (model * model);
                 s11 = s11 + w * a * a;
@@ -238,7 +254,13 @@ impl Level {
         }
         self.count = self.count.saturating_add(1);
         let n = self.count.min(NoiseEstimator::HORIZON);
-        self.var = self.var + (e2 - self.var) / Real::from_i64(i64::from(n));
+        // HORIZON is 2^8: the steady-state average is a shift.
+        let step = if n >= NoiseEstimator::HORIZON {
+            (e2 - self.var).scale2(-8)
+        } else {
+            (e2 - self.var) / Real::from_i64(i64::from(n))
+        };
+        self.var = self.var + step;
     }
 }
 

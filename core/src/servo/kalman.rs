@@ -127,8 +127,17 @@ pub struct Kalman {
     last_noise: Option<Timestamp>,
 }
 
+/// 10⁻⁹ (ppb and ns to s).
+const NANO: Real = Real::ratio(1, 1_000_000_000);
+/// 1/3.
+const THIRD: Real = Real::ratio(1, 3);
+/// The smallest phase-correction gain.
+const G_MIN: Real = Real::ratio(3, 10);
+/// The gain's factor on `σ_f·T/σ_x`.
+const G_FACTOR: Real = Real::ratio(5, 2);
+
 fn nano() -> Real {
-    Real::ratio(1, 1_000_000_000)
+    NANO
 }
 
 fn seconds(dt_ns: i64) -> Real {
@@ -239,7 +248,7 @@ impl Kalman {
         self.x = self.x.saturating_add(advance.to_fixed(X_FRAC));
         let s = dt;
         let (a, b, c) = (self.p00, self.p01, self.p11);
-        self.p00 = a + (b * s).scale2(1) + c * s * s + q * s * s * s / Real::from_i64(3);
+        self.p00 = a + (b * s).scale2(1) + c * s * s + q * s * s * s * THIRD;
         self.p01 = b + c * s + (q * s * s).scale2(-1);
         self.p11 = c + q * s;
         self.t_last = t;
@@ -382,11 +391,10 @@ impl Kalman {
         let t = seconds(self.interval_ns);
         let sx = self.p00.sqrt();
         let sf = self.p11.sqrt();
-        let lo = Real::ratio(3, 10);
         let g = if sx.is_zero() {
             Real::ONE
         } else {
-            (sf * t / sx * Real::ratio(5, 2)).max(lo).min(Real::ONE)
+            (sf * t / sx * G_FACTOR).max(G_MIN).min(Real::ONE)
         };
         // g·x/T: x in ns, T in s → ns/s = ppb.
         let corr = g * Real::from_fixed(self.x, X_FRAC) / t;
@@ -420,10 +428,7 @@ impl Kalman {
         let dt = self.reference_seconds(t.duration_since(self.t_last).as_nanos().max(0));
         let s = dt;
         let mean = Real::from_fixed(self.x, X_FRAC) + self.rate() * s;
-        let var = self.p00
-            + (self.p01 * s).scale2(1)
-            + self.p11 * s * s
-            + q * s * s * s / Real::from_i64(3);
+        let var = self.p00 + (self.p01 * s).scale2(1) + self.p11 * s * s + q * s * s * s * THIRD;
         let bound = mean.abs() + Real::from_i64(i64::from(self.cfg.bound_sigmas)) * var.sqrt();
         Duration::from_nanos(bound.to_i64()).saturating_add(self.cfg.reference_error)
     }
@@ -616,5 +621,259 @@ impl Servo for Kalman {
 
     fn error_bound(&self, local_ts: Timestamp) -> Option<Duration> {
         (self.stage == Stage::Tracking).then(|| self.error_bound_at(local_ts))
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    reason = "test clock model"
+)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A clock running `freq_ppb` fast from `offset_ns`, read once a second
+    /// with white noise, steered by the servo's actions.
+    struct Bench {
+        servo: Kalman,
+        t_ns: u64,
+        offset_ns: f64,
+        freq_ppb: f64,
+        corr_ppb: f64,
+        rng: u64,
+        sigma: f64,
+    }
+
+    impl Bench {
+        fn new(cfg: ServoConfig, offset_ns: f64, freq_ppb: f64, sigma: f64) -> Self {
+            let servo = Kalman::new(
+                cfg,
+                KalmanConfig::default(),
+                Duration::from_secs(1),
+                Ppb::ZERO,
+            );
+            Self {
+                servo,
+                t_ns: 1_700_000_000_000_000_000,
+                offset_ns,
+                freq_ppb,
+                corr_ppb: 0.0,
+                rng: 0x9E37_79B9_7F4A_7C15,
+                sigma,
+            }
+        }
+
+        fn gauss(&mut self) -> f64 {
+            let mut u = || {
+                self.rng ^= self.rng << 13;
+                self.rng ^= self.rng >> 7;
+                self.rng ^= self.rng << 17;
+                ((self.rng >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+            };
+            let (a, b) = (u(), u());
+            (-2.0 * a.ln()).sqrt() * (2.0 * core::f64::consts::PI * b).cos()
+        }
+
+        /// Advances one second and feeds one reading with `extra` ns added.
+        fn step(&mut self, extra: i64) -> ServoOutput {
+            self.t_ns += 1_000_000_000;
+            self.offset_ns += self.freq_ppb + self.corr_ppb;
+            let reading = (self.offset_ns + self.sigma * self.gauss()) as i64;
+            let local = Timestamp::from_nanos((self.t_ns as i64 + self.offset_ns as i64) as u64);
+            let out = self.servo.sample(&OffsetSample {
+                offset: Duration::from_nanos(reading.saturating_add(extra)),
+                local_ts: local,
+                uncertainty: Duration::ZERO,
+            });
+            let (step, freq) = match out.action {
+                Action::None => (
+                    None,
+                    Ppb::from_bits((self.corr_ppb * 4_294_967_296.0) as i64),
+                ),
+                Action::SetFrequency(f) => (None, f),
+                Action::Step { step, freq } => (Some(step), freq),
+            };
+            if let Some(s) = step {
+                self.offset_ns += s.as_nanos() as f64;
+            }
+            self.corr_ppb = freq.to_bits() as f64 / 4_294_967_296.0;
+            self.servo.applied(&Applied { step, freq });
+            out
+        }
+
+        fn run(&mut self, n: usize) -> ServoOutput {
+            let mut last = self.step(0);
+            for _ in 1..n {
+                last = self.step(0);
+            }
+            last
+        }
+    }
+
+    fn ppb(p: Ppb) -> f64 {
+        p.to_bits() as f64 / 4_294_967_296.0
+    }
+
+    #[test]
+    fn locks_and_tracks() {
+        let mut b = Bench::new(ServoConfig::default(), 3e8, 50_000.0, 10.0);
+        let out = b.run(300);
+        assert_eq!(out.state, ServoState::Locked);
+        assert!(b.offset_ns.abs() < 50.0, "offset {}", b.offset_ns);
+        assert!(
+            (b.corr_ppb + 50_000.0).abs() < 20.0,
+            "correction {}",
+            b.corr_ppb
+        );
+        let bound = out.error_bound.unwrap().as_nanos();
+        assert!((10..200).contains(&bound), "bound {bound} ns");
+    }
+
+    #[test]
+    fn a_single_outlier_never_moves_the_frequency_by_more_than_50_ppb() {
+        for size in [
+            2_000i64,
+            100_000,
+            10_000_000,
+            1_000_000_000,
+            i64::MAX / 4,
+            -1_000_000_000,
+        ] {
+            let mut b = Bench::new(ServoConfig::default(), 1e6, -20_000.0, 10.0);
+            let before = ppb(b.run(200).freq);
+            let during = ppb(b.step(size).freq);
+            let after = ppb(b.step(0).freq);
+            assert!(
+                (during - before).abs() <= 50.0,
+                "outlier {size}: {before} -> {during}"
+            );
+            assert!(
+                (after - before).abs() <= 50.0,
+                "outlier {size}: {before} -> {after} after"
+            );
+        }
+    }
+
+    #[test]
+    fn never_steps_on_a_single_sample() {
+        let cfg = ServoConfig {
+            step_threshold: Duration::from_micros(100),
+            ..ServoConfig::default()
+        };
+        let mut b = Bench::new(cfg, 0.0, 1_000.0, 10.0);
+        let _ = b.run(100);
+        let out = b.step(1_000_000_000);
+        assert!(!matches!(out.action, Action::Step { .. }), "{out:?}");
+        assert!(
+            out.next_update.is_some(),
+            "a suspect asks for a quick re-read"
+        );
+        let out = b.step(0);
+        assert!(!matches!(out.action, Action::Step { .. }));
+    }
+
+    #[test]
+    fn steps_once_a_jump_is_confirmed() {
+        let cfg = ServoConfig {
+            step_threshold: Duration::from_micros(100),
+            ..ServoConfig::default()
+        };
+        let mut b = Bench::new(cfg, 0.0, 1_000.0, 10.0);
+        let _ = b.run(100);
+        b.offset_ns += 5e8;
+        let actions: [Action; 3] = core::array::from_fn(|_| b.step(0).action);
+        assert!(!matches!(actions[0], Action::Step { .. }));
+        assert!(!matches!(actions[1], Action::Step { .. }));
+        let Action::Step { step, .. } = actions[2] else {
+            panic!("{actions:?}")
+        };
+        assert!((step.as_nanos() + 500_000_000).abs() < 1_000, "step {step}");
+        assert!(b.offset_ns.abs() < 1_000.0);
+    }
+
+    #[test]
+    fn holds_over_and_reacquires_without_a_step() {
+        let mut b = Bench::new(ServoConfig::default(), 0.0, 7_000.0, 10.0);
+        let locked = b.run(300);
+        let bound0 = locked.error_bound.unwrap().as_nanos();
+        let mut bound = bound0;
+        for _ in 0..300 {
+            b.t_ns += 1_000_000_000;
+            b.offset_ns += b.freq_ppb + b.corr_ppb;
+            let local = Timestamp::from_nanos(b.t_ns);
+            let out = b.servo.no_sample(local);
+            let grown = out.error_bound.unwrap().as_nanos();
+            assert!(grown >= bound, "the bound grows in holdover");
+            bound = grown;
+        }
+        assert!(bound > 2 * bound0);
+        assert!(
+            b.offset_ns.abs() < bound as f64,
+            "|{}| within {bound}",
+            b.offset_ns
+        );
+        for _ in 0..10 {
+            assert!(!matches!(b.step(0).action, Action::Step { .. }));
+        }
+        assert!(b.offset_ns.abs() < 100.0);
+    }
+
+    #[test]
+    fn same_inputs_same_outputs() {
+        let hash = |seed: u64| {
+            let mut b = Bench::new(ServoConfig::default(), 2e8, 30_000.0, 50.0);
+            b.rng ^= seed;
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for k in 0..2000 {
+                let out = b.step(if k % 97 == 50 { 40_000 } else { 0 });
+                for v in [
+                    out.offset.as_nanos() as u64,
+                    out.freq.to_bits() as u64,
+                    out.error_bound.map_or(0, |d| d.as_nanos() as u64),
+                ] {
+                    h = (h ^ v).wrapping_mul(0x0100_0000_01b3);
+                }
+            }
+            h
+        };
+        assert_eq!(hash(0), hash(0));
+        assert_ne!(hash(0), hash(1));
+    }
+
+    #[test]
+    fn state_is_small() {
+        assert!(
+            core::mem::size_of::<Kalman>() <= 2048,
+            "{} bytes",
+            core::mem::size_of::<Kalman>()
+        );
+        assert!(core::mem::size_of::<super::super::Pi>() <= 2048);
+    }
+
+    proptest! {
+        #[test]
+        fn no_input_panics(ops in prop::collection::vec((any::<i64>(), any::<u64>(), any::<i64>(), 0u8..8), 1..200)) {
+            let cfg = ServoConfig { step_threshold: Duration::from_micros(1), ..ServoConfig::default() };
+            let mut s = Kalman::new(cfg, KalmanConfig::default(), Duration::from_millis(250), Ppb::from_ppb(-3));
+            for (offset, ts, unc, op) in ops {
+                let local_ts = Timestamp::from_nanos(ts);
+                match op {
+                    0 => s.disruption(),
+                    1 => { let _ = s.no_sample(local_ts); }
+                    2 => s.applied(&Applied { step: Some(Duration::from_nanos(offset)), freq: Ppb::from_bits(unc) }),
+                    3 => { let _ = s.error_bound(local_ts); }
+                    _ => {
+                        let out = s.sample(&OffsetSample { offset: Duration::from_nanos(offset), local_ts, uncertainty: Duration::from_nanos(unc) });
+                        if let Action::SetFrequency(f) | Action::Step { freq: f, .. } = out.action {
+                            prop_assert!(f.clamp_abs(cfg.max_frequency) == f, "{:?}", f);
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,71 @@
+//! Cost of one servo update: `cargo bench -p keel-core --bench servo`.
+//!
+//! Feeds each servo a locked-state stream of noisy offsets (σ = 10 ns, one per
+//! second) and reports the mean time per `sample` + `applied` pair. A plain
+//! harness keeps the dependency list short; run it on a quiet machine.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use keel_core::servo::{
+    Action, Applied, Kalman, KalmanConfig, OffsetSample, Pi, PiConfig, Servo, ServoConfig,
+};
+use keel_core::time::{Duration, Ppb, Timestamp};
+
+fn stream(n: usize) -> Vec<OffsetSample> {
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    (0..n)
+        .map(|k| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let noise = i64::try_from(x % 41).unwrap_or(0) - 20;
+            OffsetSample {
+                offset: Duration::from_nanos(noise),
+                local_ts: Timestamp::from_nanos(
+                    1_700_000_000_000_000_000 + 1_000_000_000 * k as u64,
+                ),
+                uncertainty: Duration::ZERO,
+            }
+        })
+        .collect()
+}
+
+fn bench(name: &str, servo: &mut dyn Servo, samples: &[OffsetSample]) {
+    // Warm up (and lock) on the first half, time the second.
+    let (warm, timed) = samples.split_at(samples.len() / 2);
+    let mut drive = |s: &OffsetSample| {
+        let out = servo.sample(black_box(s));
+        let (step, freq) = match out.action {
+            Action::None => (None, out.freq),
+            Action::SetFrequency(f) => (None, f),
+            Action::Step { step, freq } => (Some(step), freq),
+        };
+        servo.applied(&Applied { step, freq });
+        let _ = black_box(out);
+    };
+    warm.iter().for_each(&mut drive);
+    let start = Instant::now();
+    timed.iter().for_each(&mut drive);
+    let per = start.elapsed().as_nanos() as f64 / timed.len() as f64;
+    println!("{name:8} {per:8.1} ns per update ({} updates)", timed.len());
+}
+
+fn main() {
+    let samples = stream(400_000);
+    let cfg = ServoConfig::default();
+    let mut kalman = Kalman::new(
+        cfg,
+        KalmanConfig::default(),
+        Duration::from_secs(1),
+        Ppb::ZERO,
+    );
+    bench("keel", &mut kalman, &samples);
+    let mut pi = Pi::new(cfg, PiConfig::PHC2SYS, Duration::from_secs(1), Ppb::ZERO);
+    bench("PI", &mut pi, &samples);
+    println!(
+        "state: keel {} bytes, PI {} bytes",
+        size_of::<Kalman>(),
+        size_of::<Pi>()
+    );
+}
