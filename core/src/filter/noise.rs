@@ -36,6 +36,7 @@ pub const PHASE_FRAC: u8 = 8;
 const K_E4: [i64; LEVELS] = [2500, 1561, 1415, 1388, 1383, 1383, 1385, 1385, 1385, 1385];
 
 /// `a_j = 1.5 / m_j` and `b_j = K_j · m_j³` (times `T³`), precomputed.
+#[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap, reason = "j < LEVELS = 10")]
 const COEFFS: [(Real, Real); LEVELS] = {
     let mut c = [(Real::ZERO, Real::ZERO); LEVELS];
     let mut j = 0;
