@@ -36,7 +36,11 @@ pub const PHASE_FRAC: u8 = 8;
 const K_E4: [i64; LEVELS] = [2500, 1561, 1415, 1388, 1383, 1383, 1385, 1385, 1385, 1385];
 
 /// `a_j = 1.5 / m_j` and `b_j = K_j · m_j³` (times `T³`), precomputed.
-#[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap, reason = "j < LEVELS = 10")]
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    reason = "j < LEVELS = 10"
+)]
 const COEFFS: [(Real, Real); LEVELS] = {
     let mut c = [(Real::ZERO, Real::ZERO); LEVELS];
     let mut j = 0;
@@ -143,9 +147,16 @@ impl NoiseEstimator {
             }
         }
         // The statistics move slowly once there are a few dozen values:
-        // refit every value at first, then every 16th.
+        // refit every value at first, then every 16th, then every 64th.
         let n = self.levels[0].count;
-        if n < 64 || n % 16 == 0 {
+        let every = if n < 64 {
+            1
+        } else if n < 1024 {
+            16
+        } else {
+            64
+        };
+        if n % every == 0 {
             self.refit();
         }
     }

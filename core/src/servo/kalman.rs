@@ -86,6 +86,25 @@ struct Suspect {
     local_ts: Timestamp,
 }
 
+/// The clock's rates under the correction in force, computed once per sample.
+#[derive(Clone, Copy, Debug)]
+struct Frame {
+    /// The correction as the clock feels it, ppb.
+    correction: Real,
+    /// The offset's rate of change, `f + c·(1 + f)`, ppb.
+    rate: Real,
+    /// Reference seconds per local second, `1 / (1 + rate)`: the local
+    /// clock runs 10 % slow during a full-speed slew.
+    local_per_ref: Real,
+}
+
+impl Frame {
+    /// A local span as reference seconds.
+    fn reference_seconds(&self, local_dt_ns: i64) -> Real {
+        seconds(local_dt_ns) * self.local_per_ref
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stage {
     /// No sample yet.
@@ -212,39 +231,32 @@ impl Kalman {
         Duration::from_nanos(Real::from_fixed(self.x, X_FRAC).to_i64())
     }
 
-    /// Adds the phase the correction in force has accumulated from `since`
-    /// to `t` to the servo's own phase.
-    fn advance_own_phase(&mut self, since: Timestamp, t: Timestamp) {
-        let dt = self.reference_seconds(t.duration_since(since).as_nanos().max(0));
-        let own = self.effective_correction() * dt;
+    /// The clock's rates under the correction in force.
+    fn frame(&self) -> Frame {
+        let c = Real::from_fixed(self.c.to_bits(), 32);
+        let f = Real::from_fixed(self.f.to_bits(), 32);
+        // The kernel scales the oscillator's rate, so `c` acts as `c·(1 + f)`
+        // (at 10 % slew and 50 ppm that is 5 ppm more than `c`).
+        let correction = c + c * f * NANO;
+        let rate = f + correction;
+        Frame {
+            correction,
+            rate,
+            local_per_ref: (Real::ONE + rate * NANO).recip(),
+        }
+    }
+
+    /// Adds the phase the correction in force has accumulated over `dt`
+    /// (reference seconds) to the servo's own phase.
+    fn advance_own_phase(&mut self, frame: &Frame, dt: Real) {
+        let own = frame.correction * dt;
         self.own_phase = self.own_phase.wrapping_add(own.to_fixed(PHASE_FRAC));
     }
 
-    /// The correction as the clock feels it, ppb: the kernel scales the
-    /// oscillator's rate, so `c` acts as `c·(1 + f)` (at 10 % slew and 50 ppm
-    /// that is 5 ppm more than `c`).
-    fn effective_correction(&self) -> Real {
-        let c = Real::from_fixed(self.c.to_bits(), 32);
-        let f = Real::from_fixed(self.f.to_bits(), 32);
-        c + c * f * nano()
-    }
-
-    /// The offset's rate of change, ppb: `f + c·(1 + f)`.
-    fn rate(&self) -> Real {
-        Real::from_fixed(self.f.to_bits(), 32) + self.effective_correction()
-    }
-
-    /// A span of the local clock as reference time, s: the local clock runs
-    /// `1 + rate` times as fast as the reference (10 % slower during a
-    /// full-speed slew).
-    fn reference_seconds(&self, local_dt_ns: i64) -> Real {
-        seconds(local_dt_ns) / (Real::ONE + self.rate() * nano())
-    }
-
-    /// Moves the filter to local time `t` without a measurement.
-    fn predict(&mut self, t: Timestamp, q: Real) {
-        let dt = self.reference_seconds(t.duration_since(self.t_last).as_nanos().max(0));
-        let advance = self.rate() * dt;
+    /// Moves the filter `dt` reference seconds on, to local time `t`, without
+    /// a measurement.
+    fn predict(&mut self, frame: &Frame, dt: Real, t: Timestamp, q: Real) {
+        let advance = frame.rate * dt;
         self.x = self.x.saturating_add(advance.to_fixed(X_FRAC));
         let s = dt;
         let (a, b, c) = (self.p00, self.p01, self.p11);
@@ -389,12 +401,12 @@ impl Kalman {
     /// `c = −f − g·x/T`, clamped to ±max.
     fn control(&self, max: Ppb) -> Ppb {
         let t = seconds(self.interval_ns);
-        let sx = self.p00.sqrt();
-        let sf = self.p11.sqrt();
-        let g = if sx.is_zero() {
+        let g = if self.p00.is_zero() {
             Real::ONE
         } else {
-            (sf * t / sx * G_FACTOR).max(G_MIN).min(Real::ONE)
+            ((self.p11 / self.p00).sqrt() * t * G_FACTOR)
+                .max(G_MIN)
+                .min(Real::ONE)
         };
         // g·x/T: x in ns, T in s → ns/s = ppb.
         let corr = g * Real::from_fixed(self.x, X_FRAC) / t;
@@ -424,11 +436,18 @@ impl Kalman {
         if self.stage != Stage::Tracking {
             return Duration::MAX;
         }
-        let (_, q) = self.noise_params(Duration::ZERO);
-        let dt = self.reference_seconds(t.duration_since(self.t_last).as_nanos().max(0));
-        let s = dt;
-        let mean = Real::from_fixed(self.x, X_FRAC) + self.rate() * s;
-        let var = self.p00 + (self.p01 * s).scale2(1) + self.p11 * s * s + q * s * s * s * THIRD;
+        let local_dt = t.duration_since(self.t_last).as_nanos().max(0);
+        let (mean, var) = if local_dt == 0 {
+            (Real::from_fixed(self.x, X_FRAC), self.p00)
+        } else {
+            let (_, q) = self.noise_params(Duration::ZERO);
+            let frame = self.frame();
+            let s = frame.reference_seconds(local_dt);
+            (
+                Real::from_fixed(self.x, X_FRAC) + frame.rate * s,
+                self.p00 + (self.p01 * s).scale2(1) + self.p11 * s * s + q * s * s * s * THIRD,
+            )
+        };
         let bound = mean.abs() + Real::from_i64(i64::from(self.cfg.bound_sigmas)) * var.sqrt();
         Duration::from_nanos(bound.to_i64()).saturating_add(self.cfg.reference_error)
     }
@@ -437,8 +456,11 @@ impl Kalman {
 impl Servo for Kalman {
     fn sample(&mut self, s: &OffsetSample) -> ServoOutput {
         self.pending_step = None;
-        if self.stage != Stage::Empty && !s.local_ts.duration_since(self.t_last).is_negative() {
-            self.advance_own_phase(self.t_last, s.local_ts);
+        let frame = self.frame();
+        let local_dt = s.local_ts.duration_since(self.t_last).as_nanos();
+        let dt = frame.reference_seconds(local_dt.max(0));
+        if self.stage != Stage::Empty && local_dt >= 0 {
+            self.advance_own_phase(&frame, dt);
         }
         let phase = self.free_running_phase(s.offset);
         let (r, q) = self.noise_params(s.uncertainty);
@@ -484,7 +506,7 @@ impl Servo for Kalman {
             // A reading from the past cannot be used; keep steering.
             return self.hold(self.x_duration());
         }
-        self.predict(s.local_ts, q);
+        self.predict(&frame, dt, s.local_ts, q);
         let innovation = s
             .offset
             .as_nanos()
@@ -588,9 +610,12 @@ impl Servo for Kalman {
             };
         }
         let (_, q) = self.noise_params(Duration::ZERO);
-        if !local_ts.duration_since(self.t_last).is_negative() {
-            self.advance_own_phase(self.t_last, local_ts);
-            self.predict(local_ts, q);
+        let local_dt = local_ts.duration_since(self.t_last).as_nanos();
+        if local_dt >= 0 {
+            let frame = self.frame();
+            let dt = frame.reference_seconds(local_dt);
+            self.advance_own_phase(&frame, dt);
+            self.predict(&frame, dt, local_ts, q);
         }
         self.hold(self.x_duration())
     }
