@@ -11,7 +11,11 @@ fn main() {
     let from: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(995);
     let to: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1015);
     let seed = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
-    let Some(scn) = scenarios::all().into_iter().find(|s| s.name.contains(pat)) else {
+    let Some(scn) = scenarios::all()
+        .into_iter()
+        .chain(scenarios::suite())
+        .find(|s| s.name.contains(pat))
+    else {
         eprintln!("no scenario matches `{pat}`");
         std::process::exit(2);
     };

@@ -9,7 +9,11 @@ fn main() {
     let pat = args.first().map_or("freq step", String::as_str);
     let servo_name = args.get(1).map_or("keel", String::as_str);
     let seed = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);
-    let Some(scn) = scenarios::all().into_iter().find(|s| s.name.contains(pat)) else {
+    let Some(scn) = scenarios::all()
+        .into_iter()
+        .chain(scenarios::suite())
+        .find(|s| s.name.contains(pat))
+    else {
         eprintln!("no scenario matches `{pat}`");
         std::process::exit(2);
     };

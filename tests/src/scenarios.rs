@@ -3,7 +3,7 @@
 //! white noise σ, 4000 s, statistics over 2000–4000 s.
 
 use keel_core::measure::phc::ReadMethod;
-use keel_core::sim::{Event, OutlierConfig, SimConfig};
+use keel_core::sim::{DelayConfig, Event, Methods, Outage, OutageKind, OutlierConfig, SimConfig};
 
 use crate::runner::Scenario;
 
@@ -121,6 +121,134 @@ pub fn all() -> Vec<Scenario> {
     v.push(clock_step(500_000_000, false));
     v.push(clock_step(1_000_000, false));
     v.push(outliers());
+    v
+}
+
+/// The wider suite (reference notes §7): noise sweep, start-up matrix, slow
+/// frequency changes, outages, read-delay models, VM events, update rates,
+/// interference and a day-long run. `scenarios --suite` runs it.
+pub fn suite() -> Vec<Scenario> {
+    let mut v = Vec::new();
+    // 1. Noise sweep.
+    for w in [0.1, 1.0, 10.0] {
+        for sigma in [1.0, 10.0, 100.0, 1000.0, 10_000.0] {
+            v.push(wander(w, sigma, 1));
+        }
+    }
+    // 2. Start-up matrix: initial offset × frequency, 600 s runs.
+    for (off, name) in [
+        (0, "0"),
+        (20_000, "20 µs"),
+        (1_000_000, "1 ms"),
+        (500_000_000, "0.5 s"),
+        (100_000_000_000, "100 s"),
+    ] {
+        for ppm in [0.0, 50.0, -500.0, 50_000.0] {
+            let mut s = standard(10.0, 1);
+            s.sim.oscillator.initial_offset_ns = off;
+            s.sim.oscillator.initial_freq_ppb = ppm * 1000.0;
+            s.name = format!("start {name}, {ppm:+} ppm");
+            s.duration_s = 600;
+            s.steady_s = (300, 600);
+            v.push(s);
+        }
+    }
+    // 3. Slow frequency changes: a 1 ppm thermal ramp over 1000 s, and a
+    //    100 ppb sinusoid with a 1000 s period.
+    v.push(perturbed(
+        "ramp +1 ppm over 1000 s",
+        Event::FreqRamp {
+            rate_ppb_per_s: 1.0,
+            duration_ns: 1000 * S,
+        },
+    ));
+    v.push(perturbed(
+        "sine 100 ppb, 1000 s",
+        Event::FreqSine {
+            amplitude_ppb: 100.0,
+            period_ns: 1000 * S,
+            duration_ns: u64::MAX,
+        },
+    ));
+    // 4. Reference outages (holdover) of 10 s, 300 s and 1 h at t = 1000 s.
+    for (secs, name) in [(10, "10 s"), (300, "300 s"), (3600, "1 h")] {
+        let mut s = standard(10.0, 1);
+        let _ = s.sim.push_outage(Outage {
+            start_ns: 1000 * S,
+            duration_ns: secs * S,
+            methods: Methods::ALL,
+            kind: OutageKind::NoDevice,
+        });
+        s.name = format!("outage {name}");
+        s.duration_s = 1300 + secs;
+        s.steady_s = (500, 1000);
+        s.settle_from_s = 1000 + secs;
+        v.push(s);
+    }
+    // 5. Read-delay models: sampled reads (best of 5) with asymmetric
+    //    jitter, and chrony's bursty jitter (1 µs in 8 of every 500 reads).
+    let mut s = standard(10.0, 1);
+    s.read = ReadMethod::Extended;
+    s.n_samples = 5;
+    s.sim.read.delay = DelayConfig {
+        base_ns: 2_000.0,
+        jitter_mean_ns: 500.0,
+        asymmetry: 0.3,
+        ..DelayConfig::default()
+    };
+    s.name = "EXTENDED best of 5, asymmetric jitter".into();
+    v.push(s);
+    let mut s = standard(1.0, 1);
+    s.read = ReadMethod::Extended;
+    s.n_samples = 25;
+    s.sim.read.delay = DelayConfig {
+        burst_extra_mean_ns: 1_000.0,
+        burst_on: 8,
+        burst_period: 500,
+        ..DelayConfig::default()
+    };
+    s.name = "EXTENDED best of 25, bursty delay".into();
+    v.push(s);
+    // 6. VM events without a signal: a 50 ms pause and a 10 s suspend.
+    v.push(perturbed(
+        "migration pause 50 ms, unsignalled",
+        Event::Migration {
+            freq_step_ppb: 20_000.0,
+            time_step_ns: 0,
+            pause_ns: 50_000_000,
+            signal: false,
+        },
+    ));
+    v.push(perturbed(
+        "suspend 10 s, signalled",
+        Event::Suspend {
+            sleep_ns: 10 * S,
+            signal: true,
+        },
+    ));
+    // 7. Update rates from 16/s to one per 16 s.
+    for (rate_ns, name) in [(S / 16, "16/s"), (16 * S, "1/16 s")] {
+        let mut s = standard(10.0, 1);
+        s.interval_ns = rate_ns;
+        s.name = format!("steady σ=10 ns {name}");
+        v.push(s);
+    }
+    // 8. Interference: another process writes the frequency (+10 ppm).
+    v.push(perturbed(
+        "foreign frequency write",
+        Event::ForeignFrequency {
+            freq: keel_core::time::KernelFreq::from_ppb(
+                keel_core::time::Ppb::from_ppb(10_000),
+                100,
+            ),
+        },
+    ));
+    // 9. A day at σ = 10 ns, for the error bound's violation rate.
+    let mut s = standard(10.0, 1);
+    s.duration_s = 86_400;
+    s.steady_s = (2000, 86_400);
+    s.name = "24 h σ=10 ns".into();
+    v.push(s);
     v
 }
 

@@ -144,6 +144,8 @@ pub struct Kalman {
     burst_ns: Option<i64>,
     /// Local time of the last reading given to the noise estimator.
     last_noise: Option<Timestamp>,
+    /// The usual stated uncertainty of a reading, ns.
+    uncertainty_floor: Option<i64>,
 }
 
 /// 10⁻⁹ (ppb and ns to s).
@@ -194,6 +196,7 @@ impl Kalman {
             updates: 0,
             burst_ns: None,
             last_noise: None,
+            uncertainty_floor: None,
         }
     }
 
@@ -208,9 +211,24 @@ impl Kalman {
         self.noise.short_term_var()
     }
 
-    /// `(R, q)`: the reading variance and wander in use.
-    fn noise_params(&self, uncertainty: Duration) -> (Real, Real) {
-        let u = Real::from_i64(uncertainty.as_nanos());
+    /// Tracks the floor of the readings' stated uncertainty (the half read
+    /// delay of a PHC read): it falls at once and rises by 1/64 of the
+    /// difference per reading. Returns the reading's excess over the floor,
+    /// the part that varies from reading to reading.
+    fn uncertainty_excess(&mut self, uncertainty: Duration) -> Duration {
+        let u = uncertainty.as_nanos().max(0);
+        let floor = match self.uncertainty_floor {
+            Some(f) if f <= u => f.saturating_add(u.saturating_sub(f) / 64),
+            _ => u,
+        };
+        self.uncertainty_floor = Some(floor);
+        Duration::from_nanos(u.saturating_sub(floor))
+    }
+
+    /// `(R, q)`: the reading variance and wander in use. `excess` is the
+    /// reading's uncertainty beyond the usual (e.g. a slow PHC read).
+    fn noise_params(&self, excess: Duration) -> (Real, Real) {
+        let u = Real::from_i64(excess.as_nanos());
         match self.noise.model() {
             Some(m) => (m.reading_var + u * u, m.wander_var),
             // Before the estimator has data: assume 1 µs readings and 1 ppb/√s.
@@ -408,12 +426,13 @@ impl Kalman {
                 .max(G_MIN)
                 .min(Real::ONE)
         };
-        // g·x/T: x in ns, T in s → ns/s = ppb.
-        let corr = g * Real::from_fixed(self.x, X_FRAC) / t;
-        self.f
-            .saturating_neg()
-            .saturating_sub(ppb_from_real(corr))
-            .clamp_abs(max)
+        // Wanted rate of the offset: −g·x/T (x in ns, T in s → ppb). The
+        // kernel scales the oscillator, so the rate is f + c·(1 + f):
+        // c = (−g·x/T − f) / (1 + f).
+        let wanted = (g * Real::from_fixed(self.x, X_FRAC) / t).negate();
+        let f = Real::from_fixed(self.f.to_bits(), 32);
+        let c = (wanted - f) / (Real::ONE + f * NANO);
+        ppb_from_real(c).clamp_abs(max)
     }
 
     fn hold(&mut self, offset: Duration) -> ServoOutput {
@@ -449,7 +468,13 @@ impl Kalman {
             )
         };
         let bound = mean.abs() + Real::from_i64(i64::from(self.cfg.bound_sigmas)) * var.sqrt();
-        Duration::from_nanos(bound.to_i64()).saturating_add(self.cfg.reference_error)
+        // A read's asymmetry is invisible to the filter: the PHC may have been
+        // latched anywhere in the read interval, so the usual half delay is
+        // added in full.
+        let asymmetry = Duration::from_nanos(self.uncertainty_floor.unwrap_or(0));
+        Duration::from_nanos(bound.to_i64())
+            .saturating_add(asymmetry)
+            .saturating_add(self.cfg.reference_error)
     }
 }
 
@@ -463,7 +488,8 @@ impl Servo for Kalman {
             self.advance_own_phase(&frame, dt);
         }
         let phase = self.free_running_phase(s.offset);
-        let (r, q) = self.noise_params(s.uncertainty);
+        let excess = self.uncertainty_excess(s.uncertainty);
+        let (r, q) = self.noise_params(excess);
         match self.stage {
             Stage::Empty => {
                 self.stage = Stage::One(phase, s.local_ts);
@@ -533,11 +559,10 @@ impl Servo for Kalman {
                         self.suspects = [Some(this), None];
                         return self.hold(s.offset);
                     }
-                    // Growing in the same direction beyond noise: a frequency change.
-                    let growth = Real::from_i64(innovation.saturating_sub(a.innovation));
-                    let grows = (innovation.unsigned_abs() > a.innovation.unsigned_abs())
-                        && growth * growth > gate * gate * var.scale2(1);
-                    if grows {
+                    // Moving apart beyond noise in the same direction: the
+                    // frequency changed (a migration).
+                    let apart = Real::from_i64(innovation.saturating_sub(a.innovation));
+                    if apart * apart > gate * gate * var.scale2(1) {
                         self.noise.restart();
                         self.start_from_two(a.phase, a.local_ts, phase, s.local_ts, s.offset, r);
                         self.burst_ns = Some(self.quick_ns());
@@ -547,22 +572,31 @@ impl Servo for Kalman {
                     return self.hold(s.offset);
                 }
                 [Some(_), Some(b)] => {
+                    if (b.innovation < 0) != (innovation < 0) {
+                        self.suspects = [Some(this), None];
+                        return self.hold(s.offset);
+                    }
+                    self.noise.restart();
                     let d = Real::from_i64(innovation.saturating_sub(b.innovation));
-                    if (b.innovation < 0) == (innovation < 0)
-                        && d * d <= gate * gate * var.scale2(1)
-                    {
+                    if d * d <= gate * gate * var.scale2(1) {
                         // Three consistent readings: the time really moved.
-                        self.noise.restart();
                         self.restart_phase(s.offset, s.local_ts, r);
                         return self.steer(true);
                     }
-                    self.suspects = [Some(b), Some(this)];
-                    return self.hold(s.offset);
+                    // Consistent direction, changing size: a frequency change.
+                    self.start_from_two(b.phase, b.local_ts, phase, s.local_ts, s.offset, r);
+                    self.burst_ns = Some(self.quick_ns());
+                    return self.steer(false);
                 }
             }
         }
         self.suspects = [None; 2];
-        self.push_noise(phase, s.local_ts);
+        // A read slower than usual says little about the noise: keep it out of
+        // the statistics (its excess is already in R for the update).
+        let e = Real::from_i64(excess.as_nanos());
+        if (e * e).scale2(1) <= r {
+            self.push_noise(phase, s.local_ts);
+        }
         // Measurement update.
         let k0 = self.p00 / var;
         let k1 = self.p01 / var;

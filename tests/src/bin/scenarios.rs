@@ -1,6 +1,6 @@
 //! Prints the scenario report as a markdown table.
 //!
-//! `cargo run --release -p keel-tests --bin scenarios [-- --seeds N] [--only TEXT]`
+//! `cargo run --release -p keel-tests --bin scenarios [-- --seeds N] [--only TEXT] [--suite]`
 
 use keel_tests::report::{contenders, markdown, run_all};
 use keel_tests::scenarios;
@@ -8,6 +8,7 @@ use keel_tests::scenarios;
 fn main() {
     let mut seeds = 3u64;
     let mut only: Option<String> = None;
+    let mut suite = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -20,14 +21,19 @@ fn main() {
                     .next()
                     .or_else(|| usage("--only takes a text to match scenario names"))
             }
+            "--suite" => suite = true,
             "-h" | "--help" => {
-                println!("usage: scenarios [--seeds N] [--only TEXT]");
+                println!("usage: scenarios [--seeds N] [--only TEXT] [--suite]");
                 return;
             }
             other => usage(&format!("unknown argument `{other}`")),
         }
     }
-    let mut list = scenarios::all();
+    let mut list = if suite {
+        scenarios::suite()
+    } else {
+        scenarios::all()
+    };
     if let Some(o) = &only {
         list.retain(|s| s.name.contains(o.as_str()));
     }
@@ -37,6 +43,6 @@ fn main() {
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("scenarios: {msg}\nusage: scenarios [--seeds N] [--only TEXT]");
+    eprintln!("scenarios: {msg}\nusage: scenarios [--seeds N] [--only TEXT] [--suite]");
     std::process::exit(2);
 }
