@@ -9,7 +9,8 @@ use keel_core::wire::ntp::{self as w, KissCode, LeapIndicator, ReferenceId};
 use crate::{check_out, ffi_boundary, keel_status, try_ref, try_slice, try_slice_mut, write_out};
 
 /// Length of an NTP request or reply without extensions, bytes.
-pub const KEEL_NTP_PACKET_LEN: usize = w::HEADER_LEN;
+pub const KEEL_NTP_PACKET_LEN: usize = 48;
+const _: () = assert!(KEEL_NTP_PACKET_LEN == w::HEADER_LEN);
 
 /// An NTP request in flight: the cookie put on the wire as its transmit
 /// timestamp (the reply must echo it) and the client's poll exponent. Plain

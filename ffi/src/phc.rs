@@ -6,7 +6,8 @@ use keel_core::time::Timestamp;
 use crate::{check_out, ffi_boundary, keel_status, write_out};
 
 /// The most triples one read returns (the kernel's `PTP_MAX_SAMPLES`).
-pub const KEEL_PHC_MAX_SAMPLES: usize = PHC_MAX_SAMPLES;
+pub const KEEL_PHC_MAX_SAMPLES: usize = 25;
+const _: () = assert!(KEEL_PHC_MAX_SAMPLES == PHC_MAX_SAMPLES);
 
 /// One PHC read from `PTP_SYS_OFFSET` / `PTP_SYS_OFFSET_EXTENDED`: the
 /// system clock before, the PHC, the system clock after, each in ns since the

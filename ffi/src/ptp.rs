@@ -29,7 +29,8 @@ pub const KEEL_PTP_SIGNALING: u8 = 0xC;
 /// `messageType` Management.
 pub const KEEL_PTP_MANAGEMENT: u8 = 0xD;
 /// The twoStepFlag bit of `keel_ptp_message.flags`.
-pub const KEEL_PTP_FLAG_TWO_STEP: u16 = w::Flags::TWO_STEP;
+pub const KEEL_PTP_FLAG_TWO_STEP: u16 = 0x0200;
+const _: () = assert!(KEEL_PTP_FLAG_TWO_STEP == w::Flags::TWO_STEP);
 
 /// A PTP timestamp as on the wire: 48-bit seconds and nanoseconds (< 10⁹).
 #[repr(C)]

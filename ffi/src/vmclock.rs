@@ -8,9 +8,10 @@ use keel_core::wire::vmclock::{
 use crate::{check_out, ffi_boundary, keel_status, try_ref, try_slice, write_out};
 
 /// Bytes of a page copy without `vm_generation_counter` (the least to parse).
-pub const KEEL_VMCLOCK_BASE_LEN: usize = v::BASE_LEN;
+pub const KEEL_VMCLOCK_BASE_LEN: usize = 104;
 /// Bytes of a page copy with `vm_generation_counter`.
-pub const KEEL_VMCLOCK_FULL_LEN: usize = v::FULL_LEN;
+pub const KEEL_VMCLOCK_FULL_LEN: usize = 112;
+const _: () = assert!(KEEL_VMCLOCK_BASE_LEN == v::BASE_LEN && KEEL_VMCLOCK_FULL_LEN == v::FULL_LEN);
 
 /// One consistent copy of the page's fields (raw values as in
 /// `vmclock-abi.h`).
