@@ -32,6 +32,12 @@ done
 step "cargo test"
 cargo test --workspace
 
+step "C API: sanitizers, valgrind, pkg-config, install, examples"
+ffi/check-c.sh
+
+step "keel-ffi for firmware (no_std, thumbv7em)"
+cargo build --quiet -p keel-ffi --no-default-features --target thumbv7em-none-eabihf
+
 step "fuzz smoke (10 s per decoder, when the nightly toolchain is present)"
 if cargo +nightly --version >/dev/null 2>&1; then
     cargo +nightly fuzz --version >/dev/null 2>&1 || cargo install --locked cargo-fuzz
