@@ -73,6 +73,11 @@ pub trait ClockBackend {
     fn take_disruption(&mut self) -> Option<&'static str>;
     /// The ground truth (simulation only).
     fn truth(&self) -> Option<Truth>;
+    /// Simulation only: the guest is frozen (migration pause, suspend), so no
+    /// code of it runs now. Always `false` on real clocks.
+    fn frozen(&self) -> bool {
+        false
+    }
     /// `USER_HZ` for the tick/frequency split.
     fn user_hz(&self) -> u32 {
         KernelFreq::USER_HZ
@@ -98,7 +103,7 @@ pub struct SimClock {
     speed: Speed,
     started: Instant,
     name: String,
-    /// Frozen reads seen since `frozen_since` (true time of the first one).
+    /// True time of the first wake-up that found the guest frozen.
     frozen_since: Option<u64>,
     suspended: i64,
 }
@@ -184,26 +189,22 @@ impl ClockBackend for SimClock {
             Speed::Factor(_) => self.target_ns(),
         };
         self.world.advance_to(t);
+        // A frozen guest's CLOCK_MONOTONIC stands still while CLOCK_BOOTTIME
+        // (true time here) runs on: account the frozen span, as seen at the
+        // loop's wake-ups, when the guest runs again.
+        let now = self.world.now_ns();
+        if self.world.is_frozen() {
+            self.frozen_since.get_or_insert(now);
+        } else if let Some(t0) = self.frozen_since.take() {
+            let gap = now.saturating_sub(t0);
+            self.suspended = self
+                .suspended
+                .saturating_add(i64::try_from(gap).unwrap_or(i64::MAX));
+        }
     }
 
     fn read(&mut self) -> Result<ReadOk, ReadFailure> {
-        let r = self.reader.read(&mut SimDev(&mut self.world));
-        match &r {
-            Err(f) if f.error == PhcError::Frozen => {
-                self.frozen_since.get_or_insert(self.world.now_ns());
-            }
-            _ => {
-                // A frozen guest's monotonic clock stood still while
-                // CLOCK_BOOTTIME (true time here) ran on.
-                if let Some(t0) = self.frozen_since.take() {
-                    let gap = self.world.now_ns().saturating_sub(t0);
-                    self.suspended = self
-                        .suspended
-                        .saturating_add(i64::try_from(gap).unwrap_or(i64::MAX));
-                }
-            }
-        }
-        r
+        self.reader.read(&mut SimDev(&mut self.world))
     }
 
     fn reader(&self) -> &Reader {
@@ -252,6 +253,10 @@ impl ClockBackend for SimClock {
             DisruptionKind::Migration => "live migration signalled by the platform",
             DisruptionKind::Resume => "resume signalled by the platform",
         })
+    }
+
+    fn frozen(&self) -> bool {
+        self.world.is_frozen()
     }
 
     fn truth(&self) -> Option<Truth> {

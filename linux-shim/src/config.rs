@@ -271,7 +271,7 @@ impl Config {
             else {
                 continue;
             };
-            if seen.iter().any(|k| *k == key) {
+            if seen.contains(&key) {
                 return Err(ConfigError {
                     origin,
                     key: Some(key),
@@ -611,8 +611,7 @@ fn parse_value(s: &str) -> Result<Value, String> {
         }
         return Ok(Value::Str(out));
     }
-    if s.starts_with('\'') {
-        let body = &s[1..];
+    if let Some(body) = s.strip_prefix('\'') {
         let end = body
             .find('\'')
             .ok_or("unterminated string (missing closing `'`)")?;

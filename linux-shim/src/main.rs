@@ -146,7 +146,7 @@ fn parse_duration(s: &str) -> Option<u64> {
         clippy::cast_sign_loss,
         reason = "range-checked"
     )]
-    (v.is_finite() && v > 0.0 && v * mult < 1e9).then(|| (v * mult * 1e9) as u64)
+    (v.is_finite() && v > 0.0 && v * mult < 1e9).then_some((v * mult * 1e9) as u64)
 }
 
 struct SyncArgs {

@@ -3,7 +3,7 @@
 //!
 //! Probe order PRECISE → EXTENDED → BASIC (phc2sys `sysoff_probe`), three
 //! attempts per method to ride over `EBUSY`. A method that stops working is
-//! re-probed instead of exiting (a ptp_kvm that loses PRECISE after a
+//! re-probed instead of exiting (a `ptp_kvm` that loses PRECISE after a
 //! migration falls back to BASIC); a device that disappears is closed and
 //! reopened on a later update. Nothing here is fatal.
 

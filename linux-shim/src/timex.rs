@@ -101,6 +101,10 @@ pub fn status(s: SyncStatus, current_status: i32) -> libc::timex {
 }
 
 /// The kernel frequency in a `timex` read back from the kernel.
+#[allow(
+    clippy::useless_conversion,
+    reason = "c_long is i64 on 64-bit Linux but i32 on 32-bit targets"
+)]
 pub fn kernel_freq(t: &libc::timex) -> KernelFreq {
     KernelFreq {
         tick_us: i64::from(t.tick),
