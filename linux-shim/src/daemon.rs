@@ -170,8 +170,9 @@ struct Loop<'a> {
     c: Counters,
     snap: Snapshot,
     rms2: f64,
-    freq_mean: f64,
-    freq_var: f64,
+    /// Exponential mean and variance of the frequency while locked (the
+    /// state file's uncertainty); restarted by a disruption.
+    freq_stats: Option<(f64, f64)>,
     summary: Summary,
     stats: Option<RunStats>,
     csv: Option<Csv>,
@@ -183,6 +184,7 @@ impl Loop<'_> {
     fn disrupt(&mut self, why: &str) {
         warn!("disruption: {why}; the servo re-acquires (frequency kept)");
         self.servo.disruption();
+        self.freq_stats = None;
         self.c.disruptions += 1;
         self.elapsed_ref = None;
     }
@@ -413,9 +415,13 @@ impl Loop<'_> {
         self.snap.interference = self.c.interference;
         // The frequency's spread (for the state file's uncertainty).
         if matches!(out.state, ServoState::Locked | ServoState::LockedStable) && !holdover {
-            let d = rec.freq_ppb - self.freq_mean;
-            self.freq_mean += d / 16.0;
-            self.freq_var = self.freq_var * 15.0 / 16.0 + d * d / 16.0;
+            match self.freq_stats {
+                None => self.freq_stats = Some((rec.freq_ppb, 0.0)),
+                Some((mean, var)) => {
+                    let d = rec.freq_ppb - mean;
+                    self.freq_stats = Some((mean + d / 16.0, var * 15.0 / 16.0 + d * d / 16.0));
+                }
+            }
         }
         self.record(&rec, out.error_bound);
         if self.c.updates % u64::from(self.cfg.state_save_updates.max(1)) == 0 {
@@ -477,6 +483,9 @@ impl Loop<'_> {
         let Some(path) = self.cfg.state_file.clone() else {
             return;
         };
+        let Some((_, var)) = self.freq_stats else {
+            return;
+        };
         if !matches!(
             self.servo.state(),
             ServoState::Locked | ServoState::LockedStable
@@ -484,10 +493,9 @@ impl Loop<'_> {
         {
             return;
         }
-        #[allow(clippy::cast_precision_loss, reason = "reporting")]
         let st = State {
             freq_ppb: ppb_f64(self.freq_in_force),
-            freq_sd_ppb: self.freq_var.sqrt(),
+            freq_sd_ppb: var.sqrt(),
             saved_unix: self.backend.realtime().secs(),
         };
         if let Err(e) = st.save(&path) {
@@ -658,8 +666,7 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         },
         snap,
         rms2: 0.0,
-        freq_mean: ppb_f64(start_freq),
-        freq_var: 0.0,
+        freq_stats: None,
         summary: Summary::default(),
         stats,
         csv,

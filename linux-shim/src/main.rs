@@ -261,17 +261,28 @@ fn parse_sync(args: &[String]) -> Result<SyncArgs, Failure> {
 }
 
 fn load_config(sa: &SyncArgs) -> Result<Config, String> {
-    let mut c = match (&sa.config_path, sa.sim) {
-        (Some(p), _) => Config::load(p, false).map_err(|e| e.to_string())?,
-        (None, false) => {
-            Config::load(Path::new(config::DEFAULT_PATH), true).map_err(|e| e.to_string())?
-        }
-        (None, true) => Config {
-            // The simulation leaves the real daemon's files alone.
+    let mut c = if sa.sim {
+        // The simulation leaves the real daemon's files alone: it reads only
+        // a configuration file it is given, and uses a state file or status
+        // socket only when one is named.
+        let mut c = Config {
             state_file: None,
             status_socket: None,
             ..Config::default()
-        },
+        };
+        if let Some(p) = &sa.config_path {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| config::LoadError::Io(p.clone(), e).to_string())?;
+            c.merge_str(p, &text).map_err(|e| e.to_string())?;
+        }
+        c
+    } else {
+        match &sa.config_path {
+            Some(p) => Config::load(p, false).map_err(|e| e.to_string())?,
+            None => {
+                Config::load(Path::new(config::DEFAULT_PATH), true).map_err(|e| e.to_string())?
+            }
+        }
     };
     for (flag, key, v) in &sa.overrides {
         c.set_cli(flag, key, v).map_err(|e| e.to_string())?;
