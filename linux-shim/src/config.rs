@@ -84,6 +84,8 @@ pub struct Config {
     pub step: StepPolicy,
     /// `step_threshold`.
     pub step_threshold: Duration,
+    /// `step_limit` (0 = no limit).
+    pub step_limit: u32,
     /// `max_frequency`, ppb.
     pub max_frequency: Ppb,
     /// `reference_error`.
@@ -116,6 +118,7 @@ impl Default for Config {
             servo: ServoKind::Kalman,
             step: StepPolicy::First,
             step_threshold: Duration::from_micros(20),
+            step_limit: 0,
             max_frequency: Ppb::from_ppb(100_500_000),
             reference_error: Duration::ZERO,
             summary_updates: 60,
@@ -140,6 +143,7 @@ pub const KEYS: &[&str] = &[
     "servo",
     "step",
     "step_threshold",
+    "step_limit",
     "max_frequency",
     "reference_error",
     "summary_updates",
@@ -402,6 +406,15 @@ impl Config {
                         found(&v)
                     ))
                 })?;
+            }
+            "step_limit" => {
+                self.step_limit = u32::try_from(int_in(&v, 0, 1_000_000).ok_or_else(|| {
+                    err(format!(
+                        "expected an integer number of updates in 0..=1000000 (0 = no limit); {}",
+                        found(&v)
+                    ))
+                })?)
+                .unwrap_or(0);
             }
             "max_frequency" => {
                 let n = int_in(&v, 1, 100_500_000).ok_or_else(|| {
@@ -686,7 +699,7 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             (
                 "source = \"auto\"\nintervall = 1\n",
-                "/etc/keel/keel.toml:2: key `intervall`: unknown key; expected one of: source, time_scale, tai_utc_offset, read_method, samples, interval, servo, step, step_threshold, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level",
+                "/etc/keel/keel.toml:2: key `intervall`: unknown key; expected one of: source, time_scale, tai_utc_offset, read_method, samples, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level",
             ),
             (
                 "interval = \"fast\"\n",
@@ -735,6 +748,8 @@ mod tests {
         assert_eq!(c.source, "/dev/ptp3");
         c.set_cli("--step", "step", "always").unwrap();
         assert_eq!(c.step, StepPolicy::Always);
+        c.set_cli("--step-limit", "step_limit", "3").unwrap();
+        assert_eq!(c.step_limit, 3);
         let e = c.set_cli("--samples", "samples", "many").unwrap_err();
         assert_eq!(
             e.to_string(),

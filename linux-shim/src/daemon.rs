@@ -75,10 +75,6 @@ pub struct Options {
 pub struct Outcome {
     /// The end table (simulation), else empty.
     pub table: String,
-    /// The last snapshot.
-    pub snapshot: Snapshot,
-    /// The signal that stopped the run, if one did.
-    pub stopped_by: Option<i32>,
 }
 
 fn state_name(s: ServoState) -> &'static str {
@@ -317,6 +313,17 @@ impl Loop<'_> {
             return;
         }
         self.c.updates += 1;
+        let limit = u64::from(self.cfg.step_limit);
+        if self.cfg.step == StepPolicy::Always && limit > 0 && self.c.updates == limit + 1 {
+            // The servo's thresholds are fixed at construction: continue with
+            // a slew-only servo from the frequency in force.
+            info!("step_limit: {limit} updates done, slewing only from now on");
+            let slew_only = Config {
+                step: StepPolicy::Never,
+                ..self.cfg.clone()
+            };
+            self.servo = make_servo(&slew_only, self.freq_in_force);
+        }
         self.guards();
         let rt_before = self.backend.realtime();
         let pre_bound = self.servo.error_bound(rt_before);
@@ -520,6 +527,7 @@ impl Loop<'_> {
             servo,
             step,
             step_threshold,
+            step_limit,
             max_frequency,
             reference_error,
             status_socket,
@@ -539,6 +547,7 @@ impl Loop<'_> {
         kept.servo = old.servo;
         kept.step = old.step;
         kept.step_threshold = old.step_threshold;
+        kept.step_limit = old.step_limit;
         kept.max_frequency = old.max_frequency;
         kept.reference_error = old.reference_error;
         kept.status_socket = old.status_socket.clone();
@@ -770,9 +779,5 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         }
         None => String::new(),
     };
-    Ok(Outcome {
-        table,
-        snapshot: lp.snap.clone(),
-        stopped_by,
-    })
+    Ok(Outcome { table })
 }

@@ -22,7 +22,6 @@ mod timex;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use keel_core::measure::phc::ReadMethod;
 use keel_core::time::Duration;
 
 use crate::clock::{ClockBackend, LinuxClock, RealActuator, RealDaemon, SimClock, Speed};
@@ -53,6 +52,7 @@ SYNC OPTIONS (each overrides the configuration file's key of the same name):
   --read-method M        auto | precise | extended | basic
   --servo kalman|pi
   --step always|first|never    --step-threshold SECONDS
+  --step-limit N         with --step always: only during the first N updates
   --state-file PATH      --status-socket PATH     (\"\" disables)
   --metrics ADDR:PORT    Prometheus endpoint (loopback unless allowed in the file)
   --summary N            summary line every N updates (0: every update)
@@ -185,6 +185,7 @@ fn parse_sync(args: &[String]) -> Result<SyncArgs, Failure> {
             "--servo" => Some("servo"),
             "--step" => Some("step"),
             "--step-threshold" => Some("step_threshold"),
+            "--step-limit" => Some("step_limit"),
             "--state-file" => Some("state_file"),
             "--status-socket" => Some("status_socket"),
             "--metrics" => Some("metrics_listen"),
@@ -416,8 +417,6 @@ fn sync(args: &[String]) -> Result<ExitCode, Failure> {
             println!("plot:  {}", p.display());
         }
     }
-    let _ = out.snapshot;
-    let _ = out.stopped_by;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -592,7 +591,6 @@ fn phc_compare(dev: &Path, count: u32, samples: usize) -> Result<ExitCode, Failu
             }
         }
     }
-    let _ = ReadMethod::Precise;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -196,7 +196,7 @@ fn bad_config_names_file_line_key_and_expectation() {
     assert_eq!(
         err.trim_end(),
         format!(
-            "keel: {}:3: key `sampels`: unknown key; expected one of: source, time_scale, tai_utc_offset, read_method, samples, interval, servo, step, step_threshold, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level",
+            "keel: {}:3: key `sampels`: unknown key; expected one of: source, time_scale, tai_utc_offset, read_method, samples, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level",
             p.display()
         )
     );
@@ -574,4 +574,33 @@ fn resident_memory_of_keel_sync() {
     // The goal (≤ 4 MiB) is for the release build; this bound catches leaks
     // and accidental large buffers in any build.
     assert!(hwm_kib < 8 * 1024, "peak RSS {hwm_kib} KiB");
+}
+
+#[test]
+fn step_policy_always_with_a_limit() {
+    let always = ["--step", "always", "--step-threshold", "0.0005"];
+    let (out, _) = sim("clock-step", &always);
+    assert_eq!(
+        row(&out, "updates / steps / disruptions"),
+        "600 / 2 / 0",
+        "{out}"
+    );
+    let mut limited = always.to_vec();
+    limited.extend_from_slice(&["--step-limit", "10"]);
+    let (out, err) = sim("clock-step", &limited);
+    assert!(
+        err.contains("step_limit: 10 updates done, slewing only from now on"),
+        "{err}"
+    );
+    assert_eq!(
+        row(&out, "updates / steps / disruptions"),
+        "600 / 1 / 0",
+        "{out}"
+    );
+    let (out, _) = sim("clock-step", &["--step", "never"]);
+    assert_eq!(
+        row(&out, "updates / steps / disruptions"),
+        "600 / 0 / 0",
+        "{out}"
+    );
 }
