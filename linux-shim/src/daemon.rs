@@ -524,6 +524,7 @@ impl Loop<'_> {
             time_scale,
             tai_utc_offset,
             read_method,
+            samples,
             servo,
             step,
             step_threshold,
@@ -544,6 +545,7 @@ impl Loop<'_> {
         kept.time_scale = old.time_scale;
         kept.tai_utc_offset = old.tai_utc_offset;
         kept.read_method = old.read_method;
+        kept.samples = old.samples;
         kept.servo = old.servo;
         kept.step = old.step;
         kept.step_threshold = old.step_threshold;

@@ -458,7 +458,7 @@ pub fn resolve(source: &str, found: &[PhcInfo]) -> Result<(PathBuf, Option<bool>
             .map(|i| (i.dev.clone(), Some(true)))
             .ok_or_else(|| {
                 ResolveError(format!(
-                    "source \"auto\" found no hypervisor PHC ({}); set `source` to a /dev/ptpN path or a clock name",
+                    "source \"auto\" found no hypervisor PHC: {}; or set `source` to a /dev/ptpN path or a PHC clock name",
                     listing()
                 ))
             });
