@@ -1,10 +1,612 @@
-//! The `keel` program. The daemon arrives in its own issue; until then the
-//! simulated scenario report (`cargo run --release -p keel-tests --bin scenarios`)
-//! stands in for keel's main job.
+//! `keel`: steer the system clock from a PTP hardware clock (a hypervisor's
+//! `ptp_kvm`/`ptp_vmw`/`hyperv`/`vmclock` PHC or a NIC's), with an error bound
+//! you can trust — or try it on the built-in simulated clock with
+//! `keel sync --clock sim --speed max`.
+//!
+//! One thread, one `poll(2)` loop, every syscall through glibc.
 
-fn main() {
-    eprintln!(
-        "keel: the daemon is not built yet; run `cargo run --release -p keel-tests --bin scenarios`"
-    );
-    std::process::exit(2);
+mod clock;
+mod config;
+mod daemon;
+mod log;
+mod metrics;
+mod phc;
+mod ptp;
+mod report;
+mod scenario;
+mod state;
+mod status;
+mod sys;
+mod timex;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use keel_core::time::Duration;
+
+use crate::clock::{ClockBackend, LinuxClock, RealActuator, RealDaemon, SimClock, Speed};
+use crate::config::{Config, TimeScale};
+use crate::daemon::{Mode, Options};
+use crate::phc::{LinuxPhc, MethodChoice, PROBE_ORDER, PhcDevice, Reader};
+
+const USAGE: &str = "\
+keel — steer the system clock from a PTP hardware clock
+
+USAGE:
+  keel sync [OPTIONS]            run the daemon (see below)
+  keel status [--json] [--socket PATH]
+                                 ask the running daemon, like `chronyc tracking`
+  keel phc [list]                list PHCs: name, capabilities, which ioctls work
+  keel phc compare DEVICE [--count N] [--samples N]
+                                 print CLOCK_REALTIME − PHC offsets (read-only)
+  keel --version | --help
+
+SYNC OPTIONS (each overrides the configuration file's key of the same name):
+  --config FILE          configuration file (default /etc/keel/keel.toml;
+                         with --clock sim only read when given)
+  --clock system|sim     steer CLOCK_REALTIME (default) or the simulated clock
+  --dry-run              measure and report, adjust nothing
+  --source SRC           auto | /dev/ptpN | PHC clock name
+  --interval SECONDS     between updates
+  --samples N            readings per update (1..=25)
+  --read-method M        auto | precise | extended | basic
+  --servo kalman|pi
+  --step always|first|never    --step-threshold SECONDS
+  --step-limit N         with --step always: only during the first N updates
+  --state-file PATH      --status-socket PATH     (\"\" disables)
+  --metrics ADDR:PORT    Prometheus endpoint (loopback unless allowed in the file)
+  --summary N            summary line every N updates (0: every update)
+  --log-level error|warning|info|debug
+  --duration D           stop after D (e.g. 600s, 10m, 2h, 1d)
+SIMULATION (--clock sim):
+  --scenario NAME        standard (default), noisy, outliers, freq-step, migration,
+                         migration-silent, clock-step, suspend, outage, busy, interference
+  --seed N               (default 1)      --duration D (default 600s)
+  --speed max|FACTOR     max: as fast as possible; FACTOR× real time (default 1)
+  --csv FILE             write the trace      --svg FILE   write a plot
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(code) => code,
+        Err(Failure::Usage(m)) => {
+            eprintln!("keel: {m}\nTry `keel --help`.");
+            ExitCode::from(2)
+        }
+        Err(Failure::Config(m)) => {
+            eprintln!("keel: {m}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(m)) => {
+            eprintln!("keel: {m}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+enum Failure {
+    Usage(String),
+    Config(String),
+    Runtime(String),
+}
+
+fn run(args: &[String]) -> Result<ExitCode, Failure> {
+    match args.first().map(String::as_str) {
+        None | Some("--help" | "-h" | "help") => {
+            print!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("--version" | "-V") => {
+            println!("keel {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("sync") => sync(args.get(1..).unwrap_or(&[])),
+        Some("status") => status_cmd(args.get(1..).unwrap_or(&[])),
+        Some("phc") => phc_cmd(args.get(1..).unwrap_or(&[])),
+        Some(other) => Err(Failure::Usage(format!(
+            "unknown command `{other}`; expected sync, status or phc"
+        ))),
+    }
+}
+
+/// `--flag value` pairs and bare switches.
+struct Args<'a> {
+    rest: std::slice::Iter<'a, String>,
+}
+
+impl<'a> Args<'a> {
+    fn next_flag(&mut self) -> Option<&'a str> {
+        self.rest.next().map(String::as_str)
+    }
+    fn value(&mut self, flag: &str) -> Result<&'a str, Failure> {
+        self.rest
+            .next()
+            .map(String::as_str)
+            .ok_or_else(|| Failure::Usage(format!("{flag} needs a value")))
+    }
+}
+
+/// `600`, `600s`, `10m`, `2h`, `1d` → ns.
+fn parse_duration(s: &str) -> Option<u64> {
+    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let mult: f64 = match unit {
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        _ => return None,
+    };
+    let v: f64 = num.parse().ok()?;
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "range-checked"
+    )]
+    (v.is_finite() && v > 0.0 && v * mult < 1e9).then_some((v * mult * 1e9) as u64)
+}
+
+struct SyncArgs {
+    config_path: Option<PathBuf>,
+    overrides: Vec<(String, &'static str, String)>,
+    sim: bool,
+    dry_run: bool,
+    scenario: String,
+    seed: u64,
+    duration_ns: Option<u64>,
+    speed: Speed,
+    csv: Option<PathBuf>,
+    svg: Option<PathBuf>,
+}
+
+fn parse_sync(args: &[String]) -> Result<SyncArgs, Failure> {
+    let mut a = Args { rest: args.iter() };
+    let mut s = SyncArgs {
+        config_path: None,
+        overrides: Vec::new(),
+        sim: false,
+        dry_run: false,
+        scenario: "standard".into(),
+        seed: 1,
+        duration_ns: None,
+        speed: Speed::Factor(1.0),
+        csv: None,
+        svg: None,
+    };
+    while let Some(flag) = a.next_flag() {
+        let key: Option<&'static str> = match flag {
+            "--source" => Some("source"),
+            "--interval" => Some("interval"),
+            "--samples" => Some("samples"),
+            "--read-method" => Some("read_method"),
+            "--servo" => Some("servo"),
+            "--step" => Some("step"),
+            "--step-threshold" => Some("step_threshold"),
+            "--step-limit" => Some("step_limit"),
+            "--state-file" => Some("state_file"),
+            "--status-socket" => Some("status_socket"),
+            "--metrics" => Some("metrics_listen"),
+            "--summary" => Some("summary_updates"),
+            "--log-level" => Some("log_level"),
+            _ => None,
+        };
+        if let Some(k) = key {
+            s.overrides
+                .push((flag.to_string(), k, a.value(flag)?.to_string()));
+            continue;
+        }
+        match flag {
+            "--config" => s.config_path = Some(PathBuf::from(a.value(flag)?)),
+            "--clock" => match a.value(flag)? {
+                "sim" => s.sim = true,
+                "system" => s.sim = false,
+                v => {
+                    return Err(Failure::Usage(format!(
+                        "--clock {v}: expected `system` or `sim`"
+                    )));
+                }
+            },
+            "--dry-run" => s.dry_run = true,
+            "--scenario" => s.scenario = a.value(flag)?.to_string(),
+            "--seed" => {
+                let v = a.value(flag)?;
+                s.seed = v.parse().map_err(|_| {
+                    Failure::Usage(format!("--seed {v}: expected a non-negative integer"))
+                })?;
+            }
+            "--duration" => {
+                let v = a.value(flag)?;
+                s.duration_ns = Some(parse_duration(v).ok_or_else(|| {
+                    Failure::Usage(format!(
+                        "--duration {v}: expected a positive time such as 600s, 10m, 2h or 1d"
+                    ))
+                })?);
+            }
+            "--speed" => {
+                let v = a.value(flag)?;
+                s.speed = if v == "max" {
+                    Speed::Max
+                } else {
+                    match v.parse::<f64>() {
+                        Ok(x) if x.is_finite() && x > 0.0 => Speed::Factor(x),
+                        _ => {
+                            return Err(Failure::Usage(format!(
+                                "--speed {v}: expected `max` or a positive factor (1 = real time)"
+                            )));
+                        }
+                    }
+                };
+            }
+            "--csv" => s.csv = Some(PathBuf::from(a.value(flag)?)),
+            "--svg" => s.svg = Some(PathBuf::from(a.value(flag)?)),
+            "--help" | "-h" => {
+                print!("{USAGE}");
+                return Err(Failure::Usage("(help shown)".into()));
+            }
+            other => {
+                return Err(Failure::Usage(format!(
+                    "unknown option `{other}` for `keel sync`"
+                )));
+            }
+        }
+    }
+    if !s.sim && (s.csv.is_some() || s.svg.is_some() || s.speed != Speed::Factor(1.0)) {
+        return Err(Failure::Usage(
+            "--csv, --svg and --speed belong to --clock sim".into(),
+        ));
+    }
+    Ok(s)
+}
+
+fn load_config(sa: &SyncArgs) -> Result<Config, String> {
+    let mut c = if sa.sim {
+        // The simulation leaves the real daemon's files alone: it reads only
+        // a configuration file it is given, and uses a state file or status
+        // socket only when one is named.
+        let mut c = Config {
+            state_file: None,
+            status_socket: None,
+            ..Config::default()
+        };
+        if let Some(p) = &sa.config_path {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| config::LoadError::Io(p.clone(), e).to_string())?;
+            c.merge_str(p, &text).map_err(|e| e.to_string())?;
+        }
+        c
+    } else {
+        match &sa.config_path {
+            Some(p) => Config::load(p, false).map_err(|e| e.to_string())?,
+            None => {
+                Config::load(Path::new(config::DEFAULT_PATH), true).map_err(|e| e.to_string())?
+            }
+        }
+    };
+    for (flag, key, v) in &sa.overrides {
+        c.set_cli(flag, key, v).map_err(|e| e.to_string())?;
+    }
+    Ok(c)
+}
+
+fn sync(args: &[String]) -> Result<ExitCode, Failure> {
+    let sa = match parse_sync(args) {
+        Err(Failure::Usage(m)) if m == "(help shown)" => return Ok(ExitCode::SUCCESS),
+        r => r?,
+    };
+    let cfg = load_config(&sa).map_err(Failure::Config)?;
+    log::init(cfg.log_level);
+    let reader = Reader::new(cfg.read_method, cfg.samples);
+
+    let mut table_head = Vec::new();
+    let (mut backend, mode, tai_offset, title): (Box<dyn ClockBackend>, Mode, Duration, String) =
+        if sa.sim {
+            let duration = sa.duration_ns.unwrap_or(600_000_000_000);
+            let sim = scenario::build(&sa.scenario, duration).map_err(Failure::Usage)?;
+            let speed = match sa.speed {
+                Speed::Max => "max".to_string(),
+                Speed::Factor(x) => format!("{x}×"),
+            };
+            table_head.push(("scenario".into(), sa.scenario.clone()));
+            table_head.push((
+                "seed / duration / speed".into(),
+                format!("{} / {:.0} s / {speed}", sa.seed, f64_s(duration)),
+            ));
+            table_head.push(("servo".into(), format!("{:?}", cfg.servo).to_lowercase()));
+            let title = format!(
+                "keel sync --clock sim --scenario {} --seed {}",
+                sa.scenario, sa.seed
+            );
+            (
+                Box::new(SimClock::new(&sim, sa.seed, &sa.scenario, sa.speed, reader)),
+                Mode::Sim,
+                Duration::ZERO,
+                title,
+            )
+        } else {
+            let found = phc::list(Path::new("/sys/class/ptp"));
+            let (dev, hv) = phc::resolve(&cfg.source, &found)
+                .map_err(|e| Failure::Runtime(format!("source: {e}")))?;
+            let label = found
+                .iter()
+                .find(|i| i.dev == dev)
+                .map_or_else(|| "unknown PHC".to_string(), |i| i.name.clone());
+            let tai = match cfg.time_scale {
+                TimeScale::Utc => false,
+                TimeScale::Tai => true,
+                TimeScale::Auto => hv == Some(false),
+            };
+            let tai_offset = if tai {
+                Duration::from_secs(cfg.tai_utc_offset)
+            } else {
+                Duration::ZERO
+            };
+            let actuator = if sa.dry_run {
+                None
+            } else {
+                if !sys::can_set_time() {
+                    return Err(Failure::Runtime(
+                        "keel sync needs CAP_SYS_TIME to steer the system clock. Run it as root, give the binary the capability (`sudo setcap cap_sys_time+ep \"$(command -v keel)\"`), or use the systemd unit in linux-shim/dist/ (AmbientCapabilities=CAP_SYS_TIME). To only measure, add --dry-run; to try keel without hardware, use --clock sim.".into(),
+                    ));
+                }
+                Some(
+                    RealActuator::new(RealDaemon::i_am_keel_sync_on_the_system_clock())
+                        .map_err(Failure::Runtime)?,
+                )
+            };
+            // Refuse a PHC we cannot open now, with a fix; later losses are
+            // handled by holdover and reopening.
+            if let Err((kind, e)) = LinuxPhc::open(&dev) {
+                return Err(Failure::Runtime(format!(
+                    "{}: cannot open the PHC: {e}{}",
+                    dev.display(),
+                    match kind {
+                        phc::PhcError::Permission =>
+                            " (run as a user that can read it, e.g. add a udev rule or DeviceAllow= in the systemd unit)",
+                        phc::PhcError::NoDevice =>
+                            " (is the driver loaded? `modprobe ptp_kvm`; `keel phc` lists what exists)",
+                        _ => "",
+                    }
+                )));
+            }
+            let mode = if sa.dry_run { Mode::DryRun } else { Mode::Sync };
+            (
+                Box::new(LinuxClock::new(&dev, &label, reader, actuator)),
+                mode,
+                tai_offset,
+                format!("keel sync {}", dev.display()),
+            )
+        };
+    let duration_ns = if sa.sim {
+        Some(sa.duration_ns.unwrap_or(600_000_000_000))
+    } else {
+        sa.duration_ns
+    };
+    let reload_args = SyncArgs {
+        config_path: sa.config_path.clone(),
+        overrides: sa.overrides.clone(),
+        sim: sa.sim,
+        dry_run: sa.dry_run,
+        scenario: String::new(),
+        seed: 0,
+        duration_ns: None,
+        speed: sa.speed,
+        csv: None,
+        svg: None,
+    };
+    let opts = Options {
+        config: cfg,
+        reload: Box::new(move || load_config(&reload_args)),
+        mode,
+        duration_ns,
+        tai_offset,
+        csv: sa.csv.clone(),
+        svg: sa.svg.clone(),
+        title,
+        table_head,
+    };
+    let out = daemon::run(opts, backend.as_mut()).map_err(Failure::Runtime)?;
+    if !out.table.is_empty() {
+        println!("\n{}", out.table);
+        if let Some(p) = &sa.csv {
+            println!("trace: {}", p.display());
+        }
+        if let Some(p) = &sa.svg {
+            println!("plot:  {}", p.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::cast_precision_loss, reason = "display")]
+fn f64_s(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}
+
+fn status_cmd(args: &[String]) -> Result<ExitCode, Failure> {
+    let mut a = Args { rest: args.iter() };
+    let mut json = false;
+    let mut socket: Option<PathBuf> = None;
+    let mut config_path: Option<PathBuf> = None;
+    while let Some(flag) = a.next_flag() {
+        match flag {
+            "--json" => json = true,
+            "--socket" => socket = Some(PathBuf::from(a.value(flag)?)),
+            "--config" => config_path = Some(PathBuf::from(a.value(flag)?)),
+            other => {
+                return Err(Failure::Usage(format!(
+                    "unknown option `{other}` for `keel status`"
+                )));
+            }
+        }
+    }
+    let socket = match socket {
+        Some(s) => s,
+        None => {
+            let c = match &config_path {
+                Some(p) => Config::load(p, false),
+                None => Config::load(Path::new(config::DEFAULT_PATH), true),
+            }
+            .map_err(|e| Failure::Config(e.to_string()))?;
+            c.status_socket.ok_or_else(|| {
+                Failure::Config(
+                    "the configuration disables the status socket (status_socket = \"\"); pass --socket PATH"
+                        .into(),
+                )
+            })?
+        }
+    };
+    let snap = status::query(&socket).map_err(Failure::Runtime)?;
+    if json {
+        print!("{}", snap.json());
+    } else {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        print!("{}", snap.tracking(now));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn phc_cmd(args: &[String]) -> Result<ExitCode, Failure> {
+    match args.first().map(String::as_str) {
+        None | Some("list") => {
+            phc_list();
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("compare") => {
+            let mut a = Args {
+                rest: args.get(1..).unwrap_or(&[]).iter(),
+            };
+            let mut dev: Option<PathBuf> = None;
+            let mut count = 5u32;
+            let mut samples = 5usize;
+            while let Some(flag) = a.next_flag() {
+                match flag {
+                    "--count" => {
+                        let v = a.value(flag)?;
+                        count = v.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                            Failure::Usage(format!("--count {v}: expected a positive integer"))
+                        })?;
+                    }
+                    "--samples" => {
+                        let v = a.value(flag)?;
+                        samples =
+                            v.parse()
+                                .ok()
+                                .filter(|n| (1..=25).contains(n))
+                                .ok_or_else(|| {
+                                    Failure::Usage(format!(
+                                        "--samples {v}: expected an integer in 1..=25"
+                                    ))
+                                })?;
+                    }
+                    d if !d.starts_with('-') && dev.is_none() => dev = Some(PathBuf::from(d)),
+                    other => {
+                        return Err(Failure::Usage(format!(
+                            "unknown argument `{other}` for `keel phc compare`"
+                        )));
+                    }
+                }
+            }
+            let dev = dev.ok_or_else(|| {
+                Failure::Usage("`keel phc compare` needs a device, e.g. /dev/ptp0".into())
+            })?;
+            phc_compare(&dev, count, samples)
+        }
+        Some(other) => Err(Failure::Usage(format!(
+            "unknown `keel phc` command `{other}`; expected list or compare"
+        ))),
+    }
+}
+
+fn phc_list() {
+    let found = phc::list(Path::new("/sys/class/ptp"));
+    if found.is_empty() {
+        println!(
+            "no PHC found in /sys/class/ptp (on a KVM guest: `modprobe ptp_kvm`; on Hyper-V: hv_utils; on VMware: ptp_vmw). Without hardware, try `keel sync --clock sim --speed max`."
+        );
+        return;
+    }
+    for i in found {
+        let kind = if i.is_hypervisor() {
+            "hypervisor, UTC"
+        } else {
+            "TAI assumed"
+        };
+        println!("{}  \"{}\"  ({kind})", i.dev.display(), i.name);
+        match LinuxPhc::open(&i.dev) {
+            Err((_, e)) => println!("    cannot open: {e}"),
+            Ok(mut d) => {
+                match d.caps() {
+                    Ok(c) => println!(
+                        "    caps: max_adj {} ppb, pins {}, pps {}, cross_timestamping {}, adjust_phase {}",
+                        c.max_adj, c.n_pins, c.pps, c.cross_timestamping, c.adjust_phase
+                    ),
+                    Err(e) => println!("    caps: {e}"),
+                }
+                for m in PROBE_ORDER {
+                    let r = d.read(m, 1);
+                    println!(
+                        "    {m:<24} {}",
+                        match r {
+                            Ok(_) => "works".to_string(),
+                            Err(e) => e.to_string(),
+                        }
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn phc_compare(dev: &Path, count: u32, samples: usize) -> Result<ExitCode, Failure> {
+    let mut d = LinuxPhc::open(dev).map_err(|(_, e)| {
+        Failure::Runtime(format!(
+            "{}: cannot open the PHC: {e} (`keel phc` lists the PHCs that exist)",
+            dev.display()
+        ))
+    })?;
+    let mut r = Reader::new(MethodChoice::Auto, samples);
+    for _ in 0..count {
+        match r.read(&mut d) {
+            Ok(ok) => match ok.reading.best_sample() {
+                Some(s) => println!(
+                    "offset {:+} ns (CLOCK_REALTIME − {}), delay {} ns, {}",
+                    s.offset.as_nanos(),
+                    dev.display(),
+                    s.delay.as_nanos(),
+                    ok.method
+                ),
+                None => println!("no usable sample ({})", ok.method),
+            },
+            Err(f) => {
+                return Err(Failure::Runtime(format!(
+                    "{}: no read method works: {}",
+                    dev.display(),
+                    f.error
+                )));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("600s"), Some(600_000_000_000));
+        assert_eq!(parse_duration("600"), Some(600_000_000_000));
+        assert_eq!(parse_duration("10m"), Some(600_000_000_000));
+        assert_eq!(parse_duration("1.5h"), Some(5_400_000_000_000));
+        assert_eq!(parse_duration("1d"), Some(86_400_000_000_000));
+        assert_eq!(parse_duration("0s"), None);
+        assert_eq!(parse_duration("-1s"), None);
+        assert_eq!(parse_duration("5x"), None);
+    }
 }

@@ -1,0 +1,785 @@
+//! The daemon loop of `keel sync`: one thread, one `poll(2)` loop, the same
+//! for the real clocks and the simulated ones.
+//!
+//! Each update: guards (platform disruption marker, suspend detection through
+//! `CLOCK_BOOTTIME − CLOCK_MONOTONIC`, interference: the kernel frequency not
+//! what keel wrote, or the clock's elapsed time not what
+//! `CLOCK_MONOTONIC_RAW` and keel's own corrections explain), one PHC read
+//! (re-probing, holding over when none works), the servo, the actions applied
+//! and reported back, the kernel's `maxerror`/`esterror`/`status` from the
+//! error bound, and the reporting.
+
+use std::path::PathBuf;
+
+use keel_core::servo::{
+    Action, Applied, Kalman, KalmanConfig, OffsetSample, Pi, PiConfig, Servo, ServoConfig,
+    ServoOutput, ServoState,
+};
+use keel_core::time::{Duration, KernelFreq, Ppb};
+
+use crate::clock::ClockBackend;
+use crate::config::{Config, ServoKind, StepPolicy};
+use crate::metrics::Metrics;
+use crate::phc::PhcError;
+use crate::report::{Csv, Plot, Record, RunStats, Summary};
+use crate::state::{State, StateError};
+use crate::status::{Snapshot, StatusServer};
+use crate::sys::{self, Signal, Signals};
+use crate::timex::SyncStatus;
+use crate::{debug, error, info, warn};
+
+/// How the daemon runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Steering the real system clock.
+    Sync,
+    /// Measuring only.
+    DryRun,
+    /// Against the simulated world.
+    Sim,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sync => "sync",
+            Self::DryRun => "dry-run",
+            Self::Sim => "sim",
+        }
+    }
+}
+
+/// Everything `run` needs besides the backend.
+pub struct Options {
+    /// The configuration.
+    pub config: Config,
+    /// Re-reads the configuration (SIGHUP).
+    pub reload: Box<dyn Fn() -> Result<Config, String>>,
+    /// The mode.
+    pub mode: Mode,
+    /// Stop after this much loop time (`None`: until a signal).
+    pub duration_ns: Option<u64>,
+    /// TAI − UTC to remove from the PHC's readings (0 for a UTC PHC).
+    pub tai_offset: Duration,
+    /// CSV trace file.
+    pub csv: Option<PathBuf>,
+    /// SVG plot file.
+    pub svg: Option<PathBuf>,
+    /// Title of the run (table and plot).
+    pub title: String,
+    /// Extra rows for the end table.
+    pub table_head: Vec<(String, String)>,
+}
+
+/// What a run did.
+pub struct Outcome {
+    /// The end table (simulation), else empty.
+    pub table: String,
+}
+
+fn state_name(s: ServoState) -> &'static str {
+    match s {
+        ServoState::Unlocked => "unlocked",
+        ServoState::Jump => "jump",
+        ServoState::Locked => "locked",
+        ServoState::LockedStable => "locked-stable",
+    }
+}
+
+#[allow(clippy::cast_precision_loss, reason = "reporting")]
+fn ppb_f64(p: Ppb) -> f64 {
+    p.to_bits() as f64 / 4_294_967_296.0
+}
+
+#[allow(clippy::cast_possible_truncation, reason = "saturating float-to-int")]
+fn ppb_from_f64(v: f64) -> Ppb {
+    Ppb::from_bits((v * 4_294_967_296.0) as i64)
+}
+
+#[allow(clippy::cast_precision_loss, reason = "reporting")]
+fn f(ns: i64) -> f64 {
+    ns as f64
+}
+
+/// The servo for `cfg`, starting at `freq`.
+pub fn make_servo(cfg: &Config, freq: Ppb) -> Box<dyn Servo> {
+    let thr = cfg.step_threshold;
+    let sc = ServoConfig {
+        first_step_threshold: match cfg.step {
+            StepPolicy::First | StepPolicy::Always => thr,
+            StepPolicy::Never => Duration::ZERO,
+        },
+        step_threshold: match cfg.step {
+            StepPolicy::Always => thr,
+            _ => Duration::ZERO,
+        },
+        max_frequency: cfg.max_frequency,
+        ..ServoConfig::default()
+    };
+    match cfg.servo {
+        ServoKind::Kalman => Box::new(Kalman::new(
+            sc,
+            KalmanConfig {
+                reference_error: cfg.reference_error,
+                ..KalmanConfig::default()
+            },
+            cfg.interval,
+            freq,
+        )),
+        ServoKind::Pi => Box::new(Pi::new(sc, PiConfig::default(), cfg.interval, freq)),
+    }
+}
+
+/// Elapsed-time interference tolerance: 100 µs plus 200 ppm of the span.
+/// On Linux `CLOCK_REALTIME` and `CLOCK_MONOTONIC_RAW` share the oscillator,
+/// so the deviation is normally zero; the simulation models the raw clock as
+/// true time, so its oscillator error (≤ 100 ppm in the scenarios) must fit.
+fn jump_tolerance_ns(span_ns: u64) -> f64 {
+    #[allow(clippy::cast_precision_loss, reason = "tolerance")]
+    let s = span_ns as f64;
+    100_000.0 + s * 200e-6
+}
+
+struct Counters {
+    updates: u64,
+    steps: u64,
+    disruptions: u64,
+    read_errors: u64,
+    interference: u64,
+}
+
+struct Loop<'a> {
+    cfg: Config,
+    mode: Mode,
+    backend: &'a mut dyn ClockBackend,
+    servo: Box<dyn Servo>,
+    tai_offset: Duration,
+    /// What keel last wrote to the kernel (or, in a dry run, what is in force).
+    freq_in_force: Ppb,
+    written: Option<KernelFreq>,
+    /// `(raw, realtime, own steps since)` at the previous update.
+    elapsed_ref: Option<(u64, u64, i64)>,
+    suspended_ref: i64,
+    failing_since: Option<u64>,
+    failed_updates: u64,
+    frozen: bool,
+    c: Counters,
+    snap: Snapshot,
+    rms2: f64,
+    /// Exponential mean and variance of the frequency while locked (the
+    /// state file's uncertainty); restarted by a disruption.
+    freq_stats: Option<(f64, f64)>,
+    summary: Summary,
+    stats: Option<RunStats>,
+    csv: Option<Csv>,
+    plot: Option<Plot>,
+    start_ns: u64,
+}
+
+impl Loop<'_> {
+    fn disrupt(&mut self, why: &str) {
+        warn!("disruption: {why}; the servo re-acquires (frequency kept)");
+        self.servo.disruption();
+        self.freq_stats = None;
+        self.c.disruptions += 1;
+        self.elapsed_ref = None;
+    }
+
+    fn guards(&mut self) {
+        let mut why: Option<String> = None;
+        if let Some(d) = self.backend.take_disruption() {
+            why = Some(d.to_string());
+        }
+        let susp = self.backend.suspended_ns();
+        let gap = susp.saturating_sub(self.suspended_ref);
+        self.suspended_ref = susp;
+        if gap > 100_000_000 {
+            #[allow(clippy::cast_precision_loss, reason = "log")]
+            let s = gap as f64 / 1e9;
+            why.get_or_insert_with(|| {
+                format!("suspend/resume or pause detected (CLOCK_BOOTTIME − CLOCK_MONOTONIC grew by {s:.3} s)")
+            });
+        }
+        if let Some(w) = why {
+            self.disrupt(&w);
+        }
+        if !self.backend.adjusts() {
+            return;
+        }
+        // Interference 1: the kernel frequency is not what keel wrote.
+        if let (Some(w), Some(k)) = (self.written, self.backend.kernel_frequency()) {
+            let user_hz = self.backend.user_hz();
+            let diff = ppb_f64(k.to_ppb(user_hz).saturating_sub(w.to_ppb(user_hz)));
+            if diff.abs() > 1.0 {
+                warn!(
+                    "clock interference: the kernel frequency is {:+.3} ppb but keel wrote {:+.3} ppb; another process is adjusting the clock (stop it: chronyd, ntpd, systemd-timesyncd, phc2sys)",
+                    ppb_f64(k.to_ppb(user_hz)),
+                    ppb_f64(w.to_ppb(user_hz))
+                );
+                self.c.interference += 1;
+                // Put keel's frequency back; the next update writes anyway.
+                self.written = None;
+            }
+        }
+        // Interference 2: the clock moved by more than its frequency and
+        // keel's own steps explain.
+        let raw = self.backend.raw_ns();
+        let rt = self.backend.realtime().as_nanos();
+        if let Some((raw0, rt0, own)) = self.elapsed_ref {
+            let d_raw = raw.saturating_sub(raw0);
+            #[allow(clippy::cast_precision_loss, reason = "statistics")]
+            let expected = d_raw as f64 * (1.0 + ppb_f64(self.freq_in_force) * 1e-9) + f(own);
+            #[allow(clippy::cast_precision_loss, reason = "statistics")]
+            let got = rt as f64 - rt0 as f64;
+            let dev = got - expected;
+            if dev.abs() > jump_tolerance_ns(d_raw) && !self.frozen {
+                warn!(
+                    "clock interference: the system clock jumped by {} that keel did not make (another process stepped it?)",
+                    crate::report::fmt_ns(dev)
+                );
+                self.c.interference += 1;
+            }
+        }
+        self.elapsed_ref = Some((raw, rt, 0));
+    }
+
+    fn apply(&mut self, out: &ServoOutput) {
+        let (step, freq) = match out.action {
+            Action::None => return,
+            Action::SetFrequency(fr) => (None, fr),
+            Action::Step { step, freq } => (Some(step), freq),
+        };
+        let user_hz = self.backend.user_hz();
+        let mut applied_step = None;
+        if let Some(s) = step {
+            if self.backend.adjusts() {
+                match self.backend.step(s) {
+                    Ok(()) => {
+                        info!(
+                            "stepped the clock by {}",
+                            crate::report::fmt_ns(f(s.as_nanos()))
+                        );
+                        applied_step = Some(s);
+                        self.c.steps += 1;
+                        if let Some(r) = &mut self.elapsed_ref {
+                            r.2 = r.2.saturating_add(s.as_nanos());
+                        }
+                    }
+                    Err(e) => error!(
+                        "cannot step the clock by {}: {e}",
+                        crate::report::fmt_ns(f(s.as_nanos()))
+                    ),
+                }
+            } else {
+                info!(
+                    "dry run: would step the clock by {}",
+                    crate::report::fmt_ns(f(s.as_nanos()))
+                );
+            }
+        }
+        if self.backend.adjusts() {
+            let k = KernelFreq::from_ppb(freq, user_hz);
+            match self.backend.set_frequency(k) {
+                Ok(()) => {
+                    self.freq_in_force = k.to_ppb(user_hz);
+                    self.written = Some(k);
+                }
+                Err(e) => {
+                    error!("cannot set the clock frequency: {e}; restarting the servo");
+                    self.servo.reset();
+                    return;
+                }
+            }
+        }
+        self.servo.applied(&Applied {
+            step: applied_step,
+            freq: self.freq_in_force,
+        });
+    }
+
+    fn write_status(&mut self, bound: Option<Duration>) {
+        if !self.backend.adjusts() {
+            return;
+        }
+        let s = SyncStatus::from_bound(bound, KalmanConfig::default().bound_sigmas);
+        if let Err(e) = self.backend.set_status(s) {
+            warn!("cannot write the kernel's maxerror/status: {e}");
+        }
+    }
+
+    fn update(&mut self, now: u64) {
+        if self.backend.frozen() {
+            // A frozen guest runs no code: this wake-up does not happen.
+            return;
+        }
+        self.c.updates += 1;
+        let limit = u64::from(self.cfg.step_limit);
+        if self.cfg.step == StepPolicy::Always && limit > 0 && self.c.updates == limit + 1 {
+            // The servo's thresholds are fixed at construction: continue with
+            // a slew-only servo from the frequency in force.
+            info!("step_limit: {limit} updates done, slewing only from now on");
+            let slew_only = Config {
+                step: StepPolicy::Never,
+                ..self.cfg.clone()
+            };
+            self.servo = make_servo(&slew_only, self.freq_in_force);
+        }
+        self.guards();
+        let rt_before = self.backend.realtime();
+        let pre_bound = self.servo.error_bound(rt_before);
+        let truth = self.backend.truth();
+        let mut rec = Record {
+            #[allow(clippy::cast_precision_loss, reason = "reporting")]
+            t_s: now.saturating_sub(self.start_ns) as f64 / 1e9,
+            bound_ns: pre_bound.map(|b| f(b.as_nanos())),
+            true_ns: truth.map(|t| t.offset_ns),
+            true_freq_ppb: truth.map(|t| t.freq_error_ppb),
+            ..Record::default()
+        };
+        let read = self.backend.read();
+        let out = match read {
+            Ok(ok) => {
+                if let Some((m, e)) = ok.lost {
+                    warn!("PHC read method {m} failed ({e}); now using {}", ok.method);
+                    if e == PhcError::NotSupported {
+                        self.disrupt(&format!(
+                            "{m} stopped working ({e}), as after a live migration"
+                        ));
+                    }
+                }
+                if self.frozen {
+                    self.frozen = false;
+                }
+                match ok.reading.best_sample() {
+                    Some(s) => {
+                        if let Some(t0) = self.failing_since.take() {
+                            #[allow(clippy::cast_precision_loss, reason = "log")]
+                            let secs = now.saturating_sub(t0) as f64 / 1e9;
+                            info!(
+                                "PHC readable again after {} failed updates ({secs:.0} s of holdover)",
+                                self.failed_updates
+                            );
+                            self.failed_updates = 0;
+                        }
+                        let offset = s.offset.saturating_add(self.tai_offset);
+                        rec.measured_ns = Some(f(offset.as_nanos()));
+                        rec.delay_ns = f(s.delay.as_nanos());
+                        self.snap.last_offset_ns = offset.as_nanos();
+                        self.snap.delay_ns = s.delay.as_nanos();
+                        let o = f(offset.as_nanos());
+                        self.rms2 = if self.c.updates <= 1 {
+                            o * o
+                        } else {
+                            0.9 * self.rms2 + 0.1 * o * o
+                        };
+                        self.snap.method = ok.method.to_string();
+                        self.servo.sample(&OffsetSample {
+                            offset,
+                            local_ts: s.local_ts,
+                            uncertainty: Duration::from_nanos(s.delay.as_nanos() / 2),
+                        })
+                    }
+                    None => self.no_sample(now, PhcError::Invalid),
+                }
+            }
+            Err(fail) => {
+                if fail.error == PhcError::Frozen {
+                    // The simulated guest is frozen: no code runs, no update.
+                    self.frozen = true;
+                    self.c.updates -= 1;
+                    return;
+                }
+                if let Some((m, e)) = fail.lost {
+                    if e == PhcError::NotSupported {
+                        self.disrupt(&format!("{m} stopped working ({e})"));
+                    }
+                }
+                self.no_sample(now, fail.error)
+            }
+        };
+        self.apply(&out);
+        self.write_status(out.error_bound);
+        rec.freq_ppb = ppb_f64(self.freq_in_force);
+        let holdover = self.failing_since.is_some();
+        rec.state = if holdover {
+            "holdover"
+        } else {
+            state_name(out.state)
+        };
+        self.snap.state = rec.state.to_string();
+        self.snap.freq_ppb = rec.freq_ppb;
+        self.snap.error_bound_ns = out.error_bound.map(Duration::as_nanos);
+        self.snap.rms_offset_ns = self.rms2.sqrt();
+        self.snap.true_offset_ns = self.backend.truth().map(|t| t.offset_ns);
+        #[allow(clippy::cast_precision_loss, reason = "reporting")]
+        {
+            self.snap.last_update_unix = self.backend.realtime().as_nanos() as f64 / 1e9;
+        }
+        self.snap.updates = self.c.updates;
+        self.snap.steps = self.c.steps;
+        self.snap.disruptions = self.c.disruptions;
+        self.snap.read_errors = self.c.read_errors;
+        self.snap.interference = self.c.interference;
+        // The frequency's spread (for the state file's uncertainty).
+        if matches!(out.state, ServoState::Locked | ServoState::LockedStable) && !holdover {
+            match self.freq_stats {
+                None => self.freq_stats = Some((rec.freq_ppb, 0.0)),
+                Some((mean, var)) => {
+                    let d = rec.freq_ppb - mean;
+                    self.freq_stats = Some((mean + d / 16.0, var * 15.0 / 16.0 + d * d / 16.0));
+                }
+            }
+        }
+        self.record(&rec, out.error_bound);
+        if self.c.updates % u64::from(self.cfg.state_save_updates.max(1)) == 0 {
+            self.save_state();
+        }
+    }
+
+    fn no_sample(&mut self, now: u64, e: PhcError) -> ServoOutput {
+        self.c.read_errors += 1;
+        self.failed_updates += 1;
+        if self.failing_since.is_none() {
+            if e == PhcError::Busy {
+                debug!("PHC busy (EBUSY) three times; skipping this update");
+            } else {
+                warn!(
+                    "PHC read failed: {e}; holding over at {:+.3} ppb and retrying every update",
+                    ppb_f64(self.freq_in_force)
+                );
+                self.failing_since = Some(now);
+            }
+        }
+        let rt = self.backend.realtime();
+        self.servo.no_sample(rt)
+    }
+
+    fn record(&mut self, rec: &Record, bound: Option<Duration>) {
+        if let Some(s) = &mut self.stats {
+            s.add(rec);
+        }
+        if let Some(c) = &mut self.csv {
+            c.row(rec);
+        }
+        if let Some(p) = &mut self.plot {
+            p.add(rec);
+        }
+        self.summary.add(rec);
+        let every = self.cfg.summary_updates;
+        if every == 0 {
+            info!(
+                "offset {} {} freq {:+.0} delay {:.0} bound {}{}",
+                rec.measured_ns.map_or("-".into(), |m| format!("{m:.0}")),
+                rec.state,
+                rec.freq_ppb,
+                rec.delay_ns,
+                bound.map_or("-".into(), |b| b.as_nanos().to_string()),
+                rec.true_ns
+                    .map_or(String::new(), |t| format!(" true {t:.0}")),
+            );
+            self.summary = Summary::default();
+        } else if self.summary.count() >= every {
+            let line = self
+                .summary
+                .take_line(bound.map(Duration::as_nanos), rec.state);
+            info!("{line}");
+        }
+    }
+
+    fn save_state(&mut self) {
+        let Some(path) = self.cfg.state_file.clone() else {
+            return;
+        };
+        let Some((_, var)) = self.freq_stats else {
+            return;
+        };
+        if !matches!(
+            self.servo.state(),
+            ServoState::Locked | ServoState::LockedStable
+        ) || self.failing_since.is_some()
+        {
+            return;
+        }
+        let st = State {
+            freq_ppb: ppb_f64(self.freq_in_force),
+            freq_sd_ppb: var.sqrt(),
+            saved_unix: self.backend.realtime().secs(),
+        };
+        if let Err(e) = st.save(&path) {
+            warn!(
+                "{}: cannot save the state file: {e} (check the directory exists and is writable, or set state_file = \"\")",
+                path.display()
+            );
+        }
+    }
+
+    fn reload(&mut self, new: Config) {
+        let old = &self.cfg;
+        let mut restart = Vec::new();
+        macro_rules! needs_restart {
+            ($($f:ident),*) => { $( if old.$f != new.$f { restart.push(stringify!($f)); } )* };
+        }
+        needs_restart!(
+            source,
+            time_scale,
+            tai_utc_offset,
+            read_method,
+            samples,
+            servo,
+            step,
+            step_threshold,
+            step_limit,
+            max_frequency,
+            reference_error,
+            status_socket,
+            metrics_listen,
+            metrics_allow_remote
+        );
+        if old.interval != new.interval {
+            self.servo.set_interval(new.interval);
+        }
+        crate::log::set_level(new.log_level);
+        let mut kept = new;
+        // Keep the values that need a restart, so status stays truthful.
+        kept.source = old.source.clone();
+        kept.time_scale = old.time_scale;
+        kept.tai_utc_offset = old.tai_utc_offset;
+        kept.read_method = old.read_method;
+        kept.samples = old.samples;
+        kept.servo = old.servo;
+        kept.step = old.step;
+        kept.step_threshold = old.step_threshold;
+        kept.step_limit = old.step_limit;
+        kept.max_frequency = old.max_frequency;
+        kept.reference_error = old.reference_error;
+        kept.status_socket = old.status_socket.clone();
+        kept.metrics_listen = old.metrics_listen;
+        kept.metrics_allow_remote = old.metrics_allow_remote;
+        self.cfg = kept;
+        self.snap.interval_s = f(self.cfg.interval.as_nanos()) / 1e9;
+        if restart.is_empty() {
+            info!("configuration reloaded");
+        } else {
+            warn!(
+                "configuration reloaded; changes to {} take effect after a restart",
+                restart.join(", ")
+            );
+        }
+    }
+}
+
+/// Runs the daemon until `duration_ns` passes or a stop signal arrives.
+///
+/// # Errors
+/// Setup failures (signals, status socket, metrics listener, output files),
+/// each saying what and how to fix it. Nothing after setup is fatal.
+#[allow(clippy::too_many_lines, reason = "the loop reads best in one piece")]
+pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, String> {
+    let cfg = opts.config;
+    let signals = Signals::new().map_err(|e| format!("cannot set up signal handling: {e}"))?;
+    let status = match &cfg.status_socket {
+        Some(p) => Some(StatusServer::bind(p)?),
+        None => None,
+    };
+    let mut metrics = match cfg.metrics_listen {
+        Some(a) => {
+            let m = Metrics::bind(a)?;
+            info!(
+                "Prometheus metrics on http://{}/metrics",
+                m.local_addr().map_or(a.to_string(), |x| x.to_string())
+            );
+            Some(m)
+        }
+        None => None,
+    };
+    let csv = match &opts.csv {
+        Some(p) => Some(Csv::create(p)?),
+        None => None,
+    };
+
+    // The starting frequency: the state file, else what the kernel has.
+    let user_hz = backend.user_hz();
+    let kernel = backend
+        .kernel_frequency()
+        .map_or(Ppb::ZERO, |k| k.to_ppb(user_hz));
+    let mut start_freq = kernel;
+    if let Some(p) = &cfg.state_file {
+        match State::load(p) {
+            Ok(st) => {
+                info!(
+                    "{}: starting from the saved frequency {:+.3} ppb (± {:.3} ppb)",
+                    p.display(),
+                    st.freq_ppb,
+                    st.freq_sd_ppb
+                );
+                start_freq = ppb_from_f64(st.freq_ppb);
+            }
+            Err(e @ StateError::Missing(_)) => info!("{e}"),
+            Err(e) => warn!("{e}"),
+        }
+    }
+    let mut written = None;
+    if backend.adjusts() && start_freq != kernel {
+        let k = KernelFreq::from_ppb(start_freq, user_hz);
+        match backend.set_frequency(k) {
+            Ok(()) => written = Some(k),
+            Err(e) => {
+                warn!("cannot set the saved frequency: {e}; starting from the kernel's");
+                start_freq = kernel;
+            }
+        }
+    }
+    if !backend.adjusts() {
+        start_freq = kernel;
+    }
+    let servo = make_servo(&cfg, start_freq);
+    info!(
+        "keel {} ({}): {}, every {} s, servo {:?}",
+        env!("CARGO_PKG_VERSION"),
+        opts.mode.name(),
+        backend.describe(),
+        f(cfg.interval.as_nanos()) / 1e9,
+        cfg.servo
+    );
+    let start_ns = backend.loop_now_ns();
+    #[allow(clippy::cast_precision_loss, reason = "reporting")]
+    let stats = (opts.mode == Mode::Sim).then(|| {
+        RunStats::new(
+            opts.duration_ns.unwrap_or(0) as f64 / 1e9,
+            f(cfg.interval.as_nanos()) / 1e9,
+        )
+    });
+    let snap = Snapshot {
+        source: backend.describe(),
+        method: "-".into(),
+        mode: opts.mode.name().into(),
+        state: "unlocked".into(),
+        interval_s: f(cfg.interval.as_nanos()) / 1e9,
+        ..Snapshot::default()
+    };
+    let mut lp = Loop {
+        mode: opts.mode,
+        servo,
+        tai_offset: opts.tai_offset,
+        freq_in_force: start_freq,
+        written,
+        elapsed_ref: None,
+        suspended_ref: backend.suspended_ns(),
+        failing_since: None,
+        failed_updates: 0,
+        frozen: false,
+        c: Counters {
+            updates: 0,
+            steps: 0,
+            disruptions: 0,
+            read_errors: 0,
+            interference: 0,
+        },
+        snap,
+        rms2: 0.0,
+        freq_stats: None,
+        summary: Summary::default(),
+        stats,
+        csv,
+        plot: opts.svg.as_ref().map(|_| Plot::default()),
+        start_ns,
+        backend,
+        cfg,
+    };
+    let end = opts.duration_ns.map(|d| start_ns.saturating_add(d));
+    // First update 1 ms in (the simulated world then has moved).
+    let mut next = start_ns.saturating_add(1_000_000);
+    let mut stopped_by = None;
+    let mut fds: Vec<libc::pollfd> = Vec::with_capacity(12);
+    loop {
+        let deadline = end.map_or(next, |e| next.min(e));
+        fds.clear();
+        fds.push(sys::pollin(signals.fd()));
+        if let Some(s) = &status {
+            fds.push(sys::pollin(s.fd()));
+        }
+        if let Some(m) = &metrics {
+            fds.extend(m.fds().into_iter().map(sys::pollin));
+        }
+        let timeout = lp.backend.poll_timeout_ms(deadline);
+        if let Err(e) = sys::poll(&mut fds, timeout) {
+            error!("poll failed: {e}");
+        }
+        while let Some(sig) = signals.next() {
+            match sig {
+                Signal::Stop(n) => stopped_by = Some(n),
+                Signal::Reload => match (opts.reload)() {
+                    Ok(c) => lp.reload(c),
+                    Err(e) => error!("configuration not reloaded, keeping the running one: {e}"),
+                },
+            }
+        }
+        if let Some(n) = stopped_by {
+            info!("signal {n}: stopping");
+            break;
+        }
+        if let Some(s) = &status {
+            s.serve(&lp.snap);
+        }
+        if let Some(m) = &mut metrics {
+            let snap = lp.snap.clone();
+            m.serve(&move || snap.prometheus());
+        }
+        lp.backend.catch_up(deadline);
+        let now = lp.backend.loop_now_ns();
+        if end.is_some_and(|e| now >= e) {
+            break;
+        }
+        if now >= next {
+            lp.update(now);
+            let interval = u64::try_from(lp.cfg.interval.as_nanos()).unwrap_or(1_000_000_000);
+            next = next.saturating_add(interval);
+            if next <= now {
+                // Fell behind (or was suspended): realign, don't burst.
+                next = now.saturating_add(interval);
+            }
+        }
+    }
+    lp.save_state();
+    if lp.backend.adjusts() && lp.mode != Mode::Sim {
+        info!("frequency left at {:+.3} ppb", ppb_f64(lp.freq_in_force));
+    }
+    if let Some(c) = lp.csv.take() {
+        if let Err(e) = c.finish() {
+            error!("CSV trace: {e}");
+        }
+    }
+    let truth = lp.backend.truth().is_some();
+    if let (Some(p), Some(path)) = (&lp.plot, &opts.svg) {
+        if let Err(e) = std::fs::write(path, p.svg(&opts.title, truth)) {
+            error!("{}: cannot write the SVG plot: {e}", path.display());
+        }
+    }
+    let table = match &mut lp.stats {
+        Some(s) => {
+            let mut head = opts.table_head.clone();
+            head.push((
+                "updates / steps / disruptions".into(),
+                format!("{} / {} / {}", lp.c.updates, lp.c.steps, lp.c.disruptions),
+            ));
+            head.push((
+                "read failures / interference".into(),
+                format!("{} / {}", lp.c.read_errors, lp.c.interference),
+            ));
+            head.push((
+                "read method at the end".into(),
+                lp.backend
+                    .reader()
+                    .method()
+                    .map_or("-".into(), |m| m.to_string()),
+            ));
+            head.push((
+                "final frequency".into(),
+                format!("{:+.3} ppb", ppb_f64(lp.freq_in_force)),
+            ));
+            s.table(&head)
+        }
+        None => String::new(),
+    };
+    Ok(Outcome { table })
+}

@@ -1,0 +1,628 @@
+//! PHC access: the read-method prober shared by the real device and the
+//! simulated one, the `/dev/ptpN` device, and PHC discovery in sysfs.
+//!
+//! Probe order PRECISE → EXTENDED → BASIC (phc2sys `sysoff_probe`), three
+//! attempts per method to ride over `EBUSY`. A method that stops working is
+//! re-probed instead of exiting (a `ptp_kvm` that loses PRECISE after a
+//! migration falls back to BASIC); a device that disappears is closed and
+//! reopened on a later update. Nothing here is fatal.
+
+use std::fmt;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use keel_core::measure::phc::{PhcReading, ReadMethod};
+
+use crate::ptp;
+
+/// Why a PHC read failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhcError {
+    /// `EBUSY`: transient, retry.
+    Busy,
+    /// `EOPNOTSUPP`/`ENOTTY`: the driver does not (or no longer) implement
+    /// the method.
+    NotSupported,
+    /// `ENODEV`/`ENOENT`/`ENXIO`: the device is gone.
+    NoDevice,
+    /// The kernel's answer was malformed, or `EINVAL` (e.g. vmclock while
+    /// the host clock is unreliable).
+    Invalid,
+    /// `EACCES`/`EPERM` opening the device.
+    Permission,
+    /// Simulation only: the guest is frozen, no code runs.
+    Frozen,
+    /// Any other errno.
+    Os(i32),
+}
+
+impl PhcError {
+    /// Classifies an errno.
+    pub fn from_errno(e: i32) -> Self {
+        match e {
+            libc::EBUSY | libc::EAGAIN | libc::EINTR => Self::Busy,
+            libc::EOPNOTSUPP | libc::ENOTTY | libc::ENOSYS => Self::NotSupported,
+            libc::ENODEV | libc::ENOENT | libc::ENXIO => Self::NoDevice,
+            libc::EINVAL => Self::Invalid,
+            libc::EACCES | libc::EPERM => Self::Permission,
+            e => Self::Os(e),
+        }
+    }
+}
+
+impl fmt::Display for PhcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Busy => f.write_str("device busy (EBUSY)"),
+            Self::NotSupported => f.write_str("not supported by the driver (EOPNOTSUPP)"),
+            Self::NoDevice => f.write_str("device not present (ENODEV)"),
+            Self::Invalid => f.write_str("invalid reading (EINVAL or malformed answer)"),
+            Self::Permission => f.write_str("permission denied"),
+            Self::Frozen => f.write_str("guest frozen"),
+            Self::Os(e) => write!(f, "{}", std::io::Error::from_raw_os_error(*e)),
+        }
+    }
+}
+
+/// A PHC that can be read with each method.
+pub trait PhcDevice {
+    /// Opens the device if it is not open. Default: always open.
+    ///
+    /// # Errors
+    /// Why it could not be opened.
+    fn ensure_open(&mut self) -> Result<(), PhcError> {
+        Ok(())
+    }
+    /// Closes the device (it will be reopened on the next read).
+    fn close(&mut self) {}
+    /// One read with `method` (`n` triples for the sampled methods).
+    ///
+    /// # Errors
+    /// The classified failure.
+    fn read(&mut self, method: ReadMethod, n: usize) -> Result<PhcReading, PhcError>;
+}
+
+/// The methods in probe order.
+pub const PROBE_ORDER: [ReadMethod; 3] =
+    [ReadMethod::Precise, ReadMethod::Extended, ReadMethod::Basic];
+
+/// Which methods the prober may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MethodChoice {
+    /// Probe in order.
+    Auto,
+    /// Only this one.
+    Only(ReadMethod),
+}
+
+/// A successful read.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadOk {
+    /// The reading.
+    pub reading: PhcReading,
+    /// The method that produced it.
+    pub method: ReadMethod,
+    /// Set when the method in use failed and another was probed: the lost
+    /// method and its error (a migration hint).
+    pub lost: Option<(ReadMethod, PhcError)>,
+}
+
+/// A failed read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadFailure {
+    /// The last error.
+    pub error: PhcError,
+    /// Set when the method in use stopped working.
+    pub lost: Option<(ReadMethod, PhcError)>,
+}
+
+/// Counters of the prober.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReaderCounters {
+    /// `EBUSY` answers (each retried).
+    pub busy: u64,
+    /// Probes run.
+    pub probes: u64,
+    /// Reads that failed in the end.
+    pub failures: u64,
+    /// Reopen attempts of a vanished device.
+    pub reopens: u64,
+}
+
+/// The method prober and reader.
+#[derive(Clone, Debug)]
+pub struct Reader {
+    choice: MethodChoice,
+    n_samples: usize,
+    method: Option<ReadMethod>,
+    /// What happened so far.
+    pub counters: ReaderCounters,
+}
+
+const ATTEMPTS: u32 = 3;
+
+impl Reader {
+    /// A reader taking `n_samples` triples per sampled read.
+    pub fn new(choice: MethodChoice, n_samples: usize) -> Self {
+        Self {
+            choice,
+            n_samples: n_samples.clamp(1, keel_core::measure::phc::PHC_MAX_SAMPLES),
+            method: None,
+            counters: ReaderCounters::default(),
+        }
+    }
+
+    /// The method in use, if one has been found.
+    pub fn method(&self) -> Option<ReadMethod> {
+        self.method
+    }
+
+    fn attempt<D: PhcDevice>(
+        &mut self,
+        dev: &mut D,
+        m: ReadMethod,
+    ) -> Result<PhcReading, PhcError> {
+        let mut last = PhcError::Busy;
+        for _ in 0..ATTEMPTS {
+            match dev.read(m, self.n_samples) {
+                Ok(r) => return Ok(r),
+                Err(PhcError::Busy) => {
+                    self.counters.busy = self.counters.busy.saturating_add(1);
+                    last = PhcError::Busy;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    /// Reads once: with the known method, else probing.
+    ///
+    /// # Errors
+    /// [`ReadFailure`] when no method gave a reading now; the reader is
+    /// ready to try again at the next update.
+    pub fn read<D: PhcDevice>(&mut self, dev: &mut D) -> Result<ReadOk, ReadFailure> {
+        let r = self.read_inner(dev);
+        if r.is_err() {
+            self.counters.failures = self.counters.failures.saturating_add(1);
+        }
+        r
+    }
+
+    fn read_inner<D: PhcDevice>(&mut self, dev: &mut D) -> Result<ReadOk, ReadFailure> {
+        if let Err(error) = dev.ensure_open() {
+            self.counters.reopens = self.counters.reopens.saturating_add(1);
+            self.method = None;
+            return Err(ReadFailure { error, lost: None });
+        }
+        let mut lost = None;
+        if let Some(m) = self.method {
+            match self.attempt(dev, m) {
+                Ok(reading) => {
+                    return Ok(ReadOk {
+                        reading,
+                        method: m,
+                        lost: None,
+                    });
+                }
+                // Transient: keep the method.
+                Err(error @ (PhcError::Busy | PhcError::Frozen)) => {
+                    return Err(ReadFailure { error, lost: None });
+                }
+                Err(PhcError::NoDevice) => {
+                    dev.close();
+                    self.method = None;
+                    return Err(ReadFailure {
+                        error: PhcError::NoDevice,
+                        lost: Some((m, PhcError::NoDevice)),
+                    });
+                }
+                Err(e) => {
+                    self.method = None;
+                    lost = Some((m, e));
+                }
+            }
+        }
+        self.counters.probes = self.counters.probes.saturating_add(1);
+        let only;
+        let candidates: &[ReadMethod] = match self.choice {
+            MethodChoice::Auto => &PROBE_ORDER,
+            MethodChoice::Only(m) => {
+                only = [m];
+                &only
+            }
+        };
+        let mut last = lost.map_or(PhcError::NotSupported, |(_, e)| e);
+        for &m in candidates {
+            // The lost method is tried again only after the others.
+            if lost.is_some_and(|(l, _)| l == m) && candidates.len() > 1 {
+                continue;
+            }
+            match self.attempt(dev, m) {
+                Ok(reading) => {
+                    self.method = Some(m);
+                    return Ok(ReadOk {
+                        reading,
+                        method: m,
+                        lost,
+                    });
+                }
+                Err(e @ (PhcError::NoDevice | PhcError::Frozen)) => {
+                    if e == PhcError::NoDevice {
+                        dev.close();
+                    }
+                    return Err(ReadFailure { error: e, lost });
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(ReadFailure { error: last, lost })
+    }
+}
+
+/// A `/dev/ptpN` character device, opened read-only.
+#[derive(Debug)]
+pub struct LinuxPhc {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl LinuxPhc {
+    /// A device at `path`, opened on first use.
+    pub fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            file: None,
+        }
+    }
+
+    /// Opens now.
+    ///
+    /// # Errors
+    /// The open error, classified.
+    pub fn open(path: &Path) -> Result<Self, (PhcError, std::io::Error)> {
+        let f = File::open(path).map_err(|e| (classify_io(&e), e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file: Some(f),
+        })
+    }
+
+    /// The device path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn fd(&self) -> Result<i32, PhcError> {
+        self.file
+            .as_ref()
+            .map(AsRawFd::as_raw_fd)
+            .ok_or(PhcError::NoDevice)
+    }
+
+    /// `PTP_CLOCK_GETCAPS`.
+    ///
+    /// # Errors
+    /// The ioctl's error.
+    pub fn caps(&mut self) -> Result<ptp::ClockCaps, PhcError> {
+        self.ensure_open()?;
+        let mut caps = ptp::ClockCaps::default();
+        // SAFETY: `caps` is a live, properly sized `struct ptp_clock_caps`
+        // that the kernel fills in; the fd is open for the call's duration.
+        let rc = unsafe { libc::ioctl(self.fd()?, ptp::PTP_CLOCK_GETCAPS.into(), &raw mut caps) };
+        check(rc).map(|()| caps)
+    }
+}
+
+fn classify_io(e: &std::io::Error) -> PhcError {
+    e.raw_os_error()
+        .map_or(PhcError::Os(0), PhcError::from_errno)
+}
+
+fn check(rc: i32) -> Result<(), PhcError> {
+    if rc < 0 {
+        Err(classify_io(&std::io::Error::last_os_error()))
+    } else {
+        Ok(())
+    }
+}
+
+impl PhcDevice for LinuxPhc {
+    fn ensure_open(&mut self) -> Result<(), PhcError> {
+        if self.file.is_none() {
+            self.file = Some(File::open(&self.path).map_err(|e| classify_io(&e))?);
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        self.file = None;
+    }
+
+    fn read(&mut self, method: ReadMethod, n: usize) -> Result<PhcReading, PhcError> {
+        let fd = self.fd()?;
+        match method {
+            ReadMethod::Precise => {
+                let mut req = ptp::SysOffsetPrecise::request();
+                // SAFETY: `req` is a live `struct ptp_sys_offset_precise` the
+                // kernel reads and fills; the fd stays open during the call.
+                let rc =
+                    unsafe { libc::ioctl(fd, ptp::PTP_SYS_OFFSET_PRECISE.into(), &raw mut req) };
+                check(rc)?;
+                req.reading().map_err(|_| PhcError::Invalid)
+            }
+            ReadMethod::Extended => {
+                let mut req = ptp::SysOffsetExtended::request(n);
+                // SAFETY: as above, for `struct ptp_sys_offset_extended`.
+                let rc =
+                    unsafe { libc::ioctl(fd, ptp::PTP_SYS_OFFSET_EXTENDED.into(), &raw mut req) };
+                check(rc)?;
+                req.reading().map_err(|_| PhcError::Invalid)
+            }
+            ReadMethod::Basic => {
+                let mut req = ptp::SysOffset::request(n);
+                // SAFETY: as above, for `struct ptp_sys_offset`.
+                let rc = unsafe { libc::ioctl(fd, ptp::PTP_SYS_OFFSET.into(), &raw mut req) };
+                check(rc)?;
+                req.reading().map_err(|_| PhcError::Invalid)
+            }
+        }
+    }
+}
+
+/// A PHC found in sysfs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhcInfo {
+    /// `/dev/ptpN`.
+    pub dev: PathBuf,
+    /// `/sys/class/ptp/ptpN/clock_name`.
+    pub name: String,
+}
+
+impl PhcInfo {
+    /// Is this a hypervisor's clock (which serves UTC)?
+    pub fn is_hypervisor(&self) -> bool {
+        is_hypervisor_name(&self.name)
+    }
+}
+
+/// Hypervisor PHC names (vm-clocks.md §1): these serve the host's UTC.
+pub fn is_hypervisor_name(name: &str) -> bool {
+    name == "KVM virtual PTP"
+        || name == "ptp_vmw"
+        || name == "hyperv"
+        || name.starts_with("vmclock")
+}
+
+/// The PHCs under `sysfs` (normally `/sys/class/ptp`), sorted by number.
+pub fn list(sysfs: &Path) -> Vec<PhcInfo> {
+    let Ok(rd) = std::fs::read_dir(sysfs) else {
+        return Vec::new();
+    };
+    let mut v: Vec<(u32, PhcInfo)> = rd
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let file = e.file_name();
+            let fname = file.to_str()?;
+            let n: u32 = fname.strip_prefix("ptp")?.parse().ok()?;
+            let name = std::fs::read_to_string(e.path().join("clock_name"))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default();
+            Some((
+                n,
+                PhcInfo {
+                    dev: Path::new("/dev").join(fname),
+                    name,
+                },
+            ))
+        })
+        .collect();
+    v.sort_by_key(|(n, _)| *n);
+    v.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Why a source could not be resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolveError(pub String);
+
+impl fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Resolves `source` (`auto`, a `/dev/…` path, or a `clock_name`) against
+/// the PHCs in `found`. Returns the device and whether it is a hypervisor
+/// clock (`None` when unknown, for a path not in sysfs).
+///
+/// # Errors
+/// No matching PHC; the message lists what exists and how to choose.
+pub fn resolve(source: &str, found: &[PhcInfo]) -> Result<(PathBuf, Option<bool>), ResolveError> {
+    let listing = || {
+        if found.is_empty() {
+            "no PHC exists (/sys/class/ptp is empty): load the driver, e.g. `modprobe ptp_kvm`"
+                .to_string()
+        } else {
+            let names: Vec<String> = found
+                .iter()
+                .map(|i| format!("{} \"{}\"", i.dev.display(), i.name))
+                .collect();
+            format!("found: {}", names.join(", "))
+        }
+    };
+    if source == "auto" {
+        return found
+            .iter()
+            .find(|i| i.is_hypervisor())
+            .map(|i| (i.dev.clone(), Some(true)))
+            .ok_or_else(|| {
+                ResolveError(format!(
+                    "source \"auto\" found no hypervisor PHC: {}; or set `source` to a /dev/ptpN path or a PHC clock name",
+                    listing()
+                ))
+            });
+    }
+    if source.starts_with('/') {
+        let p = PathBuf::from(source);
+        let hv = found
+            .iter()
+            .find(|i| i.dev == p)
+            .map(PhcInfo::is_hypervisor);
+        return Ok((p, hv));
+    }
+    found
+        .iter()
+        .find(|i| i.name == source)
+        .map(|i| (i.dev.clone(), Some(i.is_hypervisor())))
+        .ok_or_else(|| ResolveError(format!("no PHC named \"{source}\" ({})", listing())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keel_core::measure::phc::PhcTriple;
+    use keel_core::time::Timestamp;
+
+    /// A scripted device: answers per method, popped in order.
+    struct Script {
+        answers: Vec<(ReadMethod, Result<(), PhcError>)>,
+        calls: Vec<ReadMethod>,
+        closed: u32,
+    }
+
+    impl PhcDevice for Script {
+        fn close(&mut self) {
+            self.closed += 1;
+        }
+        fn read(&mut self, m: ReadMethod, _n: usize) -> Result<PhcReading, PhcError> {
+            self.calls.push(m);
+            let i = self
+                .answers
+                .iter()
+                .position(|(am, _)| *am == m)
+                .expect("unscripted read");
+            let (_, r) = self.answers.remove(i);
+            r.map(|()| PhcReading::Precise {
+                sys: Timestamp::EPOCH,
+                phc: Timestamp::EPOCH,
+            })
+        }
+    }
+
+    use ReadMethod::{Basic, Extended, Precise};
+
+    #[test]
+    fn probes_in_order_and_rides_over_ebusy() {
+        let mut d = Script {
+            answers: vec![
+                (Precise, Err(PhcError::NotSupported)),
+                (Extended, Err(PhcError::Busy)),
+                (Extended, Err(PhcError::Busy)),
+                (Extended, Ok(())),
+                (Extended, Ok(())),
+            ],
+            calls: vec![],
+            closed: 0,
+        };
+        let mut r = Reader::new(MethodChoice::Auto, 5);
+        let ok = r.read(&mut d).unwrap();
+        assert_eq!(ok.method, Extended);
+        assert_eq!(r.counters.busy, 2);
+        r.read(&mut d).unwrap();
+        assert_eq!(
+            d.calls,
+            vec![Precise, Extended, Extended, Extended, Extended]
+        );
+    }
+
+    #[test]
+    fn lost_method_is_reprobed_not_fatal() {
+        let mut d = Script {
+            answers: vec![
+                (Precise, Ok(())),
+                (Precise, Err(PhcError::NotSupported)),
+                (Extended, Err(PhcError::NotSupported)),
+                (Basic, Ok(())),
+            ],
+            calls: vec![],
+            closed: 0,
+        };
+        let mut r = Reader::new(MethodChoice::Auto, 5);
+        assert_eq!(r.read(&mut d).unwrap().method, Precise);
+        let ok = r.read(&mut d).unwrap();
+        assert_eq!(ok.method, Basic);
+        assert_eq!(ok.lost, Some((Precise, PhcError::NotSupported)));
+        assert_eq!(r.method(), Some(Basic));
+    }
+
+    #[test]
+    fn busy_is_transient_and_nodevice_closes() {
+        let mut d = Script {
+            answers: vec![
+                (Precise, Ok(())),
+                (Precise, Err(PhcError::Busy)),
+                (Precise, Err(PhcError::Busy)),
+                (Precise, Err(PhcError::Busy)),
+                (Precise, Err(PhcError::NoDevice)),
+            ],
+            calls: vec![],
+            closed: 0,
+        };
+        let mut r = Reader::new(MethodChoice::Auto, 5);
+        r.read(&mut d).unwrap();
+        let f = r.read(&mut d).unwrap_err();
+        assert_eq!(f.error, PhcError::Busy);
+        assert_eq!(r.method(), Some(Precise));
+        let f = r.read(&mut d).unwrap_err();
+        assert_eq!(f.error, PhcError::NoDevice);
+        assert_eq!(d.closed, 1);
+        assert_eq!(r.method(), None);
+    }
+
+    #[test]
+    fn errno_classes() {
+        assert_eq!(PhcError::from_errno(libc::EBUSY), PhcError::Busy);
+        assert_eq!(
+            PhcError::from_errno(libc::EOPNOTSUPP),
+            PhcError::NotSupported
+        );
+        assert_eq!(PhcError::from_errno(libc::ENODEV), PhcError::NoDevice);
+        assert_eq!(PhcError::from_errno(libc::EACCES), PhcError::Permission);
+        assert_eq!(
+            PhcError::from_errno(libc::ESTALE),
+            PhcError::Os(libc::ESTALE)
+        );
+    }
+
+    #[test]
+    fn resolve_sources() {
+        let found = vec![
+            PhcInfo {
+                dev: "/dev/ptp0".into(),
+                name: "igb".into(),
+            },
+            PhcInfo {
+                dev: "/dev/ptp1".into(),
+                name: "KVM virtual PTP".into(),
+            },
+        ];
+        assert_eq!(
+            resolve("auto", &found).unwrap(),
+            (PathBuf::from("/dev/ptp1"), Some(true))
+        );
+        assert_eq!(
+            resolve("igb", &found).unwrap(),
+            (PathBuf::from("/dev/ptp0"), Some(false))
+        );
+        assert_eq!(
+            resolve("/dev/ptp9", &found).unwrap(),
+            (PathBuf::from("/dev/ptp9"), None)
+        );
+        let e = resolve("auto", &found[..1]).unwrap_err();
+        assert!(e.0.contains("/dev/ptp0 \"igb\""), "{e}");
+        let e = resolve("auto", &[]).unwrap_err();
+        assert!(e.0.contains("modprobe ptp_kvm"), "{e}");
+        let _ = PhcTriple::default();
+    }
+}

@@ -1,0 +1,522 @@
+//! The record of a run: periodic summary lines (phc2sys `-u` style), the end
+//! table of a simulated run, the CSV trace and a hand-written SVG plot.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+/// One update as recorded.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Record {
+    /// Loop time, s since the start.
+    pub t_s: f64,
+    /// Measured offset, ns (`None`: no reading).
+    pub measured_ns: Option<f64>,
+    /// Frequency correction in force, ppb.
+    pub freq_ppb: f64,
+    /// Read delay, ns.
+    pub delay_ns: f64,
+    /// The servo's bound just before the update, ns (what the check uses).
+    pub bound_ns: Option<f64>,
+    /// Simulation: the true offset just before the update, ns.
+    pub true_ns: Option<f64>,
+    /// Simulation: the true frequency error, ppb.
+    pub true_freq_ppb: Option<f64>,
+    /// Servo state name.
+    pub state: &'static str,
+}
+
+/// Accumulates one summary period (phc2sys `-u`).
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    n: u32,
+    sum_sq: f64,
+    max_abs: f64,
+    freq_sum: f64,
+    freq_sq: f64,
+    delay_sum: f64,
+    delay_sq: f64,
+    true_sq: f64,
+    true_max: f64,
+    true_n: u32,
+    missed: u32,
+}
+
+fn mean_sd(sum: f64, sq: f64, n: f64) -> (f64, f64) {
+    let m = sum / n;
+    (m, (sq / n - m * m).max(0.0).sqrt())
+}
+
+impl Summary {
+    /// Adds an update.
+    pub fn add(&mut self, r: &Record) {
+        let Some(m) = r.measured_ns else {
+            self.missed += 1;
+            return;
+        };
+        self.n += 1;
+        self.sum_sq += m * m;
+        self.max_abs = self.max_abs.max(m.abs());
+        self.freq_sum += r.freq_ppb;
+        self.freq_sq += r.freq_ppb * r.freq_ppb;
+        self.delay_sum += r.delay_ns;
+        self.delay_sq += r.delay_ns * r.delay_ns;
+        if let Some(t) = r.true_ns {
+            self.true_n += 1;
+            self.true_sq += t * t;
+            self.true_max = self.true_max.max(t.abs());
+        }
+    }
+
+    /// Updates in this period (with or without a reading).
+    pub fn count(&self) -> u32 {
+        self.n + self.missed
+    }
+
+    /// The line, then resets; `bound` and `state` are the latest.
+    pub fn take_line(&mut self, bound: Option<i64>, state: &str) -> String {
+        let n = f64::from(self.n.max(1));
+        let (fm, fsd) = mean_sd(self.freq_sum, self.freq_sq, n);
+        let (dm, dsd) = mean_sd(self.delay_sum, self.delay_sq, n);
+        let mut s = format!(
+            "offset rms {:.0} max {:.0} freq {:+.0} +/- {:.0} delay {:.0} +/- {:.0} bound {} state {state}",
+            (self.sum_sq / n).sqrt(),
+            self.max_abs,
+            fm,
+            fsd,
+            dm,
+            dsd,
+            bound.map_or_else(|| "-".to_string(), |b| b.to_string()),
+        );
+        if self.missed > 0 {
+            let _ = write!(s, " missed {}", self.missed);
+        }
+        if self.true_n > 0 {
+            let _ = write!(
+                s,
+                " | true rms {:.0} max {:.0}",
+                (self.true_sq / f64::from(self.true_n)).sqrt(),
+                self.true_max
+            );
+        }
+        *self = Self::default();
+        s
+    }
+}
+
+/// Statistics of a simulated run against the ground truth (streaming).
+#[derive(Clone, Debug, Default)]
+pub struct RunStats {
+    half_s: f64,
+    interval_s: f64,
+    last_above_1us_first_half: Option<f64>,
+    last_above_1us_second_half: Option<f64>,
+    steady_sq: f64,
+    steady_max: f64,
+    steady_n: u64,
+    steady_freq_sq: f64,
+    /// Bound checks made.
+    pub checks: u64,
+    /// Checks with |true offset| > bound.
+    pub violations: u64,
+    bounds: Vec<f32>,
+    /// Updates.
+    pub updates: u64,
+}
+
+impl RunStats {
+    /// For a run of `duration_s` with updates every `interval_s`.
+    pub fn new(duration_s: f64, interval_s: f64) -> Self {
+        Self {
+            half_s: duration_s / 2.0,
+            interval_s,
+            ..Self::default()
+        }
+    }
+
+    /// Adds an update.
+    pub fn add(&mut self, r: &Record) {
+        self.updates += 1;
+        let Some(t) = r.true_ns else { return };
+        if t.abs() > 1000.0 {
+            if r.t_s < self.half_s {
+                self.last_above_1us_first_half = Some(r.t_s);
+            } else {
+                self.last_above_1us_second_half = Some(r.t_s);
+            }
+        }
+        if r.t_s >= self.half_s {
+            self.steady_n += 1;
+            self.steady_sq += t * t;
+            self.steady_max = self.steady_max.max(t.abs());
+            if let Some(f) = r.true_freq_ppb {
+                self.steady_freq_sq += f * f;
+            }
+        }
+        if let Some(b) = r.bound_ns {
+            self.checks += 1;
+            if t.abs() > b {
+                self.violations += 1;
+            }
+            #[allow(clippy::cast_possible_truncation, reason = "for a median only")]
+            self.bounds.push(b as f32);
+        }
+    }
+
+    /// The end table (markdown).
+    pub fn table(&mut self, head: &[(String, String)]) -> String {
+        let mut rows: Vec<(String, String)> = head.to_vec();
+        let settle = match self.last_above_1us_first_half {
+            None => "0 s (never above)".to_string(),
+            Some(t) if t + self.interval_s >= self.half_s => "not within the first half".into(),
+            Some(t) => format!("{:.0} s", t + self.interval_s),
+        };
+        rows.push(("settle: |true offset| < 1 µs from".into(), settle));
+        let n = self.steady_n.max(1);
+        #[allow(clippy::cast_precision_loss, reason = "statistics")]
+        let nf = n as f64;
+        rows.push((
+            "RMS |true offset|, second half".into(),
+            fmt_ns((self.steady_sq / nf).sqrt()),
+        ));
+        rows.push((
+            "max |true offset|, second half".into(),
+            fmt_ns(self.steady_max),
+        ));
+        rows.push((
+            "RMS true frequency error, second half".into(),
+            format!("{:.2} ppb", (self.steady_freq_sq / nf).sqrt()),
+        ));
+        if let Some(t) = self.last_above_1us_second_half {
+            rows.push((
+                "last |true offset| > 1 µs in the second half".into(),
+                format!("t = {t:.0} s ({:.0} s after half time)", t - self.half_s),
+            ));
+        }
+        self.bounds.sort_by(f32::total_cmp);
+        let median = self.bounds.get(self.bounds.len() / 2).copied();
+        rows.push((
+            "error bound violations".into(),
+            format!(
+                "{} of {} checks{}",
+                self.violations,
+                self.checks,
+                median.map_or(String::new(), |m| format!(
+                    " (median bound {})",
+                    fmt_ns(f64::from(m))
+                ))
+            ),
+        ));
+        let w = rows
+            .iter()
+            .map(|(k, _)| k.chars().count())
+            .max()
+            .unwrap_or(0);
+        let v = rows
+            .iter()
+            .map(|(_, v)| v.chars().count())
+            .max()
+            .unwrap_or(0);
+        let mut s = String::new();
+        let _ = writeln!(s, "| {:w$} | {:v$} |", "run", "");
+        let _ = writeln!(s, "|{}|{}|", "-".repeat(w + 2), "-".repeat(v + 2));
+        for (k, val) in rows {
+            let pad_k = w - k.chars().count();
+            let pad_v = v - val.chars().count();
+            let _ = writeln!(
+                s,
+                "| {k}{} | {val}{} |",
+                " ".repeat(pad_k),
+                " ".repeat(pad_v)
+            );
+        }
+        s
+    }
+}
+
+/// `12 ns`, `3.4 µs`, `0.5 s`.
+pub fn fmt_ns(ns: f64) -> String {
+    let a = ns.abs();
+    if a >= 1e9 {
+        format!("{:.3} s", ns / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.3} ms", ns / 1e6)
+    } else if a >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.1} ns")
+    }
+}
+
+/// The CSV header.
+pub const CSV_HEADER: &str = "t_s,measured_offset_ns,freq_ppb,delay_ns,error_bound_ns,true_offset_ns,true_freq_error_ppb,state\n";
+
+/// One CSV row.
+pub fn csv_row(r: &Record) -> String {
+    let o = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.1}"));
+    format!(
+        "{:.3},{},{:.3},{:.0},{},{},{},{}\n",
+        r.t_s,
+        o(r.measured_ns),
+        r.freq_ppb,
+        r.delay_ns,
+        o(r.bound_ns),
+        o(r.true_ns),
+        r.true_freq_ppb.map_or(String::new(), |x| format!("{x:.3}")),
+        r.state
+    )
+}
+
+/// A CSV trace written as the run goes.
+pub struct Csv(std::io::BufWriter<std::fs::File>);
+
+impl Csv {
+    /// Creates `path`.
+    ///
+    /// # Errors
+    /// The file cannot be created.
+    pub fn create(path: &std::path::Path) -> Result<Self, String> {
+        let f = std::fs::File::create(path)
+            .map_err(|e| format!("{}: cannot create the CSV file: {e}", path.display()))?;
+        let mut w = std::io::BufWriter::new(f);
+        w.write_all(CSV_HEADER.as_bytes())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Self(w))
+    }
+
+    /// Appends a row.
+    pub fn row(&mut self, r: &Record) {
+        let _ = self.0.write_all(csv_row(r).as_bytes());
+    }
+
+    /// Flushes.
+    ///
+    /// # Errors
+    /// The write failed.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Points kept for the SVG plot: (t, |true offset| or |measured|, bound).
+#[derive(Default)]
+pub struct Plot {
+    pts: Vec<(f32, f32, f32)>,
+}
+
+impl Plot {
+    /// Adds an update.
+    #[allow(clippy::cast_possible_truncation, reason = "plot precision")]
+    pub fn add(&mut self, r: &Record) {
+        let off = r.true_ns.or(r.measured_ns).unwrap_or(f64::NAN);
+        self.pts.push((
+            r.t_s as f32,
+            off.abs() as f32,
+            r.bound_ns.map_or(f32::NAN, |b| b as f32),
+        ));
+    }
+
+    /// The SVG document: |offset| and the error bound on a log scale.
+    pub fn svg(&self, title: &str, truth: bool) -> String {
+        const W: f32 = 900.0;
+        const H: f32 = 420.0;
+        const L: f32 = 70.0;
+        const R: f32 = 20.0;
+        const T: f32 = 40.0;
+        const B: f32 = 50.0;
+        let tmax = self.pts.last().map_or(1.0, |p| p.0).max(1.0);
+        let ymax = self
+            .pts
+            .iter()
+            .flat_map(|p| [p.1, p.2])
+            .filter(|v| v.is_finite())
+            .fold(10.0f32, f32::max);
+        let (dlo, dhi) = (0.0f32, ymax.log10().ceil().max(1.0));
+        let x = |t: f32| L + (W - L - R) * t / tmax;
+        let y = |v: f32| {
+            let d = v.max(1.0).log10().clamp(dlo, dhi);
+            H - B - (H - T - B) * (d - dlo) / (dhi - dlo)
+        };
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" font-family=\"sans-serif\" font-size=\"12\">"
+        );
+        let _ = writeln!(s, "<rect width=\"{W}\" height=\"{H}\" fill=\"white\"/>");
+        let _ = writeln!(
+            s,
+            "<text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"14\">{}</text>",
+            W / 2.0,
+            xml(title)
+        );
+        // decades
+        #[allow(clippy::cast_possible_truncation, reason = "small decade counts")]
+        for d in (dlo as i32)..=(dhi as i32) {
+            #[allow(clippy::cast_precision_loss, reason = "small decade counts")]
+            let yy = y(10f32.powi(d));
+            let _ = writeln!(
+                s,
+                "<line x1=\"{L}\" y1=\"{yy:.1}\" x2=\"{:.1}\" y2=\"{yy:.1}\" stroke=\"#ddd\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+                W - R,
+                L - 6.0,
+                yy + 4.0,
+                decade_label(d)
+            );
+        }
+        for i in 0..=5u8 {
+            let t = tmax * f32::from(i) / 5.0;
+            let _ = writeln!(
+                s,
+                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{t:.0} s</text>",
+                x(t),
+                H - B + 18.0
+            );
+        }
+        let _ = writeln!(
+            s,
+            "<rect x=\"{L}\" y=\"{T}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"none\" stroke=\"#888\"/>",
+            W - L - R,
+            H - T - B
+        );
+        let line = |sel: &dyn Fn(&(f32, f32, f32)) -> f32, color: &str, dash: &str| {
+            let mut d = String::new();
+            let mut pen = false;
+            for p in &self.pts {
+                let v = sel(p);
+                if v.is_finite() {
+                    let _ = write!(
+                        d,
+                        "{}{:.1},{:.1} ",
+                        if pen { "L" } else { "M" },
+                        x(p.0),
+                        y(v)
+                    );
+                    pen = true;
+                } else {
+                    pen = false;
+                }
+            }
+            format!(
+                "<path d=\"{d}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.2\"{dash}/>\n"
+            )
+        };
+        s.push_str(&line(&|p| p.2, "#e07b00", " stroke-dasharray=\"4 3\""));
+        s.push_str(&line(&|p| p.1, "#1f5fbf", ""));
+        let what = if truth {
+            "|true offset|"
+        } else {
+            "|measured offset|"
+        };
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"#1f5fbf\">— {what}</text><text x=\"{:.1}\" y=\"{:.1}\" fill=\"#e07b00\">- - error bound</text>",
+            L + 10.0,
+            T + 16.0,
+            L + 160.0,
+            T + 16.0
+        );
+        s.push_str("</svg>\n");
+        s
+    }
+}
+
+fn decade_label(d: i32) -> &'static str {
+    match d {
+        0 => "1 ns",
+        1 => "10 ns",
+        2 => "100 ns",
+        3 => "1 µs",
+        4 => "10 µs",
+        5 => "100 µs",
+        6 => "1 ms",
+        7 => "10 ms",
+        8 => "100 ms",
+        9 => "1 s",
+        10 => "10 s",
+        _ => "",
+    }
+}
+
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(t: f64, off: f64, bound: Option<f64>) -> Record {
+        Record {
+            t_s: t,
+            measured_ns: Some(off),
+            freq_ppb: -50_000.0,
+            delay_ns: 0.0,
+            bound_ns: bound,
+            true_ns: Some(off),
+            true_freq_ppb: Some(0.1),
+            state: "locked",
+        }
+    }
+
+    #[test]
+    fn stats_settle_rms_and_violations() {
+        let mut st = RunStats::new(100.0, 1.0);
+        for t in 0..100 {
+            let off = if t < 10 { 1e6 } else { 10.0 };
+            let b = if t == 60 {
+                Some(5.0)
+            } else if t < 10 {
+                Some(2e6)
+            } else {
+                Some(50.0)
+            };
+            #[allow(clippy::cast_lossless, reason = "test")]
+            st.add(&rec(t as f64, off, b));
+        }
+        assert_eq!(st.violations, 1);
+        assert_eq!(st.checks, 100);
+        let t = st.table(&[("scenario".into(), "test".into())]);
+        let squeezed: String = t.split_whitespace().collect::<Vec<_>>().join(" ");
+        for want in [
+            "| scenario | test |",
+            "| settle: |true offset| < 1 µs from | 10 s |",
+            "| RMS |true offset|, second half | 10.0 ns |",
+            "| error bound violations | 1 of 100 checks (median bound 50.0 ns) |",
+        ] {
+            assert!(squeezed.contains(want), "{want} in {t}");
+        }
+    }
+
+    #[test]
+    fn summary_line_and_csv() {
+        let mut s = Summary::default();
+        s.add(&rec(1.0, 3.0, None));
+        s.add(&rec(2.0, -4.0, None));
+        s.add(&Record::default());
+        assert_eq!(s.count(), 3);
+        let l = s.take_line(Some(40), "locked");
+        assert_eq!(
+            l,
+            "offset rms 4 max 4 freq -50000 +/- 0 delay 0 +/- 0 bound 40 state locked missed 1 | true rms 4 max 4"
+        );
+        assert_eq!(
+            csv_row(&rec(1.5, 2.0, Some(9.0))),
+            "1.500,2.0,-50000.000,0,9.0,2.0,0.100,locked\n"
+        );
+    }
+
+    #[test]
+    fn svg_is_well_formed() {
+        let mut p = Plot::default();
+        for t in 0..50 {
+            #[allow(clippy::cast_lossless, reason = "test")]
+            p.add(&rec(t as f64, 1e8 / f64::from(t + 1), Some(1e3)));
+        }
+        let s = p.svg("keel <sim>", true);
+        assert!(s.starts_with("<svg "));
+        assert!(s.trim_end().ends_with("</svg>"));
+        assert!(s.contains("keel &lt;sim&gt;"));
+        assert_eq!(s.matches("<path ").count(), 2);
+    }
+}

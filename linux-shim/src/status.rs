@@ -1,0 +1,529 @@
+//! What the daemon shows: the status snapshot, its wire form on the status
+//! socket, `keel status` output (chronyc-tracking-like text and JSON), and
+//! the Prometheus text exposition.
+//!
+//! Status socket protocol (version 1): the client connects to the Unix
+//! socket; the daemon writes `keel-status 1\n` followed by `key value\n`
+//! lines and closes. No request is read, so a client can never stall the
+//! daemon's single thread.
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+/// The daemon's state as reported.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    /// Source → sink description.
+    pub source: String,
+    /// PHC read method in use, or `-`.
+    pub method: String,
+    /// `sync`, `dry-run` or `sim`.
+    pub mode: String,
+    /// Servo state: `unlocked`, `jump`, `locked`, `locked-stable`, or
+    /// `holdover` while the PHC cannot be read.
+    pub state: String,
+    /// Last measured offset, ns (local − reference).
+    pub last_offset_ns: i64,
+    /// Exponential average of the squared offset, √, ns (chrony's RMS offset).
+    pub rms_offset_ns: f64,
+    /// Frequency correction in force, ppb (positive = faster).
+    pub freq_ppb: f64,
+    /// Error bound after the last update, ns (`None`: no trustworthy bound).
+    pub error_bound_ns: Option<i64>,
+    /// Read delay of the last sample, ns.
+    pub delay_ns: i64,
+    /// `CLOCK_REALTIME` of the last update, Unix s.
+    pub last_update_unix: f64,
+    /// Seconds between updates.
+    pub interval_s: f64,
+    /// Updates made.
+    pub updates: u64,
+    /// Clock steps.
+    pub steps: u64,
+    /// Disruptions (migration, resume, lost read method).
+    pub disruptions: u64,
+    /// Updates without a PHC reading.
+    pub read_errors: u64,
+    /// Interference seen (someone else changed the clock).
+    pub interference: u64,
+    /// Simulation only: the true offset, ns.
+    pub true_offset_ns: Option<f64>,
+}
+
+fn opt_i(v: Option<i64>) -> String {
+    v.map_or_else(|| "-".to_string(), |x| x.to_string())
+}
+
+impl Snapshot {
+    /// The socket wire form.
+    pub fn encode(&self) -> String {
+        let mut s = String::from("keel-status 1\n");
+        let _ = writeln!(s, "source {}", self.source);
+        let _ = writeln!(s, "method {}", self.method);
+        let _ = writeln!(s, "mode {}", self.mode);
+        let _ = writeln!(s, "state {}", self.state);
+        let _ = writeln!(s, "last_offset_ns {}", self.last_offset_ns);
+        let _ = writeln!(s, "rms_offset_ns {:.1}", self.rms_offset_ns);
+        let _ = writeln!(s, "freq_ppb {:.3}", self.freq_ppb);
+        let _ = writeln!(s, "error_bound_ns {}", opt_i(self.error_bound_ns));
+        let _ = writeln!(s, "delay_ns {}", self.delay_ns);
+        let _ = writeln!(s, "last_update_unix {:.3}", self.last_update_unix);
+        let _ = writeln!(s, "interval_s {}", self.interval_s);
+        let _ = writeln!(s, "updates {}", self.updates);
+        let _ = writeln!(s, "steps {}", self.steps);
+        let _ = writeln!(s, "disruptions {}", self.disruptions);
+        let _ = writeln!(s, "read_errors {}", self.read_errors);
+        let _ = writeln!(s, "interference {}", self.interference);
+        if let Some(t) = self.true_offset_ns {
+            let _ = writeln!(s, "true_offset_ns {t:.1}");
+        }
+        s
+    }
+
+    /// Parses the wire form.
+    ///
+    /// # Errors
+    /// Not a keel status answer.
+    pub fn decode(text: &str) -> Result<Self, String> {
+        let mut lines = text.lines();
+        if lines.next() != Some("keel-status 1") {
+            return Err("the socket did not answer like keel (expected `keel-status 1`)".into());
+        }
+        let mut s = Self::default();
+        for l in lines {
+            let (k, v) = l.split_once(' ').unwrap_or((l, ""));
+            let f = |v: &str| v.parse::<f64>().unwrap_or(f64::NAN);
+            let i = |v: &str| v.parse::<i64>().unwrap_or(0);
+            let u = |v: &str| v.parse::<u64>().unwrap_or(0);
+            match k {
+                "source" => s.source = v.into(),
+                "method" => s.method = v.into(),
+                "mode" => s.mode = v.into(),
+                "state" => s.state = v.into(),
+                "last_offset_ns" => s.last_offset_ns = i(v),
+                "rms_offset_ns" => s.rms_offset_ns = f(v),
+                "freq_ppb" => s.freq_ppb = f(v),
+                "error_bound_ns" => s.error_bound_ns = v.parse().ok(),
+                "delay_ns" => s.delay_ns = i(v),
+                "last_update_unix" => s.last_update_unix = f(v),
+                "interval_s" => s.interval_s = f(v),
+                "updates" => s.updates = u(v),
+                "steps" => s.steps = u(v),
+                "disruptions" => s.disruptions = u(v),
+                "read_errors" => s.read_errors = u(v),
+                "interference" => s.interference = u(v),
+                "true_offset_ns" => s.true_offset_ns = v.parse().ok(),
+                _ => {} // newer daemon: ignore unknown fields
+            }
+        }
+        Ok(s)
+    }
+
+    /// `chronyc tracking`-like text. `now_unix` gives the age of the last update.
+    pub fn tracking(&self, now_unix: f64) -> String {
+        let secs = |ns: f64| format!("{:.9} seconds", ns * 1e-9);
+        let mut s = String::new();
+        let _ = writeln!(s, "Source          : {}", self.source);
+        let _ = writeln!(s, "Read method     : {}", self.method);
+        let _ = writeln!(s, "Mode            : {}", self.mode);
+        let _ = writeln!(s, "State           : {}", self.state);
+        #[allow(clippy::cast_precision_loss, reason = "display")]
+        let last = self.last_offset_ns as f64;
+        let _ = writeln!(
+            s,
+            "Last offset     : {}{} ({})",
+            if last >= 0.0 { "+" } else { "" },
+            secs(last),
+            if last >= 0.0 {
+                "system clock ahead"
+            } else {
+                "system clock behind"
+            }
+        );
+        let _ = writeln!(s, "RMS offset      : {}", secs(self.rms_offset_ns));
+        let _ = writeln!(
+            s,
+            "Frequency       : {:.3} ppm {}",
+            (self.freq_ppb / 1000.0).abs(),
+            // A positive correction speeds the clock up: unsteered, it is slow.
+            if self.freq_ppb >= 0.0 { "slow" } else { "fast" }
+        );
+        #[allow(clippy::cast_precision_loss, reason = "display")]
+        let _ = writeln!(
+            s,
+            "Error bound     : {}",
+            self.error_bound_ns
+                .map_or_else(|| "none (not synchronised)".into(), |b| secs(b as f64))
+        );
+        #[allow(clippy::cast_precision_loss, reason = "display")]
+        let _ = writeln!(s, "Read delay      : {}", secs(self.delay_ns as f64));
+        let _ = writeln!(
+            s,
+            "Last update     : {:.1} seconds ago",
+            (now_unix - self.last_update_unix).max(0.0)
+        );
+        let _ = writeln!(s, "Update interval : {:.1} seconds", self.interval_s);
+        let _ = writeln!(
+            s,
+            "Counters        : {} updates, {} steps, {} disruptions, {} read errors, {} interference",
+            self.updates, self.steps, self.disruptions, self.read_errors, self.interference
+        );
+        if let Some(t) = self.true_offset_ns {
+            let _ = writeln!(s, "True offset     : {} (simulation)", secs(t));
+        }
+        s
+    }
+
+    /// JSON (one object).
+    pub fn json(&self) -> String {
+        let num = |x: f64| {
+            if x.is_finite() {
+                format!("{x}")
+            } else {
+                "null".into()
+            }
+        };
+        let mut s = String::from("{");
+        let _ = write!(s, "\"source\":{}", json_str(&self.source));
+        let _ = write!(s, ",\"method\":{}", json_str(&self.method));
+        let _ = write!(s, ",\"mode\":{}", json_str(&self.mode));
+        let _ = write!(s, ",\"state\":{}", json_str(&self.state));
+        let _ = write!(s, ",\"last_offset_ns\":{}", self.last_offset_ns);
+        let _ = write!(s, ",\"rms_offset_ns\":{}", num(self.rms_offset_ns));
+        let _ = write!(s, ",\"freq_ppb\":{}", num(self.freq_ppb));
+        let _ = write!(
+            s,
+            ",\"error_bound_ns\":{}",
+            self.error_bound_ns
+                .map_or_else(|| "null".into(), |b| b.to_string())
+        );
+        let _ = write!(s, ",\"delay_ns\":{}", self.delay_ns);
+        let _ = write!(s, ",\"last_update_unix\":{}", num(self.last_update_unix));
+        let _ = write!(s, ",\"interval_s\":{}", num(self.interval_s));
+        let _ = write!(s, ",\"updates\":{}", self.updates);
+        let _ = write!(s, ",\"steps\":{}", self.steps);
+        let _ = write!(s, ",\"disruptions\":{}", self.disruptions);
+        let _ = write!(s, ",\"read_errors\":{}", self.read_errors);
+        let _ = write!(s, ",\"interference\":{}", self.interference);
+        if let Some(t) = self.true_offset_ns {
+            let _ = write!(s, ",\"true_offset_ns\":{}", num(t));
+        }
+        s.push_str("}\n");
+        s
+    }
+
+    /// Servo state as a number for metrics: 0 unlocked, 1 jump, 2 locked,
+    /// 3 locked-stable, −1 holdover.
+    fn state_num(&self) -> i32 {
+        match self.state.as_str() {
+            "jump" => 1,
+            "locked" => 2,
+            "locked-stable" => 3,
+            "holdover" => -1,
+            _ => 0,
+        }
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    pub fn prometheus(&self) -> String {
+        let mut s = String::new();
+        let mut g = |name: &str, kind: &str, help: &str, v: String| {
+            let _ = writeln!(s, "# HELP keel_{name} {help}");
+            let _ = writeln!(s, "# TYPE keel_{name} {kind}");
+            let _ = writeln!(s, "keel_{name} {v}");
+        };
+        #[allow(clippy::cast_precision_loss, reason = "metrics are floats")]
+        {
+            g(
+                "offset_seconds",
+                "gauge",
+                "Last measured offset of the system clock from the reference (local - reference).",
+                format!("{}e-9", self.last_offset_ns),
+            );
+            g(
+                "frequency_ppb",
+                "gauge",
+                "Frequency correction in force (positive = faster).",
+                format!("{}", self.freq_ppb),
+            );
+            g(
+                "error_bound_seconds",
+                "gauge",
+                "Bound on |true offset| after the last update; NaN when not synchronised.",
+                self.error_bound_ns
+                    .map_or_else(|| "NaN".into(), |b| format!("{b}e-9")),
+            );
+            g(
+                "read_delay_seconds",
+                "gauge",
+                "Read delay of the last PHC sample.",
+                format!("{}e-9", self.delay_ns),
+            );
+        }
+        g(
+            "servo_state",
+            "gauge",
+            "Servo state: 0 unlocked, 1 jump, 2 locked, 3 locked-stable, -1 holdover.",
+            self.state_num().to_string(),
+        );
+        g(
+            "updates_total",
+            "counter",
+            "Updates made.",
+            self.updates.to_string(),
+        );
+        g(
+            "steps_total",
+            "counter",
+            "Clock steps.",
+            self.steps.to_string(),
+        );
+        g(
+            "disruptions_total",
+            "counter",
+            "Disruptions handed to the servo (migration, resume, lost read method).",
+            self.disruptions.to_string(),
+        );
+        g(
+            "read_errors_total",
+            "counter",
+            "Updates without a PHC reading.",
+            self.read_errors.to_string(),
+        );
+        g(
+            "interference_total",
+            "counter",
+            "Times another process changed the clock.",
+            self.interference.to_string(),
+        );
+        s
+    }
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", u32::from(c));
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+/// The daemon's end of the status socket.
+pub struct StatusServer {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl StatusServer {
+    /// Binds `path` with owner-only permissions (0600). A stale socket of a
+    /// dead daemon is replaced; a live one is an error.
+    ///
+    /// # Errors
+    /// What went wrong and how to fix it.
+    pub fn bind(path: &Path) -> Result<Self, String> {
+        if path.exists() {
+            if UnixStream::connect(path).is_ok() {
+                return Err(format!(
+                    "{}: another keel is already running (its status socket answers); stop it first, or set status_socket to another path",
+                    path.display()
+                ));
+            }
+            let _ = std::fs::remove_file(path);
+        }
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() && !dir.exists() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    format!(
+                        "{}: cannot create the status socket's directory: {e}",
+                        dir.display()
+                    )
+                })?;
+            }
+        }
+        // SAFETY: umask only changes this process's file-creation mask; the
+        // old mask is restored right after the bind.
+        let old = unsafe { libc::umask(0o177) };
+        let r = UnixListener::bind(path);
+        // SAFETY: as above.
+        unsafe { libc::umask(old) };
+        let listener = r.map_err(|e| {
+            format!(
+                "{}: cannot create the status socket: {e} (check the directory's permissions, or set status_socket = \"\" to disable it)",
+                path.display()
+            )
+        })?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+            format!(
+                "{}: cannot restrict the socket to its owner: {e}",
+                path.display()
+            )
+        })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Self {
+            listener,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The fd to poll.
+    pub fn fd(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        self.listener.as_raw_fd()
+    }
+
+    /// Answers every waiting client with `snap`.
+    pub fn serve(&self, snap: &Snapshot) {
+        let text = snap.encode();
+        while let Ok((mut c, _)) = self.listener.accept() {
+            // The answer is far below the socket buffer: one non-blocking write.
+            let _ = c.set_nonblocking(true);
+            let _ = c.write_all(text.as_bytes());
+        }
+    }
+}
+
+impl Drop for StatusServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// `keel status`: asks the daemon at `path`.
+///
+/// # Errors
+/// No daemon there, or not keel.
+pub fn query(path: &Path) -> Result<Snapshot, String> {
+    let mut c = UnixStream::connect(path).map_err(|e| {
+        format!(
+            "{}: cannot reach the keel daemon: {e} (is `keel sync` running? pass --socket PATH if it uses another status_socket; the socket is owner-only, so run as the daemon's user or root)",
+            path.display()
+        )
+    })?;
+    let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    let mut text = String::new();
+    c.read_to_string(&mut text)
+        .map_err(|e| format!("{}: reading the daemon's answer: {e}", path.display()))?;
+    Snapshot::decode(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap() -> Snapshot {
+        Snapshot {
+            source: "/dev/ptp0 (KVM virtual PTP) → CLOCK_REALTIME".into(),
+            method: "PTP_SYS_OFFSET_PRECISE".into(),
+            mode: "sync".into(),
+            state: "locked".into(),
+            last_offset_ns: -12,
+            rms_offset_ns: 9.5,
+            freq_ppb: -49_987.0,
+            error_bound_ns: Some(61),
+            delay_ns: 0,
+            last_update_unix: 1_700_000_000.5,
+            interval_s: 1.0,
+            updates: 600,
+            steps: 1,
+            disruptions: 0,
+            read_errors: 2,
+            interference: 0,
+            true_offset_ns: None,
+        }
+    }
+
+    #[test]
+    fn wire_round_trip() {
+        assert_eq!(Snapshot::decode(&snap().encode()).unwrap(), snap());
+        let mut s = snap();
+        s.error_bound_ns = None;
+        s.true_offset_ns = Some(3.5);
+        assert_eq!(Snapshot::decode(&s.encode()).unwrap(), s);
+        assert!(Snapshot::decode("HTTP/1.1 200 OK\n").is_err());
+    }
+
+    #[test]
+    fn tracking_text() {
+        let t = snap().tracking(1_700_000_001.5);
+        assert!(
+            t.contains("Last offset     : -0.000000012 seconds (system clock behind)"),
+            "{t}"
+        );
+        assert!(t.contains("Frequency       : 49.987 ppm fast"), "{t}");
+        assert!(t.contains("Error bound     : 0.000000061 seconds"), "{t}");
+        assert!(t.contains("Last update     : 1.0 seconds ago"), "{t}");
+    }
+
+    #[test]
+    fn json_form() {
+        let j = snap().json();
+        assert!(j.starts_with("{\"source\":\"/dev/ptp0 (KVM virtual PTP) → CLOCK_REALTIME\""));
+        assert!(j.contains(",\"error_bound_ns\":61,"));
+        assert!(j.contains(",\"freq_ppb\":-49987,"));
+        assert_eq!(json_str("a\"b\\\n"), "\"a\\\"b\\\\\\u000a\"");
+    }
+
+    #[test]
+    fn prometheus_format() {
+        let p = snap().prometheus();
+        // every sample has HELP and TYPE lines, names are valid, values parse
+        let mut names = 0;
+        for l in p.lines() {
+            if let Some(rest) = l.strip_prefix("# TYPE ") {
+                let (_, kind) = rest.split_once(' ').unwrap();
+                assert!(kind == "gauge" || kind == "counter");
+            } else if !l.starts_with("# HELP ") {
+                let (name, v) = l.split_once(' ').unwrap();
+                assert!(name.starts_with("keel_"));
+                assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+                assert!(v == "NaN" || v.parse::<f64>().is_ok(), "{l}");
+                if name.ends_with("_total") {
+                    assert!(p.contains(&format!("# TYPE {name} counter")));
+                }
+                names += 1;
+            }
+        }
+        assert_eq!(names, 10);
+        assert!(p.contains("keel_offset_seconds -12e-9\n"), "{p}");
+        assert!(p.contains("keel_servo_state 2\n"));
+    }
+
+    #[test]
+    fn socket_round_trip_owner_only() {
+        let dir = std::env::temp_dir().join(format!("keel-status-{}", std::process::id()));
+        let path = dir.join("keel.sock");
+        let server = StatusServer::bind(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let client = std::thread::spawn({
+            let path = path.clone();
+            move || query(&path)
+        });
+        // serve until the client got its answer
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !client.is_finished() && std::time::Instant::now() < deadline {
+            server.serve(&snap());
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(client.join().unwrap().unwrap(), snap());
+        // a second daemon on the same path is refused
+        let e = StatusServer::bind(&path).err().unwrap();
+        assert!(e.contains("another keel is already running"), "{e}");
+        drop(server);
+        assert!(!path.exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,237 @@
+//! Pure builders for `struct timex` (`clock_adjtime(2)`): what keel writes to
+//! the kernel, built and unit-tested without touching a clock.
+//!
+//! Units (linuxptp-chrony.md §6): `freq` is ppm × 2¹⁶ within ±500 ppm; `tick`
+//! is µs per `USER_HZ` tick (nominal 10 000, ±10 %); steps are
+//! `ADJ_SETOFFSET | ADJ_NANO` with `time.tv_usec` holding nanoseconds in
+//! `0..1e9` (a negative step is a negative `tv_sec` plus a non-negative ns
+//! field); `maxerror` and `esterror` are µs, and `maxerror` ≥ 16 s means
+//! unsynchronised (`NTP_PHASE_LIMIT`).
+
+use keel_core::time::{Duration, KernelFreq};
+
+/// The kernel's `NTP_PHASE_LIMIT` in µs: a `maxerror` at or above this means
+/// "not synchronised".
+pub const MAXERROR_LIMIT_US: i64 = 16_000_000;
+
+/// Leap-second bits keel preserves when it rewrites `status`.
+const LEAP_BITS: i32 = libc::STA_INS | libc::STA_DEL;
+
+/// An all-zero `timex` (modes 0 reads without writing).
+pub fn zeroed() -> libc::timex {
+    // SAFETY: `timex` is a plain C struct of integers (and padding); all-zero
+    // bytes are a valid value of every field.
+    unsafe { core::mem::zeroed() }
+}
+
+/// Read-only query: `modes = 0` writes nothing.
+pub fn query() -> libc::timex {
+    zeroed()
+}
+
+/// Sets the frequency correction: `ADJ_FREQUENCY | ADJ_TICK` with the
+/// tick/freq split of [`KernelFreq`] (positive = the clock runs faster).
+pub fn frequency(k: KernelFreq) -> libc::timex {
+    let mut t = zeroed();
+    t.modes = libc::ADJ_FREQUENCY | libc::ADJ_TICK;
+    t.freq = clong(k.freq.0);
+    t.tick = clong(k.tick_us);
+    t
+}
+
+/// Steps the clock by `delta` (added to it): `ADJ_SETOFFSET | ADJ_NANO`,
+/// `time.tv_sec = floor(delta / 1 s)`, `time.tv_usec` = the remaining
+/// nanoseconds in `0..1_000_000_000` (the kernel rejects a negative field).
+pub fn step(delta: Duration) -> libc::timex {
+    let ns = delta.as_nanos();
+    let mut t = zeroed();
+    t.modes = libc::ADJ_SETOFFSET | libc::ADJ_NANO;
+    t.time.tv_sec = ns.div_euclid(1_000_000_000);
+    t.time.tv_usec = ns.rem_euclid(1_000_000_000);
+    t
+}
+
+/// The synchronisation status keel advertises through `adjtimex`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// `maxerror`, µs (rounded up, capped at [`MAXERROR_LIMIT_US`]).
+    pub maxerror_us: i64,
+    /// `esterror`, µs (rounded up).
+    pub esterror_us: i64,
+    /// Whether `STA_UNSYNC` is set.
+    pub unsync: bool,
+}
+
+impl SyncStatus {
+    /// From keel's error bound (`None` = no trustworthy bound) and the number
+    /// of standard deviations the bound is wide: `maxerror` = the bound,
+    /// `esterror` = one standard deviation (bound / `sigmas`); no bound or a
+    /// bound ≥ 16 s gives `STA_UNSYNC` with `maxerror` at the limit.
+    pub fn from_bound(bound: Option<Duration>, sigmas: u8) -> Self {
+        match bound {
+            Some(b) if !b.is_negative() && ceil_us(b) < MAXERROR_LIMIT_US => {
+                let us = ceil_us(b);
+                Self {
+                    maxerror_us: us,
+                    esterror_us: ceil_div(us, i64::from(sigmas.max(1))),
+                    unsync: false,
+                }
+            }
+            _ => Self {
+                maxerror_us: MAXERROR_LIMIT_US,
+                esterror_us: MAXERROR_LIMIT_US,
+                unsync: true,
+            },
+        }
+    }
+}
+
+/// Writes `maxerror`, `esterror` and `status`
+/// (`ADJ_MAXERROR | ADJ_ESTERROR | ADJ_STATUS`). `status` keeps only the leap
+/// bits of `current_status` (keel does not use the kernel PLL, so `STA_PLL`,
+/// `STA_FLL` and the PPS bits are cleared) and sets `STA_UNSYNC` when the bound
+/// is not trustworthy.
+pub fn status(s: SyncStatus, current_status: i32) -> libc::timex {
+    let mut t = zeroed();
+    t.modes = libc::ADJ_MAXERROR | libc::ADJ_ESTERROR | libc::ADJ_STATUS;
+    t.maxerror = clong(s.maxerror_us);
+    t.esterror = clong(s.esterror_us);
+    t.status = (current_status & LEAP_BITS) | if s.unsync { libc::STA_UNSYNC } else { 0 };
+    t
+}
+
+/// The kernel frequency in a `timex` read back from the kernel.
+#[allow(
+    clippy::useless_conversion,
+    reason = "c_long is i64 on 64-bit Linux but i32 on 32-bit targets"
+)]
+pub fn kernel_freq(t: &libc::timex) -> KernelFreq {
+    KernelFreq {
+        tick_us: i64::from(t.tick),
+        freq: keel_core::time::ScaledPpm(i64::from(t.freq)),
+    }
+}
+
+/// Does a `timex` carry any mode that writes? (The dry-run guard.)
+pub fn writes(t: &libc::timex) -> bool {
+    t.modes != 0
+}
+
+fn ceil_us(d: Duration) -> i64 {
+    ceil_div(d.as_nanos().max(0), 1000)
+}
+
+fn ceil_div(a: i64, b: i64) -> i64 {
+    a.saturating_add(b.saturating_sub(1)) / b.max(1)
+}
+
+#[allow(
+    clippy::useless_conversion,
+    reason = "c_long is i64 on 64-bit Linux but i32 on 32-bit targets"
+)]
+fn clong(v: i64) -> libc::c_long {
+    libc::c_long::try_from(v).unwrap_or(if v < 0 {
+        libc::c_long::MIN
+    } else {
+        libc::c_long::MAX
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keel_core::time::{Ppb, ScaledPpm};
+
+    #[test]
+    fn frequency_sets_tick_and_freq() {
+        // +40 ppm fits in freq alone: 40 × 65536.
+        let t = frequency(KernelFreq::from_ppb(Ppb::from_ppb(40_000), 100));
+        assert_eq!(t.modes, libc::ADJ_FREQUENCY | libc::ADJ_TICK);
+        assert_eq!(t.tick, 10_000);
+        assert_eq!(t.freq, 40 * 65_536);
+        // +50 ppm is half a tick unit: rounds to one tick (+100 ppm) and −50 ppm.
+        let t = frequency(KernelFreq::from_ppb(Ppb::from_ppb(50_000), 100));
+        assert_eq!((t.tick, t.freq), (10_001, -50 * 65_536));
+        // +1234 ppm: 12 ticks (1200 ppm) + 34 ppm.
+        let t = frequency(KernelFreq::from_ppb(Ppb::from_ppb(1_234_000), 100));
+        assert_eq!(t.tick, 10_012);
+        assert_eq!(t.freq, 34 * 65_536);
+        // −1234 ppm: signs carry into both.
+        let t = frequency(KernelFreq::from_ppb(Ppb::from_ppb(-1_234_000), 100));
+        assert_eq!(t.tick, 9_988);
+        assert_eq!(t.freq, -34 * 65_536);
+        // beyond 10 % the tick clamps at ±1000 µs.
+        let t = frequency(KernelFreq::from_ppb(Ppb::from_ppb(900_000_000), 100));
+        assert_eq!(t.tick, 11_000);
+        assert!(t.freq <= 500 << 16);
+    }
+
+    #[test]
+    fn step_has_non_negative_nanoseconds() {
+        let t = step(Duration::from_nanos(1_500_000_000));
+        assert_eq!(t.modes, libc::ADJ_SETOFFSET | libc::ADJ_NANO);
+        assert_eq!((t.time.tv_sec, t.time.tv_usec), (1, 500_000_000));
+        let t = step(Duration::from_nanos(-1));
+        assert_eq!((t.time.tv_sec, t.time.tv_usec), (-1, 999_999_999));
+        let t = step(Duration::from_nanos(-1_500_000_000));
+        assert_eq!((t.time.tv_sec, t.time.tv_usec), (-2, 500_000_000));
+        let t = step(Duration::ZERO);
+        assert_eq!((t.time.tv_sec, t.time.tv_usec), (0, 0));
+        let t = step(Duration::MIN);
+        assert!(t.time.tv_usec >= 0 && t.time.tv_usec < 1_000_000_000);
+        let t = step(Duration::MAX);
+        assert!(t.time.tv_usec >= 0 && t.time.tv_usec < 1_000_000_000);
+    }
+
+    #[test]
+    fn status_from_bound() {
+        let s = SyncStatus::from_bound(Some(Duration::from_nanos(1_001)), 5);
+        assert_eq!(
+            s,
+            SyncStatus {
+                maxerror_us: 2,
+                esterror_us: 1,
+                unsync: false
+            }
+        );
+        let s = SyncStatus::from_bound(Some(Duration::from_micros(500)), 5);
+        assert_eq!((s.maxerror_us, s.esterror_us), (500, 100));
+        for b in [None, Some(Duration::from_secs(16)), Some(Duration::MAX)] {
+            let s = SyncStatus::from_bound(b, 5);
+            assert!(s.unsync);
+            assert_eq!(s.maxerror_us, MAXERROR_LIMIT_US);
+        }
+        let t = status(
+            SyncStatus::from_bound(None, 5),
+            libc::STA_PLL | libc::STA_INS | libc::STA_NANO,
+        );
+        assert_eq!(
+            t.modes,
+            libc::ADJ_MAXERROR | libc::ADJ_ESTERROR | libc::ADJ_STATUS
+        );
+        assert_eq!(t.status, libc::STA_INS | libc::STA_UNSYNC);
+        assert_eq!(t.maxerror, 16_000_000);
+        let t = status(
+            SyncStatus::from_bound(Some(Duration::from_nanos(300)), 5),
+            libc::STA_UNSYNC,
+        );
+        assert_eq!(t.status, 0);
+        assert_eq!((t.maxerror, t.esterror), (1, 1));
+    }
+
+    #[test]
+    fn query_writes_nothing_and_reads_back() {
+        let mut t = query();
+        assert!(!writes(&t));
+        assert!(writes(&frequency(KernelFreq::from_ppb(Ppb::ZERO, 100))));
+        t.tick = 10_001;
+        t.freq = 65_536;
+        assert_eq!(
+            kernel_freq(&t),
+            KernelFreq {
+                tick_us: 10_001,
+                freq: ScaledPpm(65_536)
+            }
+        );
+    }
+}
