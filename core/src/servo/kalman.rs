@@ -146,6 +146,9 @@ pub struct Kalman {
     last_noise: Option<Timestamp>,
     /// The usual stated uncertainty of a reading, ns.
     uncertainty_floor: Option<i64>,
+    /// A frequency known before the first readings (oscillator error, ppb)
+    /// and its variance (ppb²), e.g. from a state file.
+    prior: Option<(Ppb, Real)>,
 }
 
 /// 10⁻⁹ (ppb and ns to s).
@@ -197,7 +200,25 @@ impl Kalman {
             burst_ns: None,
             last_noise: None,
             uncertainty_floor: None,
+            prior: None,
         }
+    }
+
+    /// Changes the thresholds and limits (e.g. a step policy that allows
+    /// steps only during the first N updates); the state is kept.
+    pub fn set_config(&mut self, config: ServoConfig) {
+        self.dispatcher.config = config;
+    }
+
+    /// A frequency known before the first readings, e.g. saved across a
+    /// restart: `correction` is the frequency correction that kept the clock
+    /// on time (positive = it had to run faster) and `sd` its standard
+    /// deviation. The first estimate combines it with the first two readings
+    /// by their variances, so a restart does not re-learn the frequency from
+    /// two noisy samples. Ignored after a disruption.
+    pub fn set_frequency_prior(&mut self, correction: Ppb, sd: Ppb) {
+        let sd = Real::from_fixed(sd.to_bits(), 32).abs();
+        self.prior = Some((correction.saturating_neg(), sd * sd));
     }
 
     /// The noise model learnt so far: reading variance (ns²) and wander
@@ -524,6 +545,19 @@ impl Servo for Kalman {
                 }
                 self.push_noise(phase, s.local_ts);
                 self.start_from_two(p1, t1, phase, s.local_ts, s.offset, r);
+                if let Some((f_prior, var_prior)) = self.prior.take() {
+                    // Combine the two-reading estimate with the prior by
+                    // their variances.
+                    let f2 = Real::from_fixed(self.f.to_bits(), 32);
+                    let fp = Real::from_fixed(f_prior.to_bits(), 32);
+                    let v2 = self.p11;
+                    let total = v2 + var_prior;
+                    if !total.is_zero() {
+                        self.f = ppb_from_real((f2 * var_prior + fp * v2) / total);
+                        self.p11 = v2 * var_prior / total;
+                        self.p01 = self.p01 * var_prior / total;
+                    }
+                }
                 return self.steer(true);
             }
             Stage::Tracking => {}
@@ -668,6 +702,7 @@ impl Servo for Kalman {
     }
 
     fn disruption(&mut self) {
+        self.prior = None;
         self.reset();
         self.dispatcher.restart();
         // Re-acquire at once: 2 ms, 4 ms, … up to the nominal interval.
@@ -879,6 +914,21 @@ mod tests {
             assert!(!matches!(b.step(0).action, Action::Step { .. }));
         }
         assert!(b.offset_ns.abs() < 100.0);
+    }
+
+    #[test]
+    fn a_frequency_prior_survives_a_restart() {
+        // σ = 1 µs: two readings alone give the frequency to about 1.4 ppm.
+        let mut b = Bench::new(ServoConfig::default(), 0.0, 20_000.0, 1_000.0);
+        b.servo
+            .set_frequency_prior(Ppb::from_ppb(-20_000), Ppb::from_ppb(20));
+        let _ = b.step(0);
+        let out = b.step(0);
+        assert!(
+            (ppb(out.freq) + 20_000.0).abs() < 100.0,
+            "first correction {}",
+            ppb(out.freq)
+        );
     }
 
     #[test]

@@ -110,6 +110,11 @@ impl Pi {
         s
     }
 
+    /// Changes the thresholds and limits; the state is kept.
+    pub fn set_config(&mut self, config: ServoConfig) {
+        self.dispatcher.config = config;
+    }
+
     fn output(&mut self, action: Action, state: ServoState, offset: Duration) -> ServoOutput {
         let state = self.dispatcher.settle(state, offset);
         self.pending_step = matches!(action, Action::Step { .. });
