@@ -101,10 +101,10 @@ fn f(ns: i64) -> f64 {
     ns as f64
 }
 
-/// The servo for `cfg`, starting at `freq`.
-pub fn make_servo(cfg: &Config, freq: Ppb) -> Box<dyn Servo> {
+/// The servo thresholds for `cfg`'s step policy.
+fn servo_config(cfg: &Config) -> ServoConfig {
     let thr = cfg.step_threshold;
-    let sc = ServoConfig {
+    ServoConfig {
         first_step_threshold: match cfg.step {
             StepPolicy::First | StepPolicy::Always => thr,
             StepPolicy::Never => Duration::ZERO,
@@ -115,7 +115,12 @@ pub fn make_servo(cfg: &Config, freq: Ppb) -> Box<dyn Servo> {
         },
         max_frequency: cfg.max_frequency,
         ..ServoConfig::default()
-    };
+    }
+}
+
+/// The servo for `cfg`, starting at `freq`.
+pub fn make_servo(cfg: &Config, freq: Ppb) -> Box<dyn Servo> {
+    let sc = servo_config(cfg);
     match cfg.servo {
         ServoKind::Kalman => Box::new(Kalman::new(
             sc,
@@ -315,14 +320,13 @@ impl Loop<'_> {
         self.c.updates += 1;
         let limit = u64::from(self.cfg.step_limit);
         if self.cfg.step == StepPolicy::Always && limit > 0 && self.c.updates == limit + 1 {
-            // The servo's thresholds are fixed at construction: continue with
-            // a slew-only servo from the frequency in force.
+            // Keep the servo and what it has learnt; only its policy changes.
             info!("step_limit: {limit} updates done, slewing only from now on");
             let slew_only = Config {
                 step: StepPolicy::Never,
                 ..self.cfg.clone()
             };
-            self.servo = make_servo(&slew_only, self.freq_in_force);
+            self.servo.set_config(servo_config(&slew_only));
         }
         self.guards();
         let rt_before = self.backend.realtime();
@@ -603,9 +607,11 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         .kernel_frequency()
         .map_or(Ppb::ZERO, |k| k.to_ppb(user_hz));
     let mut start_freq = kernel;
+    let mut prior = None;
     if let Some(p) = &cfg.state_file {
         match State::load(p) {
             Ok(st) => {
+                prior = Some((ppb_from_f64(st.freq_ppb), ppb_from_f64(st.freq_sd_ppb)));
                 info!(
                     "{}: starting from the saved frequency {:+.3} ppb (± {:.3} ppb)",
                     p.display(),
@@ -632,7 +638,11 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
     if !backend.adjusts() {
         start_freq = kernel;
     }
-    let servo = make_servo(&cfg, start_freq);
+    let mut servo = make_servo(&cfg, start_freq);
+    if let Some((freq, sd)) = prior {
+        // The saved frequency and its spread seed the first estimate.
+        servo.set_frequency_prior(freq, sd);
+    }
     info!(
         "keel {} ({}): {}, every {} s, servo {:?}",
         env!("CARGO_PKG_VERSION"),

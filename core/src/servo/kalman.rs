@@ -204,23 +204,6 @@ impl Kalman {
         }
     }
 
-    /// Changes the thresholds and limits (e.g. a step policy that allows
-    /// steps only during the first N updates); the state is kept.
-    pub fn set_config(&mut self, config: ServoConfig) {
-        self.dispatcher.config = config;
-    }
-
-    /// A frequency known before the first readings, e.g. saved across a
-    /// restart: `correction` is the frequency correction that kept the clock
-    /// on time (positive = it had to run faster) and `sd` its standard
-    /// deviation. The first estimate combines it with the first two readings
-    /// by their variances, so a restart does not re-learn the frequency from
-    /// two noisy samples. Ignored after a disruption.
-    pub fn set_frequency_prior(&mut self, correction: Ppb, sd: Ppb) {
-        let sd = Real::from_fixed(sd.to_bits(), 32).abs();
-        self.prior = Some((correction.saturating_neg(), sd * sd));
-    }
-
     /// The noise model learnt so far: reading variance (ns²) and wander
     /// intensity (ppb²/s).
     pub fn noise_model(&self) -> Option<crate::filter::noise::NoiseModel> {
@@ -686,6 +669,23 @@ impl Servo for Kalman {
             self.predict(&frame, dt, local_ts, q);
         }
         self.hold(self.x_duration())
+    }
+
+    fn set_config(&mut self, config: ServoConfig) {
+        self.dispatcher.config = config;
+    }
+
+    /// A frequency known before the first readings, e.g. saved across a
+    /// restart: `correction` is the frequency correction that kept the clock
+    /// on time (positive = it had to run faster) and `sd` its standard
+    /// deviation. The first estimate combines it with the first two readings
+    /// by their variances, so a restart does not re-learn the frequency from
+    /// two noisy samples. Ignored after a disruption.
+    fn set_frequency_prior(&mut self, correction: Ppb, sd: Ppb) {
+        // No saved frequency is better than 1 ppb: a state file claiming
+        // perfection must not freeze the estimate.
+        let sd = Real::from_fixed(sd.to_bits(), 32).abs().max(Real::ONE);
+        self.prior = Some((correction.saturating_neg(), sd * sd));
     }
 
     fn set_interval(&mut self, interval: Duration) {

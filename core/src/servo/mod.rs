@@ -152,6 +152,15 @@ pub trait Servo {
     fn applied(&mut self, a: &Applied);
     /// The nominal update interval.
     fn set_interval(&mut self, interval: Duration);
+    /// A frequency known before the first readings (e.g. from a state file):
+    /// the correction that kept the clock on time and its standard
+    /// deviation. Servos that cannot use it ignore it.
+    fn set_frequency_prior(&mut self, correction: Ppb, sd: Ppb) {
+        let _ = (correction, sd);
+    }
+    /// Changes the thresholds and limits (e.g. a step policy that allows
+    /// steps only during the first N updates); the learnt state is kept.
+    fn set_config(&mut self, config: ServoConfig);
     /// Forget the history; keep the frequency in force.
     fn reset(&mut self);
     /// The clock or the reference was disrupted (live migration, resume):

@@ -110,11 +110,6 @@ impl Pi {
         s
     }
 
-    /// Changes the thresholds and limits; the state is kept.
-    pub fn set_config(&mut self, config: ServoConfig) {
-        self.dispatcher.config = config;
-    }
-
     fn output(&mut self, action: Action, state: ServoState, offset: Duration) -> ServoOutput {
         let state = self.dispatcher.settle(state, offset);
         self.pending_step = matches!(action, Action::Step { .. });
@@ -140,6 +135,10 @@ fn gain_times(gain: I32F32, offset: Duration) -> Ppb {
 }
 
 impl Servo for Pi {
+    fn set_config(&mut self, config: ServoConfig) {
+        self.dispatcher.config = config;
+    }
+
     fn set_interval(&mut self, interval: Duration) {
         #[allow(clippy::cast_precision_loss, reason = "configuration-time float")]
         let t = interval.as_nanos() as f64 * 1e-9;
