@@ -15,7 +15,7 @@ use keel_core::servo::{
     Action, Applied, Kalman, KalmanConfig, OffsetSample, Pi, PiConfig, Servo, ServoConfig,
     ServoOutput, ServoState,
 };
-use keel_core::time::{Duration, KernelFreq, Ppb};
+use keel_core::time::{Duration, KernelFreq, LeapKind, LeapTable, Ppb, Timestamp};
 
 use crate::clock::ClockBackend;
 use crate::config::{Config, ServoKind, StepPolicy};
@@ -25,7 +25,7 @@ use crate::report::{Csv, Plot, Record, RunStats, Summary};
 use crate::state::{State, StateError};
 use crate::status::{Snapshot, StatusServer};
 use crate::sys::{self, Signal, Signals};
-use crate::timex::SyncStatus;
+use crate::timex::{LeapStatus, SyncStatus};
 use crate::{debug, error, info, warn};
 
 /// How the daemon runs.
@@ -155,6 +155,10 @@ struct Counters {
 
 struct Loop<'a> {
     cfg: Config,
+    /// The leap second table, when `leap_seconds_list` gives a usable one.
+    leaps: Option<LeapTable>,
+    /// Inside the quiet window around a leap second (logged once).
+    leap_quiet: bool,
     mode: Mode,
     backend: &'a mut dyn ClockBackend,
     servo: Box<dyn Servo>,
@@ -302,11 +306,32 @@ impl Loop<'_> {
         });
     }
 
+    /// Is UTC time `now` within [`LEAP_QUIET_S`] of a leap second? The
+    /// reference (a UTC host clock) and the kernel both step there, not
+    /// quite together, so readings around it are not used.
+    fn near_leap(&self, now: Timestamp) -> bool {
+        let Some(t) = self.leaps.as_ref() else {
+            return false;
+        };
+        let before = Timestamp::from_secs_nanos(now.secs().saturating_sub(LEAP_QUIET_S), 0);
+        t.next_leap(before)
+            .is_some_and(|l| l.unix_secs.abs_diff(now.secs()) <= LEAP_QUIET_S)
+    }
+
     fn write_status(&mut self, bound: Option<Duration>) {
         if !self.backend.adjusts() {
             return;
         }
-        let s = SyncStatus::from_bound(bound, KalmanConfig::default().bound_sigmas);
+        let mut s = SyncStatus::from_bound(bound, KalmanConfig::default().bound_sigmas);
+        let now = self.backend.realtime();
+        if let Some(t) = self.leaps.as_ref().filter(|t| !t.expired(now)) {
+            s.leap = match t.leap_today(now).map(|l| l.kind) {
+                Some(LeapKind::Insert) => LeapStatus::Insert,
+                Some(LeapKind::Delete) => LeapStatus::Delete,
+                None => LeapStatus::None,
+            };
+            s.tai_offset = t.offset_at(now).map(|o| o.0);
+        }
         if let Err(e) = self.backend.set_status(s) {
             warn!("cannot write the kernel's maxerror/status: {e}");
         }
@@ -340,6 +365,16 @@ impl Loop<'_> {
             true_freq_ppb: truth.map(|t| t.freq_error_ppb),
             ..Record::default()
         };
+        if self.near_leap(rt_before) {
+            if !self.leap_quiet {
+                info!("leap second: ignoring readings within {LEAP_QUIET_S} s of it");
+                self.leap_quiet = true;
+            }
+            let out = self.servo.no_sample(rt_before);
+            self.apply(&out);
+            return;
+        }
+        self.leap_quiet = false;
         let read = self.backend.read();
         let out = match read {
             Ok(ok) => {
@@ -560,6 +595,7 @@ impl Loop<'_> {
         kept.metrics_listen = old.metrics_listen;
         kept.metrics_allow_remote = old.metrics_allow_remote;
         self.cfg = kept;
+        self.leaps = load_leaps(&self.cfg, self.backend.realtime());
         self.snap.interval_s = f(self.cfg.interval.as_nanos()) / 1e9;
         if restart.is_empty() {
             info!("configuration reloaded");
@@ -568,6 +604,49 @@ impl Loop<'_> {
                 "configuration reloaded; changes to {} take effect after a restart",
                 restart.join(", ")
             );
+        }
+    }
+}
+
+/// Seconds either side of a leap second in which readings are ignored.
+const LEAP_QUIET_S: u64 = 2;
+
+/// Reads `leap_seconds_list`; a missing, unreadable, malformed or expired file
+/// only turns leap handling off, with a warning.
+fn load_leaps(cfg: &Config, now: Timestamp) -> Option<LeapTable> {
+    let path = cfg.leap_seconds_list.as_ref()?;
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) => {
+            warn!(
+                "{}: {e}; leap seconds are not announced to the kernel",
+                path.display()
+            );
+            return None;
+        }
+    };
+    match LeapTable::parse(&text) {
+        Ok(t) if t.expired(now) => {
+            warn!(
+                "{}: the list has expired; leap seconds are not announced (update the tzdata package)",
+                path.display()
+            );
+            None
+        }
+        Ok(t) => {
+            debug!(
+                "{}: {} leap second entries",
+                path.display(),
+                t.entries().len()
+            );
+            Some(t)
+        }
+        Err(e) => {
+            warn!(
+                "{}: {e}; leap seconds are not announced to the kernel",
+                path.display()
+            );
+            None
         }
     }
 }
@@ -667,7 +746,10 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         interval_s: f(cfg.interval.as_nanos()) / 1e9,
         ..Snapshot::default()
     };
+    let leaps = load_leaps(&cfg, backend.realtime());
     let mut lp = Loop {
+        leaps,
+        leap_quiet: false,
         mode: opts.mode,
         servo,
         tai_offset: opts.tai_offset,

@@ -51,6 +51,20 @@ pub fn step(delta: Duration) -> libc::timex {
     t
 }
 
+/// What keel tells the kernel about leap seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LeapStatus {
+    /// No leap information: leave the kernel's `STA_INS`/`STA_DEL` as they are.
+    #[default]
+    Keep,
+    /// No leap second today: clear them.
+    None,
+    /// A leap second is inserted at the coming midnight UTC (`STA_INS`).
+    Insert,
+    /// One is deleted at the coming midnight UTC (`STA_DEL`).
+    Delete,
+}
+
 /// The synchronisation status keel advertises through `adjtimex`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SyncStatus {
@@ -60,6 +74,10 @@ pub struct SyncStatus {
     pub esterror_us: i64,
     /// Whether `STA_UNSYNC` is set.
     pub unsync: bool,
+    /// The leap bits.
+    pub leap: LeapStatus,
+    /// TAI − UTC for `ADJ_TAI`, when a leap second list gives it.
+    pub tai_offset: Option<i16>,
 }
 
 impl SyncStatus {
@@ -75,28 +93,43 @@ impl SyncStatus {
                     maxerror_us: us,
                     esterror_us: ceil_div(us, i64::from(sigmas.max(1))),
                     unsync: false,
+                    leap: LeapStatus::Keep,
+                    tai_offset: None,
                 }
             }
             _ => Self {
                 maxerror_us: MAXERROR_LIMIT_US,
                 esterror_us: MAXERROR_LIMIT_US,
                 unsync: true,
+                leap: LeapStatus::Keep,
+                tai_offset: None,
             },
         }
     }
 }
 
 /// Writes `maxerror`, `esterror` and `status`
-/// (`ADJ_MAXERROR | ADJ_ESTERROR | ADJ_STATUS`). `status` keeps only the leap
-/// bits of `current_status` (keel does not use the kernel PLL, so `STA_PLL`,
-/// `STA_FLL` and the PPS bits are cleared) and sets `STA_UNSYNC` when the bound
-/// is not trustworthy.
+/// (`ADJ_MAXERROR | ADJ_ESTERROR | ADJ_STATUS`), plus `ADJ_TAI` when the TAI
+/// offset is known. `status` carries the leap bits keel decided (or those of
+/// `current_status` when it has no leap information); keel does not use the
+/// kernel PLL, so `STA_PLL`, `STA_FLL` and the PPS bits are cleared, and
+/// `STA_UNSYNC` is set when the bound is not trustworthy.
 pub fn status(s: SyncStatus, current_status: i32) -> libc::timex {
     let mut t = zeroed();
     t.modes = libc::ADJ_MAXERROR | libc::ADJ_ESTERROR | libc::ADJ_STATUS;
     t.maxerror = clong(s.maxerror_us);
     t.esterror = clong(s.esterror_us);
-    t.status = (current_status & LEAP_BITS) | if s.unsync { libc::STA_UNSYNC } else { 0 };
+    let leap = match s.leap {
+        LeapStatus::Keep => current_status & LEAP_BITS,
+        LeapStatus::None => 0,
+        LeapStatus::Insert => libc::STA_INS,
+        LeapStatus::Delete => libc::STA_DEL,
+    };
+    t.status = leap | if s.unsync { libc::STA_UNSYNC } else { 0 };
+    if let Some(tai) = s.tai_offset {
+        t.modes |= libc::ADJ_TAI;
+        t.constant = clong(i64::from(tai));
+    }
     t
 }
 
@@ -191,7 +224,9 @@ mod tests {
             SyncStatus {
                 maxerror_us: 2,
                 esterror_us: 1,
-                unsync: false
+                unsync: false,
+                leap: LeapStatus::Keep,
+                tai_offset: None,
             }
         );
         let s = SyncStatus::from_bound(Some(Duration::from_micros(500)), 5);
@@ -217,6 +252,39 @@ mod tests {
         );
         assert_eq!(t.status, 0);
         assert_eq!((t.maxerror, t.esterror), (1, 1));
+    }
+
+    #[test]
+    fn status_with_leap_information() {
+        let base = SyncStatus::from_bound(Some(Duration::from_nanos(300)), 5);
+        let t = status(
+            SyncStatus {
+                leap: LeapStatus::Insert,
+                tai_offset: Some(37),
+                ..base
+            },
+            libc::STA_DEL,
+        );
+        assert_eq!(t.status, libc::STA_INS);
+        assert_eq!(t.modes & libc::ADJ_TAI, libc::ADJ_TAI);
+        assert_eq!(t.constant, 37);
+        let t = status(
+            SyncStatus {
+                leap: LeapStatus::Delete,
+                ..base
+            },
+            libc::STA_INS,
+        );
+        assert_eq!(t.status, libc::STA_DEL);
+        assert_eq!(t.modes & libc::ADJ_TAI, 0);
+        let t = status(
+            SyncStatus {
+                leap: LeapStatus::None,
+                ..base
+            },
+            libc::STA_INS | libc::STA_DEL,
+        );
+        assert_eq!(t.status, 0);
     }
 
     #[test]

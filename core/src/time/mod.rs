@@ -12,6 +12,7 @@
 //! | [`ScaledPpm`] | Linux `timex.freq` unit, 2⁻¹⁶ ppm | `i64` | saturates |
 //! | [`KernelFreq`] | a frequency split into `timex.tick` + `timex.freq` | | clamps to the kernel's range |
 //! | [`UtcTaiOffset`] | TAI − UTC in whole seconds | `i16` | |
+//! | [`LeapTable`] | leap seconds from a `leap-seconds.list` | up to 64 entries | |
 //!
 //! No arithmetic here panics: every operation names its overflow behaviour
 //! (`wrapping_*`, `saturating_*`, `checked_*`).
@@ -21,6 +22,7 @@
 mod duration;
 mod freq;
 mod interval;
+mod leap;
 mod ntp;
 mod ptp;
 mod timestamp;
@@ -29,6 +31,7 @@ mod utc;
 pub use duration::Duration;
 pub use freq::{KernelFreq, Ppb, ScaledPpm};
 pub use interval::TimeInterval;
+pub use leap::{Leap, LeapEntry, LeapError, LeapKind, LeapTable};
 pub use ntp::{NTP_UNIX_EPOCH_DELTA_SECS, NtpShort, NtpTimestamp};
 pub use ptp::{PtpTimestamp, PtpTimestampError};
 pub use timestamp::Timestamp;
