@@ -131,3 +131,79 @@ fn error_bound_is_honest_and_tight() {
     let rate = violations as f64 / checks as f64;
     assert!(rate <= 1e-4, "{violations} violations in {checks} checks");
 }
+
+fn suite(name: &str) -> keel_tests::runner::Scenario {
+    scenarios::suite()
+        .into_iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no suite scenario `{name}`"))
+}
+
+#[test]
+fn start_up_matrix_settles() {
+    for s in scenarios::suite()
+        .into_iter()
+        .filter(|s| s.name.starts_with("start "))
+    {
+        let c = cell(&s);
+        // ±5 % needs the tick range and takes longer; everything else locks at once.
+        let limit = if s.name.contains("+50000 ppm") {
+            30.0
+        } else {
+            5.0
+        };
+        assert!(
+            c.settle_1us() <= limit,
+            "{}: {} s to < 1 µs",
+            s.name,
+            c.settle_1us()
+        );
+    }
+}
+
+#[test]
+fn holdover_resumes_without_a_step() {
+    for name in ["outage 10 s", "outage 300 s", "outage 1 h"] {
+        let c = cell(&suite(name));
+        assert!(
+            c.runs.iter().all(|r| r.steps == 1),
+            "{name}: only the start-up step"
+        );
+        assert!(
+            c.settle_1us() <= 3.0,
+            "{name}: {} s to < 1 µs after the outage",
+            c.settle_1us()
+        );
+        assert_eq!(
+            c.runs.iter().map(|r| r.bound_violations).sum::<u64>(),
+            0,
+            "{name}: the bound held"
+        );
+    }
+}
+
+#[test]
+fn unsignalled_migration_and_bursty_reads() {
+    let c = cell(&suite("migration pause 50 ms, unsignalled"));
+    assert!(
+        c.settle_1us() <= 5.0,
+        "pause: {} s to < 1 µs",
+        c.settle_1us()
+    );
+    // chrony's test 106: PHC with 1 µs read-delay bursts in 8 of every 500 reads.
+    let c = cell(&suite("EXTENDED best of 25, bursty delay"));
+    assert!(c.rms_ns() <= 10.0, "bursty delay: RMS {:.1} ns", c.rms_ns());
+}
+
+#[test]
+fn a_day_keeps_the_bound() {
+    let c = cell(&suite("24 h σ=10 ns"));
+    let checks: u64 = c.runs.iter().map(|r| r.bound_checks).sum();
+    let violations: u64 = c.runs.iter().map(|r| r.bound_violations).sum();
+    assert!(checks > 250_000);
+    assert!(
+        violations * 10_000 <= checks,
+        "{violations} violations in {checks} checks"
+    );
+    assert!(c.rms_ns() <= 8.5, "RMS over the day {:.1} ns", c.rms_ns());
+}
