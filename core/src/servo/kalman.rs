@@ -122,6 +122,8 @@ pub struct Kalman {
     cfg: KalmanConfig,
     noise: NoiseEstimator,
     interval_ns: i64,
+    /// 1 / the nominal interval, s⁻¹.
+    inv_interval_s: Real,
     stage: Stage,
     /// Offset estimate at `t_last`, 2⁻¹⁶ ns.
     x: i64,
@@ -185,6 +187,7 @@ impl Kalman {
             cfg: kcfg,
             noise: NoiseEstimator::new(interval_ns),
             interval_ns,
+            inv_interval_s: seconds(interval_ns).recip(),
             stage: Stage::Empty,
             x: 0,
             f: freq.saturating_neg(),
@@ -433,7 +436,7 @@ impl Kalman {
         // Wanted rate of the offset: −g·x/T (x in ns, T in s → ppb). The
         // kernel scales the oscillator, so the rate is f + c·(1 + f):
         // c = (−g·x/T − f) / (1 + f).
-        let wanted = (g * Real::from_fixed(self.x, X_FRAC) / t).negate();
+        let wanted = (g * Real::from_fixed(self.x, X_FRAC) * self.inv_interval_s).negate();
         let f = Real::from_fixed(self.f.to_bits(), 32);
         let c = (wanted - f) / (Real::ONE + f * NANO);
         ppb_from_real(c).clamp_abs(max)
@@ -615,8 +618,9 @@ impl Servo for Kalman {
             self.push_noise(phase, s.local_ts);
         }
         // Measurement update.
-        let k0 = self.p00 / var;
-        let k1 = self.p01 / var;
+        let inv_var = var.recip();
+        let k0 = self.p00 * inv_var;
+        let k1 = self.p01 * inv_var;
         self.x = self.x.saturating_add((k0 * nu).to_fixed(X_FRAC));
         self.f = self.f.saturating_add(ppb_from_real(k1 * nu));
         let (a, b, c) = (self.p00, self.p01, self.p11);
@@ -691,6 +695,7 @@ impl Servo for Kalman {
     fn set_interval(&mut self, interval: Duration) {
         if interval.as_nanos() > 0 {
             self.interval_ns = interval.as_nanos();
+            self.inv_interval_s = seconds(self.interval_ns).recip();
             self.noise.set_interval(self.interval_ns);
         }
     }
