@@ -442,6 +442,20 @@ impl Kalman {
         ppb_from_real(c).clamp_abs(max)
     }
 
+    /// The output while there is no estimate yet: leave the clock alone.
+    fn unlocked(&mut self, offset: Duration) -> ServoOutput {
+        let state = self.dispatcher.settle(ServoState::Unlocked, offset);
+        let next_update = self.next_update();
+        ServoOutput {
+            action: Action::None,
+            state,
+            offset,
+            freq: self.c,
+            error_bound: None,
+            next_update,
+        }
+    }
+
     fn hold(&mut self, offset: Duration) -> ServoOutput {
         let state = self.dispatcher.settle(ServoState::Locked, offset);
         let max = self.dispatcher.config.max_frequency;
@@ -502,32 +516,14 @@ impl Servo for Kalman {
                 self.stage = Stage::One(phase, s.local_ts);
                 self.t_last = s.local_ts;
                 self.push_noise(phase, s.local_ts);
-                let state = self.dispatcher.settle(ServoState::Unlocked, s.offset);
-                let next_update = self.next_update();
-                return ServoOutput {
-                    action: Action::None,
-                    state,
-                    offset: s.offset,
-                    freq: self.c,
-                    error_bound: None,
-                    next_update,
-                };
+                return self.unlocked(s.offset);
             }
             Stage::One(p1, t1) => {
                 if s.local_ts.duration_since(t1).as_nanos() <= 0 {
                     // Time went backwards: start again from this sample.
                     self.stage = Stage::One(phase, s.local_ts);
                     self.t_last = s.local_ts;
-                    let state = self.dispatcher.settle(ServoState::Unlocked, s.offset);
-                    let next_update = self.next_update();
-                    return ServoOutput {
-                        action: Action::None,
-                        state,
-                        offset: s.offset,
-                        freq: self.c,
-                        error_bound: None,
-                        next_update,
-                    };
+                    return self.unlocked(s.offset);
                 }
                 self.push_noise(phase, s.local_ts);
                 self.start_from_two(p1, t1, phase, s.local_ts, s.offset, r);
@@ -654,15 +650,7 @@ impl Servo for Kalman {
 
     fn no_sample(&mut self, local_ts: Timestamp) -> ServoOutput {
         if self.stage != Stage::Tracking {
-            let state = self.dispatcher.settle(ServoState::Unlocked, Duration::ZERO);
-            return ServoOutput {
-                action: Action::None,
-                state,
-                offset: Duration::ZERO,
-                freq: self.c,
-                error_bound: None,
-                next_update: None,
-            };
+            return self.unlocked(Duration::ZERO);
         }
         let (_, q) = self.noise_params(Duration::ZERO);
         let local_dt = local_ts.duration_since(self.t_last).as_nanos();
