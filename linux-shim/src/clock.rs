@@ -15,6 +15,7 @@ use keel_core::time::{Duration, KernelFreq, Timestamp};
 
 use crate::phc::{LinuxPhc, PhcDevice, PhcError, ReadFailure, ReadOk, Reader};
 use crate::timex::{self, SyncStatus};
+use crate::vmclock::VmclockWatch;
 
 /// The ground truth, simulation only.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -338,6 +339,7 @@ pub struct LinuxClock {
     reader: Reader,
     actuator: Option<RealActuator>,
     label: String,
+    vmclock: Option<VmclockWatch>,
 }
 
 impl LinuxClock {
@@ -348,7 +350,15 @@ impl LinuxClock {
             reader,
             actuator,
             label: label.to_string(),
+            vmclock: None,
         }
+    }
+
+    /// Also watches a vmclock device's disruption marker.
+    #[must_use]
+    pub fn with_vmclock(mut self, watch: VmclockWatch) -> Self {
+        self.vmclock = Some(watch);
+        self
     }
 
     /// `adjtimex` read-only query (modes 0).
@@ -445,7 +455,10 @@ impl ClockBackend for LinuxClock {
     }
 
     fn take_disruption(&mut self) -> Option<&'static str> {
-        None
+        self.vmclock
+            .as_mut()
+            .is_some_and(VmclockWatch::poll)
+            .then_some("live migration or restore signalled by the vmclock disruption marker")
     }
 
     fn truth(&self) -> Option<Truth> {

@@ -96,6 +96,8 @@ pub struct Config {
     pub state_file: Option<PathBuf>,
     /// `leap_seconds_list` (`None` = off).
     pub leap_seconds_list: Option<PathBuf>,
+    /// `vmclock` (`None` = off).
+    pub vmclock: Option<PathBuf>,
     /// `state_save_updates`.
     pub state_save_updates: u32,
     /// `status_socket` (`None` = off).
@@ -126,6 +128,7 @@ impl Default for Config {
             summary_updates: 60,
             state_file: Some(PathBuf::from("/var/lib/keel/state")),
             leap_seconds_list: Some(PathBuf::from("/usr/share/zoneinfo/leap-seconds.list")),
+            vmclock: Some(PathBuf::from("/dev/vmclock0")),
             state_save_updates: 600,
             status_socket: Some(PathBuf::from("/run/keel/keel.sock")),
             metrics_listen: None,
@@ -141,6 +144,7 @@ pub const KEYS: &[&str] = &[
     "time_scale",
     "tai_utc_offset",
     "leap_seconds_list",
+    "vmclock",
     "read_method",
     "samples",
     "interval",
@@ -457,6 +461,11 @@ impl Config {
                     err(format!("expected a path, or \"\" for none; {}", found(&v)))
                 })?
             }
+            "vmclock" => {
+                self.vmclock = path_or_off(&v).ok_or_else(|| {
+                    err(format!("expected a path, or \"\" for none; {}", found(&v)))
+                })?
+            }
             "state_save_updates" => {
                 self.state_save_updates =
                     u32::try_from(int_in(&v, 1, 1_000_000).ok_or_else(|| {
@@ -535,6 +544,8 @@ fn is_string_key(key: &str) -> bool {
             | "servo"
             | "step"
             | "state_file"
+            | "leap_seconds_list"
+            | "vmclock"
             | "status_socket"
             | "metrics_listen"
             | "log_level"
@@ -708,7 +719,7 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             (
                 "source = \"auto\"\nintervall = 1\n",
-                "/etc/keel/keel.toml:2: key `intervall`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, read_method, samples, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level",
+                "/etc/keel/keel.toml:2: key `intervall`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level",
             ),
             (
                 "interval = \"fast\"\n",

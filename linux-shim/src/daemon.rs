@@ -562,6 +562,7 @@ impl Loop<'_> {
             source,
             time_scale,
             tai_utc_offset,
+            vmclock,
             read_method,
             samples,
             servo,
@@ -583,6 +584,7 @@ impl Loop<'_> {
         kept.source = old.source.clone();
         kept.time_scale = old.time_scale;
         kept.tai_utc_offset = old.tai_utc_offset;
+        kept.vmclock = old.vmclock.clone();
         kept.read_method = old.read_method;
         kept.samples = old.samples;
         kept.servo = old.servo;

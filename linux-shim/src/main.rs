@@ -18,6 +18,7 @@ mod state;
 mod status;
 mod sys;
 mod timex;
+mod vmclock;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -372,8 +373,22 @@ fn sync(args: &[String]) -> Result<ExitCode, Failure> {
                 )));
             }
             let mode = if sa.dry_run { Mode::DryRun } else { Mode::Sync };
+            let mut linux = LinuxClock::new(&dev, &label, reader, actuator);
+            if let Some(p) = &cfg.vmclock {
+                match vmclock::VmclockWatch::open(p) {
+                    Ok(w) => {
+                        info!("{}: watching the disruption marker", p.display());
+                        linux = linux.with_vmclock(w);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => warn!(
+                        "{}: {e}; live migrations are detected only by their effects",
+                        p.display()
+                    ),
+                }
+            }
             (
-                Box::new(LinuxClock::new(&dev, &label, reader, actuator)),
+                Box::new(linux),
                 mode,
                 tai_offset,
                 format!("keel sync {}", dev.display()),

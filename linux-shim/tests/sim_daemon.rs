@@ -196,7 +196,7 @@ fn bad_config_names_file_line_key_and_expectation() {
     assert_eq!(
         err.trim_end(),
         format!(
-            "keel: {}:3: key `sampels`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, read_method, samples, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level",
+            "keel: {}:3: key `sampels`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level",
             p.display()
         )
     );
