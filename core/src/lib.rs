@@ -13,6 +13,8 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+mod fmt;
+
 pub mod filter;
 pub mod measure;
 pub mod num;

@@ -44,6 +44,7 @@ use super::{
     Action, Applied, Dispatcher, OffsetSample, Servo, ServoConfig, ServoOutput, ServoState,
 };
 use crate::filter::noise::{NoiseEstimator, PHASE_FRAC};
+use crate::fmt::{diag_debug, diag_info};
 use crate::num::Real;
 use crate::time::{Duration, Ppb, Timestamp};
 
@@ -144,6 +145,22 @@ pub struct Kalman {
     burst_ns: Option<i64>,
     /// Local time of the last reading given to the noise estimator.
     last_noise: Option<Timestamp>,
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Kalman {
+    /// The servo's state in one line (not its whole history).
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "Kalman {{ state: {}, offset: {=i64}/65536 ns, freq error: {}, correction: {}, updates: {=u32} }}",
+            self.dispatcher.state(),
+            self.x,
+            self.f,
+            self.c,
+            self.updates
+        );
+    }
 }
 
 /// 10⁻⁹ (ppb and ns to s).
@@ -524,6 +541,7 @@ impl Servo for Kalman {
             };
             match self.suspects {
                 [None, _] => {
+                    diag_debug!("keel: suspect reading, innovation {=i64} ns", innovation);
                     self.suspects = [Some(this), None];
                     return self.hold(s.offset);
                 }
@@ -538,6 +556,7 @@ impl Servo for Kalman {
                     let grows = (innovation.unsigned_abs() > a.innovation.unsigned_abs())
                         && growth * growth > gate * gate * var.scale2(1);
                     if grows {
+                        diag_info!("keel: frequency change, restarting from two readings");
                         self.noise.restart();
                         self.start_from_two(a.phase, a.local_ts, phase, s.local_ts, s.offset, r);
                         self.burst_ns = Some(self.quick_ns());
@@ -552,6 +571,10 @@ impl Servo for Kalman {
                         && d * d <= gate * gate * var.scale2(1)
                     {
                         // Three consistent readings: the time really moved.
+                        diag_info!(
+                            "keel: time step confirmed, innovation {=i64} ns",
+                            innovation
+                        );
                         self.noise.restart();
                         self.restart_phase(s.offset, s.local_ts, r);
                         return self.steer(true);
@@ -634,6 +657,7 @@ impl Servo for Kalman {
     }
 
     fn disruption(&mut self) {
+        diag_info!("keel: disruption signalled, re-acquiring");
         self.reset();
         self.dispatcher.restart();
         // Re-acquire at once: 2 ms, 4 ms, … up to the nominal interval.
