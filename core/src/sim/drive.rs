@@ -216,26 +216,39 @@ fn abs_floor(whole: i64, frac: f64) -> i64 {
     }
 }
 
-/// keel's default servo ([`Kalman`] with default settings, 1 s interval,
-/// no frequency in force) on the standard world ([`SimConfig::default`]:
-/// +0.5 s, +50 ppm, 1 ppb/√s wander, 10 ns read noise) with `seed`, for
-/// `updates` updates of [`LoopConfig::default`].
-///
-/// The reference scenario of the firmware example: its digest must be the
-/// same on every target.
-pub fn default_servo_run(seed: u64, updates: u32) -> LoopReport {
-    let cfg = LoopConfig {
+/// The reference scenario's loop: [`LoopConfig::default`] with `updates`.
+pub fn default_loop(updates: u32) -> LoopConfig {
+    LoopConfig {
         updates,
         ..LoopConfig::default()
-    };
-    let mut world = World::new(&SimConfig::default(), seed);
-    let mut servo = Kalman::new(
+    }
+}
+
+/// The reference scenario's world: [`SimConfig::default`] (+0.5 s, +50 ppm,
+/// 1 ppb/√s wander, 10 ns read noise) with `seed`.
+pub fn default_world(seed: u64) -> World {
+    World::new(&SimConfig::default(), seed)
+}
+
+/// keel's default servo as the reference scenario runs it: [`Kalman`] with
+/// default settings, a 1 s interval and no frequency in force.
+pub fn default_servo() -> Kalman {
+    Kalman::new(
         ServoConfig::default(),
         KalmanConfig::default(),
-        cfg.interval,
+        LoopConfig::default().interval,
         Ppb::ZERO,
-    );
-    run(&mut world, &mut servo, &cfg)
+    )
+}
+
+/// The reference scenario: [`default_servo`] on [`default_world`]`(seed)`
+/// for [`default_loop`]`(updates)`. Its digest must be the same on every
+/// target. (Firmware with little RAM may place the world and the servo in
+/// statics and call [`run`] with the same three pieces: same digest.)
+pub fn default_servo_run(seed: u64, updates: u32) -> LoopReport {
+    let mut world = default_world(seed);
+    let mut servo = default_servo();
+    run(&mut world, &mut servo, &default_loop(updates))
 }
 
 #[cfg(test)]
