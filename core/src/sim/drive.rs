@@ -255,7 +255,7 @@ pub fn default_servo_run(seed: u64, updates: u32) -> LoopReport {
 mod tests {
     use super::*;
 
-    /// The digest of `default_servo_run(1, 600)` on x86_64; the firmware
+    /// The digest of `default_servo_run(1, 600)` on `x86_64`; the firmware
     /// example must print the same.
     const DEFAULT_SEED1_600: u64 = 0x765A_EAA6_6A08_EC7E;
 
