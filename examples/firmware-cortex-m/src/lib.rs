@@ -78,8 +78,176 @@ pub fn exit(ok: bool) -> ! {
     }
 }
 
+/// Writes `s` to the semihosting console, without `core::fmt` (so the size
+/// builds measure keel, not the formatter).
+pub fn put(s: &str) {
+    if let Ok(mut out) = cortex_m_semihosting::hio::hstdout() {
+        let _ = out.write_all(s.as_bytes());
+    }
+}
+
+/// Writes `v` in decimal, without `core::fmt` and without 64-bit division
+/// (so the division helpers found in a size build are keel's).
+pub fn put_u64(v: u64) {
+    let mut buf = [0u8; 20];
+    let mut n = 0;
+    let mut started = false;
+    let mut rest = v;
+    let mut p: u64 = 10_000_000_000_000_000_000;
+    while p > 0 {
+        let mut d = 0u8;
+        while rest >= p {
+            rest -= p;
+            d += 1;
+        }
+        if d > 0 || started || p == 1 {
+            buf[n] = b'0' + d;
+            n += 1;
+            started = true;
+        }
+        p = next_power_down(p);
+    }
+    put(core::str::from_utf8(&buf[..n]).unwrap_or("?"));
+}
+
+/// `p / 10` for a power of ten, by table (no division).
+fn next_power_down(p: u64) -> u64 {
+    let mut q: u64 = 1;
+    if p == 1 {
+        return 0;
+    }
+    while q * 10 < p {
+        q *= 10;
+    }
+    q
+}
+
+/// Writes `v` as `0x` and 16 hex digits, without `core::fmt`.
+pub fn put_hex(v: u64) {
+    let mut buf = *b"0x0000000000000000";
+    for k in 0..16 {
+        let d = ((v >> (60 - 4 * k)) & 0xF) as u8;
+        buf[2 + k] = if d < 10 { b'0' + d } else { b'a' + d - 10 };
+    }
+    put(core::str::from_utf8(&buf).unwrap_or("?"));
+}
+
+/// FNV-1a over the little-endian bytes of `x`.
+pub fn fnv1a(h: &mut u64, x: u64) {
+    for b in x.to_le_bytes() {
+        *h ^= u64::from(b);
+        *h = h.wrapping_mul(0x0000_0100_0000_01B3);
+    }
+}
+
+/// Prints `MEMORY static_ram=… peak_stack=…` and exits: success when `ok`
+/// and the stack paint was not worn through.
+pub fn report_and_exit(ok: bool) -> ! {
+    let stack = peak_stack();
+    put("MEMORY static_ram=");
+    put_u64(static_ram() as u64);
+    put(" peak_stack=");
+    match stack {
+        Some(s) => put_u64(s as u64),
+        None => put("overflow"),
+    }
+    put("\n");
+    exit(ok && stack.is_some())
+}
+
+/// A deterministic integer test signal (xorshift64*).
+pub struct Noise(u64);
+
+impl Noise {
+    /// A generator from a non-zero seed.
+    pub const fn new(seed: u64) -> Self {
+        Self(if seed == 0 { 1 } else { seed })
+    }
+
+    /// Uniform in `-amplitude..=amplitude` (amplitude < 2³¹).
+    pub fn next(&mut self, amplitude: i64) -> i64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let r = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        let u = (r >> 32) as i64; // 0..2³²
+        ((u * (2 * amplitude + 1)) >> 32) - amplitude
+    }
+}
+
+/// A free-running local clock against a reference, in whole ns and whole
+/// seconds: offset moves by `(error + correction)` ns per second. Integer
+/// only, so the size builds contain no float code of their own.
+pub struct Plant {
+    /// True (reference) time since the epoch, ns.
+    pub true_ns: u64,
+    /// local − reference, ns.
+    pub offset_ns: i64,
+    /// The oscillator's error, ppb (= ns per second).
+    pub error_ppb: i64,
+    /// The correction in force, whole ppb.
+    pub correction_ppb: i64,
+}
+
+impl Plant {
+    /// The reference at `true_ns`, the local clock `offset_ns` ahead,
+    /// running `error_ppb` fast.
+    pub const fn new(true_ns: u64, offset_ns: i64, error_ppb: i64) -> Self {
+        Self {
+            true_ns,
+            offset_ns,
+            error_ppb,
+            correction_ppb: 0,
+        }
+    }
+
+    /// One second passes.
+    pub fn second(&mut self) {
+        self.true_ns += 1_000_000_000;
+        self.offset_ns += self.error_ppb + self.correction_ppb;
+    }
+
+    /// The local clock `after_ns` after now (within the same second).
+    pub fn local(&self, after_ns: u64) -> keel_core::time::Timestamp {
+        keel_core::time::Timestamp::from_nanos(
+            (self.true_ns + after_ns).wrapping_add_signed(self.offset_ns),
+        )
+    }
+
+    /// The reference `after_ns` after now.
+    pub fn reference(&self, after_ns: u64) -> keel_core::time::Timestamp {
+        keel_core::time::Timestamp::from_nanos(self.true_ns + after_ns)
+    }
+
+    /// Applies a servo output; true if it stepped.
+    pub fn apply(
+        &mut self,
+        out: &keel_core::servo::ServoOutput,
+    ) -> Option<keel_core::servo::Applied> {
+        use keel_core::servo::{Action, Applied};
+        match out.action {
+            Action::None => None,
+            Action::SetFrequency(f) => {
+                self.correction_ppb = f.floor_ppb();
+                Some(Applied {
+                    step: None,
+                    freq: f,
+                })
+            }
+            Action::Step { step, freq } => {
+                self.offset_ns += step.as_nanos();
+                self.correction_ppb = freq.floor_ppb();
+                Some(Applied {
+                    step: Some(step),
+                    freq,
+                })
+            }
+        }
+    }
+}
+
 #[panic_handler]
-fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    hprintln!("PANIC: {}", info);
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    put("PANIC\n");
     exit(false)
 }
