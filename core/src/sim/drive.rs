@@ -85,19 +85,21 @@ fn bits(x: i64) -> u64 {
     x as u64
 }
 
-fn hash_output(h: &mut u64, out: &ServoOutput) {
-    match out.action {
-        Action::None => fnv1a(h, 0),
-        Action::SetFrequency(f) => {
-            fnv1a(h, 1);
-            fnv1a(h, bits(f.to_bits()));
-        }
-        Action::Step { step, freq } => {
-            fnv1a(h, 2);
-            fnv1a(h, bits(step.as_nanos()));
-            fnv1a(h, bits(freq.to_bits()));
-        }
-    }
+/// Folds a servo output into the digest, field by field, exactly as a C
+/// caller sees it in `keel_servo_output` (so a C program can reproduce the
+/// digest): action (0 none, 1 set frequency, 2 step), step ns (0 unless a
+/// step), `freq` (ppb 32.32 bits), state (0 unlocked, 1 jump, 2 locked,
+/// 3 locked stable), offset ns, error bound ns (`u64::MAX` if none), next
+/// update ns (`u64::MAX` if none); each as 8 little-endian bytes.
+pub fn digest_output(h: &mut u64, out: &ServoOutput) {
+    let (kind, step) = match out.action {
+        Action::None => (0, 0),
+        Action::SetFrequency(_) => (1, 0),
+        Action::Step { step, .. } => (2, step.as_nanos()),
+    };
+    fnv1a(h, kind);
+    fnv1a(h, bits(step));
+    fnv1a(h, bits(out.freq.to_bits()));
     fnv1a(
         h,
         match out.state {
@@ -108,9 +110,39 @@ fn hash_output(h: &mut u64, out: &ServoOutput) {
         },
     );
     fnv1a(h, bits(out.offset.as_nanos()));
-    fnv1a(h, bits(out.freq.to_bits()));
     fnv1a(h, out.error_bound.map_or(u64::MAX, |d| bits(d.as_nanos())));
     fnv1a(h, out.next_update.map_or(u64::MAX, |d| bits(d.as_nanos())));
+}
+
+/// FNV-1a's offset basis: the digest's starting value.
+pub const DIGEST_START: u64 = 0xCBF2_9CE4_8422_2325;
+
+/// Folds one 64-bit word into the digest (FNV-1a over its 8 little-endian
+/// bytes).
+pub fn digest_word(h: &mut u64, x: u64) {
+    fnv1a(h, x);
+}
+
+/// The world's side of one update, in digest order: with it a servo can be
+/// driven through the same updates elsewhere (e.g. through the C API on a
+/// target without the simulator) and the digest recomputed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct UpdateRecord {
+    /// A signalled disruption was passed to [`Servo::disruption`] first
+    /// (digest word `0xD15`).
+    pub disrupted: bool,
+    /// True time, ns (digest word).
+    pub now_ns: u64,
+    /// Local clock, ns (digest word; the `no_sample` time).
+    pub local_ns: u64,
+    /// The sample given to [`Servo::sample`]; `None`: [`Servo::no_sample`].
+    pub sample: Option<OffsetSample>,
+    /// True offset after the action, whole ns (digest word, after the
+    /// output's words).
+    pub offset_whole_ns: i64,
+    /// Its fraction's `f64` bits (digest word).
+    pub offset_frac_bits: u64,
 }
 
 /// Shortest wait between updates the loop honours, ns.
@@ -122,10 +154,20 @@ const MIN_UPDATE_NS: u64 = 1_000_000;
 /// reported back with [`Servo::applied`]; signalled disruptions are passed
 /// on with [`Servo::disruption`] before the next update.
 pub fn run<S: Servo>(world: &mut World, servo: &mut S, cfg: &LoopConfig) -> LoopReport {
+    run_observed(world, servo, cfg, &mut |_| {})
+}
+
+/// [`run`], telling `observe` the world's side of every update.
+pub fn run_observed<S: Servo>(
+    world: &mut World,
+    servo: &mut S,
+    cfg: &LoopConfig,
+    observe: &mut dyn FnMut(&UpdateRecord),
+) -> LoopReport {
     let interval_ns = u64::try_from(cfg.interval.as_nanos())
         .unwrap_or(1)
         .max(MIN_UPDATE_NS);
-    let mut h = 0xCBF2_9CE4_8422_2325;
+    let mut h = DIGEST_START;
     let mut rep = LoopReport {
         hash: 0,
         updates: 0,
@@ -140,7 +182,8 @@ pub fn run<S: Servo>(world: &mut World, servo: &mut S, cfg: &LoopConfig) -> Loop
     let mut next = world.now_ns().saturating_add(interval_ns);
     for k in 0..cfg.updates {
         world.advance_to(next);
-        if world.take_disruption().is_some() {
+        let disrupted = world.take_disruption().is_some();
+        if disrupted {
             servo.disruption();
             fnv1a(&mut h, 0xD15);
         }
@@ -152,18 +195,19 @@ pub fn run<S: Servo>(world: &mut World, servo: &mut S, cfg: &LoopConfig) -> Loop
             .ok()
             .as_ref()
             .and_then(crate::measure::phc::PhcReading::best_sample);
+        let sample = sample.map(|s| OffsetSample {
+            offset: s.offset,
+            local_ts: s.local_ts,
+            uncertainty: Duration::from_nanos(s.delay.as_nanos() / 2),
+        });
         let out = match sample {
-            Some(s) => servo.sample(&OffsetSample {
-                offset: s.offset,
-                local_ts: s.local_ts,
-                uncertainty: Duration::from_nanos(s.delay.as_nanos() / 2),
-            }),
+            Some(s) => servo.sample(&s),
             None => {
                 rep.missed = rep.missed.saturating_add(1);
                 servo.no_sample(local)
             }
         };
-        hash_output(&mut h, &out);
+        digest_output(&mut h, &out);
         let applied = match out.action {
             Action::None => None,
             Action::SetFrequency(f) => Some((None, f)),
@@ -180,6 +224,14 @@ pub fn run<S: Servo>(world: &mut World, servo: &mut S, cfg: &LoopConfig) -> Loop
         let (whole, frac) = world.true_offset_split();
         fnv1a(&mut h, bits(whole));
         fnv1a(&mut h, frac.to_bits());
+        observe(&UpdateRecord {
+            disrupted,
+            now_ns: world.now_ns(),
+            local_ns: local.as_nanos(),
+            sample,
+            offset_whole_ns: whole,
+            offset_frac_bits: frac.to_bits(),
+        });
         let mag = abs_floor(whole, frac);
         if k >= quarter_from {
             rep.max_offset_last_quarter_ns = rep.max_offset_last_quarter_ns.max(mag);
@@ -257,7 +309,7 @@ mod tests {
 
     /// The digest of `default_servo_run(1, 600)` on `x86_64`; the firmware
     /// example must print the same.
-    const DEFAULT_SEED1_600: u64 = 0x765A_EAA6_6A08_EC7E;
+    const DEFAULT_SEED1_600: u64 = 0xEC3E_249C_F926_638B;
 
     #[test]
     fn default_run_locks() {
@@ -274,6 +326,54 @@ mod tests {
             default_servo_run(3, 100).hash,
             default_servo_run(4, 100).hash
         );
+    }
+
+    /// The digest's `freq` word is also what the actions carry, so a C caller
+    /// applying `freq_ppb_q32` applies what the Rust loop applies.
+    #[test]
+    fn action_frequency_is_the_output_frequency() {
+        let mut world = default_world(5);
+        let cfg = default_loop(300);
+        let mut check = CheckFreq(default_servo());
+        let r = run(&mut world, &mut check, &cfg);
+        assert!(r.locked_within(1_000), "{r:?}");
+    }
+
+    struct CheckFreq(Kalman);
+
+    impl Servo for CheckFreq {
+        fn sample(&mut self, s: &OffsetSample) -> ServoOutput {
+            let o = self.0.sample(s);
+            check(&o);
+            o
+        }
+        fn applied(&mut self, a: &Applied) {
+            self.0.applied(a);
+        }
+        fn set_interval(&mut self, i: Duration) {
+            self.0.set_interval(i);
+        }
+        fn reset(&mut self) {
+            self.0.reset();
+        }
+        fn disruption(&mut self) {
+            self.0.disruption();
+        }
+        fn state(&self) -> ServoState {
+            self.0.state()
+        }
+        fn no_sample(&mut self, t: crate::time::Timestamp) -> ServoOutput {
+            let o = self.0.no_sample(t);
+            check(&o);
+            o
+        }
+    }
+
+    fn check(o: &ServoOutput) {
+        match o.action {
+            Action::None => {}
+            Action::SetFrequency(f) | Action::Step { freq: f, .. } => assert_eq!(f, o.freq),
+        }
     }
 
     #[test]
