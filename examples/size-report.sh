@@ -13,7 +13,8 @@
 # update (`keel_servo_update`, kept out of line in the firmware).
 #
 # Flash = .vector_table + .text + .rodata (+ .data's load image);
-# RAM = .data + .bss + peak stack. "keel" columns subtract the baseline.
+# RAM = .data + .bss + peak stack (the servo and the PTP/NTP state live in
+# main's frame, so they count as stack). "keel" columns subtract the baseline.
 # Installs what it needs (qemu-system-arm, binutils-arm-none-eabi, rustup targets).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -66,13 +67,15 @@ for t in "${targets[@]}"; do
             label=$([[ $b == size-servo ]] && echo "(a) servo" || echo "(b) servo+NTP+PTP")
             echo "| $t | $label | ${flash[$b]} | $((flash[$b] - flash[size-empty])) | $((d + s)) | $stack | ${ram[$b]} | $((ram[$b] - ram[size-empty])) |"
             # Division helpers reachable from the per-sample update.
-            found="$(arm-none-eabi-objdump -d --no-show-raw-insn "$elf" | python3 "$here/size-calls.py" keel_servo_update)"
-            divs+="- $t $label: ${found:-none}"$'\n'
+            dis="$(arm-none-eabi-objdump -d --no-show-raw-insn "$elf")"
+            found="$(python3 "$here/size-calls.py" keel_servo_update <<<"$dis")"
+            whole="$(python3 "$here/size-calls.py" Reset <<<"$dis")"
+            divs+="- $t $label: servo update: ${found:-none}; whole program (incl. NTP/PTP): ${whole:-none}"$'\n'
         fi
     done
     unset flash ram
 done
 echo
-echo "Division helpers reachable from \`keel_servo_update\` (callers in brackets):"
+echo "64-/128-bit division helpers reachable from the servo update (\`keel_servo_update\`) and from reset (callers in brackets):"
 echo
 printf '%s' "$divs"
