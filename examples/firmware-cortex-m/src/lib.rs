@@ -7,6 +7,12 @@ use core::sync::atomic::{Ordering, compiler_fence};
 
 pub use cortex_m_semihosting::hprintln;
 
+// With the `defmt` feature, defmt frames (keel-core's diagnostics and the
+// firmware's own log) go to the semihosting console; decode them with
+// `defmt-print -e <elf>`.
+#[cfg(feature = "defmt")]
+use defmt_semihosting as _;
+
 /// The word painted over the free stack.
 const PAINT: u32 = 0xC0FF_EE11;
 /// Bytes below the current stack pointer left unpainted (the painter's own frame).

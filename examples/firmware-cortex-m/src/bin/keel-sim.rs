@@ -55,6 +55,8 @@ fn main() -> ! {
         )
     };
     let r = run(world, servo, &default_loop(UPDATES));
+    #[cfg(feature = "defmt")]
+    defmt::info!("keel-sim: {}", r);
     let stack = peak_stack();
     let state = match r.state {
         ServoState::Unlocked => "Unlocked",

@@ -22,13 +22,7 @@ const UPDATES: u32 = 300;
 /// One-way path delay, ns.
 const PATH_NS: u64 = 20_000;
 
-fn ptp_msg<'a>(
-    buf: &'a mut [u8],
-    src: PortIdentity,
-    seq: u16,
-    body: Body,
-    two_step: bool,
-) -> &'a [u8] {
+fn ptp_msg(buf: &mut [u8], src: PortIdentity, seq: u16, body: Body, two_step: bool) -> &[u8] {
     let repr = Repr {
         header: Header {
             version: 2,
