@@ -162,9 +162,6 @@ pub struct CounterClock<C> {
     /// Corrected ns per tick, 2⁻³² ns.
     scale: u64,
     freq: Ppb,
-    /// The counter read failed the last time it was re-based: the base is
-    /// stale until the next successful adjustment.
-    stale: bool,
 }
 
 #[cfg(feature = "defmt")]
@@ -188,10 +185,7 @@ impl<C: Counter> CounterClock<C> {
         let hz = u64::from(counter.frequency_hz().max(1));
         // 10⁹·2³² / hz < 2⁶² for any hz ≥ 1.
         let nominal = (1_000_000_000u64 << 32) / hz;
-        let (base_ticks, stale) = match counter.ticks() {
-            Ok(t) => (t, false),
-            Err(_) => (0, true),
-        };
+        let base_ticks = counter.ticks().unwrap_or(0);
         Self {
             counter,
             base_ticks,
@@ -199,7 +193,6 @@ impl<C: Counter> CounterClock<C> {
             nominal,
             scale: nominal,
             freq: Ppb::ZERO,
-            stale,
         }
     }
 
@@ -232,7 +225,6 @@ impl<C: Counter> CounterClock<C> {
         let t = self.counter.ticks()?;
         self.base = self.time_at(t);
         self.base_ticks = t;
-        self.stale = false;
         Ok(())
     }
 }
