@@ -13,7 +13,11 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+mod fmt;
+
 pub mod filter;
+#[cfg(feature = "embedded-hal")]
+pub mod hal;
 pub mod measure;
 pub mod num;
 pub mod select;

@@ -88,6 +88,19 @@ pub struct NoiseEstimator {
     model: Option<NoiseModel>,
 }
 
+#[cfg(feature = "defmt")]
+impl defmt::Format for NoiseEstimator {
+    /// The fitted model and the sample count (not the level statistics).
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "NoiseEstimator {{ samples: {=u32}, model: {} }}",
+            self.samples(),
+            self.model
+        );
+    }
+}
+
 impl NoiseEstimator {
     /// Each level's average becomes exponential after this many values.
     pub const HORIZON: u32 = 256;

@@ -194,7 +194,11 @@ pub fn log2_seconds(log2: i8) -> Duration {
 /// PHI × `d`, rounded up.
 fn phi_over(d: Duration) -> Duration {
     let ns = d.as_nanos().max(0);
-    Duration::from_nanos(ns.saturating_mul(PHI_PPM).saturating_add(999_999) / 1_000_000)
+    let up = ns.saturating_mul(PHI_PPM).saturating_add(999_999);
+    // Non-negative, so the unsigned multiply-only division is exact (no
+    // 64-bit division helper on 32-bit targets); the quotient fits an i64.
+    let q = crate::time::div_1e6(up.unsigned_abs());
+    Duration::from_nanos(i64::try_from(q).unwrap_or(i64::MAX))
 }
 
 /// The poll exponent to use after a `RATE` kiss: at least one more than the

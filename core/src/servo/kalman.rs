@@ -44,6 +44,7 @@ use super::{
     Action, Applied, Dispatcher, OffsetSample, Servo, ServoConfig, ServoOutput, ServoState,
 };
 use crate::filter::noise::{NoiseEstimator, PHASE_FRAC};
+use crate::fmt::{diag_debug, diag_info};
 use crate::num::Real;
 use crate::time::{Duration, Ppb, Timestamp};
 
@@ -151,6 +152,22 @@ pub struct Kalman {
     /// A frequency known before the first readings (oscillator error, ppb)
     /// and its variance (ppb²), e.g. from a state file.
     prior: Option<(Ppb, Real)>,
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Kalman {
+    /// The servo's state in one line (not its whole history).
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "Kalman {{ state: {}, offset: {=i64}/65536 ns, freq error: {}, correction: {}, updates: {=u32} }}",
+            self.dispatcher.state(),
+            self.x,
+            self.f,
+            self.c,
+            self.updates
+        );
+    }
 }
 
 /// 10⁻⁹ (ppb and ns to s).
@@ -566,6 +583,7 @@ impl Servo for Kalman {
             };
             match self.suspects {
                 [None, _] => {
+                    diag_debug!("keel: suspect reading, innovation {=i64} ns", innovation);
                     self.suspects = [Some(this), None];
                     return self.hold(s.offset);
                 }
@@ -579,6 +597,7 @@ impl Servo for Kalman {
                     // frequency changed (a migration).
                     let apart = Real::from_i64(innovation.saturating_sub(a.innovation));
                     if apart * apart > gate * gate * var.scale2(1) {
+                        diag_info!("keel: frequency change, restarting from two readings");
                         self.noise.restart();
                         self.start_from_two(a.phase, a.local_ts, phase, s.local_ts, s.offset, r);
                         self.burst_ns = Some(self.quick_ns());
@@ -596,6 +615,10 @@ impl Servo for Kalman {
                     let d = Real::from_i64(innovation.saturating_sub(b.innovation));
                     if d * d <= gate * gate * var.scale2(1) {
                         // Three consistent readings: the time really moved.
+                        diag_info!(
+                            "keel: time step confirmed, innovation {=i64} ns",
+                            innovation
+                        );
                         self.restart_phase(s.offset, s.local_ts, r);
                         return self.steer(true);
                     }
@@ -695,6 +718,7 @@ impl Servo for Kalman {
     }
 
     fn disruption(&mut self) {
+        diag_info!("keel: disruption signalled, re-acquiring");
         self.prior = None;
         self.reset();
         self.dispatcher.restart();

@@ -15,6 +15,7 @@ use crate::time::{Duration, Ppb, Timestamp};
 
 /// The gain schedule (linuxptp `pi_*` options).
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct PiConfig {
     /// `pi_proportional_scale`.
     pub kp_scale: f64,
@@ -88,6 +89,20 @@ pub struct Pi {
     integral: Ppb,
     count: u8,
     pending_step: bool,
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Pi {
+    /// The servo's state in one line.
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "Pi {{ state: {}, integral: {}, samples: {=u8} }}",
+            self.dispatcher.state(),
+            self.integral,
+            self.count
+        );
+    }
 }
 
 impl Pi {

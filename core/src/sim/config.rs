@@ -23,6 +23,7 @@ pub const MAX_OUTAGES: usize = 16;
 /// and the scripted events. `SimConfig::default()` is the standard model
 /// (+0.5 s, +50 ppm, 1 ppb/√s wander, σ = 10 ns, nothing scripted).
 #[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SimConfig {
     /// The local oscillator (the steered clock's hardware).
     pub oscillator: OscillatorConfig,
@@ -85,6 +86,7 @@ impl SimConfig {
 
 /// The local oscillator: its natural frequency error and random-walk wander.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct OscillatorConfig {
     /// Local − reference at true time 0, ns; positive = local ahead.
     /// Default +500 000 000 (+0.5 s).
@@ -114,6 +116,7 @@ impl Default for OscillatorConfig {
 
 /// The reference clock: true time plus scripted steps plus an epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ReferenceConfig {
     /// The noise-free reference reading at true time 0, ns since the Unix
     /// epoch. Default 1.7·10⁹ s (November 2023), so timestamps look real.
@@ -178,6 +181,7 @@ impl Default for Methods {
 
 /// The PHC read model: noise, outliers, delays and transient failures.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ReadConfig {
     /// Methods the simulated device implements; the others fail with
     /// [`super::SimReadError::NotSupported`]. Default all.
@@ -212,6 +216,7 @@ impl Default for ReadConfig {
 /// error of `size_ns`. The fraction of affected readings is
 /// p·B / (1 + p·(B − 1)), which is p for isolated outliers (B = 1).
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct OutlierConfig {
     /// Probability p that a burst starts at a reading, `0..=1` (clamped;
     /// non-finite → 0). Default 0.
@@ -255,6 +260,7 @@ impl Default for OutlierConfig {
 ///
 /// All delays are clamped to `0..=1e9` ns (non-finite → 0).
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct DelayConfig {
     /// Constant part of each sample's interval, ns. Default 1000.
     pub base_ns: f64,
@@ -295,6 +301,7 @@ impl Default for DelayConfig {
 
 /// The kernel's clock interface (`clock_adjtime` on `CLOCK_REALTIME`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ActuatorConfig {
     /// `USER_HZ` used to interpret `timex.tick`. Default 100. Clamped to `1..=1000`.
     pub user_hz: u32,
@@ -322,6 +329,7 @@ impl Default for ActuatorConfig {
 
 /// An event at a true time.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ScheduledEvent {
     /// When, ns of true time.
     pub at_ns: u64,
@@ -332,6 +340,7 @@ pub struct ScheduledEvent {
 /// A scripted event. Frequencies: ppb, positive = local runs fast. Time steps:
 /// ns, applied to the named clock (positive = that clock jumps forward).
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Event {
     /// The oscillator's natural frequency jumps by `delta_ppb` (clamped ±5·10⁸).
     FreqStep {

@@ -58,6 +58,7 @@
 #![cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 
 mod config;
+pub mod drive;
 mod rng;
 mod world;
 

@@ -333,6 +333,20 @@ pub struct World {
     rng_fault: Rng,
 }
 
+#[cfg(feature = "defmt")]
+impl defmt::Format for World {
+    /// True time, the true offset and the counters (not the random state).
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "World {{ now: {=u64} ns, offset: {=i64} ns, counters: {} }}",
+            self.now,
+            self.phase.whole,
+            self.counters
+        );
+    }
+}
+
 /// Sorts by `at_ns`, keeping list order for ties (insertion sort; n ≤ 64).
 fn sort_events(s: &mut [ScheduledEvent]) {
     for i in 1..s.len() {

@@ -6,7 +6,7 @@
 //! the result is the one within ±68 years of it (RFC 5905 §6, "the era is
 //! chosen closest to the current time").
 
-use super::{Duration, NANOS_PER_SEC, Timestamp};
+use super::{Duration, NANOS_PER_SEC, Timestamp, div_1e9, div_rem_1e9};
 
 /// Seconds from the NTP epoch (1900-01-01) to the Unix epoch (1970-01-01).
 pub const NTP_UNIX_EPOCH_DELTA_SECS: u64 = 2_208_988_800;
@@ -47,8 +47,8 @@ impl NtpTimestamp {
     pub const fn from_unix(t: Timestamp) -> Self {
         let secs = t.secs().wrapping_add(NTP_UNIX_EPOCH_DELTA_SECS);
         // nanos < 1e9 < 2^30, so nanos·2^32 < 2^62 and the rounded quotient < 2^32.
-        let frac =
-            ((t.subsec_nanos() as u64) << 32).wrapping_add(NANOS_PER_SEC / 2) / NANOS_PER_SEC;
+        // (Multiply-only division: no 64-bit division helper on 32-bit targets.)
+        let frac = div_1e9(((t.subsec_nanos() as u64) << 32).wrapping_add(NANOS_PER_SEC / 2));
         Self((secs << 32) | frac)
     }
 
@@ -139,9 +139,8 @@ const fn duration_to_ntp64(d: Duration) -> i64 {
     let ns = d.as_nanos();
     let neg = ns < 0;
     let mag = ns.unsigned_abs();
-    let secs = mag / NANOS_PER_SEC;
-    let rem = mag % NANOS_PER_SEC;
-    let frac = ((rem << 32) + NANOS_PER_SEC / 2) / NANOS_PER_SEC; // ≤ 2^32
+    let (secs, rem) = div_rem_1e9(mag);
+    let frac = div_1e9(((rem as u64) << 32) + NANOS_PER_SEC / 2); // ≤ 2^32
     let v = (secs << 32).wrapping_add(frac) as i64;
     if neg { v.wrapping_neg() } else { v }
 }

@@ -1,6 +1,6 @@
 //! Wrapping nanosecond timestamps.
 
-use super::{Duration, NANOS_PER_SEC};
+use super::{Duration, NANOS_PER_SEC, div_1e9, div_rem_1e9};
 
 /// A point on a clock's time line: nanoseconds since 1970-01-01T00:00:00 of that
 /// clock's time scale (UTC or TAI, see [`super::TimeScale`]).
@@ -36,12 +36,13 @@ impl Timestamp {
 
     /// Whole seconds since the epoch.
     pub const fn secs(self) -> u64 {
-        self.0 / NANOS_PER_SEC
+        // Multiply-only (no 64-bit division helper on 32-bit targets).
+        div_1e9(self.0)
     }
 
     /// Nanoseconds within the second, `0..1_000_000_000`.
     pub const fn subsec_nanos(self) -> u32 {
-        (self.0 % NANOS_PER_SEC) as u32
+        div_rem_1e9(self.0).1
     }
 
     /// `self + d`, wrapping modulo 2⁶⁴ ns.

@@ -22,6 +22,7 @@ pub struct ExtensionField<'a> {
 /// Iterator over the extension fields of a region. Yields `Err` once and
 /// stops at the first malformed field.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ExtensionFields<'a> {
     rest: &'a [u8],
     failed: bool,

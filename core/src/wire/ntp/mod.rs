@@ -280,6 +280,14 @@ pub struct Packet<T: AsRef<[u8]>> {
     buffer: T,
 }
 
+#[cfg(feature = "defmt")]
+impl<T: AsRef<[u8]>> defmt::Format for Packet<T> {
+    /// The raw bytes of the view.
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Packet {{ {=[u8]:02x} }}", self.buffer.as_ref());
+    }
+}
+
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Wraps a buffer without checking its length (accessors then read zeros
     /// for fields outside the buffer).

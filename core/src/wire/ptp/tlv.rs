@@ -122,6 +122,7 @@ impl<'a> Tlv<'a> {
 /// Iterator over a TLV region. Yields `Err` once and stops at the first TLV
 /// whose header or value runs past the end.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Tlvs<'a> {
     rest: &'a [u8],
     failed: bool,

@@ -1,0 +1,87 @@
+//! keel's default servo on the seeded simulated oscillator, under QEMU.
+//!
+//! Prints one `RESULT` line with the run's digest and exits with success when
+//! the servo locked within 1 µs. The host computes the same digest with
+//! `keel_core::sim::drive::default_servo_run` (see
+//! `tests/tests/firmware_qemu.rs`).
+
+#![no_std]
+#![no_main]
+
+use core::mem::MaybeUninit;
+use cortex_m_rt::entry;
+use keel_core::servo::ServoState;
+
+use keel_core::servo::Kalman;
+use keel_core::sim::World;
+use keel_core::sim::drive::{default_loop, default_servo, default_world, run};
+use keel_firmware_cortex_m::{exit, hprintln, paint_stack, peak_stack, static_ram};
+
+/// Seed and number of updates: `KEEL_FW_SEED` / `KEEL_FW_UPDATES` at build
+/// time (defaults 1 and 600); `run.sh` gives the host the same.
+const SEED: u64 = parse_or(option_env!("KEEL_FW_SEED"), 1);
+#[allow(clippy::cast_possible_truncation, reason = "checked below")]
+const UPDATES: u32 = parse_or(option_env!("KEEL_FW_UPDATES"), 600) as u32;
+const _: () = assert!(parse_or(option_env!("KEEL_FW_UPDATES"), 600) <= u32::MAX as u64);
+
+/// A decimal number at compile time (a bad value fails the build).
+const fn parse_or(s: Option<&str>, default: u64) -> u64 {
+    let Some(s) = s else { return default };
+    let b = s.as_bytes();
+    assert!(!b.is_empty(), "empty number");
+    let mut v: u64 = 0;
+    let mut i = 0;
+    while i < b.len() {
+        assert!(b[i].is_ascii_digit(), "not a decimal number");
+        v = v * 10 + (b[i] - b'0') as u64;
+        i += 1;
+    }
+    v
+}
+
+#[entry]
+fn main() -> ! {
+    paint_stack();
+    // The world (~6 KiB) and the servo live in statics, built in place, so
+    // the run fits the micro:bit's 16 KiB of RAM. Same pieces as
+    // `default_servo_run`, so the same digest.
+    static mut WORLD: MaybeUninit<World> = MaybeUninit::uninit();
+    static mut SERVO: MaybeUninit<Kalman> = MaybeUninit::uninit();
+    // SAFETY: `main` runs once and these are touched nowhere else.
+    let (world, servo) = unsafe {
+        (
+            (*core::ptr::addr_of_mut!(WORLD)).write(default_world(SEED)),
+            (*core::ptr::addr_of_mut!(SERVO)).write(default_servo()),
+        )
+    };
+    let r = run(world, servo, &default_loop(UPDATES));
+    #[cfg(feature = "defmt")]
+    defmt::info!("keel-sim: {}", r);
+    let stack = peak_stack();
+    let state = match r.state {
+        ServoState::Unlocked => "Unlocked",
+        ServoState::Jump => "Jump",
+        ServoState::Locked => "Locked",
+        ServoState::LockedStable => "LockedStable",
+    };
+    let locked = r.locked_within(1_000);
+    hprintln!(
+        "RESULT seed={} updates={} hash={:#018x} state={} locked={} locked_from={} steps={} missed={} final_offset_ns={} max_offset_last_quarter_ns={}",
+        SEED,
+        r.updates,
+        r.hash,
+        state,
+        locked,
+        r.locked_from.map_or(-1, i64::from),
+        r.steps,
+        r.missed,
+        r.final_offset_ns,
+        r.max_offset_last_quarter_ns
+    );
+    hprintln!(
+        "MEMORY static_ram={} peak_stack={}",
+        static_ram(),
+        stack.map_or(-1, |s| s as i64)
+    );
+    exit(locked && stack.is_some())
+}
