@@ -54,6 +54,7 @@ def parse(path):
                 r = runs[p[1]]
                 r["end"] = float(p[2]) - r["t0"]
                 r["alive"] = p[3] == "1"
+                cur = None  # the next run's checker may print before its B line
             elif k == "L" and len(p) >= 2 and p[1] in runs:
                 runs[p[1]]["log"].append(line.split(" ", 2)[2] if len(p) > 2 else "")
         except (ValueError, IndexError):
