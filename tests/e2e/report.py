@@ -7,6 +7,7 @@ Exit status 1 when keel misses a goal of issue 8.
 """
 import argparse
 import math
+import os
 import re
 import sys
 import time
@@ -233,6 +234,9 @@ def main():
         print("\nFAIL (keel's goals, issue 8):")
         for f in fails:
             print(f"- {f}")
+        if os.environ.get("E2E_REPORT_ONLY") == "1":
+            print("(E2E_REPORT_ONLY=1: not failing)")
+            return 0
         return 1
     print("\nkeel meets the issue-8 goals in this run.")
     return 0
