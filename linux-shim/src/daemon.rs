@@ -228,6 +228,9 @@ impl Loop<'_> {
                 self.c.interference += 1;
                 // Put keel's frequency back; the next update writes anyway.
                 self.written = None;
+                // The clock ran at a frequency the servo did not choose, so
+                // its recent history no longer fits its model: re-acquire.
+                self.disrupt("another process changed the clock frequency");
             }
         }
         // Interference 2: the clock moved by more than its frequency and

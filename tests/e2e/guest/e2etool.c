@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+/*
+ * e2etool: the guest-side helpers of keel's end-to-end lab (static binary).
+ * It runs only inside the throw-away QEMU guest: `kick` and `interfere`
+ * change the guest's clock.
+ *
+ *   e2etool check DEV     every second: "C <monotonic s> <CLOCK_REALTIME - DEV ns>"
+ *                         read with PTP_SYS_OFFSET_PRECISE (ground truth), and
+ *                         "S <monotonic s>" whenever CLOCK_REALTIME is stepped
+ *                         (a cancel-on-set timerfd), reopening DEV when it goes away
+ *   e2etool kick DEV OFFSET_NS PPB
+ *                         put the clock OFFSET_NS ahead of DEV with frequency PPB,
+ *                         status unsynchronised, no pending slew
+ *   e2etool interfere PPB add PPB to the kernel frequency (another process's write)
+ *   e2etool freq          print the kernel frequency in ppb
+ *   e2etool now           print CLOCK_MONOTONIC in seconds
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/ptp_clock.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/timerfd.h>
+#include <sys/timex.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t ns_of(const struct ptp_clock_time *t)
+{
+	return (int64_t)t->sec * 1000000000LL + t->nsec;
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* CLOCK_REALTIME - DEV in ns, or -1 with errno. */
+static int precise(int fd, int64_t *off)
+{
+	struct ptp_sys_offset_precise p;
+
+	memset(&p, 0, sizeof(p));
+	if (ioctl(fd, PTP_SYS_OFFSET_PRECISE, &p) != 0)
+		return -1;
+	*off = ns_of(&p.sys_realtime) - ns_of(&p.device);
+	return 0;
+}
+
+static int arm_cancel(void)
+{
+	int tfd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+	struct itimerspec its;
+
+	if (tfd < 0)
+		return -1;
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = 0x7fffffff; /* far future */
+	if (timerfd_settime(tfd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL) != 0) {
+		close(tfd);
+		return -1;
+	}
+	return tfd;
+}
+
+static int check(const char *dev)
+{
+	int fd = -1, tfd = arm_cancel();
+	struct timespec next;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	for (;;) {
+		struct pollfd p = { .fd = tfd, .events = POLLIN };
+		struct timespec now;
+		int64_t off, ms;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = (next.tv_sec - now.tv_sec) * 1000 + (next.tv_nsec - now.tv_nsec) / 1000000;
+		if (ms > 0 && poll(&p, 1, (int)ms) > 0) {
+			uint64_t n;
+
+			if (read(tfd, &n, sizeof(n)) < 0 && errno == ECANCELED) {
+				printf("S %.3f\n", mono_s());
+				close(tfd);
+				tfd = arm_cancel();
+			}
+			continue;
+		}
+		next.tv_sec += 1;
+		if (fd < 0)
+			fd = open(dev, O_RDONLY);
+		if (fd >= 0 && precise(fd, &off) == 0) {
+			printf("C %.3f %" PRId64 "\n", mono_s(), off);
+		} else {
+			printf("X %.3f %s\n", mono_s(), strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			fd = -1;
+		}
+	}
+	return 0;
+}
+
+static int kick(const char *dev, long long off_ns, long long ppb)
+{
+	struct timex t;
+	int64_t now_off;
+	long long d;
+	int fd = open(dev, O_RDONLY);
+
+	if (fd < 0 || precise(fd, &now_off) != 0) {
+		perror(dev);
+		return 1;
+	}
+	/* Step so that CLOCK_REALTIME - DEV becomes off_ns. */
+	d = off_ns - now_off;
+	memset(&t, 0, sizeof(t));
+	t.modes = ADJ_SETOFFSET | ADJ_NANO;
+	t.time.tv_sec = d / 1000000000LL;
+	t.time.tv_usec = d % 1000000000LL;
+	if (t.time.tv_usec < 0) {
+		t.time.tv_sec -= 1;
+		t.time.tv_usec += 1000000000LL;
+	}
+	if (adjtimex(&t) < 0) {
+		perror("adjtimex(ADJ_SETOFFSET)");
+		return 1;
+	}
+	memset(&t, 0, sizeof(t));
+	t.modes = ADJ_STATUS | ADJ_FREQUENCY | ADJ_TICK | ADJ_MAXERROR | ADJ_ESTERROR |
+		  ADJ_OFFSET | ADJ_TIMECONST;
+	t.status = STA_UNSYNC;
+	t.freq = (long)(ppb * 65536 / 1000); /* ppm << 16 */
+	t.tick = 1000000 / sysconf(_SC_CLK_TCK);
+	t.maxerror = 16000000;
+	t.esterror = 16000000;
+	t.offset = 0;
+	t.constant = 0;
+	if (adjtimex(&t) < 0) {
+		perror("adjtimex");
+		return 1;
+	}
+	if (precise(fd, &now_off) == 0)
+		printf("kick: CLOCK_REALTIME - %s = %" PRId64 " ns, frequency %+lld ppb\n", dev,
+		       now_off, ppb);
+	close(fd);
+	return 0;
+}
+
+static long long kernel_ppb(struct timex *t)
+{
+	long long tick0 = 1000000 / sysconf(_SC_CLK_TCK);
+
+	memset(t, 0, sizeof(*t));
+	if (adjtimex(t) < 0)
+		return 0;
+	/* freq is ppm << 16; each tick unit is 1e9 / (tick0 * 1e3) ... = 100 ppm at 100 Hz */
+	return (long long)t->freq * 1000 / 65536 + (t->tick - tick0) * 1000000000LL / (tick0 * 1000);
+}
+
+int main(int argc, char **argv)
+{
+	struct timex t;
+
+	if (argc >= 3 && !strcmp(argv[1], "check"))
+		return check(argv[2]);
+	if (argc >= 5 && !strcmp(argv[1], "kick"))
+		return kick(argv[2], atoll(argv[3]), atoll(argv[4]));
+	if (argc >= 3 && !strcmp(argv[1], "interfere")) {
+		long long before = kernel_ppb(&t), add = atoll(argv[2]);
+
+		memset(&t, 0, sizeof(t));
+		adjtimex(&t);
+		t.modes = ADJ_FREQUENCY;
+		t.freq += (long)(add * 65536 / 1000);
+		if (adjtimex(&t) < 0) {
+			perror("adjtimex(ADJ_FREQUENCY)");
+			return 1;
+		}
+		printf("interfere: kernel frequency %+lld -> %+lld ppb\n", before, kernel_ppb(&t));
+		return 0;
+	}
+	if (argc >= 2 && !strcmp(argv[1], "freq")) {
+		printf("%lld\n", kernel_ppb(&t));
+		return 0;
+	}
+	if (argc >= 2 && !strcmp(argv[1], "now")) {
+		printf("%.3f\n", mono_s());
+		return 0;
+	}
+	fprintf(stderr, "usage: e2etool check DEV | kick DEV OFFSET_NS PPB | interfere PPB | freq | now\n");
+	return 2;
+}
