@@ -307,6 +307,10 @@ impl Loop<'_> {
             step: applied_step,
             freq: self.freq_in_force,
         });
+        if self.backend.adjusts() {
+            // The corrections took effect now, not at the sample's time.
+            self.servo.applied_at(self.backend.realtime());
+        }
     }
 
     /// Is UTC time `now` within [`LEAP_QUIET_S`] of a leap second? The

@@ -136,6 +136,8 @@ pub struct Kalman {
     t_last: Timestamp,
     /// The frequency correction in force.
     c: Ppb,
+    /// The correction that was in force before the last output.
+    c_before: Ppb,
     /// Phase the servo's own corrections have added since the start, 2⁻⁸ ns (wrapping).
     own_phase: i64,
     suspects: [Option<Suspect>; 2],
@@ -213,6 +215,7 @@ impl Kalman {
             p11: Real::ZERO,
             t_last: Timestamp::EPOCH,
             c: freq,
+            c_before: freq,
             own_phase: 0,
             suspects: [None; 2],
             pending_step: None,
@@ -519,6 +522,7 @@ impl Kalman {
 impl Servo for Kalman {
     fn sample(&mut self, s: &OffsetSample) -> ServoOutput {
         self.pending_step = None;
+        self.c_before = self.c;
         let frame = self.frame();
         let local_dt = s.local_ts.duration_since(self.t_last).as_nanos();
         let dt = frame.reference_seconds(local_dt.max(0));
@@ -672,6 +676,7 @@ impl Servo for Kalman {
     }
 
     fn no_sample(&mut self, local_ts: Timestamp) -> ServoOutput {
+        self.c_before = self.c;
         if self.stage != Stage::Tracking {
             return self.unlocked(Duration::ZERO);
         }
@@ -688,6 +693,24 @@ impl Servo for Kalman {
 
     fn set_config(&mut self, config: ServoConfig) {
         self.dispatcher.config = config;
+    }
+
+    fn applied_at(&mut self, at: Timestamp) {
+        let lag = at.duration_since(self.t_last).as_nanos();
+        if self.stage != Stage::Tracking || lag <= 0 || lag > self.interval_ns {
+            return;
+        }
+        // The old correction ran `lag` longer and the new one `lag` shorter
+        // than the model assumed: move the offset (and the servo's own phase)
+        // by the difference.
+        let f = Real::from_fixed(self.f.to_bits(), 32);
+        let eff = |c: Ppb| {
+            let c = Real::from_fixed(c.to_bits(), 32);
+            c + c * f * NANO
+        };
+        let delta = (eff(self.c_before) - eff(self.c)) * seconds(lag);
+        self.x = self.x.saturating_add(delta.to_fixed(X_FRAC));
+        self.own_phase = self.own_phase.wrapping_add(delta.to_fixed(PHASE_FRAC));
     }
 
     /// A frequency known before the first readings, e.g. saved across a
@@ -931,6 +954,28 @@ mod tests {
             assert!(!matches!(b.step(0).action, Action::Step { .. }));
         }
         assert!(b.offset_ns.abs() < 100.0);
+    }
+
+    #[test]
+    fn a_late_correction_is_accounted_for() {
+        // The correction lands 5 ms after each sample; the clock keeps the
+        // old frequency meanwhile. With applied_at the estimate follows.
+        let mut b = Bench::new(ServoConfig::default(), 0.0, 50_000.0, 10.0);
+        let mut worst = 0.0f64;
+        for k in 0..40 {
+            let before = b.corr_ppb;
+            let _ = b.step(0);
+            let after = b.corr_ppb;
+            // 5 ms at the old rather than the new correction.
+            b.offset_ns += (before - after) * 0.005;
+            let local =
+                Timestamp::from_nanos((b.t_ns as i64 + b.offset_ns as i64 + 5_000_000) as u64);
+            b.servo.applied_at(local);
+            if k >= 5 {
+                worst = worst.max(b.offset_ns.abs());
+            }
+        }
+        assert!(worst < 100.0, "worst offset after lock {worst} ns");
     }
 
     #[test]

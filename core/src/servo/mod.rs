@@ -152,6 +152,14 @@ pub trait Servo {
     fn applied(&mut self, a: &Applied);
     /// The nominal update interval.
     fn set_interval(&mut self, interval: Duration);
+    /// The corrections of the last output took effect at local time `at`
+    /// (read right after applying them), later than the sample they answer:
+    /// until then the previous frequency was still in force. A servo that
+    /// models its own corrections accounts for the gap (tens of ppm over a
+    /// few ms is a few hundred ns at start-up). The default ignores it.
+    fn applied_at(&mut self, at: Timestamp) {
+        let _ = at;
+    }
     /// A frequency known before the first readings (e.g. from a state file):
     /// the correction that kept the clock on time and its standard
     /// deviation. Servos that cannot use it ignore it.
