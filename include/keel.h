@@ -1636,6 +1636,20 @@ keel_status keel_servo_applied(struct keel_servo *servo,
                                int64_t freq_ppb_q32);
 
 /**
+ * Reports when the last output's corrections took effect: `at_ns` is the
+ * local clock read right after applying them (ns since the epoch). Until
+ * then the previous frequency was still in force; the default servo
+ * accounts for the gap (a few ms at 50 ppm is a few hundred ns). Optional;
+ * call it after `keel_servo_applied`.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`.
+ *
+ * # Safety
+ * `servo` is NULL or points to a valid `keel_servo`.
+ */
+keel_status keel_servo_applied_at(struct keel_servo *servo, uint64_t at_ns);
+
+/**
  * Changes the nominal update interval (ns, > 0).
  *
  * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,

@@ -280,6 +280,7 @@ int main(int argc, char **argv) {
         uint64_t psys = 0, pphc = 0;
         int n;
         bool stepped = false;
+        struct timespec applied_at = {0, 0};
         if (o.simulate) {
             n = sim_read(&sim, o.n_samples, tr);
         } else {
@@ -315,10 +316,14 @@ int main(int argc, char **argv) {
                 if (out.action == KEEL_SERVO_ACTION_STEP && clock_step(out.step_ns) == 0)
                     stepped = true;
                 if (clock_set_frequency(out.freq_ppb_q32) == 0) freq = out.freq_ppb_q32;
+                clock_gettime(CLOCK_REALTIME, &applied_at);
             }
             /* dry run: nothing is applied; the servo is told so below. */
         }
         keel_servo_applied(&servo, stepped, out.step_ns, freq);
+        if (applied_at.tv_sec != 0)
+            /* The corrections took effect now, a little after the sample. */
+            keel_servo_applied_at(&servo, (uint64_t)applied_at.tv_sec * NS_PER_S + (uint64_t)applied_at.tv_nsec);
         if (!o.quiet && n >= 0) {
             printf("offset %9lld ns  delay %6lld ns  freq %+10.3f ppb  %-8s", (long long)smp.offset_ns,
                    (long long)smp.delay_ns, (double)out.freq_ppb_q32 / 4294967296.0,

@@ -485,6 +485,26 @@ pub unsafe extern "C" fn keel_servo_applied(
     })
 }
 
+/// Reports when the last output's corrections took effect: `at_ns` is the
+/// local clock read right after applying them (ns since the epoch). Until
+/// then the previous frequency was still in force; the default servo
+/// accounts for the gap (a few ms at 50 ppm is a few hundred ns). Optional;
+/// call it after `keel_servo_applied`.
+///
+/// Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`.
+///
+/// # Safety
+/// `servo` is NULL or points to a valid `keel_servo`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn keel_servo_applied_at(servo: *mut keel_servo, at_ns: u64) -> keel_status {
+    ffi_boundary!({
+        // SAFETY: the caller guarantees `servo` is NULL or valid.
+        let c = unsafe { cell(servo) }?;
+        c.servo.get().applied_at(Timestamp::from_nanos(at_ns));
+        Ok(())
+    })
+}
+
 /// Changes the nominal update interval (ns, > 0).
 ///
 /// Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,

@@ -159,6 +159,7 @@ static void test_servo_uninit(void) {
     memset(&s, 0, sizeof s);
     CHECK_ST(keel_servo_sample(&s, 0, S, 0, &o), KEEL_STATUS_NOT_INITIALIZED);
     CHECK_ST(keel_servo_applied(&s, false, 0, 0), KEEL_STATUS_NOT_INITIALIZED);
+    CHECK_ST(keel_servo_applied_at(&s, 0), KEEL_STATUS_NOT_INITIALIZED);
     CHECK_ST(keel_servo_set_interval(&s, S), KEEL_STATUS_NOT_INITIALIZED);
     CHECK_ST(keel_servo_reset(&s), KEEL_STATUS_NOT_INITIALIZED);
     CHECK_ST(keel_servo_disruption(&s), KEEL_STATUS_NOT_INITIALIZED);
@@ -170,6 +171,7 @@ static void test_servo_uninit(void) {
     /* NULL servo */
     CHECK_ST(keel_servo_sample(NULL, 0, S, 0, &o), KEEL_STATUS_NULL_POINTER);
     CHECK_ST(keel_servo_applied(NULL, false, 0, 0), KEEL_STATUS_NULL_POINTER);
+    CHECK_ST(keel_servo_applied_at(NULL, 0), KEEL_STATUS_NULL_POINTER);
     CHECK_ST(keel_servo_set_interval(NULL, S), KEEL_STATUS_NULL_POINTER);
     CHECK_ST(keel_servo_reset(NULL), KEEL_STATUS_NULL_POINTER);
     CHECK_ST(keel_servo_disruption(NULL), KEEL_STATUS_NULL_POINTER);
@@ -222,6 +224,7 @@ static void run_servo(int32_t kind) {
         }
         if (o.action != KEEL_SERVO_ACTION_NONE) corr_ppb = (double)o.freq_ppb_q32 / 4294967296.0;
         CHECK_ST(keel_servo_applied(&s, step, o.step_ns, o.freq_ppb_q32), KEEL_STATUS_OK);
+        CHECK_ST(keel_servo_applied_at(&s, 0), KEEL_STATUS_OK);
         offset += (osc_ppb + corr_ppb); /* 1 s at (osc + corr) ppb, in ns */
         t += S;
     }
