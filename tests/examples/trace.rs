@@ -1,5 +1,5 @@
 //! Prints a servo's true offset around a scenario's perturbation:
-//! `cargo run --release -p keel-tests --example trace -- <scenario-substring> [servo] [seed]`.
+//! `cargo run --release -p keel-tests --example trace -- <scenario-substring> [servo] [seed] [from_s]`.
 use keel_tests::report::contenders;
 use keel_tests::runner::run;
 use keel_tests::scenarios;
@@ -22,7 +22,10 @@ fn main() {
         std::process::exit(2);
     };
     let r = run(&scn, (c.make)(&scn).as_mut(), seed);
-    let from = usize::try_from(scn.settle_from_s.saturating_sub(3)).unwrap_or(0);
+    let from = args
+        .get(3)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| usize::try_from(scn.settle_from_s.saturating_sub(3)).unwrap_or(0));
     println!("# {} / {} / seed {seed}", scn.name, c.name);
     for (i, x) in r.trace_offset_ns.iter().enumerate().skip(from).take(60) {
         println!("{:5} {:14.1}", i + 1, x);
