@@ -10,6 +10,7 @@ fn main() {
     let seeds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
     for scn in scenarios::all()
         .into_iter()
+        .chain(scenarios::suite())
         .filter(|s| s.name.contains(pat))
     {
         for seed in 1..=seeds {

@@ -634,12 +634,9 @@ impl Servo for Kalman {
             }
         }
         self.suspects = [None; 2];
-        // A read slower than usual says little about the noise: keep it out of
-        // the statistics (its excess is already in R for the update).
-        let e = Real::from_i64(excess.as_nanos());
-        if (e * e).scale2(1) <= r {
-            self.push_noise(phase, s.local_ts);
-        }
+        // Every accepted reading feeds the noise statistics: read-delay
+        // jitter is reading noise too (rare very slow reads are clipped there).
+        self.push_noise(phase, s.local_ts);
         // Measurement update.
         let inv_var = var.recip();
         let k0 = self.p00 * inv_var;
