@@ -110,8 +110,8 @@ impl Frame {
 enum Stage {
     /// No sample yet.
     Empty,
-    /// One sample: `(free-running phase, local time)`.
-    One(i64, Timestamp),
+    /// One sample: `(free-running phase, local time, measured offset)`.
+    One(i64, Timestamp, Duration),
     /// Tracking.
     Tracking,
 }
@@ -148,7 +148,10 @@ pub struct Kalman {
     /// nominal interval); `None` outside a burst.
     burst_ns: Option<i64>,
     /// Local time of the last reading given to the noise estimator.
-    last_noise: Option<Timestamp>,
+    last_noise: Option<i64>,
+    /// Reference time elapsed since the start, ns: the local clock's spans
+    /// scaled by the rates in force (steps do not move it).
+    ref_time_ns: i64,
     /// The usual stated uncertainty of a reading, ns.
     uncertainty_floor: Option<i64>,
     /// A frequency known before the first readings (oscillator error, ppb)
@@ -172,6 +175,8 @@ impl defmt::Format for Kalman {
     }
 }
 
+/// 10⁹ (s to ns).
+const GIGA: Real = Real::from_i64(1_000_000_000);
 /// 10⁻⁹ (ppb and ns to s).
 const NANO: Real = Real::ratio(1, 1_000_000_000);
 /// 1/3.
@@ -222,6 +227,7 @@ impl Kalman {
             updates: 0,
             burst_ns: None,
             last_noise: None,
+            ref_time_ns: 0,
             uncertainty_floor: None,
             prior: None,
         }
@@ -311,20 +317,22 @@ impl Kalman {
         self.t_last = t;
     }
 
-    /// Feeds the noise estimator on a regular grid of the nominal interval.
+    /// Feeds the noise estimator on a regular grid of the nominal interval,
+    /// in reference time (at +5 % the local clock's seconds are 5 % long).
     /// The estimator assumes evenly spaced values, and the free-running phase
     /// drifts at the oscillator's full error (e.g. 50 µs/s), so a reading
     /// taken off the grid (a re-read, a burst) is moved to the nearest grid
     /// point along the estimated frequency. Readings less than half an
     /// interval after the last grid point are skipped; a gap of more than
     /// one interval restarts the estimator's history.
-    fn push_noise(&mut self, phase: i64, t: Timestamp) {
+    fn push_noise(&mut self, phase: i64) {
+        let t = self.ref_time_ns;
         let Some(grid) = self.last_noise else {
             self.noise.push(phase);
             self.last_noise = Some(t);
             return;
         };
-        let since = t.duration_since(grid).as_nanos();
+        let since = t.saturating_sub(grid);
         let half = self.interval_ns / 2;
         if since < half {
             return;
@@ -335,8 +343,8 @@ impl Kalman {
             self.last_noise = Some(t);
             return;
         }
-        let target = grid.wrapping_add(Duration::from_nanos(self.interval_ns));
-        let off_grid = t.duration_since(target).as_nanos();
+        let target = grid.saturating_add(self.interval_ns);
+        let off_grid = t.saturating_sub(target);
         let drift = Real::from_fixed(self.f.to_bits(), 32) * seconds(off_grid);
         self.noise
             .push(phase.wrapping_sub(drift.to_fixed(PHASE_FRAC)));
@@ -370,23 +378,30 @@ impl Kalman {
         self.suspects = [None; 2];
     }
 
-    /// Starts tracking from two free-running phases `(p1, t1)`, `(p2, t2)` with
-    /// the newest offset reading `offset`.
+    /// Starts tracking from two readings: free-running phases `p`, local
+    /// times `t` and measured offsets; the newest offset starts the estimate.
     fn start_from_two(
         &mut self,
-        p1: i64,
-        t1: Timestamp,
-        p2: i64,
-        t2: Timestamp,
-        offset: Duration,
+        first: (i64, Timestamp, Duration),
+        second: (i64, Timestamp, Duration),
         r: Real,
     ) {
-        let dt = t2.duration_since(t1).as_nanos().max(1);
+        let (p1, t1, o1) = first;
+        let (p2, t2, offset) = second;
+        let local_dt = t2.duration_since(t1).as_nanos().max(1);
+        // The reference advanced the local span less what the offset grew
+        // by (at +5 % that is 5 % less: frequencies are per reference second).
+        let grown = offset.saturating_sub(o1).as_nanos();
+        let ref_dt = local_dt.saturating_sub(grown);
+        let dt = if ref_dt > 0 { ref_dt } else { local_dt };
+        if self.stage != Stage::Tracking {
+            self.ref_time_ns = self.ref_time_ns.saturating_add(dt);
+        }
         let dphase = Real::from_fixed(p2.wrapping_sub(p1), PHASE_FRAC);
         // f = Δphase/Δt in ppb.
-        self.f = ppb_from_real(dphase / seconds(dt));
-        self.x = offset.as_nanos().saturating_mul(1 << X_FRAC);
         let s = seconds(dt);
+        self.f = ppb_from_real(dphase / s);
+        self.x = offset.as_nanos().saturating_mul(1 << X_FRAC);
         self.p00 = r;
         self.p01 = r / s;
         self.p11 = (r / (s * s)).scale2(1);
@@ -416,7 +431,6 @@ impl Kalman {
                 .wrapping_add(delta.as_nanos().wrapping_shl(u32::from(PHASE_FRAC)));
             // The local time line moves with the step.
             self.t_last = self.t_last.wrapping_add(delta);
-            self.last_noise = self.last_noise.map(|t| t.wrapping_add(delta));
             self.c = self.control(max);
             (
                 Action::Step {
@@ -528,26 +542,31 @@ impl Servo for Kalman {
         let dt = frame.reference_seconds(local_dt.max(0));
         if self.stage != Stage::Empty && local_dt >= 0 {
             self.advance_own_phase(&frame, dt);
+            if self.stage == Stage::Tracking {
+                // (Before tracking the rates are unknown: the first interval
+                // is added by `start_from_two`.)
+                self.ref_time_ns = self.ref_time_ns.saturating_add((dt * GIGA).to_i64());
+            }
         }
         let phase = self.free_running_phase(s.offset);
         let excess = self.uncertainty_excess(s.uncertainty);
         let (r, q) = self.noise_params(excess);
         match self.stage {
             Stage::Empty => {
-                self.stage = Stage::One(phase, s.local_ts);
+                self.stage = Stage::One(phase, s.local_ts, s.offset);
                 self.t_last = s.local_ts;
-                self.push_noise(phase, s.local_ts);
+                self.push_noise(phase);
                 return self.unlocked(s.offset);
             }
-            Stage::One(p1, t1) => {
+            Stage::One(p1, t1, o1) => {
                 if s.local_ts.duration_since(t1).as_nanos() <= 0 {
                     // Time went backwards: start again from this sample.
-                    self.stage = Stage::One(phase, s.local_ts);
+                    self.stage = Stage::One(phase, s.local_ts, s.offset);
                     self.t_last = s.local_ts;
                     return self.unlocked(s.offset);
                 }
-                self.push_noise(phase, s.local_ts);
-                self.start_from_two(p1, t1, phase, s.local_ts, s.offset, r);
+                self.push_noise(phase);
+                self.start_from_two((p1, t1, o1), (phase, s.local_ts, s.offset), r);
                 if let Some((f_prior, var_prior)) = self.prior.take() {
                     // Combine the two-reading estimate with the prior by
                     // their variances.
@@ -603,7 +622,11 @@ impl Servo for Kalman {
                     if apart * apart > gate * gate * var.scale2(1) {
                         diag_info!("keel: frequency change, restarting from two readings");
                         self.noise.restart();
-                        self.start_from_two(a.phase, a.local_ts, phase, s.local_ts, s.offset, r);
+                        self.start_from_two(
+                            (a.phase, a.local_ts, a.offset),
+                            (phase, s.local_ts, s.offset),
+                            r,
+                        );
                         self.burst_ns = Some(self.quick_ns());
                         return self.steer(false);
                     }
@@ -627,7 +650,11 @@ impl Servo for Kalman {
                         return self.steer(true);
                     }
                     // Consistent direction, changing size: a frequency change.
-                    self.start_from_two(b.phase, b.local_ts, phase, s.local_ts, s.offset, r);
+                    self.start_from_two(
+                        (b.phase, b.local_ts, b.offset),
+                        (phase, s.local_ts, s.offset),
+                        r,
+                    );
                     self.burst_ns = Some(self.quick_ns());
                     return self.steer(false);
                 }
@@ -636,7 +663,7 @@ impl Servo for Kalman {
         self.suspects = [None; 2];
         // Every accepted reading feeds the noise statistics: read-delay
         // jitter is reading noise too (rare very slow reads are clipped there).
-        self.push_noise(phase, s.local_ts);
+        self.push_noise(phase);
         // Measurement update.
         let inv_var = var.recip();
         let k0 = self.p00 * inv_var;
@@ -664,9 +691,6 @@ impl Servo for Kalman {
                 .own_phase
                 .wrapping_add(diff.wrapping_shl(u32::from(PHASE_FRAC)));
             self.t_last = self.t_last.wrapping_add(Duration::from_nanos(diff));
-            self.last_noise = self
-                .last_noise
-                .map(|t| t.wrapping_add(Duration::from_nanos(diff)));
         }
         self.pending_step = None;
         self.c = a.freq;
@@ -683,6 +707,7 @@ impl Servo for Kalman {
             let frame = self.frame();
             let dt = frame.reference_seconds(local_dt);
             self.advance_own_phase(&frame, dt);
+            self.ref_time_ns = self.ref_time_ns.saturating_add((dt * GIGA).to_i64());
             self.predict(&frame, dt, local_ts, q);
         }
         self.hold(self.x_duration())
