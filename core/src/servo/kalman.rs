@@ -175,6 +175,13 @@ impl defmt::Format for Kalman {
     }
 }
 
+/// The correction `c` as the clock feels it, ppb: the kernel scales the
+/// oscillator's rate (`f` ppb), so `c` acts as `c·(1 + f)`.
+fn felt_correction(c: Ppb, f: Real) -> Real {
+    let c = Real::from_fixed(c.to_bits(), 32);
+    c + c * f * NANO
+}
+
 /// 10⁹ (s to ns).
 const GIGA: Real = Real::from_i64(1_000_000_000);
 /// 10⁻⁹ (ppb and ns to s).
@@ -186,12 +193,8 @@ const G_MIN: Real = Real::ratio(3, 10);
 /// The gain's factor on `σ_f·T/σ_x`.
 const G_FACTOR: Real = Real::ratio(5, 2);
 
-fn nano() -> Real {
-    NANO
-}
-
 fn seconds(dt_ns: i64) -> Real {
-    Real::from_i64(dt_ns) * nano()
+    Real::from_i64(dt_ns) * NANO
 }
 
 fn ppb_from_real(r: Real) -> Ppb {
@@ -284,11 +287,10 @@ impl Kalman {
 
     /// The clock's rates under the correction in force.
     fn frame(&self) -> Frame {
-        let c = Real::from_fixed(self.c.to_bits(), 32);
         let f = Real::from_fixed(self.f.to_bits(), 32);
         // The kernel scales the oscillator's rate, so `c` acts as `c·(1 + f)`
         // (at 10 % slew and 50 ppm that is 5 ppm more than `c`).
-        let correction = c + c * f * NANO;
+        let correction = felt_correction(self.c, f);
         let rate = f + correction;
         Frame {
             correction,
@@ -726,11 +728,7 @@ impl Servo for Kalman {
         // than the model assumed: move the offset (and the servo's own phase)
         // by the difference.
         let f = Real::from_fixed(self.f.to_bits(), 32);
-        let eff = |c: Ppb| {
-            let c = Real::from_fixed(c.to_bits(), 32);
-            c + c * f * NANO
-        };
-        let delta = (eff(self.c_before) - eff(self.c)) * seconds(lag);
+        let delta = (felt_correction(self.c_before, f) - felt_correction(self.c, f)) * seconds(lag);
         self.x = self.x.saturating_add(delta.to_fixed(X_FRAC));
         self.own_phase = self.own_phase.wrapping_add(delta.to_fixed(PHASE_FRAC));
     }

@@ -270,4 +270,18 @@ impl Servo for Pi {
     fn state(&self) -> ServoState {
         self.dispatcher.state()
     }
+
+    fn no_sample(&mut self, local_ts: Timestamp) -> ServoOutput {
+        let _ = local_ts;
+        // Hold: the frequency in force stays (the trait's default would
+        // report zero).
+        ServoOutput {
+            action: Action::None,
+            state: self.dispatcher.state(),
+            offset: Duration::ZERO,
+            freq: self.integral,
+            error_bound: None,
+            next_update: None,
+        }
+    }
 }
