@@ -70,7 +70,7 @@ fn main() {
         }
         if t >= from * 1_000_000_000 {
             println!(
-                "t={:.4} true={:.1} meas={} est={} {:?} freq={} bound={:?} next={:?} R={:?} q={:?}",
+                "t={:.4} true={:.1} meas={} est={} {:?} freq={} bound={:?} next={:?} R={:?} q={:?} l0={:?}",
                 t as f64 * 1e-9,
                 true_before,
                 r.offset.as_nanos(),
@@ -81,7 +81,8 @@ fn main() {
                 o.next_update.map(|d| d.as_nanos()),
                 k.noise_model().map(|m| m.reading_var.to_i64()),
                 k.noise_model()
-                    .map(|m| m.wander_var.to_fixed(10) as f64 / 1024.0)
+                    .map(|m| m.wander_var.to_fixed(10) as f64 / 1024.0),
+                k.short_term_var().map(|v| v.to_i64() * 2 / 3)
             );
         }
         t += o.next_update.map_or(scn.interval_ns, |d| {

@@ -93,6 +93,20 @@ pub fn clock_step(delta_ns: i64, allow_steps: bool) -> Scenario {
     s
 }
 
+/// The start (+0.5 s, +50 ppm, steps allowed) at reading noise `sigma_ns`
+/// with almost no wander, statistics over 20–35 s: how close a servo gets to
+/// a straight-line fit through every reading so far (its error is about
+/// 2σ/√n after n readings, 0.33–0.45σ in that window), before a short
+/// history can tell noise from wander. The lab's scenario 2 at σ = 1 µs.
+pub fn noisy_start(sigma_ns: f64) -> Scenario {
+    let mut s = wander(0.1, sigma_ns, 1);
+    s.name = format!("noisy start σ={}", fmt_ns(sigma_ns));
+    s.duration_s = 35;
+    s.steady_s = (20, 35);
+    s.allow_steps = true;
+    s
+}
+
 /// 0.5 % of reads carry +100 µs.
 pub fn outliers() -> Scenario {
     let mut s = standard(10.0, 1);
@@ -152,6 +166,10 @@ pub fn suite() -> Vec<Scenario> {
             s.steady_s = (300, 600);
             v.push(s);
         }
+    }
+    // The first half minute at high reading noise (the lab's scenario 2).
+    for sigma in [1000.0, 10_000.0] {
+        v.push(noisy_start(sigma));
     }
     // 3. Slow frequency changes: a 1 ppm thermal ramp over 1000 s, and a
     //    100 ppb sinusoid with a 1000 s period.

@@ -57,6 +57,29 @@ fn startup_from_half_a_second_and_50_ppm() {
 }
 
 #[test]
+fn noisy_start_averages_like_a_line_fit() {
+    // A line through every reading so far errs by 2σ/√n: 0.33–0.45σ over
+    // 20–35 s. Before the wander ceiling keel followed its readings at
+    // 1.45σ here (a short noisy history claimed ~700 ppb/√s of wander).
+    let seeds: Vec<u64> = (1..=9).collect();
+    let c = run_cell(&scenarios::noisy_start(1000.0), &KEEL, &seeds);
+    assert!(c.rms_ns() <= 450.0, "RMS {:.0} ns at σ = 1 µs", c.rms_ns());
+}
+
+#[test]
+fn no_bound_before_the_noise_is_measured() {
+    // Two readings fix offset and frequency but not their noise: a bound
+    // assumed for 1 µs readings was broken by 10 µs ones at t = 2–3 s.
+    let seeds: Vec<u64> = (1..=9).collect();
+    let c = run_cell(&scenarios::noisy_start(10_000.0), &KEEL, &seeds);
+    let (checks, violations) = c.runs.iter().fold((0, 0), |(n, v), r| {
+        (n + r.bound_checks, v + r.bound_violations)
+    });
+    assert!(checks >= 9 * 25, "only {checks} bound checks");
+    assert_eq!(violations, 0, "{violations} of {checks} checks violated");
+}
+
+#[test]
 fn frequency_step_of_50_ppm() {
     let c = cell(&scenarios::freq_step(50.0));
     assert!(c.peak_ns() <= 60_000.0, "peak {:.0} ns", c.peak_ns());

@@ -86,6 +86,8 @@ pub struct NoiseEstimator {
     interval_s: Real,
     /// The model fitted after the last value.
     model: Option<NoiseModel>,
+    /// Level 0's first squared second differences, ns².
+    early: [Real; EARLY_VALUES as usize],
 }
 
 #[cfg(feature = "defmt")]
@@ -116,12 +118,21 @@ impl NoiseEstimator {
         Real::ratio(1, 10_000)
     }
 
+    /// The largest wander assumed without clear evidence, ppb²/s (10²: a
+    /// frequency random walk of 10 ppb/√s, a poor oscillator or a VM's clock
+    /// under thermal swings). A larger wander is followed once the data
+    /// show it beyond two standard errors.
+    pub fn wander_ceiling() -> Real {
+        Real::from_i64(100)
+    }
+
     /// An empty estimator for samples `interval_ns` apart.
     pub fn new(interval_ns: i64) -> Self {
         Self {
             levels: [Level::default(); LEVELS],
             interval_s: interval_seconds(interval_ns),
             model: None,
+            early: [Real::ZERO; EARLY_VALUES as usize],
         }
     }
 
@@ -146,8 +157,22 @@ impl NoiseEstimator {
     /// Adds one free-running phase value (ns × 2⁸, modulo 2⁶⁴).
     pub fn push(&mut self, phase: i64) {
         let mut value = phase;
-        for level in &mut self.levels {
-            level.add_mean(value);
+        // The white-noise part of level j's variance is level 0's / 2^j: a
+        // floor for the clipping limit, so a level whose first values happen
+        // to be tiny (or exactly zero) does not clip all that follow.
+        let mut white = Real::ZERO;
+        for (j, level) in self.levels.iter_mut().enumerate() {
+            if let Some(e2) = level.add_mean(value) {
+                if j == 0 && level.count < EARLY_VALUES {
+                    let i = level.count as usize;
+                    self.early[i] = e2;
+                    level.count += 1;
+                    level.var = trimmed_mean(&self.early[..=i]);
+                } else {
+                    level.fold(e2, white);
+                }
+            }
+            white = if j == 0 { level.var } else { white }.scale2(-1);
             match level.pending.take() {
                 None => {
                     level.pending = Some(value);
@@ -202,9 +227,12 @@ impl NoiseEstimator {
         let mut r = (l0.var / three_halves).max(min_r);
         let mut q = self.model.map_or(min_q, |m| m.wander_var);
         let mut q_se = Real::ZERO;
+        let mut joined = 0u32;
+        let (mut s11, mut s12, mut t1) = (Real::ZERO, Real::ZERO, Real::ZERO);
         for _ in 0..3 {
-            let (mut s11, mut s12, mut s22, mut t1, mut t2) =
-                (Real::ZERO, Real::ZERO, Real::ZERO, Real::ZERO, Real::ZERO);
+            joined = 0;
+            let (mut s22, mut t2) = (Real::ZERO, Real::ZERO);
+            (s11, s12, t1) = (Real::ZERO, Real::ZERO, Real::ZERO);
             for (j, (l, &(a, b_unit))) in (0i32..).zip(self.levels.iter().zip(COEFFS.iter())) {
                 // A level joins once it has a few values: with fewer, its
                 // variance is too uncertain to weigh (χ² with 4 degrees of
@@ -213,6 +241,7 @@ impl NoiseEstimator {
                 if l.count < if j == 0 { 4 } else { 8 } {
                     continue;
                 }
+                joined += 1;
                 let b = b_unit * t3;
                 let model = a * r + b * q;
                 let w = Real::from_i64(i64::from(l.count.min(Self::HORIZON))) / (model * model);
@@ -223,7 +252,7 @@ impl NoiseEstimator {
                 t2 = t2 + w * b * l.var;
             }
             let det = s11 * s22 - s12 * s12;
-            (r, q) = if s22.is_zero() || det <= (s11 * s22).scale2(-30) {
+            (r, q) = if joined < 2 || s22.is_zero() || det <= (s11 * s22).scale2(-30) {
                 (t1 / s11, min_q)
             } else {
                 ((s22 * t1 - s12 * t2) / det, (s11 * t2 - s12 * t1) / det)
@@ -243,9 +272,33 @@ impl NoiseEstimator {
             };
         }
         // An underestimated wander makes the servo stiff and its bound
-        // dishonest, an overestimate costs little: report one standard error
-        // above the estimate (the weights are n/m², so Var(q) = 2·S₁₁/det).
-        let wander = q + q_se;
+        // dishonest: report one standard error above the estimate (the
+        // weights are n/m², so Var(q) = 2·S₁₁/det). But a short history of
+        // noisy readings cannot tell wander from noise at all (at σ = 1 µs
+        // and 20 values the standard error is ~(700 ppb/√s)², and a servo
+        // that agile follows every reading): until the estimate stands out
+        // of its error, or while one level alone is in the fit, the wander
+        // is capped at the ceiling of real oscillators,
+        // [`NoiseEstimator::wander_ceiling`].
+        let ceiling = Self::wander_ceiling();
+        let wander = if joined < 2 {
+            ceiling
+        } else if q > q_se.scale2(1) {
+            q + q_se
+        } else {
+            if q > ceiling {
+                // The reading noise that goes with the capped wander (the
+                // fit's split would leave it too small).
+                r = ((t1 - s12 * ceiling) / s11).max(min_r);
+            }
+            (q + q_se).min(ceiling)
+        };
+        // Likewise a few values can make the reading noise look small, and
+        // a servo that trusts its readings too much is jumpy and its bound
+        // dishonest: the estimate is widened by 8/n (×2 at 8 values, ×1.03
+        // at 256), about its spread at 10 % confidence.
+        let n = Real::from_i64(i64::from(l0.count.min(Self::HORIZON)));
+        let r = r + r.scale2(3) / n;
         self.model = Some(NoiseModel {
             reading_var: r,
             wander_var: wander,
@@ -253,9 +306,45 @@ impl NoiseEstimator {
     }
 }
 
+/// Level 0's first values are kept and averaged robustly (see
+/// [`trimmed_mean`]): one of them can be an outlier, and a tiny first value
+/// must not set the clipping limit of those that follow.
+const EARLY_VALUES: u32 = 8;
+
+/// The mean of `e²` values, robust to one outlier reading: the largest
+/// values are dropped (a reading enters three neighbouring second
+/// differences, so three from six values on, two before), and the mean of the rest is scaled
+/// back to the full mean. The factors are the expected ratio for white noise
+/// (second differences of neighbours correlate by −2/3), by simulation.
+fn trimmed_mean(values: &[Real]) -> Real {
+    let mut v = [Real::ZERO; EARLY_VALUES as usize];
+    let k = values.len().min(v.len());
+    v[..k].copy_from_slice(&values[..k]);
+    let v = &mut v[..k];
+    v.sort_unstable();
+    // (values dropped, full mean / trimmed mean × 1000) by count.
+    let (drop, factor_e3) = match k {
+        0..=3 => (0, 1000),
+        4 => (2, 2961),
+        5 => (2, 2562),
+        6 => (3, 3640),
+        7 => (3, 3161),
+        _ => (3, 2841),
+    };
+    let kept = &v[..k - drop];
+    let mut sum = Real::ZERO;
+    for &x in kept {
+        sum = sum + x;
+    }
+    #[allow(clippy::cast_possible_wrap, reason = "at most 8 values")]
+    let n = kept.len().max(1) as i64;
+    sum * Real::ratio(factor_e3, 1000 * n)
+}
+
 impl Level {
-    /// Pushes a block mean and folds the new second difference into `var`.
-    fn add_mean(&mut self, mean: i64) {
+    /// Pushes a block mean; returns the new second difference squared, ns²,
+    /// once there are three means.
+    fn add_mean(&mut self, mean: i64) -> Option<Real> {
         if self.hist_len < 3 {
             self.hist[usize::from(self.hist_len)] = mean;
             self.hist_len += 1;
@@ -263,7 +352,7 @@ impl Level {
             self.hist = [self.hist[1], self.hist[2], mean];
         }
         if self.hist_len < 3 {
-            return;
+            return None;
         }
         let [b0, b1, b2] = self.hist;
         // e = b1 − (b0 + b2)/2, exact modulo 2^64 for neighbouring means.
@@ -272,9 +361,16 @@ impl Level {
             .wrapping_mul(2)
             .wrapping_sub(b2.wrapping_sub(b0)); // 2e
         let e = Real::from_fixed(e2x, PHASE_FRAC + 1);
-        let mut e2 = e * e;
+        Some(e * e)
+    }
+
+    /// Folds a squared second difference into `var`, clipped at 25× the
+    /// running variance (or of `floor`, ns², if larger) so an outlier cannot
+    /// blow it up.
+    fn fold(&mut self, e2: Real, floor: Real) {
+        let mut e2 = e2;
         if self.count > 0 {
-            let cap = self.var * Real::from_i64(25);
+            let cap = self.var.max(floor) * Real::from_i64(25);
             e2 = e2.min(cap);
         }
         self.count = self.count.saturating_add(1);
@@ -389,6 +485,68 @@ mod tests {
             est.push(i64::MAX.wrapping_add(k.wrapping_mul(1 << 20)));
         }
         let m = est.model().unwrap();
-        assert_eq!(m.reading_var, NoiseEstimator::min_reading_var());
+        // The floor, widened for a short history.
+        assert!(m.reading_var <= NoiseEstimator::min_reading_var().scale2(1));
+    }
+
+    /// Level 0's variance after `n` white-noise values σ = 1000 ns whose
+    /// first three readings are equal (a first second difference of zero).
+    fn after_flat_start(n: usize, outlier_at: Option<usize>) -> f64 {
+        let mut g = Gauss(99);
+        let mut est = NoiseEstimator::new(1_000_000_000);
+        for k in 0..n {
+            let mut z = if k < 3 { 0.0 } else { 1000.0 * g.next() };
+            if outlier_at == Some(k) {
+                z += 1e6;
+            }
+            est.push((z * 256.0) as i64);
+        }
+        real_f64(est.short_term_var().unwrap()) / 1.5
+    }
+
+    #[test]
+    fn a_zero_first_value_does_not_pin_the_estimate() {
+        // Before: every later value was clipped at 25 × 0.
+        let v = after_flat_start(40, None);
+        assert!((4e5..3e6).contains(&v), "σ² estimate {v} (truth 1e6)");
+    }
+
+    #[test]
+    fn an_early_outlier_is_trimmed() {
+        // Ten readings, eight second differences, three of them hit.
+        let clean = after_flat_start(10, None);
+        let dirty = after_flat_start(10, Some(6));
+        // Untrimmed, the 1 ms outlier would read as σ² ≈ 1e11.
+        assert!(
+            dirty < 1e7 && clean < 1e7,
+            "σ² {dirty} with a 1 ms outlier, {clean} without (truth 1e6)"
+        );
+    }
+
+    /// Median wander estimate (ppb/√s) over seeds after `n` values of white
+    /// noise σ without any wander.
+    fn early_wander(sigma: f64, n: usize) -> f64 {
+        let mut w: Vec<f64> = (1..=9)
+            .map(|seed| {
+                let mut g = Gauss(seed * 7919);
+                let mut est = NoiseEstimator::new(1_000_000_000);
+                for k in 0..n {
+                    est.push(((k as f64 * 50_000.0 + sigma * g.next()) * 256.0) as i64);
+                }
+                real_f64(est.model().unwrap().wander_var).sqrt()
+            })
+            .collect();
+        w.sort_by(f64::total_cmp);
+        w[4]
+    }
+
+    #[test]
+    fn a_short_noisy_history_does_not_claim_huge_wander() {
+        // Before the ceiling: about 700 ppb/√s after 25 values at σ = 1 µs,
+        // and a servo that agile follows every reading.
+        for n in [10, 25, 60] {
+            let w = early_wander(1000.0, n);
+            assert!(w <= 10.0, "{n} values: wander {w} ppb/√s");
+        }
     }
 }

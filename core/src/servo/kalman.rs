@@ -157,6 +157,9 @@ pub struct Kalman {
     /// A frequency known before the first readings (oscillator error, ppb)
     /// and its variance (ppb²), e.g. from a state file.
     prior: Option<(Ppb, Real)>,
+    /// The reading variance (without a reading's excess) the covariance is
+    /// built on, ns².
+    r_basis: Real,
 }
 
 #[cfg(feature = "defmt")]
@@ -233,6 +236,7 @@ impl Kalman {
             ref_time_ns: 0,
             uncertainty_floor: None,
             prior: None,
+            r_basis: Real::from_i64(1_000_000),
         }
     }
 
@@ -265,10 +269,39 @@ impl Kalman {
     /// reading's uncertainty beyond the usual (e.g. a slow PHC read).
     fn noise_params(&self, excess: Duration) -> (Real, Real) {
         let u = Real::from_i64(excess.as_nanos());
+        let q = self.noise.model().map_or(Real::ONE, |m| m.wander_var);
+        (self.reading_var_basis() + u * u, q)
+    }
+
+    /// The reading variance in use, ns²: the estimate, or before there is
+    /// one 1 µs², or more if the first second differences already show it
+    /// (with 1 ppb/√s of wander assumed meanwhile).
+    fn reading_var_basis(&self) -> Real {
         match self.noise.model() {
-            Some(m) => (m.reading_var + u * u, m.wander_var),
-            // Before the estimator has data: assume 1 µs readings and 1 ppb/√s.
-            None => (Real::from_i64(1_000_000) + u * u, Real::ONE),
+            Some(m) => m.reading_var,
+            None => {
+                let assumed = Real::from_i64(1_000_000);
+                self.noise
+                    .short_term_var()
+                    .map_or(assumed, |v| (v / Real::ratio(3, 2)).max(assumed))
+            }
+        }
+    }
+
+    /// Rescales the covariance when the estimate of the reading noise
+    /// changes: while readings dominate it (the first seconds, with the
+    /// assumed 1 µs before there is any estimate), the covariance is
+    /// proportional to the reading variance. So a bound built on 1 µs
+    /// readings stays honest when they turn out to be 10 µs, and the gains
+    /// (which depend on the ratio) do not jump with the young estimate.
+    fn follow_reading_noise(&mut self) {
+        let now = self.reading_var_basis();
+        let before = core::mem::replace(&mut self.r_basis, now);
+        if self.stage == Stage::Tracking && now != before && !before.is_zero() {
+            let ratio = now / before;
+            self.p00 = self.p00 * ratio;
+            self.p01 = self.p01 * ratio;
+            self.p11 = self.p11 * ratio;
         }
     }
 
@@ -454,7 +487,7 @@ impl Kalman {
             state,
             offset: est_offset,
             freq: self.c,
-            error_bound: Some(self.error_bound_at(self.t_last)),
+            error_bound: self.error_bound(self.t_last),
             next_update,
         }
     }
@@ -502,7 +535,7 @@ impl Kalman {
             state,
             offset: self.x_duration(),
             freq: self.c,
-            error_bound: Some(self.error_bound_at(self.t_last)),
+            error_bound: self.error_bound(self.t_last),
             next_update,
         }
     }
@@ -553,6 +586,7 @@ impl Servo for Kalman {
         let phase = self.free_running_phase(s.offset);
         let excess = self.uncertainty_excess(s.uncertainty);
         let (r, q) = self.noise_params(excess);
+        self.follow_reading_noise();
         match self.stage {
             Stage::Empty => {
                 self.stage = Stage::One(phase, s.local_ts, s.offset);
@@ -567,8 +601,10 @@ impl Servo for Kalman {
                     self.t_last = s.local_ts;
                     return self.unlocked(s.offset);
                 }
-                self.push_noise(phase);
+                // (Pushed after the start, which moves the reference time
+                // on by the first interval.)
                 self.start_from_two((p1, t1, o1), (phase, s.local_ts, s.offset), r);
+                self.push_noise(phase);
                 if let Some((f_prior, var_prior)) = self.prior.take() {
                     // Combine the two-reading estimate with the prior by
                     // their variances.
@@ -773,8 +809,14 @@ impl Servo for Kalman {
         self.dispatcher.state()
     }
 
+    /// None until the filter tracks and has measured the reading noise
+    /// (four second differences: six readings after a start, at once after
+    /// a disruption): two readings fix an offset and a frequency but say
+    /// nothing of their noise, and a bound assumed for 1 µs readings is
+    /// broken by 10 µs ones.
     fn error_bound(&self, local_ts: Timestamp) -> Option<Duration> {
-        (self.stage == Stage::Tracking).then(|| self.error_bound_at(local_ts))
+        (self.stage == Stage::Tracking && self.noise.model().is_some())
+            .then(|| self.error_bound_at(local_ts))
     }
 }
 
