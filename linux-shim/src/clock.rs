@@ -160,6 +160,16 @@ pub trait ClockBackend {
     fn realtime(&mut self) -> Timestamp;
     /// `CLOCK_MONOTONIC_RAW` now, ns: the unsteered oscillator.
     fn raw_ns(&mut self) -> u64;
+    /// `CLOCK_MONOTONIC_RAW` and the sink's time read as a pair: the raw
+    /// time at the middle of the pair, the sink's time (ns), and the raw
+    /// width of the pair (how long the two reads took).
+    fn raw_and_sink(&mut self) -> (u64, u64, u64) {
+        let r1 = self.raw_ns();
+        let sink = self.sink_now().as_nanos();
+        let r2 = self.raw_ns().max(r1);
+        let width = r2 - r1;
+        (r1.saturating_add(width / 2), sink, width)
+    }
     /// `CLOCK_BOOTTIME − CLOCK_MONOTONIC`, ns: grows by the time spent
     /// suspended (or frozen).
     fn suspended_ns(&mut self) -> i64;
@@ -766,8 +776,11 @@ impl ClockBackend for LinuxClock {
             // The kernel reports a PHC's frequency as the last ADJ_FREQUENCY
             // written to it by any process (`dialed_frequency` in
             // ptp_clock_adjtime), so another writer (ptp4l, phc2sys) shows
-            // here. A dry run opens the sink read-only, and the kernel
-            // refuses even this query then (EACCES): no reading.
+            // here. It is the kernel's record, not the hardware's: a driver
+            // that resets its clock internally (some NICs on a link reset)
+            // is not seen by this guard, only by the elapsed-time one. A dry
+            // run opens the sink read-only, and the kernel refuses even this
+            // query then (EACCES): no reading.
             Some(s) => s.phc.query_frequency().ok(),
         }
     }
@@ -868,6 +881,14 @@ mod tests {
         let a = c.loop_now_ns();
         assert!(c.loop_now_ns() >= a);
         assert!(c.suspended_ns() >= 0);
+        // The raw/sink pair: the sink (CLOCK_REALTIME here) read between two
+        // raw reads, the raw time at their middle.
+        let r0 = c.raw_ns();
+        let (raw, sink, width) = c.raw_and_sink();
+        let now = c.realtime().as_nanos();
+        assert!(raw >= r0 && raw <= c.raw_ns(), "{r0} {raw}");
+        assert!(width < 1_000_000_000, "{width}");
+        assert!(sink <= now && now - sink < 1_000_000_000, "{sink} {now}");
         // dry run: the writes are no-ops and succeed
         assert!(c.step(Duration::from_secs(1)).is_ok());
         assert_eq!(

@@ -173,8 +173,9 @@ struct Loop<'a> {
     written: Option<Ppb>,
     /// The sink's frequency range (`max_adj` of a PHC sink).
     sink_max: Ppb,
-    /// `(raw, sink time, own steps since)` at the previous update.
-    elapsed_ref: Option<(u64, u64, i64)>,
+    /// `(raw, sink time, own steps since)` at the previous update,
+    /// and the raw width of that pair of reads.
+    elapsed_ref: Option<(u64, u64, i64, u64)>,
     suspended_ref: i64,
     failing_since: Option<u64>,
     failed_updates: u64,
@@ -254,16 +255,21 @@ impl Loop<'_> {
         }
         // Interference 2: the clock moved by more than its frequency and
         // keel's own steps explain.
-        let raw = self.backend.raw_ns();
-        let rt = self.backend.sink_now().as_nanos();
-        if let Some((raw0, rt0, own)) = self.elapsed_ref {
+        // The pair is read back to back; a pause between the two reads (a
+        // PHC sink's clock_gettime is a syscall into its driver, and a guest
+        // vCPU can be descheduled there) is no jump: both pairs' widths are
+        // added to the tolerance.
+        let (raw, rt, width) = self.backend.raw_and_sink();
+        if let Some((raw0, rt0, own, width0)) = self.elapsed_ref {
             let d_raw = raw.saturating_sub(raw0);
             #[allow(clippy::cast_precision_loss, reason = "statistics")]
             let expected = d_raw as f64 * (1.0 + ppb_f64(self.freq_in_force) * 1e-9) + f(own);
             #[allow(clippy::cast_precision_loss, reason = "statistics")]
             let got = rt as f64 - rt0 as f64;
             let dev = got - expected;
-            if dev.abs() > jump_tolerance_ns(d_raw) && !self.frozen {
+            #[allow(clippy::cast_precision_loss, reason = "tolerance")]
+            let slack = width.saturating_add(width0) as f64;
+            if dev.abs() > jump_tolerance_ns(d_raw) + slack && !self.frozen {
                 warn!(
                     "clock interference: {} jumped by {} that keel did not make (another process stepped it?)",
                     if realtime {
@@ -276,7 +282,7 @@ impl Loop<'_> {
                 self.c.interference += 1;
             }
         }
-        self.elapsed_ref = Some((raw, rt, 0));
+        self.elapsed_ref = Some((raw, rt, 0, width));
     }
 
     fn apply(&mut self, out: &ServoOutput) {
