@@ -1,19 +1,22 @@
 //! The clocks the daemon loop works with, behind one trait: the real Linux
-//! PHC + `CLOCK_REALTIME`, and the simulated world of `keel_core::sim`.
+//! PHC steering `CLOCK_REALTIME` or another PHC (the sink), and the
+//! simulated world of `keel_core::sim`.
 //!
 //! The loop's own time line also comes from here, so the simulation can run
 //! faster than real time: the loop asks how long it may sleep in `poll(2)`
 //! ([`ClockBackend::poll_timeout_ms`]) and then lets the backend catch up
 //! ([`ClockBackend::catch_up`]).
 
+use std::fmt;
 use std::io;
 use std::path::Path;
 use std::time::Instant;
 
+use keel_core::measure::phc::{PhcSample, ReadMethod};
 use keel_core::sim::{DisruptionKind, SimConfig, SimReadError, World};
-use keel_core::time::{Duration, KernelFreq, Timestamp};
+use keel_core::time::{Duration, KernelFreq, Ppb, ScaledPpm, Timestamp};
 
-use crate::phc::{LinuxPhc, PhcDevice, PhcError, ReadFailure, ReadOk, Reader};
+use crate::phc::{LinuxPhc, PhcDevice, PhcError, ReadFailure, ReadOk, Reader, SINK_REALTIME};
 use crate::timex::{self, SyncStatus};
 use crate::vmclock::VmclockWatch;
 
@@ -26,10 +29,114 @@ pub struct Truth {
     pub freq_error_ppb: f64,
 }
 
+/// Which PHC a reading concerns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    /// The reference PHC.
+    Source,
+    /// The steered PHC (PHC sinks only).
+    Sink,
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Source => "PHC",
+            Self::Sink => "sink PHC",
+        })
+    }
+}
+
+/// A read method that stopped working (a migration hint on the source).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lost {
+    /// Which PHC.
+    pub device: Device,
+    /// The method.
+    pub method: ReadMethod,
+    /// Its error.
+    pub error: PhcError,
+}
+
+/// One measurement of the sink against the source.
+#[derive(Clone, Debug)]
+pub struct Measurement {
+    /// Sink − source (local − reference, positive: the sink is ahead), at the
+    /// sink's time `local_ts`, with the read's width as `delay`; `None` when
+    /// the reading held no usable sample.
+    pub sample: Option<PhcSample>,
+    /// The read method(s) in use, for reporting.
+    pub method: String,
+    /// Set when a method in use failed and another was probed.
+    pub lost: Option<Lost>,
+}
+
+/// No measurement now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MeasureFailure {
+    /// The PHC that could not be read.
+    pub device: Device,
+    /// The last error.
+    pub error: PhcError,
+    /// Set when a method in use stopped working.
+    pub lost: Option<Lost>,
+}
+
+fn lost_of(device: Device, lost: Option<(ReadMethod, PhcError)>) -> Option<Lost> {
+    lost.map(|(method, error)| Lost {
+        device,
+        method,
+        error,
+    })
+}
+
+impl Measurement {
+    /// A measurement from one reading of the source against the sink itself
+    /// (the sink is the system clock the PHC ioctls timestamp with).
+    pub fn direct(ok: &ReadOk) -> Self {
+        Self {
+            sample: ok.reading.best_sample(),
+            method: ok.method.to_string(),
+            lost: lost_of(Device::Source, ok.lost),
+        }
+    }
+}
+
+impl MeasureFailure {
+    fn of(device: Device, f: ReadFailure) -> Self {
+        Self {
+            device,
+            error: f.error,
+            lost: lost_of(device, f.lost),
+        }
+    }
+}
+
+/// Sink − source from two readings against the system clock, as phc2sys
+/// measures a PHC → PHC pair: each PHC read with its best method (`src` =
+/// sys − source, `sink` = sys − sink, as [`PhcSample`] gives them) and
+/// subtracted, (sink − sys) − (source − sys). The sample's time is the
+/// sink's own (the system time of the sink's reading, moved by its offset),
+/// and its width is the sum of both (so the uncertainty, half the width, is
+/// the sum of both half-delays).
+pub fn pair_sample(src: PhcSample, sink: PhcSample) -> PhcSample {
+    PhcSample {
+        offset: src.offset.saturating_sub(sink.offset),
+        local_ts: sink.local_ts.wrapping_sub(sink.offset),
+        delay: src.delay.saturating_add(sink.delay),
+    }
+}
+
 /// Everything the daemon loop needs from the clocks.
 pub trait ClockBackend {
     /// One line describing the source and sink.
     fn describe(&self) -> String;
+    /// The steered clock: `CLOCK_REALTIME`, or the sink PHC as
+    /// `/dev/ptpN (clock name)`.
+    fn sink_name(&self) -> String;
+    /// Is the sink `CLOCK_REALTIME`? Only it has the kernel's
+    /// `maxerror`/`esterror`/`status`/leap bits.
+    fn sink_is_realtime(&self) -> bool;
     /// Now on the loop's monotonic time line, ns.
     fn loop_now_ns(&mut self) -> u64;
     /// How long `poll(2)` may sleep to reach `deadline_ns` (0 = don't sleep).
@@ -37,38 +144,60 @@ pub trait ClockBackend {
     /// After `poll(2)` returned: bring the backend's time forward (the
     /// simulation advances its world; real clocks advance by themselves).
     fn catch_up(&mut self, deadline_ns: u64);
-    /// Reads the PHC (probing and re-probing as needed).
+    /// Measures the sink against the source (probing and re-probing the
+    /// read methods as needed).
     ///
     /// # Errors
-    /// Why no reading could be taken now.
-    fn read(&mut self) -> Result<ReadOk, ReadFailure>;
-    /// The prober (method, counters).
+    /// Why no measurement could be taken now.
+    fn read(&mut self) -> Result<Measurement, MeasureFailure>;
+    /// The source's prober (method, counters).
     fn reader(&self) -> &Reader;
-    /// The steered clock now (`CLOCK_REALTIME`).
+    /// The steered clock now (the servo's time line; a PHC sink's own
+    /// time scale).
+    fn sink_now(&mut self) -> Timestamp;
+    /// `CLOCK_REALTIME` now: wall-clock time for reports, the state file and
+    /// leap seconds.
     fn realtime(&mut self) -> Timestamp;
     /// `CLOCK_MONOTONIC_RAW` now, ns: the unsteered oscillator.
     fn raw_ns(&mut self) -> u64;
+    /// `CLOCK_MONOTONIC_RAW` and the sink's time read as a pair: the raw
+    /// time at the middle of the pair, the sink's time (ns), and the raw
+    /// width of the pair (how long the two reads took).
+    fn raw_and_sink(&mut self) -> (u64, u64, u64) {
+        let r1 = self.raw_ns();
+        let sink = self.sink_now().as_nanos();
+        let r2 = self.raw_ns().max(r1);
+        let width = r2 - r1;
+        (r1.saturating_add(width / 2), sink, width)
+    }
     /// `CLOCK_BOOTTIME − CLOCK_MONOTONIC`, ns: grows by the time spent
     /// suspended (or frozen).
     fn suspended_ns(&mut self) -> i64;
-    /// The kernel's frequency as `adjtimex` reports it (read-only).
-    fn kernel_frequency(&mut self) -> Option<KernelFreq>;
+    /// The sink's frequency correction as the kernel reports it (read-only),
+    /// ppb; `None` when it cannot be read.
+    fn frequency(&mut self) -> Option<Ppb>;
+    /// The largest correction the sink accepts, ppb (±10 % + 500 ppm for
+    /// `CLOCK_REALTIME`, the driver's `max_adj` for a PHC).
+    fn max_frequency(&self) -> Ppb;
     /// Does this backend change the clock? (`false` in a dry run.)
     fn adjusts(&self) -> bool;
-    /// Writes the frequency (`ADJ_FREQUENCY | ADJ_TICK`).
+    /// Writes the frequency correction (positive = faster): `ADJ_FREQUENCY |
+    /// ADJ_TICK` for `CLOCK_REALTIME`, `ADJ_FREQUENCY` clamped to `max_adj`
+    /// for a PHC. Returns the correction in force (after the sink's
+    /// quantisation and clamping).
     ///
     /// # Errors
     /// The kernel refused.
-    fn set_frequency(&mut self, f: KernelFreq) -> io::Result<()>;
-    /// Steps the clock (`ADJ_SETOFFSET | ADJ_NANO`).
+    fn set_frequency(&mut self, ppb: Ppb) -> io::Result<Ppb>;
+    /// Steps the sink (`ADJ_SETOFFSET | ADJ_NANO`).
     ///
     /// # Errors
     /// The kernel refused.
     fn step(&mut self, delta: Duration) -> io::Result<()>;
-    /// Writes `maxerror`, `esterror`, `status`.
+    /// Writes `maxerror`, `esterror`, `status` (`CLOCK_REALTIME` only).
     ///
     /// # Errors
-    /// The kernel refused.
+    /// The kernel refused, or the sink has no such state (a PHC).
     fn set_status(&mut self, s: SyncStatus) -> io::Result<()>;
     /// A disruption signalled by the platform (vmclock's marker), once.
     fn take_disruption(&mut self) -> Option<&'static str>;
@@ -79,10 +208,18 @@ pub trait ClockBackend {
     fn frozen(&self) -> bool {
         false
     }
-    /// `USER_HZ` for the tick/frequency split.
-    fn user_hz(&self) -> u32 {
-        KernelFreq::USER_HZ
-    }
+}
+
+/// `CLOCK_REALTIME`'s range: 10 % through the tick plus 500 ppm.
+fn realtime_max() -> Ppb {
+    Ppb::from_ppb(KernelFreq::max_ppb(KernelFreq::USER_HZ))
+}
+
+fn no_status() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "a PHC has no maxerror/esterror/status (only CLOCK_REALTIME has them)",
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -97,13 +234,23 @@ pub enum Speed {
     Factor(f64),
 }
 
-/// The simulated PHC and system clock.
+/// The simulated PHC's range as a sink: the simulated kernel's `freq` range
+/// (±500 ppm), so the world applies exactly what a PHC sink writes.
+pub const SIM_PHC_MAX_ADJ_PPB: i64 = 500_000;
+
+/// The simulated PHC and system clock. With a PHC sink
+/// ([`SimClock::with_phc_sink`]) the simulated system clock plays the sink
+/// PHC: it is written as a PHC is (scaled ppm only, clamped to
+/// [`SIM_PHC_MAX_ADJ_PPB`], no tick, no status), and read against the
+/// reference directly (one reading, not the real pair of two).
 pub struct SimClock {
     world: World,
     reader: Reader,
     speed: Speed,
     started: Instant,
     name: String,
+    /// The sink PHC's name, when the simulated clock plays a PHC.
+    phc_sink: Option<String>,
     /// True time of the first wake-up that found the guest frozen.
     frozen_since: Option<u64>,
     suspended: i64,
@@ -136,9 +283,17 @@ impl SimClock {
             speed,
             started: Instant::now(),
             name: name.to_string(),
+            phc_sink: None,
             frozen_since: None,
             suspended: 0,
         }
+    }
+
+    /// The simulated system clock plays the PHC sink `name`.
+    #[must_use]
+    pub fn with_phc_sink(mut self, name: &str) -> Self {
+        self.phc_sink = Some(name.to_string());
+        self
     }
 
     fn target_ns(&self) -> u64 {
@@ -160,7 +315,21 @@ impl SimClock {
 
 impl ClockBackend for SimClock {
     fn describe(&self) -> String {
-        format!("simulated PHC ({}) → simulated CLOCK_REALTIME", self.name)
+        format!(
+            "simulated PHC ({}) → simulated {}",
+            self.name,
+            self.sink_name()
+        )
+    }
+
+    fn sink_name(&self) -> String {
+        self.phc_sink
+            .as_ref()
+            .map_or_else(|| SINK_REALTIME.to_string(), |n| format!("PHC sink ({n})"))
+    }
+
+    fn sink_is_realtime(&self) -> bool {
+        self.phc_sink.is_none()
     }
 
     fn loop_now_ns(&mut self) -> u64 {
@@ -204,12 +373,19 @@ impl ClockBackend for SimClock {
         }
     }
 
-    fn read(&mut self) -> Result<ReadOk, ReadFailure> {
-        self.reader.read(&mut SimDev(&mut self.world))
+    fn read(&mut self) -> Result<Measurement, MeasureFailure> {
+        self.reader
+            .read(&mut SimDev(&mut self.world))
+            .map(|ok| Measurement::direct(&ok))
+            .map_err(|f| MeasureFailure::of(Device::Source, f))
     }
 
     fn reader(&self) -> &Reader {
         &self.reader
+    }
+
+    fn sink_now(&mut self) -> Timestamp {
+        self.world.local_time()
     }
 
     fn realtime(&mut self) -> Timestamp {
@@ -227,17 +403,39 @@ impl ClockBackend for SimClock {
         self.suspended
     }
 
-    fn kernel_frequency(&mut self) -> Option<KernelFreq> {
-        Some(self.world.applied_frequency())
+    fn frequency(&mut self) -> Option<Ppb> {
+        Some(self.world.applied_frequency().to_ppb(KernelFreq::USER_HZ))
+    }
+
+    fn max_frequency(&self) -> Ppb {
+        if self.phc_sink.is_some() {
+            Ppb::from_ppb(SIM_PHC_MAX_ADJ_PPB)
+        } else {
+            realtime_max()
+        }
     }
 
     fn adjusts(&self) -> bool {
         true
     }
 
-    fn set_frequency(&mut self, f: KernelFreq) -> io::Result<()> {
-        self.world.adjtime_frequency(f);
-        Ok(())
+    fn set_frequency(&mut self, ppb: Ppb) -> io::Result<Ppb> {
+        if self.phc_sink.is_some() {
+            // What a PHC sink writes, applied as the simulated kernel's freq
+            // at the nominal tick (exact within ±500 ppm).
+            let (t, applied) = timex::phc_frequency(ppb, SIM_PHC_MAX_ADJ_PPB);
+            debug_assert_eq!(t.modes, libc::ADJ_FREQUENCY);
+            self.world.adjtime_frequency(KernelFreq {
+                tick_us: KernelFreq::nominal_tick_us(KernelFreq::USER_HZ),
+                #[allow(clippy::useless_conversion, reason = "c_long")]
+                freq: ScaledPpm(i64::from(t.freq)),
+            });
+            Ok(applied)
+        } else {
+            let k = KernelFreq::from_ppb(ppb, KernelFreq::USER_HZ);
+            self.world.adjtime_frequency(k);
+            Ok(k.to_ppb(KernelFreq::USER_HZ))
+        }
     }
 
     fn step(&mut self, delta: Duration) -> io::Result<()> {
@@ -246,6 +444,9 @@ impl ClockBackend for SimClock {
     }
 
     fn set_status(&mut self, _s: SyncStatus) -> io::Result<()> {
+        if self.phc_sink.is_some() {
+            return Err(no_status());
+        }
         Ok(())
     }
 
@@ -290,8 +491,8 @@ fn ns_of(ts: libc::timespec) -> u64 {
         .saturating_add(u64::try_from(ts.tv_nsec).unwrap_or(0))
 }
 
-/// Proof that the caller is the real daemon (`keel sync` on the system
-/// clock, not `--dry-run`, not `--clock sim`). Only `main` creates it.
+/// Proof that the caller is the real daemon (`keel sync` on a real clock,
+/// not `--dry-run`, not `--clock sim`). Only `main` creates it.
 pub struct RealDaemon(());
 
 impl RealDaemon {
@@ -304,7 +505,8 @@ impl RealDaemon {
 /// Environment variable that forbids any clock write (tests set it).
 pub const FORBID_WRITES_ENV: &str = "KEEL_FORBID_CLOCK_WRITES";
 
-/// The only thing in keel that writes `CLOCK_REALTIME`.
+/// The only thing in keel that writes a clock: `CLOCK_REALTIME`, or a sink
+/// PHC through [`LinuxPhc::adjtime`], which takes it as proof.
 pub struct RealActuator(());
 
 impl RealActuator {
@@ -331,15 +533,102 @@ impl RealActuator {
             Ok(())
         }
     }
+
+    fn apply_phc(&self, phc: &mut LinuxPhc, mut t: libc::timex) -> io::Result<()> {
+        phc.adjtime(self, &mut t)
+    }
 }
 
-/// A real PHC steering `CLOCK_REALTIME` (or only measuring, in a dry run).
+/// A PHC steered as the sink (what `phc2sys -c /dev/ptpN` does): opened
+/// read-write, read against the system clock like the source, and adjusted
+/// through its dynamic POSIX clock id.
+pub struct PhcSink {
+    phc: LinuxPhc,
+    reader: Reader,
+    label: String,
+    max_adj_ppb: i64,
+    /// The last good reading of its time, and `CLOCK_MONOTONIC` then.
+    last: Option<(u64, u64)>,
+}
+
+impl PhcSink {
+    /// Opens the sink PHC at `dev` (read-write when `writable`, i.e. unless a
+    /// dry run) and reads its `max_adj`.
+    ///
+    /// # Errors
+    /// It cannot be opened, or (when `writable`) it cannot be steered; the
+    /// message says how to fix it.
+    pub fn open(dev: &Path, label: &str, reader: Reader, writable: bool) -> Result<Self, String> {
+        let mut phc = LinuxPhc::open_with(dev, writable).map_err(|(kind, e)| {
+            format!(
+                "sink {}: cannot open the PHC{}: {e}{}",
+                dev.display(),
+                if writable { " read-write" } else { "" },
+                match kind {
+                    PhcError::Permission =>
+                        " (steering a PHC needs write access to it: run as root, or add a udev rule giving keel's user rw access)",
+                    PhcError::NoDevice => " (`keel phc` lists the PHCs that exist)",
+                    _ => "",
+                }
+            )
+        })?;
+        let max_adj_ppb = match phc.caps() {
+            Ok(c) => i64::from(c.max_adj),
+            Err(e) if writable => {
+                return Err(format!(
+                    "sink {}: cannot read the PHC's capabilities (PTP_CLOCK_GETCAPS): {e}",
+                    dev.display()
+                ));
+            }
+            Err(_) => 0,
+        };
+        if writable && max_adj_ppb <= 0 {
+            return Err(format!(
+                "sink {} ({label}): its driver cannot adjust its frequency (max_adj {max_adj_ppb} ppb); choose a PHC that can be steered, e.g. a NIC's",
+                dev.display()
+            ));
+        }
+        Ok(Self {
+            phc,
+            reader,
+            label: label.to_string(),
+            max_adj_ppb,
+            last: None,
+        })
+    }
+
+    /// The PHC's time now. While it cannot be read (the device vanished),
+    /// the last reading carried on by `CLOCK_MONOTONIC`, so the servo's time
+    /// line and the elapsed-time check stay continuous (the system clock,
+    /// possibly on another time scale, would look like a jump).
+    fn now(&mut self) -> Option<Timestamp> {
+        let mono = ns_of(gettime(libc::CLOCK_MONOTONIC));
+        match self.phc.now_ns() {
+            Ok(t) => {
+                self.last = Some((t, mono));
+                Some(Timestamp::from_nanos(t))
+            }
+            Err(_) => self
+                .last
+                .map(|(t, m)| Timestamp::from_nanos(t.saturating_add(mono.saturating_sub(m)))),
+        }
+    }
+
+    /// The driver's `max_adj`, ppb.
+    pub fn max_adj_ppb(&self) -> i64 {
+        self.max_adj_ppb
+    }
+}
+
+/// A real PHC steering `CLOCK_REALTIME` or a sink PHC (or only measuring,
+/// in a dry run).
 pub struct LinuxClock {
     phc: LinuxPhc,
     reader: Reader,
     actuator: Option<RealActuator>,
     label: String,
     vmclock: Option<VmclockWatch>,
+    sink: Option<PhcSink>,
 }
 
 impl LinuxClock {
@@ -351,6 +640,7 @@ impl LinuxClock {
             actuator,
             label: label.to_string(),
             vmclock: None,
+            sink: None,
         }
     }
 
@@ -358,6 +648,13 @@ impl LinuxClock {
     #[must_use]
     pub fn with_vmclock(mut self, watch: VmclockWatch) -> Self {
         self.vmclock = Some(watch);
+        self
+    }
+
+    /// Steers `sink` instead of `CLOCK_REALTIME`.
+    #[must_use]
+    pub fn with_phc_sink(mut self, sink: PhcSink) -> Self {
+        self.sink = Some(sink);
         self
     }
 
@@ -378,15 +675,27 @@ impl LinuxClock {
 impl ClockBackend for LinuxClock {
     fn describe(&self) -> String {
         format!(
-            "{} ({}) → CLOCK_REALTIME{}",
+            "{} ({}) → {}{}",
             self.phc.path().display(),
             self.label,
+            self.sink_name(),
             if self.actuator.is_some() {
                 ""
             } else {
                 " [dry run: measuring only]"
             }
         )
+    }
+
+    fn sink_name(&self) -> String {
+        self.sink.as_ref().map_or_else(
+            || SINK_REALTIME.to_string(),
+            |s| format!("{} ({})", s.phc.path().display(), s.label),
+        )
+    }
+
+    fn sink_is_realtime(&self) -> bool {
+        self.sink.is_none()
     }
 
     fn loop_now_ns(&mut self) -> u64 {
@@ -400,12 +709,47 @@ impl ClockBackend for LinuxClock {
 
     fn catch_up(&mut self, _deadline_ns: u64) {}
 
-    fn read(&mut self) -> Result<ReadOk, ReadFailure> {
-        self.reader.read(&mut self.phc)
+    fn read(&mut self) -> Result<Measurement, MeasureFailure> {
+        let src = self
+            .reader
+            .read(&mut self.phc)
+            .map_err(|f| MeasureFailure::of(Device::Source, f))?;
+        let Some(sink) = &mut self.sink else {
+            return Ok(Measurement::direct(&src));
+        };
+        // A PHC pair: both read against the system clock, each with its
+        // own best method, and subtracted (phc2sys does the same).
+        let src_lost = lost_of(Device::Source, src.lost);
+        let snk = sink.reader.read(&mut sink.phc).map_err(|f| {
+            let mut m = MeasureFailure::of(Device::Sink, f);
+            m.lost = src_lost.or(m.lost);
+            m
+        })?;
+        let sample = match (src.reading.best_sample(), snk.reading.best_sample()) {
+            (Some(a), Some(b)) => Some(pair_sample(a, b)),
+            _ => None,
+        };
+        Ok(Measurement {
+            sample,
+            method: format!("{} / sink {}", src.method, snk.method),
+            lost: src_lost.or_else(|| lost_of(Device::Sink, snk.lost)),
+        })
     }
 
     fn reader(&self) -> &Reader {
         &self.reader
+    }
+
+    fn sink_now(&mut self) -> Timestamp {
+        match &mut self.sink {
+            None => self.realtime(),
+            // Never read at all (gone since the start): the system clock
+            // paces the holdover until it is back.
+            Some(s) => match s.now() {
+                Some(t) => t,
+                None => self.realtime(),
+            },
+        }
     }
 
     fn realtime(&mut self) -> Timestamp {
@@ -417,34 +761,68 @@ impl ClockBackend for LinuxClock {
     }
 
     fn suspended_ns(&mut self) -> i64 {
+        // A suspend stops the whole machine, whichever clock is the sink (a
+        // NIC's PHC may even lose power): a disruption for both.
         let b = ns_of(gettime(libc::CLOCK_BOOTTIME));
         let m = ns_of(gettime(libc::CLOCK_MONOTONIC));
         i64::try_from(b.saturating_sub(m)).unwrap_or(i64::MAX)
     }
 
-    fn kernel_frequency(&mut self) -> Option<KernelFreq> {
-        Self::query().ok().map(|t| timex::kernel_freq(&t))
+    fn frequency(&mut self) -> Option<Ppb> {
+        match &mut self.sink {
+            None => Self::query()
+                .ok()
+                .map(|t| timex::kernel_freq(&t).to_ppb(KernelFreq::USER_HZ)),
+            // The kernel reports a PHC's frequency as the last ADJ_FREQUENCY
+            // written to it by any process (`dialed_frequency` in
+            // ptp_clock_adjtime), so another writer (ptp4l, phc2sys) shows
+            // here. It is the kernel's record, not the hardware's: a driver
+            // that resets its clock internally (some NICs on a link reset)
+            // is not seen by this guard, only by the elapsed-time one. A dry
+            // run opens the sink read-only, and the kernel refuses even this
+            // query then (EACCES): no reading.
+            Some(s) => s.phc.query_frequency().ok(),
+        }
+    }
+
+    fn max_frequency(&self) -> Ppb {
+        self.sink
+            .as_ref()
+            .map_or_else(realtime_max, |s| Ppb::from_ppb(s.max_adj_ppb))
     }
 
     fn adjusts(&self) -> bool {
         self.actuator.is_some()
     }
 
-    fn set_frequency(&mut self, f: KernelFreq) -> io::Result<()> {
-        match &self.actuator {
-            Some(a) => a.apply(timex::frequency(f)),
-            None => Ok(()),
+    fn set_frequency(&mut self, ppb: Ppb) -> io::Result<Ppb> {
+        match (&self.actuator, &mut self.sink) {
+            (None, _) => Ok(ppb),
+            (Some(a), None) => {
+                let k = KernelFreq::from_ppb(ppb, KernelFreq::USER_HZ);
+                a.apply(timex::frequency(k))?;
+                Ok(k.to_ppb(KernelFreq::USER_HZ))
+            }
+            (Some(a), Some(s)) => {
+                let (t, applied) = timex::phc_frequency(ppb, s.max_adj_ppb);
+                a.apply_phc(&mut s.phc, t)?;
+                Ok(applied)
+            }
         }
     }
 
     fn step(&mut self, delta: Duration) -> io::Result<()> {
-        match &self.actuator {
-            Some(a) => a.apply(timex::step(delta)),
-            None => Ok(()),
+        match (&self.actuator, &mut self.sink) {
+            (None, _) => Ok(()),
+            (Some(a), None) => a.apply(timex::step(delta)),
+            (Some(a), Some(s)) => a.apply_phc(&mut s.phc, timex::step(delta)),
         }
     }
 
     fn set_status(&mut self, s: SyncStatus) -> io::Result<()> {
+        if self.sink.is_some() {
+            return Err(no_status());
+        }
         match &self.actuator {
             Some(a) => {
                 let current = Self::query().map(|t| t.status).unwrap_or(0);
@@ -503,13 +881,126 @@ mod tests {
         let a = c.loop_now_ns();
         assert!(c.loop_now_ns() >= a);
         assert!(c.suspended_ns() >= 0);
+        // The raw/sink pair: the sink (CLOCK_REALTIME here) read between two
+        // raw reads, the raw time at their middle.
+        let r0 = c.raw_ns();
+        let (raw, sink, width) = c.raw_and_sink();
+        let now = c.realtime().as_nanos();
+        assert!(raw >= r0 && raw <= c.raw_ns(), "{r0} {raw}");
+        assert!(width < 1_000_000_000, "{width}");
+        assert!(sink <= now && now - sink < 1_000_000_000, "{sink} {now}");
         // dry run: the writes are no-ops and succeed
         assert!(c.step(Duration::from_secs(1)).is_ok());
-        assert!(
-            c.set_frequency(KernelFreq::from_ppb(keel_core::time::Ppb::ZERO, 100))
-                .is_ok()
+        assert_eq!(
+            c.set_frequency(Ppb::from_ppb(1234)).unwrap(),
+            Ppb::from_ppb(1234)
         );
         let f = c.read().unwrap_err();
         assert_eq!(f.error, PhcError::NoDevice);
+        assert_eq!(f.device, Device::Source);
+        assert!(c.sink_is_realtime());
+        assert_eq!(c.sink_name(), "CLOCK_REALTIME");
+        assert_eq!(c.max_frequency(), Ppb::from_ppb(100_500_000));
+        assert!(c.describe().contains("→ CLOCK_REALTIME [dry run"));
+    }
+
+    #[test]
+    fn a_sink_phc_that_does_not_exist_is_refused_clearly() {
+        let e = PhcSink::open(
+            Path::new("/nonexistent/ptp7"),
+            "x",
+            Reader::new(crate::phc::MethodChoice::Auto, 5),
+            true,
+        )
+        .err()
+        .unwrap();
+        assert!(
+            e.starts_with("sink /nonexistent/ptp7: cannot open the PHC read-write: "),
+            "{e}"
+        );
+        assert!(e.contains("`keel phc` lists"), "{e}");
+    }
+
+    fn sample(offset: i64, local: u64, delay: i64) -> PhcSample {
+        PhcSample {
+            offset: Duration::from_nanos(offset),
+            local_ts: Timestamp::from_nanos(local),
+            delay: Duration::from_nanos(delay),
+        }
+    }
+
+    #[test]
+    fn pair_sample_is_sink_minus_source_on_the_sink_time_line() {
+        // sys − src = +300 ns (source behind sys), sys − sink = −200 ns (sink
+        // ahead of sys): sink − src = 300 − (−200) = +500 ns, sink ahead.
+        let src = sample(300, 1_000_000, 40);
+        let sink = sample(-200, 1_000_100, 60);
+        let p = pair_sample(src, sink);
+        assert_eq!(p.offset, Duration::from_nanos(500));
+        // The sink's own time at its reading: sys 1_000_100 + 200.
+        assert_eq!(p.local_ts, Timestamp::from_nanos(1_000_300));
+        // Width: both reads' widths, so half of it is the sum of half-delays.
+        assert_eq!(p.delay, Duration::from_nanos(100));
+        // PRECISE on both sides: no width.
+        let p = pair_sample(sample(7, 995, 0), sample(7, 1_000, 0));
+        assert_eq!((p.offset, p.delay), (Duration::ZERO, Duration::ZERO));
+        assert_eq!(p.local_ts, Timestamp::from_nanos(993));
+        // A TAI sink against a TAI source: the 37 s cancel (sys − phc is
+        // −37 s on both sides).
+        let tai = -37_000_000_000;
+        let p = pair_sample(sample(tai + 10, 100, 0), sample(tai, 100, 0));
+        assert_eq!(p.offset, Duration::from_nanos(10));
+        // Saturates instead of overflowing.
+        let p = pair_sample(sample(i64::MAX, 0, i64::MAX), sample(-5, 0, 5));
+        assert_eq!((p.offset, p.delay), (Duration::MAX, Duration::MAX));
+    }
+
+    #[test]
+    fn sim_phc_sink_writes_like_a_phc() {
+        let mut c = SimClock::new(
+            &SimConfig::default(),
+            1,
+            "standard",
+            Speed::Max,
+            Reader::new(crate::phc::MethodChoice::Auto, 5),
+        )
+        .with_phc_sink("/dev/ptp1");
+        assert!(!c.sink_is_realtime());
+        assert_eq!(c.sink_name(), "PHC sink (/dev/ptp1)");
+        assert_eq!(
+            c.describe(),
+            "simulated PHC (standard) → simulated PHC sink (/dev/ptp1)"
+        );
+        assert_eq!(c.max_frequency(), Ppb::from_ppb(SIM_PHC_MAX_ADJ_PPB));
+        // Within range: exact, no tick.
+        assert_eq!(
+            c.set_frequency(Ppb::from_ppb(-50_000)).unwrap(),
+            Ppb::from_ppb(-50_000)
+        );
+        assert_eq!(c.frequency(), Some(Ppb::from_ppb(-50_000)));
+        // Beyond max_adj: clamped (a CLOCK_REALTIME sink would use the tick).
+        let applied = c.set_frequency(Ppb::from_ppb(2_000_000)).unwrap();
+        assert!(applied <= Ppb::from_ppb(SIM_PHC_MAX_ADJ_PPB), "{applied}");
+        assert!(
+            applied > Ppb::from_ppb(SIM_PHC_MAX_ADJ_PPB - 1),
+            "{applied}"
+        );
+        assert_eq!(c.frequency(), Some(applied));
+        // No kernel status on a PHC.
+        let e = c.set_status(SyncStatus::from_bound(None, 5)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::Unsupported);
+        // The realtime sink takes the same value through the tick.
+        let mut r = SimClock::new(
+            &SimConfig::default(),
+            1,
+            "standard",
+            Speed::Max,
+            Reader::new(crate::phc::MethodChoice::Auto, 5),
+        );
+        assert_eq!(
+            r.set_frequency(Ppb::from_ppb(2_000_000)).unwrap(),
+            Ppb::from_ppb(2_000_000)
+        );
+        assert!(r.set_status(SyncStatus::from_bound(None, 5)).is_ok());
     }
 }

@@ -68,6 +68,8 @@ pub enum LogLevel {
 pub struct Config {
     /// `source`: `auto`, `/dev/ptpN` or a PHC `clock_name`.
     pub source: String,
+    /// `sink`: `CLOCK_REALTIME`, `/dev/ptpN` or a PHC `clock_name`.
+    pub sink: String,
     /// `time_scale`.
     pub time_scale: TimeScale,
     /// `tai_utc_offset`, s.
@@ -114,6 +116,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             source: "auto".into(),
+            sink: crate::phc::SINK_REALTIME.into(),
             time_scale: TimeScale::Auto,
             tai_utc_offset: 37,
             read_method: MethodChoice::Auto,
@@ -147,6 +150,7 @@ pub const KEYS: &[&str] = &[
     "vmclock",
     "read_method",
     "samples",
+    "sink",
     "interval",
     "servo",
     "step",
@@ -335,6 +339,21 @@ impl Config {
                     ))
                 })?;
             }
+            "sink" => {
+                let expected = "expected \"CLOCK_REALTIME\" (the system clock), a PHC device path such as \"/dev/ptp1\", or a PHC clock name such as \"igb\"";
+                let s = string(&v)
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| err(format!("{expected}; {}", found(&v))))?;
+                if s == "auto" {
+                    return Err(err(format!("\"auto\" only chooses a source; {expected}")));
+                }
+                if s.starts_with("CLOCK_") && s != crate::phc::SINK_REALTIME {
+                    return Err(err(format!(
+                        "keel steers CLOCK_REALTIME or a PHC, not {s}; {expected}"
+                    )));
+                }
+                self.sink = s;
+            }
             "time_scale" => {
                 self.time_scale = match string(&v).as_deref() {
                     Some("auto") => TimeScale::Auto,
@@ -520,6 +539,16 @@ impl Config {
     }
 
     fn check_combination(&self, origin: &Origin, key: &str) -> Result<(), ConfigError> {
+        if self.sink == self.source {
+            return Err(ConfigError {
+                origin: origin.clone(),
+                key: Some(key.to_string()),
+                message: format!(
+                    "source and sink are the same clock (\"{}\"): keel cannot steer the clock it follows; set sink to \"CLOCK_REALTIME\" or to another PHC",
+                    self.sink
+                ),
+            });
+        }
         if let Some(a) = self.metrics_listen {
             if !a.ip().is_loopback() && !self.metrics_allow_remote {
                 return Err(ConfigError {
@@ -539,6 +568,7 @@ fn is_string_key(key: &str) -> bool {
     matches!(
         key,
         "source"
+            | "sink"
             | "time_scale"
             | "read_method"
             | "servo"
@@ -719,7 +749,7 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             (
                 "source = \"auto\"\nintervall = 1\n",
-                "/etc/keel/keel.toml:2: key `intervall`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level",
+                "/etc/keel/keel.toml:2: key `intervall`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, sink, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level",
             ),
             (
                 "interval = \"fast\"\n",
@@ -757,6 +787,62 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(parse(text).unwrap_err(), *want, "for {text:?}");
         }
+    }
+
+    #[test]
+    fn sink_values() {
+        let c = parse("sink = \"/dev/ptp1\"\n").unwrap();
+        assert_eq!(c.sink, "/dev/ptp1");
+        let c = parse("source = \"gnss\"\nsink = \"igb\"\n").unwrap();
+        assert_eq!((c.source.as_str(), c.sink.as_str()), ("gnss", "igb"));
+        assert_eq!(Config::default().sink, "CLOCK_REALTIME");
+        let c = parse("sink = \"CLOCK_REALTIME\"\n").unwrap();
+        assert_eq!(c.sink, "CLOCK_REALTIME");
+        let expected = "expected \"CLOCK_REALTIME\" (the system clock), a PHC device path such as \"/dev/ptp1\", or a PHC clock name such as \"igb\"";
+        let cases: Vec<(&str, String)> = vec![
+            (
+                "sink = \"CLOCK_TAI\"\n",
+                format!("/etc/keel/keel.toml:1: key `sink`: keel steers CLOCK_REALTIME or a PHC, not CLOCK_TAI; {expected}"),
+            ),
+            (
+                "sink = \"auto\"\n",
+                format!("/etc/keel/keel.toml:1: key `sink`: \"auto\" only chooses a source; {expected}"),
+            ),
+            (
+                "sink = \"\"\n",
+                format!("/etc/keel/keel.toml:1: key `sink`: {expected}; found \"\""),
+            ),
+            (
+                "sink = 1\n",
+                format!("/etc/keel/keel.toml:1: key `sink`: {expected}; found 1"),
+            ),
+            (
+                "source = \"/dev/ptp0\"\nsink = \"/dev/ptp0\"\n",
+                "/etc/keel/keel.toml:2: key `sink`: source and sink are the same clock (\"/dev/ptp0\"): keel cannot steer the clock it follows; set sink to \"CLOCK_REALTIME\" or to another PHC".to_string(),
+            ),
+            (
+                "sink = \"igb\"\nsource = \"igb\"\n",
+                "/etc/keel/keel.toml:2: key `source`: source and sink are the same clock (\"igb\"): keel cannot steer the clock it follows; set sink to \"CLOCK_REALTIME\" or to another PHC".to_string(),
+            ),
+        ];
+        for (text, want) in &cases {
+            assert_eq!(parse(text).unwrap_err(), *want, "for {text:?}");
+        }
+        // The command line too.
+        let mut c = Config::default();
+        c.set_cli("--sink", "sink", "/dev/ptp2").unwrap();
+        assert_eq!(c.sink, "/dev/ptp2");
+        c.set_cli("--sink", "sink", "KVM virtual PTP").unwrap();
+        assert_eq!(c.sink, "KVM virtual PTP");
+        let e = c
+            .set_cli("--source", "source", "KVM virtual PTP")
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "command line option --source: key `source`: source and sink are the same clock"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

@@ -2,12 +2,14 @@
 //! for the real clocks and the simulated ones.
 //!
 //! Each update: guards (platform disruption marker, suspend detection through
-//! `CLOCK_BOOTTIME − CLOCK_MONOTONIC`, interference: the kernel frequency not
-//! what keel wrote, or the clock's elapsed time not what
-//! `CLOCK_MONOTONIC_RAW` and keel's own corrections explain), one PHC read
-//! (re-probing, holding over when none works), the servo, the actions applied
-//! and reported back, the kernel's `maxerror`/`esterror`/`status` from the
-//! error bound, and the reporting.
+//! `CLOCK_BOOTTIME − CLOCK_MONOTONIC`, interference: the sink's kernel
+//! frequency not what keel wrote, or the sink's elapsed time not what
+//! `CLOCK_MONOTONIC_RAW` and keel's own corrections explain), one
+//! measurement (one PHC read for `CLOCK_REALTIME`, both PHCs for a PHC sink;
+//! re-probing, holding over when none works), the servo, the actions applied
+//! to the sink and reported back, the kernel's `maxerror`/`esterror`/`status`
+//! from the error bound (`CLOCK_REALTIME` only: a PHC has none), and the
+//! reporting.
 
 use std::path::PathBuf;
 
@@ -15,9 +17,9 @@ use keel_core::servo::{
     Action, Applied, Kalman, KalmanConfig, OffsetSample, Pi, PiConfig, Servo, ServoConfig,
     ServoOutput, ServoState,
 };
-use keel_core::time::{Duration, KernelFreq, LeapKind, LeapTable, Ppb, Timestamp};
+use keel_core::time::{Duration, LeapKind, LeapTable, Ppb, Timestamp};
 
-use crate::clock::ClockBackend;
+use crate::clock::{ClockBackend, Device};
 use crate::config::{Config, ServoKind, StepPolicy};
 use crate::metrics::Metrics;
 use crate::phc::PhcError;
@@ -101,8 +103,9 @@ fn f(ns: i64) -> f64 {
     ns as f64
 }
 
-/// The servo thresholds for `cfg`'s step policy.
-fn servo_config(cfg: &Config) -> ServoConfig {
+/// The servo thresholds for `cfg`'s step policy, its frequency range
+/// limited to what the sink accepts (`sink_max`: a PHC's `max_adj`).
+fn servo_config(cfg: &Config, sink_max: Ppb) -> ServoConfig {
     let thr = cfg.step_threshold;
     ServoConfig {
         first_step_threshold: match cfg.step {
@@ -113,14 +116,14 @@ fn servo_config(cfg: &Config) -> ServoConfig {
             StepPolicy::Always => thr,
             _ => Duration::ZERO,
         },
-        max_frequency: cfg.max_frequency,
+        max_frequency: cfg.max_frequency.min(sink_max),
         ..ServoConfig::default()
     }
 }
 
-/// The servo for `cfg`, starting at `freq`.
-pub fn make_servo(cfg: &Config, freq: Ppb) -> Box<dyn Servo> {
-    let sc = servo_config(cfg);
+/// The servo for `cfg` and a sink accepting ±`sink_max`, starting at `freq`.
+pub fn make_servo(cfg: &Config, sink_max: Ppb, freq: Ppb) -> Box<dyn Servo> {
+    let sc = servo_config(cfg, sink_max);
     match cfg.servo {
         ServoKind::Kalman => Box::new(Kalman::new(
             sc,
@@ -139,6 +142,8 @@ pub fn make_servo(cfg: &Config, freq: Ppb) -> Box<dyn Servo> {
 /// On Linux `CLOCK_REALTIME` and `CLOCK_MONOTONIC_RAW` share the oscillator,
 /// so the deviation is normally zero; the simulation models the raw clock as
 /// true time, so its oscillator error (≤ 100 ppm in the scenarios) must fit.
+/// A PHC sink runs on its own oscillator: the two crystals' difference (tens
+/// of ppm) must fit too.
 fn jump_tolerance_ns(span_ns: u64) -> f64 {
     #[allow(clippy::cast_precision_loss, reason = "tolerance")]
     let s = span_ns as f64;
@@ -165,9 +170,12 @@ struct Loop<'a> {
     tai_offset: Duration,
     /// What keel last wrote to the kernel (or, in a dry run, what is in force).
     freq_in_force: Ppb,
-    written: Option<KernelFreq>,
-    /// `(raw, realtime, own steps since)` at the previous update.
-    elapsed_ref: Option<(u64, u64, i64)>,
+    written: Option<Ppb>,
+    /// The sink's frequency range (`max_adj` of a PHC sink).
+    sink_max: Ppb,
+    /// `(raw, sink time, own steps since)` at the previous update,
+    /// and the raw width of that pair of reads.
+    elapsed_ref: Option<(u64, u64, i64, u64)>,
     suspended_ref: i64,
     failing_since: Option<u64>,
     failed_updates: u64,
@@ -215,15 +223,27 @@ impl Loop<'_> {
         if !self.backend.adjusts() {
             return;
         }
-        // Interference 1: the kernel frequency is not what keel wrote.
-        if let (Some(w), Some(k)) = (self.written, self.backend.kernel_frequency()) {
-            let user_hz = self.backend.user_hz();
-            let diff = ppb_f64(k.to_ppb(user_hz).saturating_sub(w.to_ppb(user_hz)));
+        // Interference 1: the sink's kernel frequency is not what keel wrote
+        // (for a PHC sink the kernel reports the last ADJ_FREQUENCY any
+        // process wrote to it).
+        let realtime = self.backend.sink_is_realtime();
+        if let (Some(w), Some(k)) = (self.written, self.backend.frequency()) {
+            let diff = ppb_f64(k.saturating_sub(w));
             if diff.abs() > 1.0 {
                 warn!(
-                    "clock interference: the kernel frequency is {:+.3} ppb but keel wrote {:+.3} ppb; another process is adjusting the clock (stop it: chronyd, ntpd, systemd-timesyncd, phc2sys)",
-                    ppb_f64(k.to_ppb(user_hz)),
-                    ppb_f64(w.to_ppb(user_hz))
+                    "clock interference: the kernel frequency{} is {:+.3} ppb but keel wrote {:+.3} ppb; another process is adjusting the clock (stop it: {})",
+                    if realtime {
+                        String::new()
+                    } else {
+                        format!(" of {}", self.backend.sink_name())
+                    },
+                    ppb_f64(k),
+                    ppb_f64(w),
+                    if realtime {
+                        "chronyd, ntpd, systemd-timesyncd, phc2sys"
+                    } else {
+                        "ptp4l, phc2sys, ts2phc"
+                    }
                 );
                 self.c.interference += 1;
                 // Put keel's frequency back; the next update writes anyway.
@@ -235,24 +255,34 @@ impl Loop<'_> {
         }
         // Interference 2: the clock moved by more than its frequency and
         // keel's own steps explain.
-        let raw = self.backend.raw_ns();
-        let rt = self.backend.realtime().as_nanos();
-        if let Some((raw0, rt0, own)) = self.elapsed_ref {
+        // The pair is read back to back; a pause between the two reads (a
+        // PHC sink's clock_gettime is a syscall into its driver, and a guest
+        // vCPU can be descheduled there) is no jump: both pairs' widths are
+        // added to the tolerance.
+        let (raw, rt, width) = self.backend.raw_and_sink();
+        if let Some((raw0, rt0, own, width0)) = self.elapsed_ref {
             let d_raw = raw.saturating_sub(raw0);
             #[allow(clippy::cast_precision_loss, reason = "statistics")]
             let expected = d_raw as f64 * (1.0 + ppb_f64(self.freq_in_force) * 1e-9) + f(own);
             #[allow(clippy::cast_precision_loss, reason = "statistics")]
             let got = rt as f64 - rt0 as f64;
             let dev = got - expected;
-            if dev.abs() > jump_tolerance_ns(d_raw) && !self.frozen {
+            #[allow(clippy::cast_precision_loss, reason = "tolerance")]
+            let slack = width.saturating_add(width0) as f64;
+            if dev.abs() > jump_tolerance_ns(d_raw) + slack && !self.frozen {
                 warn!(
-                    "clock interference: the system clock jumped by {} that keel did not make (another process stepped it?)",
+                    "clock interference: {} jumped by {} that keel did not make (another process stepped it?)",
+                    if realtime {
+                        "the system clock".to_string()
+                    } else {
+                        self.backend.sink_name()
+                    },
                     crate::report::fmt_ns(dev)
                 );
                 self.c.interference += 1;
             }
         }
-        self.elapsed_ref = Some((raw, rt, 0));
+        self.elapsed_ref = Some((raw, rt, 0, width));
     }
 
     fn apply(&mut self, out: &ServoOutput) {
@@ -261,14 +291,18 @@ impl Loop<'_> {
             Action::SetFrequency(fr) => (None, fr),
             Action::Step { step, freq } => (Some(step), freq),
         };
-        let user_hz = self.backend.user_hz();
         let mut applied_step = None;
         if let Some(s) = step {
             if self.backend.adjusts() {
                 match self.backend.step(s) {
                     Ok(()) => {
                         info!(
-                            "stepped the clock by {}",
+                            "stepped {} by {}",
+                            if self.backend.sink_is_realtime() {
+                                "the clock".to_string()
+                            } else {
+                                self.backend.sink_name()
+                            },
                             crate::report::fmt_ns(f(s.as_nanos()))
                         );
                         applied_step = Some(s);
@@ -290,11 +324,10 @@ impl Loop<'_> {
             }
         }
         if self.backend.adjusts() {
-            let k = KernelFreq::from_ppb(freq, user_hz);
-            match self.backend.set_frequency(k) {
-                Ok(()) => {
-                    self.freq_in_force = k.to_ppb(user_hz);
-                    self.written = Some(k);
+            match self.backend.set_frequency(freq) {
+                Ok(applied) => {
+                    self.freq_in_force = applied;
+                    self.written = Some(applied);
                 }
                 Err(e) => {
                     error!("cannot set the clock frequency: {e}; restarting the servo");
@@ -309,7 +342,7 @@ impl Loop<'_> {
         });
         if self.backend.adjusts() {
             // The corrections took effect now, not at the sample's time.
-            self.servo.applied_at(self.backend.realtime());
+            self.servo.applied_at(self.backend.sink_now());
         }
     }
 
@@ -326,7 +359,9 @@ impl Loop<'_> {
     }
 
     fn write_status(&mut self, bound: Option<Duration>) {
-        if !self.backend.adjusts() {
+        // Only CLOCK_REALTIME has maxerror/esterror/status/leap bits; a PHC
+        // sink gets none of them.
+        if !self.backend.adjusts() || !self.backend.sink_is_realtime() {
             return;
         }
         let mut s = SyncStatus::from_bound(bound, KalmanConfig::default().bound_sigmas);
@@ -358,10 +393,11 @@ impl Loop<'_> {
                 step: StepPolicy::Never,
                 ..self.cfg.clone()
             };
-            self.servo.set_config(servo_config(&slew_only));
+            self.servo
+                .set_config(servo_config(&slew_only, self.sink_max));
         }
         self.guards();
-        let rt_before = self.backend.realtime();
+        let rt_before = self.backend.sink_now();
         let pre_bound = self.servo.error_bound(rt_before);
         let truth = self.backend.truth();
         let mut rec = Record {
@@ -372,7 +408,8 @@ impl Loop<'_> {
             true_freq_ppb: truth.map(|t| t.freq_error_ppb),
             ..Record::default()
         };
-        if self.near_leap(rt_before) {
+        let wall = self.backend.realtime();
+        if self.near_leap(wall) {
             if !self.leap_quiet {
                 info!("leap second: ignoring readings within {LEAP_QUIET_S} s of it");
                 self.leap_quiet = true;
@@ -385,8 +422,9 @@ impl Loop<'_> {
         let read = self.backend.read();
         let out = match read {
             Ok(ok) => {
-                if let Some((m, e)) = ok.lost {
-                    warn!("PHC read method {m} failed ({e}); now using {}", ok.method);
+                if let Some(l) = ok.lost {
+                    let (d, m, e) = (l.device, l.method, l.error);
+                    warn!("{d} read method {m} failed ({e}); now using {}", ok.method);
                     if e == PhcError::NotSupported {
                         self.disrupt(&format!(
                             "{m} stopped working ({e}), as after a live migration"
@@ -396,7 +434,7 @@ impl Loop<'_> {
                 if self.frozen {
                     self.frozen = false;
                 }
-                match ok.reading.best_sample() {
+                match ok.sample {
                     Some(s) => {
                         if let Some(t0) = self.failing_since.take() {
                             #[allow(clippy::cast_precision_loss, reason = "log")]
@@ -418,14 +456,14 @@ impl Loop<'_> {
                         } else {
                             0.9 * self.rms2 + 0.1 * o * o
                         };
-                        self.snap.method = ok.method.to_string();
+                        self.snap.method.clone_from(&ok.method);
                         self.servo.sample(&OffsetSample {
                             offset,
                             local_ts: s.local_ts,
                             uncertainty: Duration::from_nanos(s.delay.as_nanos() / 2),
                         })
                     }
-                    None => self.no_sample(now, PhcError::Invalid),
+                    None => self.no_sample(now, Device::Source, PhcError::Invalid),
                 }
             }
             Err(fail) => {
@@ -435,12 +473,12 @@ impl Loop<'_> {
                     self.c.updates -= 1;
                     return;
                 }
-                if let Some((m, e)) = fail.lost {
-                    if e == PhcError::NotSupported {
-                        self.disrupt(&format!("{m} stopped working ({e})"));
+                if let Some(l) = fail.lost {
+                    if l.error == PhcError::NotSupported {
+                        self.disrupt(&format!("{} stopped working ({})", l.method, l.error));
                     }
                 }
-                self.no_sample(now, fail.error)
+                self.no_sample(now, fail.device, fail.error)
             }
         };
         self.apply(&out);
@@ -482,21 +520,21 @@ impl Loop<'_> {
         }
     }
 
-    fn no_sample(&mut self, now: u64, e: PhcError) -> ServoOutput {
+    fn no_sample(&mut self, now: u64, device: Device, e: PhcError) -> ServoOutput {
         self.c.read_errors += 1;
         self.failed_updates += 1;
         if self.failing_since.is_none() {
             if e == PhcError::Busy {
-                debug!("PHC busy (EBUSY) three times; skipping this update");
+                debug!("{device} busy (EBUSY) three times; skipping this update");
             } else {
                 warn!(
-                    "PHC read failed: {e}; holding over at {:+.3} ppb and retrying every update",
+                    "{device} read failed: {e}; holding over at {:+.3} ppb and retrying every update",
                     ppb_f64(self.freq_in_force)
                 );
                 self.failing_since = Some(now);
             }
         }
-        let rt = self.backend.realtime();
+        let rt = self.backend.sink_now();
         self.servo.no_sample(rt)
     }
 
@@ -550,6 +588,7 @@ impl Loop<'_> {
             freq_ppb: ppb_f64(self.freq_in_force),
             freq_sd_ppb: var.sqrt(),
             saved_unix: self.backend.realtime().secs(),
+            sink: self.backend.sink_name(),
         };
         if let Err(e) = st.save(&path) {
             warn!(
@@ -567,6 +606,7 @@ impl Loop<'_> {
         }
         needs_restart!(
             source,
+            sink,
             time_scale,
             tai_utc_offset,
             vmclock,
@@ -589,6 +629,7 @@ impl Loop<'_> {
         let mut kept = new;
         // Keep the values that need a restart, so status stays truthful.
         kept.source = old.source.clone();
+        kept.sink = old.sink.clone();
         kept.time_scale = old.time_scale;
         kept.tai_utc_offset = old.tai_utc_offset;
         kept.vmclock = old.vmclock.clone();
@@ -690,14 +731,18 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
     };
 
     // The starting frequency: the state file, else what the kernel has.
-    let user_hz = backend.user_hz();
-    let kernel = backend
-        .kernel_frequency()
-        .map_or(Ppb::ZERO, |k| k.to_ppb(user_hz));
+    let kernel = backend.frequency().unwrap_or(Ppb::ZERO);
+    let sink_max = backend.max_frequency();
     let mut start_freq = kernel;
     let mut prior = None;
     if let Some(p) = &cfg.state_file {
         match State::load(p) {
+            Ok(st) if st.sink != backend.sink_name() => warn!(
+                "{}: the state file was saved for {}, not for {}; ignoring it and starting without a frequency estimate (it will be rewritten)",
+                p.display(),
+                st.sink,
+                backend.sink_name()
+            ),
             Ok(st) => {
                 prior = Some((ppb_from_f64(st.freq_ppb), ppb_from_f64(st.freq_sd_ppb)));
                 info!(
@@ -714,9 +759,12 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
     }
     let mut written = None;
     if backend.adjusts() && start_freq != kernel {
-        let k = KernelFreq::from_ppb(start_freq, user_hz);
-        match backend.set_frequency(k) {
-            Ok(()) => written = Some(k),
+        match backend.set_frequency(start_freq) {
+            Ok(applied) => {
+                // The sink's quantisation (and a PHC's max_adj) apply.
+                start_freq = applied;
+                written = Some(applied);
+            }
             Err(e) => {
                 warn!("cannot set the saved frequency: {e}; starting from the kernel's");
                 start_freq = kernel;
@@ -726,10 +774,10 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
     if !backend.adjusts() {
         start_freq = kernel;
     }
-    let mut servo = make_servo(&cfg, start_freq);
+    let mut servo = make_servo(&cfg, sink_max, start_freq);
     if let Some((freq, sd)) = prior {
         // The saved frequency and its spread seed the first estimate.
-        servo.set_frequency_prior(freq, sd);
+        servo.set_frequency_prior(freq.clamp_abs(sink_max), sd);
     }
     info!(
         "keel {} ({}): {}, every {} s, servo {:?}",
@@ -749,6 +797,7 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
     });
     let snap = Snapshot {
         source: backend.describe(),
+        sink: backend.sink_name(),
         method: "-".into(),
         mode: opts.mode.name().into(),
         state: "unlocked".into(),
@@ -764,6 +813,7 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         tai_offset: opts.tai_offset,
         freq_in_force: start_freq,
         written,
+        sink_max,
         elapsed_ref: None,
         suspended_ref: backend.suspended_ns(),
         failing_since: None,

@@ -1,7 +1,7 @@
-//! `keel`: steer the system clock from a PTP hardware clock (a hypervisor's
-//! `ptp_kvm`/`ptp_vmw`/`hyperv`/`vmclock` PHC or a NIC's), with an error bound
-//! you can trust — or try it on the built-in simulated clock with
-//! `keel sync --clock sim --speed max`.
+//! `keel`: steer the system clock (or another PHC) from a PTP hardware clock
+//! (a hypervisor's `ptp_kvm`/`ptp_vmw`/`hyperv`/`vmclock` PHC or a NIC's),
+//! with an error bound you can trust — or try it on the built-in simulated
+//! clock with `keel sync --clock sim --speed max`.
 //!
 //! One thread, one `poll(2)` loop, every syscall through glibc.
 
@@ -25,13 +25,13 @@ use std::process::ExitCode;
 
 use keel_core::time::Duration;
 
-use crate::clock::{ClockBackend, LinuxClock, RealActuator, RealDaemon, SimClock, Speed};
+use crate::clock::{ClockBackend, LinuxClock, PhcSink, RealActuator, RealDaemon, SimClock, Speed};
 use crate::config::{Config, TimeScale};
 use crate::daemon::{Mode, Options};
 use crate::phc::{LinuxPhc, MethodChoice, PROBE_ORDER, PhcDevice, Reader};
 
 const USAGE: &str = "\
-keel — steer the system clock from a PTP hardware clock
+keel — steer the system clock (or another PHC) from a PTP hardware clock
 
 USAGE:
   keel sync [OPTIONS]            run the daemon (see below)
@@ -48,6 +48,8 @@ SYNC OPTIONS (each overrides the configuration file's key of the same name):
   --clock system|sim     steer CLOCK_REALTIME (default) or the simulated clock
   --dry-run              measure and report, adjust nothing
   --source SRC           auto | /dev/ptpN | PHC clock name
+  --sink SINK            CLOCK_REALTIME (default) | /dev/ptpN | PHC clock name
+                         (with --clock sim, the simulated clock plays that PHC)
   --interval SECONDS     between updates
   --samples N            readings per update (1..=25)
   --read-method M        auto | precise | extended | basic
@@ -180,6 +182,7 @@ fn parse_sync(args: &[String]) -> Result<SyncArgs, Failure> {
     while let Some(flag) = a.next_flag() {
         let key: Option<&'static str> = match flag {
             "--source" => Some("source"),
+            "--sink" => Some("sink"),
             "--interval" => Some("interval"),
             "--samples" => Some("samples"),
             "--read-method" => Some("read_method"),
@@ -316,16 +319,16 @@ fn sync(args: &[String]) -> Result<ExitCode, Failure> {
                 format!("{} / {:.0} s / {speed}", sa.seed, f64_s(duration)),
             ));
             table_head.push(("servo".into(), format!("{:?}", cfg.servo).to_lowercase()));
+            let mut clock = SimClock::new(&sim, sa.seed, &sa.scenario, sa.speed, reader);
+            if cfg.sink != phc::SINK_REALTIME {
+                clock = clock.with_phc_sink(&cfg.sink);
+            }
+            table_head.push(("sink".into(), clock.sink_name()));
             let title = format!(
                 "keel sync --clock sim --scenario {} --seed {}",
                 sa.scenario, sa.seed
             );
-            (
-                Box::new(SimClock::new(&sim, sa.seed, &sa.scenario, sa.speed, reader)),
-                Mode::Sim,
-                Duration::ZERO,
-                title,
-            )
+            (Box::new(clock), Mode::Sim, Duration::ZERO, title)
         } else {
             let found = phc::list(Path::new("/sys/class/ptp"));
             let (dev, hv) = phc::resolve(&cfg.source, &found)
@@ -339,6 +342,25 @@ fn sync(args: &[String]) -> Result<ExitCode, Failure> {
                 TimeScale::Tai => true,
                 TimeScale::Auto => hv == Some(false),
             };
+            // The sink PHC, if any: never the source itself.
+            let sink_dev = if cfg.sink == phc::SINK_REALTIME {
+                None
+            } else {
+                let sd = phc::resolve_sink(&cfg.sink, &found)
+                    .map_err(|e| Failure::Runtime(format!("sink: {e}")))?;
+                if phc::same_device(&dev, &sd) {
+                    return Err(Failure::Config(format!(
+                        "source \"{}\" and sink \"{}\" are the same device ({}): keel cannot steer the clock it follows; set sink to \"CLOCK_REALTIME\" or to another PHC (`keel phc` lists them)",
+                        cfg.source,
+                        cfg.sink,
+                        sd.display()
+                    )));
+                }
+                Some(sd)
+            };
+            // Two PHCs: the sink is kept on the source's time scale (phc2sys
+            // applies no UTC/TAI shift between PHCs either).
+            let tai = tai && sink_dev.is_none();
             let tai_offset = if tai {
                 Duration::from_secs(cfg.tai_utc_offset)
             } else {
@@ -347,7 +369,8 @@ fn sync(args: &[String]) -> Result<ExitCode, Failure> {
             let actuator = if sa.dry_run {
                 None
             } else {
-                if !sys::can_set_time() {
+                // A PHC sink needs write access to its device, not CAP_SYS_TIME.
+                if sink_dev.is_none() && !sys::can_set_time() {
                     return Err(Failure::Runtime(
                         "keel sync needs CAP_SYS_TIME to steer the system clock. Run it as root, give the binary the capability (`sudo setcap cap_sys_time+ep \"$(command -v keel)\"`), or use the systemd unit in linux-shim/dist/ (AmbientCapabilities=CAP_SYS_TIME). To only measure, add --dry-run; to try keel without hardware, use --clock sim.".into(),
                     ));
@@ -374,6 +397,25 @@ fn sync(args: &[String]) -> Result<ExitCode, Failure> {
             }
             let mode = if sa.dry_run { Mode::DryRun } else { Mode::Sync };
             let mut linux = LinuxClock::new(&dev, &label, reader, actuator);
+            if let Some(sd) = &sink_dev {
+                let sink_label = found
+                    .iter()
+                    .find(|i| i.dev == *sd)
+                    .map_or_else(|| "unknown PHC".to_string(), |i| i.name.clone());
+                let sink = PhcSink::open(
+                    sd,
+                    &sink_label,
+                    Reader::new(cfg.read_method, cfg.samples),
+                    !sa.dry_run,
+                )
+                .map_err(Failure::Runtime)?;
+                info!(
+                    "sink {} ({sink_label}): max_adj {} ppb",
+                    sd.display(),
+                    sink.max_adj_ppb()
+                );
+                linux = linux.with_phc_sink(sink);
+            }
             if let Some(p) = &cfg.vmclock {
                 match vmclock::VmclockWatch::open(p) {
                     Ok(w) => {
@@ -391,7 +433,14 @@ fn sync(args: &[String]) -> Result<ExitCode, Failure> {
                 Box::new(linux),
                 mode,
                 tai_offset,
-                format!("keel sync {}", dev.display()),
+                format!(
+                    "keel sync {} → {}",
+                    dev.display(),
+                    sink_dev.as_ref().map_or_else(
+                        || phc::SINK_REALTIME.to_string(),
+                        |d| d.display().to_string()
+                    )
+                ),
             )
         };
     let duration_ns = if sa.sim {

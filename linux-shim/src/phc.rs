@@ -261,37 +261,132 @@ impl Reader {
     }
 }
 
-/// A `/dev/ptpN` character device, opened read-only.
+/// A `/dev/ptpN` character device: read-only for a source, read-write for a
+/// sink (the kernel refuses `clock_adjtime` on a PHC opened without write
+/// access, even a read-only query, with `EACCES`).
 #[derive(Debug)]
 pub struct LinuxPhc {
     path: PathBuf,
     file: Option<File>,
+    writable: bool,
+}
+
+fn open_file(path: &Path, writable: bool) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(writable)
+        .open(path)
 }
 
 impl LinuxPhc {
-    /// A device at `path`, opened on first use.
+    /// A device at `path`, opened read-only on first use.
     pub fn new(path: &Path) -> Self {
         Self {
             path: path.to_path_buf(),
             file: None,
+            writable: false,
         }
     }
 
-    /// Opens now.
+    /// Opens now, read-only.
     ///
     /// # Errors
     /// The open error, classified.
     pub fn open(path: &Path) -> Result<Self, (PhcError, std::io::Error)> {
-        let f = File::open(path).map_err(|e| (classify_io(&e), e))?;
+        Self::open_with(path, false)
+    }
+
+    /// Opens now, read-write when `writable` (a sink to steer); reopened the
+    /// same way after the device vanished.
+    ///
+    /// # Errors
+    /// The open error, classified.
+    pub fn open_with(path: &Path, writable: bool) -> Result<Self, (PhcError, std::io::Error)> {
+        let f = open_file(path, writable).map_err(|e| (classify_io(&e), e))?;
         Ok(Self {
             path: path.to_path_buf(),
             file: Some(f),
+            writable,
         })
     }
 
     /// The device path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The dynamic POSIX clock id of the open device (`FD_TO_CLOCKID`); it
+    /// changes when the device is reopened.
+    ///
+    /// # Errors
+    /// The device is not open (it vanished and is not back yet).
+    pub fn clock_id(&self) -> Result<libc::clockid_t, PhcError> {
+        self.fd().map(crate::timex::fd_to_clockid)
+    }
+
+    /// The PHC's time (`clock_gettime` on its clock id), ns since the epoch
+    /// of its time scale.
+    ///
+    /// # Errors
+    /// The device is gone or the driver failed.
+    pub fn now_ns(&mut self) -> Result<u64, PhcError> {
+        self.ensure_open()?;
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec; the clock id names the
+        // open device, which stays open during the call.
+        let rc = unsafe { libc::clock_gettime(self.clock_id()?, &raw mut ts) };
+        check(rc)?;
+        let secs = u64::try_from(ts.tv_sec).map_err(|_| PhcError::Invalid)?;
+        let ns = u64::try_from(ts.tv_nsec).map_err(|_| PhcError::Invalid)?;
+        Ok(secs.saturating_mul(1_000_000_000).saturating_add(ns))
+    }
+
+    /// Reads the PHC's frequency back: `clock_adjtime` with `modes = 0` on
+    /// its clock id (the kernel answers the last `ADJ_FREQUENCY` written to
+    /// it, `dialed_frequency`). Needs a read-write open.
+    ///
+    /// # Errors
+    /// The device is gone, or the kernel refused (`EACCES` when opened
+    /// read-only).
+    pub fn query_frequency(&mut self) -> std::io::Result<keel_core::time::Ppb> {
+        let mut t = crate::timex::query();
+        debug_assert!(!crate::timex::writes(&t));
+        self.adjtime_raw(&mut t)?;
+        Ok(crate::timex::phc_freq(&t))
+    }
+
+    /// Writes `t` with `clock_adjtime` on the PHC's clock id. Only
+    /// [`crate::clock::RealActuator`] calls this (its existence is the proof
+    /// that clock writes are allowed).
+    ///
+    /// # Errors
+    /// The device is gone, or the kernel refused (`ERANGE` beyond `max_adj`,
+    /// `EOPNOTSUPP`, `EBUSY` for a free-running PHC with virtual clocks).
+    pub fn adjtime(
+        &mut self,
+        _proof: &crate::clock::RealActuator,
+        t: &mut libc::timex,
+    ) -> std::io::Result<()> {
+        self.adjtime_raw(t)
+    }
+
+    fn adjtime_raw(&mut self, t: &mut libc::timex) -> std::io::Result<()> {
+        self.ensure_open()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let id = self
+            .clock_id()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        // SAFETY: `t` is a fully initialised timex the kernel reads and
+        // writes back; the clock id names the open device.
+        let rc = unsafe { libc::clock_adjtime(id, t) };
+        if rc < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
     }
 
     fn fd(&self) -> Result<i32, PhcError> {
@@ -331,7 +426,7 @@ fn check(rc: i32) -> Result<(), PhcError> {
 impl PhcDevice for LinuxPhc {
     fn ensure_open(&mut self) -> Result<(), PhcError> {
         if self.file.is_none() {
-            self.file = Some(File::open(&self.path).map_err(|e| classify_io(&e))?);
+            self.file = Some(open_file(&self.path, self.writable).map_err(|e| classify_io(&e))?);
         }
         Ok(())
     }
@@ -476,6 +571,46 @@ pub fn resolve(source: &str, found: &[PhcInfo]) -> Result<(PathBuf, Option<bool>
         .find(|i| i.name == source)
         .map(|i| (i.dev.clone(), Some(i.is_hypervisor())))
         .ok_or_else(|| ResolveError(format!("no PHC named \"{source}\" ({})", listing())))
+}
+
+/// The sink value that names the system clock.
+pub const SINK_REALTIME: &str = "CLOCK_REALTIME";
+
+/// Resolves a PHC `sink` (a `/dev/…` path or a `clock_name`; not `auto`,
+/// which only names sources) against the PHCs in `found`.
+///
+/// # Errors
+/// No PHC of that name; the message lists what exists.
+pub fn resolve_sink(sink: &str, found: &[PhcInfo]) -> Result<PathBuf, ResolveError> {
+    if sink == "auto" {
+        return Err(ResolveError(
+            "sink \"auto\" is not a clock: use \"CLOCK_REALTIME\", a /dev/ptpN path or a PHC clock name".into(),
+        ));
+    }
+    resolve(sink, found).map(|(p, _)| p)
+}
+
+/// Are `a` and `b` the same device? Two paths to one character device (a
+/// udev symlink such as `/dev/ptp_kvm`, or a clock name resolved to its
+/// `/dev/ptpN`) compare equal by device number; paths that do not exist
+/// compare by their canonical (or literal) form.
+pub fn same_device(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(ma), Ok(mb)) => {
+            (ma.dev(), ma.ino()) == (mb.dev(), mb.ino()) || {
+                let char_dev = |m: &std::fs::Metadata| {
+                    use std::os::unix::fs::FileTypeExt;
+                    m.file_type().is_char_device()
+                };
+                char_dev(&ma) && char_dev(&mb) && ma.rdev() == mb.rdev()
+            }
+        }
+        _ => {
+            let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+            canon(a) == canon(b)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -624,5 +759,66 @@ mod tests {
         let e = resolve("auto", &[]).unwrap_err();
         assert!(e.0.contains("modprobe ptp_kvm"), "{e}");
         let _ = PhcTriple::default();
+    }
+
+    #[test]
+    fn resolve_sinks_by_path_or_name_never_auto() {
+        let found = vec![
+            PhcInfo {
+                dev: "/dev/ptp0".into(),
+                name: "KVM virtual PTP".into(),
+            },
+            PhcInfo {
+                dev: "/dev/ptp1".into(),
+                name: "igb".into(),
+            },
+        ];
+        assert_eq!(
+            resolve_sink("igb", &found).unwrap(),
+            PathBuf::from("/dev/ptp1")
+        );
+        assert_eq!(
+            resolve_sink("/dev/ptp1", &found).unwrap(),
+            PathBuf::from("/dev/ptp1")
+        );
+        let e = resolve_sink("auto", &found).unwrap_err();
+        assert!(e.0.contains("sink \"auto\" is not a clock"), "{e}");
+        let e = resolve_sink("mlx5", &found).unwrap_err();
+        assert_eq!(
+            e.0,
+            "no PHC named \"mlx5\" (found: /dev/ptp0 \"KVM virtual PTP\", /dev/ptp1 \"igb\")"
+        );
+    }
+
+    #[test]
+    fn same_device_by_identity_not_spelling() {
+        let dir = std::env::temp_dir().join(format!("keel-samedev-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let a = dir.join("a");
+        std::fs::write(&a, "x").unwrap();
+        let b = dir.join("b");
+        std::fs::write(&b, "y").unwrap();
+        let link = dir.join("link");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&a, &link).unwrap();
+        assert!(same_device(&a, &link));
+        assert!(same_device(&a, &dir.join(".").join("a")));
+        assert!(!same_device(&a, &b));
+        // Not existing: by spelling.
+        assert!(same_device(
+            Path::new("/nonexistent/ptp3"),
+            Path::new("/nonexistent/ptp3")
+        ));
+        assert!(!same_device(
+            Path::new("/nonexistent/ptp3"),
+            Path::new("/nonexistent/ptp4")
+        ));
+        // /dev/null twice: one character device.
+        assert!(same_device(
+            Path::new("/dev/null"),
+            Path::new("/dev/../dev/null")
+        ));
+        assert!(!same_device(Path::new("/dev/null"), Path::new("/dev/zero")));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

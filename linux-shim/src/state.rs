@@ -6,12 +6,17 @@
 //! corrupt file is recognised:
 //!
 //! ```text
-//! keel-state 1
+//! keel-state 2
 //! freq_ppb -49987.123
 //! freq_sd_ppb 0.8
 //! saved_unix 1700000000
+//! sink CLOCK_REALTIME
 //! check 1a2b3c4d5e6f7a8b
 //! ```
+//!
+//! The frequency belongs to the clock it steered (`sink`): a file saved for
+//! another sink is not used. Version 1 files (without `sink`) were written
+//! when keel steered only `CLOCK_REALTIME`, and are read as such.
 //!
 //! Writes are atomic: a temporary file in the same directory, `fsync`,
 //! `rename`, then `fsync` of the directory.
@@ -21,7 +26,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// What survives a restart.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct State {
     /// The frequency correction in force, ppb (positive = faster).
     pub freq_ppb: f64,
@@ -29,6 +34,9 @@ pub struct State {
     pub freq_sd_ppb: f64,
     /// When it was saved, Unix seconds.
     pub saved_unix: u64,
+    /// The clock it steered (`CLOCK_REALTIME`, or the sink PHC as
+    /// `/dev/ptpN (clock name)`).
+    pub sink: String,
 }
 
 /// Why a state file was not used.
@@ -74,8 +82,10 @@ fn check(text: &str) -> u64 {
 impl State {
     /// The file's text.
     pub fn encode(&self) -> String {
+        // One line: a newline in the name would end the field early.
+        let sink = self.sink.replace(['\n', '\r'], " ");
         let body = format!(
-            "keel-state 1\nfreq_ppb {:.3}\nfreq_sd_ppb {:.3}\nsaved_unix {}\n",
+            "keel-state 2\nfreq_ppb {:.3}\nfreq_sd_ppb {:.3}\nsaved_unix {}\nsink {sink}\n",
             self.freq_ppb, self.freq_sd_ppb, self.saved_unix
         );
         let c = check(&body);
@@ -100,9 +110,11 @@ impl State {
             return Err("corrupt (checksum mismatch)");
         }
         let mut lines = body.lines();
-        if lines.next() != Some("keel-state 1") {
-            return Err("of an unknown format (expected `keel-state 1`)");
-        }
+        let version = match lines.next() {
+            Some("keel-state 1") => 1,
+            Some("keel-state 2") => 2,
+            _ => return Err("of an unknown format (expected `keel-state 2`)"),
+        };
         let mut get = |key: &str| -> Result<&str, &'static str> {
             lines
                 .next()
@@ -119,6 +131,11 @@ impl State {
         let saved_unix: u64 = get("saved_unix")?
             .parse()
             .map_err(|_| "corrupt (bad number)")?;
+        let sink = if version == 1 {
+            crate::phc::SINK_REALTIME.to_string()
+        } else {
+            get("sink")?.to_string()
+        };
         if !freq_ppb.is_finite()
             || !freq_sd_ppb.is_finite()
             || freq_sd_ppb < 0.0
@@ -130,6 +147,7 @@ impl State {
             freq_ppb,
             freq_sd_ppb,
             saved_unix,
+            sink,
         })
     }
 
@@ -189,7 +207,28 @@ mod tests {
             freq_ppb: -49_987.125,
             freq_sd_ppb: 0.5,
             saved_unix: 1_700_000_000,
+            sink: "CLOCK_REALTIME".into(),
         }
+    }
+
+    #[test]
+    fn the_sink_is_kept_and_version_1_means_clock_realtime() {
+        let phc = State {
+            sink: "/dev/ptp1 (igb)".into(),
+            ..st()
+        };
+        let text = phc.encode();
+        assert!(text.starts_with("keel-state 2\n"), "{text}");
+        assert!(text.contains("\nsink /dev/ptp1 (igb)\ncheck "), "{text}");
+        assert_eq!(State::decode(&text).unwrap(), phc);
+        // A file of a keel that steered only CLOCK_REALTIME.
+        let body = "keel-state 1\nfreq_ppb -49987.125\nfreq_sd_ppb 0.500\nsaved_unix 1700000000\n";
+        let v1 = format!("{body}check {:016x}\n", check(body));
+        assert_eq!(State::decode(&v1).unwrap(), st());
+        // Version 2 without its sink line is damaged.
+        let body = "keel-state 2\nfreq_ppb -49987.125\nfreq_sd_ppb 0.500\nsaved_unix 1700000000\n";
+        let v2 = format!("{body}check {:016x}\n", check(body));
+        assert_eq!(State::decode(&v2), Err("corrupt (missing field)"));
     }
 
     #[test]

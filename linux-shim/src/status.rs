@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 pub struct Snapshot {
     /// Source → sink description.
     pub source: String,
+    /// The steered clock: `CLOCK_REALTIME` or the sink PHC.
+    pub sink: String,
     /// PHC read method in use, or `-`.
     pub method: String,
     /// `sync`, `dry-run` or `sim`.
@@ -62,6 +64,7 @@ impl Snapshot {
     pub fn encode(&self) -> String {
         let mut s = String::from("keel-status 1\n");
         let _ = writeln!(s, "source {}", self.source);
+        let _ = writeln!(s, "sink {}", self.sink);
         let _ = writeln!(s, "method {}", self.method);
         let _ = writeln!(s, "mode {}", self.mode);
         let _ = writeln!(s, "state {}", self.state);
@@ -100,6 +103,7 @@ impl Snapshot {
             let u = |v: &str| v.parse::<u64>().unwrap_or(0);
             match k {
                 "source" => s.source = v.into(),
+                "sink" => s.sink = v.into(),
                 "method" => s.method = v.into(),
                 "mode" => s.mode = v.into(),
                 "state" => s.state = v.into(),
@@ -127,6 +131,13 @@ impl Snapshot {
         let secs = |ns: f64| format!("{:.9} seconds", ns * 1e-9);
         let mut s = String::new();
         let _ = writeln!(s, "Source          : {}", self.source);
+        let _ = writeln!(s, "Sink            : {}", self.sink);
+        // An older daemon does not say: it steered the system clock.
+        let steered = if self.sink.is_empty() || self.sink == crate::phc::SINK_REALTIME {
+            "system clock"
+        } else {
+            "sink"
+        };
         let _ = writeln!(s, "Read method     : {}", self.method);
         let _ = writeln!(s, "Mode            : {}", self.mode);
         let _ = writeln!(s, "State           : {}", self.state);
@@ -134,14 +145,10 @@ impl Snapshot {
         let last = self.last_offset_ns as f64;
         let _ = writeln!(
             s,
-            "Last offset     : {}{} ({})",
+            "Last offset     : {}{} ({steered} {})",
             if last >= 0.0 { "+" } else { "" },
             secs(last),
-            if last >= 0.0 {
-                "system clock ahead"
-            } else {
-                "system clock behind"
-            }
+            if last >= 0.0 { "ahead" } else { "behind" }
         );
         let _ = writeln!(s, "RMS offset      : {}", secs(self.rms_offset_ns));
         let _ = writeln!(
@@ -188,6 +195,7 @@ impl Snapshot {
         };
         let mut s = String::from("{");
         let _ = write!(s, "\"source\":{}", json_str(&self.source));
+        let _ = write!(s, ",\"sink\":{}", json_str(&self.sink));
         let _ = write!(s, ",\"method\":{}", json_str(&self.method));
         let _ = write!(s, ",\"mode\":{}", json_str(&self.mode));
         let _ = write!(s, ",\"state\":{}", json_str(&self.state));
@@ -240,7 +248,7 @@ impl Snapshot {
             g(
                 "offset_seconds",
                 "gauge",
-                "Last measured offset of the system clock from the reference (local - reference).",
+                "Last measured offset of the steered clock (the sink) from the reference (sink - reference).",
                 format!("{}e-9", self.last_offset_ns),
             );
             g(
@@ -299,8 +307,28 @@ impl Snapshot {
             "Times another process changed the clock.",
             self.interference.to_string(),
         );
+        let _ = writeln!(
+            s,
+            "# HELP keel_sink_info The clock keel steers (CLOCK_REALTIME or a PHC).\n# TYPE keel_sink_info gauge\nkeel_sink_info{{sink={}}} 1",
+            label_value(&self.sink)
+        );
         s
     }
+}
+
+/// A Prometheus label value: quoted, backslashes, quotes and newlines escaped.
+fn label_value(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '\\' => o.push_str("\\\\"),
+            '"' => o.push_str("\\\""),
+            '\n' => o.push_str("\\n"),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
 }
 
 fn json_str(s: &str) -> String {
@@ -426,6 +454,7 @@ mod tests {
     fn snap() -> Snapshot {
         Snapshot {
             source: "/dev/ptp0 (KVM virtual PTP) → CLOCK_REALTIME".into(),
+            sink: "CLOCK_REALTIME".into(),
             method: "PTP_SYS_OFFSET_PRECISE".into(),
             mode: "sync".into(),
             state: "locked".into(),
@@ -465,12 +494,27 @@ mod tests {
         assert!(t.contains("Frequency       : 49.987 ppm fast"), "{t}");
         assert!(t.contains("Error bound     : 0.000000061 seconds"), "{t}");
         assert!(t.contains("Last update     : 1.0 seconds ago"), "{t}");
+        assert!(t.contains("Sink            : CLOCK_REALTIME\n"), "{t}");
+        let phc = Snapshot {
+            source: "/dev/ptp0 (gnss) → /dev/ptp1 (igb)".into(),
+            sink: "/dev/ptp1 (igb)".into(),
+            last_offset_ns: 12,
+            ..snap()
+        };
+        let t = phc.tracking(1_700_000_001.5);
+        assert!(t.contains("Sink            : /dev/ptp1 (igb)\n"), "{t}");
+        assert!(
+            t.contains("Last offset     : +0.000000012 seconds (sink ahead)"),
+            "{t}"
+        );
     }
 
     #[test]
     fn json_form() {
         let j = snap().json();
-        assert!(j.starts_with("{\"source\":\"/dev/ptp0 (KVM virtual PTP) → CLOCK_REALTIME\""));
+        assert!(j.starts_with(
+            "{\"source\":\"/dev/ptp0 (KVM virtual PTP) → CLOCK_REALTIME\",\"sink\":\"CLOCK_REALTIME\","
+        ));
         assert!(j.contains(",\"error_bound_ns\":61,"));
         assert!(j.contains(",\"freq_ppb\":-49987,"));
         assert_eq!(json_str("a\"b\\\n"), "\"a\\\"b\\\\\\u000a\"");
@@ -487,6 +531,7 @@ mod tests {
                 assert!(kind == "gauge" || kind == "counter");
             } else if !l.starts_with("# HELP ") {
                 let (name, v) = l.split_once(' ').unwrap();
+                let name = name.split('{').next().unwrap();
                 assert!(name.starts_with("keel_"));
                 assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
                 assert!(v == "NaN" || v.parse::<f64>().is_ok(), "{l}");
@@ -496,7 +541,12 @@ mod tests {
                 names += 1;
             }
         }
-        assert_eq!(names, 10);
+        assert_eq!(names, 11);
+        assert!(
+            p.contains("\nkeel_sink_info{sink=\"CLOCK_REALTIME\"} 1\n"),
+            "{p}"
+        );
+        assert_eq!(label_value("a\"b\\c\nd"), "\"a\\\"b\\\\c\\nd\"");
         assert!(p.contains("keel_offset_seconds -12e-9\n"), "{p}");
         assert!(p.contains("keel_servo_state 2\n"));
     }

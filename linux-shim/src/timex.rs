@@ -8,7 +8,7 @@
 //! field); `maxerror` and `esterror` are µs, and `maxerror` ≥ 16 s means
 //! unsynchronised (`NTP_PHASE_LIMIT`).
 
-use keel_core::time::{Duration, KernelFreq};
+use keel_core::time::{Duration, KernelFreq, Ppb, ScaledPpm};
 
 /// The kernel's `NTP_PHASE_LIMIT` in µs: a `maxerror` at or above this means
 /// "not synchronised".
@@ -37,6 +37,58 @@ pub fn frequency(k: KernelFreq) -> libc::timex {
     t.freq = clong(k.freq.0);
     t.tick = clong(k.tick_us);
     t
+}
+
+/// The dynamic POSIX clock id of an open `/dev/ptpN` (the kernel's
+/// `FD_TO_CLOCKID(fd)`: `(~fd << 3) | CLOCKFD`, `CLOCKFD` = 3). Negative, so
+/// it never names a static clock.
+pub const fn fd_to_clockid(fd: i32) -> libc::clockid_t {
+    ((!fd) << 3) | 3
+}
+
+/// The kernel's `scaled_ppm_to_ppb()` (`drivers/ptp`): `((1 + s) × 125) >> 13`,
+/// the value it checks against `max_adj` before `adjfine` (`ERANGE` beyond).
+pub const fn kernel_scaled_ppm_to_ppb(s: i64) -> i64 {
+    (s.saturating_add(1).saturating_mul(125)) >> 13
+}
+
+/// A PHC's frequency write: `ADJ_FREQUENCY` only, `freq` in scaled ppm.
+///
+/// A PHC has no tick (`ptp_clock_adjtime` ignores `ADJ_TICK`), no
+/// `maxerror`/`esterror`/`status`/leap bits (only `CLOCK_REALTIME` has them),
+/// and its driver's `max_adj` (ppb, from `PTP_CLOCK_GETCAPS`) is its range:
+/// `ppb` is clamped to ±`max_adj`, then rounded to scaled ppm and pulled back
+/// towards zero until it is within ±`max_adj` exactly (which the kernel's own
+/// check then accepts). Returns the `timex`
+/// and the frequency it sets, ppb (exact).
+pub fn phc_frequency(ppb: Ppb, max_adj_ppb: i64) -> (libc::timex, Ppb) {
+    let max = max_adj_ppb.max(0);
+    let clamped = ppb.clamp_abs(Ppb::from_ppb(max));
+    let mut s = clamped.to_scaled_ppm().0;
+    // Rounding to scaled ppm may cross ±max_adj by a fraction of a ppb: pull
+    // back (at most a unit or two) until both the exact value and the
+    // kernel's check are within range.
+    let (hi, lo) = (Ppb::from_ppb(max), Ppb::from_ppb(-max));
+    while s > 0 && (ScaledPpm(s).to_ppb() > hi || kernel_scaled_ppm_to_ppb(s) > max) {
+        s -= 1;
+    }
+    while s < 0 && (ScaledPpm(s).to_ppb() < lo || kernel_scaled_ppm_to_ppb(s) < -max) {
+        s += 1;
+    }
+    let mut t = zeroed();
+    t.modes = libc::ADJ_FREQUENCY;
+    t.freq = clong(s);
+    (t, ScaledPpm(s).to_ppb())
+}
+
+/// The frequency of a PHC read back with `modes = 0`: the kernel answers its
+/// `dialed_frequency`, the last `ADJ_FREQUENCY` any process wrote (scaled ppm).
+#[allow(
+    clippy::useless_conversion,
+    reason = "c_long is i64 on 64-bit Linux but i32 on 32-bit targets"
+)]
+pub fn phc_freq(t: &libc::timex) -> Ppb {
+    ScaledPpm(i64::from(t.freq)).to_ppb()
 }
 
 /// Steps the clock by `delta` (added to it): `ADJ_SETOFFSET | ADJ_NANO`,
@@ -285,6 +337,77 @@ mod tests {
             libc::STA_INS | libc::STA_DEL,
         );
         assert_eq!(t.status, 0);
+    }
+
+    #[test]
+    fn clockid_of_a_phc_fd() {
+        // FD_TO_CLOCKID / CLOCKID_TO_FD of <linux/posix-timers.h> (phc2sys's
+        // clockid_from_fd): fd 3 is −29, fd 0 is −5.
+        assert_eq!(fd_to_clockid(3), -29);
+        assert_eq!(fd_to_clockid(0), -5);
+        for fd in [0, 1, 3, 17, 1023, 65_535, 1 << 20] {
+            let id = fd_to_clockid(fd);
+            assert!(id < 0, "dynamic clock ids are negative");
+            assert_eq!(id & 7, 3, "CLOCKFD in the low bits");
+            assert_eq!(!(id >> 3), fd, "CLOCKID_TO_FD inverts it");
+            assert_ne!(id, libc::CLOCK_REALTIME);
+        }
+    }
+
+    #[test]
+    fn phc_frequency_is_scaled_ppm_only_and_clamped() {
+        // +40 ppm: 40 × 65536 scaled ppm, ADJ_FREQUENCY alone.
+        let (t, applied) = phc_frequency(Ppb::from_ppb(40_000), 500_000);
+        assert_eq!(t.modes, libc::ADJ_FREQUENCY);
+        assert_eq!(t.freq, 40 * 65_536);
+        assert_eq!(applied, Ppb::from_ppb(40_000));
+        // No tick (a PHC has none), nothing of CLOCK_REALTIME's status.
+        assert_eq!(t.tick, 0);
+        assert_eq!((t.maxerror, t.esterror, t.status, t.constant), (0, 0, 0, 0));
+        assert_eq!(
+            t.modes
+                & (libc::ADJ_TICK
+                    | libc::ADJ_STATUS
+                    | libc::ADJ_MAXERROR
+                    | libc::ADJ_ESTERROR
+                    | libc::ADJ_TAI
+                    | libc::ADJ_SETOFFSET
+                    | libc::ADJ_OFFSET),
+            0
+        );
+        // Beyond 500 ppm still goes through freq (no tick), up to max_adj.
+        let (t, applied) = phc_frequency(Ppb::from_ppb(900_000), 1_000_000);
+        assert_eq!((t.tick, t.freq), (0, 900 * 65_536));
+        assert_eq!(applied, Ppb::from_ppb(900_000));
+        // Clamped to ±max_adj, never beyond what the kernel accepts.
+        for (want, max) in [
+            (2_000_000, 62_499_999),
+            (-300_000_000, 62_499_999),
+            (1_000, 1),
+            (-1_000, 1),
+            (5, 0),
+            (i64::from(i32::MAX), 999_999_999),
+        ] {
+            let (t, applied) = phc_frequency(Ppb::from_ppb(want), max);
+            #[allow(clippy::useless_conversion, reason = "c_long")]
+            let s = i64::from(t.freq);
+            let k = kernel_scaled_ppm_to_ppb(s);
+            assert!(k.abs() <= max, "{want} ppb, max_adj {max}: kernel sees {k}");
+            assert!(
+                ppb_abs_le(applied, max) && applied == ScaledPpm(s).to_ppb(),
+                "{want}: applied {applied}"
+            );
+            assert_eq!(t.modes, libc::ADJ_FREQUENCY);
+        }
+        let (_, applied) = phc_frequency(Ppb::from_ppb(-300_000_000), 62_499_999);
+        assert!(applied < Ppb::from_ppb(-62_499_000), "{applied}");
+        // Read back as the kernel reports it (dialed_frequency).
+        let (t, applied) = phc_frequency(Ppb::from_ppb(-12_345), 500_000);
+        assert_eq!(phc_freq(&t), applied);
+    }
+
+    fn ppb_abs_le(p: Ppb, max: i64) -> bool {
+        p <= Ppb::from_ppb(max) && p >= Ppb::from_ppb(-max)
     }
 
     #[test]

@@ -196,7 +196,7 @@ fn bad_config_names_file_line_key_and_expectation() {
     assert_eq!(
         err.trim_end(),
         format!(
-            "keel: {}:3: key `sampels`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level",
+            "keel: {}:3: key `sampels`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, sink, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level",
             p.display()
         )
     );
@@ -602,5 +602,236 @@ fn step_policy_always_with_a_limit() {
         row(&out, "updates / steps / disruptions"),
         "600 / 0 / 0",
         "{out}"
+    );
+}
+
+/// The largest |frequency| of a CSV trace, ppb.
+fn max_abs_freq(csv: &Path) -> f64 {
+    let trace = std::fs::read_to_string(csv).unwrap();
+    let mut lines = trace.lines();
+    let col = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|c| c == "freq_ppb")
+        .unwrap();
+    lines
+        .map(|l| l.split(',').nth(col).unwrap().parse::<f64>().unwrap().abs())
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn phc_sink_in_simulation() {
+    // The simulated clock plays a PHC sink: written as a PHC (no tick, no
+    // status), converging like CLOCK_REALTIME in the standard scenario.
+    let dir = tmpdir("phc-sink");
+    let (out, err) = sim("standard", &["--sink", "/dev/ptp1"]);
+    assert!(
+        err.contains("(sim): simulated PHC (standard) → simulated PHC sink (/dev/ptp1), every 1 s"),
+        "{err}"
+    );
+    assert!(
+        err.contains("stepped PHC sink (/dev/ptp1) by -500.050 ms"),
+        "{err}"
+    );
+    // Only CLOCK_REALTIME has maxerror/status: never written to a PHC (the
+    // simulated PHC refuses, which would be logged).
+    assert!(!err.contains("maxerror"), "{err}");
+    assert_eq!(row(&out, "sink"), "PHC sink (/dev/ptp1)", "{out}");
+    assert_eq!(row(&out, "updates / steps / disruptions"), "600 / 1 / 0");
+    assert!(
+        ns(row(&out, "RMS |true offset|, second half")) < 50.0,
+        "{out}"
+    );
+    // A PHC's range is its max_adj (500 ppm here), with no tick beyond it:
+    // after a foreign 1 ms step, CLOCK_REALTIME slews faster than 500 ppm,
+    // the PHC sink never does.
+    let rt_csv = dir.join("rt.csv");
+    let phc_csv = dir.join("phc.csv");
+    sim("clock-step", &["--csv", rt_csv.to_str().unwrap()]);
+    let (_, err) = sim(
+        "clock-step",
+        &["--sink", "igb", "--csv", phc_csv.to_str().unwrap()],
+    );
+    assert!(
+        err.contains(
+            "clock interference: PHC sink (igb) jumped by 1.050 ms that keel did not make"
+        ),
+        "{err}"
+    );
+    assert!(
+        max_abs_freq(&rt_csv) > 600_000.0,
+        "{}",
+        max_abs_freq(&rt_csv)
+    );
+    let phc_max = max_abs_freq(&phc_csv);
+    assert!(phc_max <= 500_000.0 && phc_max > 499_000.0, "{phc_max}");
+    // Someone else writing the PHC's frequency is seen through the kernel's
+    // read-back of it, and named as the PHC's.
+    let (_, err) = sim("interference", &["--sink", "igb"]);
+    assert!(
+        err.contains("clock interference: the kernel frequency of PHC sink (igb) is +0.000 ppb but keel wrote"),
+        "{err}"
+    );
+    assert!(err.contains("(stop it: ptp4l, phc2sys, ts2phc)"), "{err}");
+}
+
+#[test]
+fn phc_sink_state_file_belongs_to_its_sink() {
+    let dir = tmpdir("phc-sink-state");
+    let st = dir.join("state");
+    let s = st.to_str().unwrap();
+    sim("standard", &["--state-file", s, "--duration", "120s"]);
+    let saved = std::fs::read_to_string(&st).unwrap();
+    assert!(saved.contains("\nsink CLOCK_REALTIME\n"), "{saved}");
+    // Another sink: the frequency is not its own.
+    let (_, err) = sim(
+        "standard",
+        &[
+            "--state-file",
+            s,
+            "--duration",
+            "120s",
+            "--sink",
+            "/dev/ptp1",
+        ],
+    );
+    assert!(
+        err.contains(
+            "the state file was saved for CLOCK_REALTIME, not for PHC sink (/dev/ptp1); ignoring it"
+        ),
+        "{err}"
+    );
+    let saved = std::fs::read_to_string(&st).unwrap();
+    assert!(saved.contains("\nsink PHC sink (/dev/ptp1)\n"), "{saved}");
+    // The same sink again: used.
+    let (_, err) = sim(
+        "standard",
+        &[
+            "--state-file",
+            s,
+            "--duration",
+            "10s",
+            "--sink",
+            "/dev/ptp1",
+        ],
+    );
+    assert!(err.contains("starting from the saved frequency"), "{err}");
+}
+
+#[test]
+fn phc_sink_in_status_and_metrics() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let d = Daemon::start("phc-sink-status", &["--sink", "igb", "--metrics", &addr]);
+    let j = wait_for_updates(&d.sock(), 3);
+    assert!(
+        j.starts_with(
+            "{\"source\":\"simulated PHC (standard) → simulated PHC sink (igb)\",\"sink\":\"PHC sink (igb)\","
+        ),
+        "{j}"
+    );
+    let (t, _) = text(&run(&["status", "--socket", d.sock().to_str().unwrap()]));
+    assert!(t.contains("Sink            : PHC sink (igb)\n"), "{t}");
+    assert!(t.contains("seconds (sink "), "{t}");
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(
+        resp.contains("\nkeel_sink_info{sink=\"PHC sink (igb)\"} 1\n"),
+        "{resp}"
+    );
+}
+
+#[test]
+fn sink_errors_are_clear() {
+    // The same clock on both ends: refused before anything runs.
+    let o = run(&[
+        "sync",
+        "--clock",
+        "sim",
+        "--source",
+        "/dev/ptp0",
+        "--sink",
+        "/dev/ptp0",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        text(&o).1.trim_end(),
+        "keel: command line option --sink: key `sink`: source and sink are the same clock (\"/dev/ptp0\"): keel cannot steer the clock it follows; set sink to \"CLOCK_REALTIME\" or to another PHC"
+    );
+    let o = run(&["sync", "--clock", "sim", "--sink", "CLOCK_MONOTONIC"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o)
+            .1
+            .contains("keel steers CLOCK_REALTIME or a PHC, not CLOCK_MONOTONIC"),
+        "{}",
+        text(&o).1
+    );
+    // Spelled differently, the same device: found by identity.
+    let o = run(&[
+        "sync",
+        "--dry-run",
+        "--source",
+        "/dev/null",
+        "--sink",
+        "/dev/../dev/null",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).1.contains(
+            "keel: source \"/dev/null\" and sink \"/dev/../dev/null\" are the same device (/dev/../dev/null): keel cannot steer the clock it follows"
+        ),
+        "{}",
+        text(&o).1
+    );
+    // A clock name that no PHC has.
+    let o = run(&[
+        "sync",
+        "--dry-run",
+        "--source",
+        "/dev/null",
+        "--sink",
+        "no such clock",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o)
+            .1
+            .contains("keel: sink: no PHC named \"no such clock\""),
+        "{}",
+        text(&o).1
+    );
+    // A sink path that does not exist.
+    let o = run(&[
+        "sync",
+        "--dry-run",
+        "--source",
+        "/dev/null",
+        "--sink",
+        "/nonexistent/ptp8",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o)
+            .1
+            .contains("keel: sink /nonexistent/ptp8: cannot open the PHC: "),
+        "{}",
+        text(&o).1
+    );
+    // Steering a PHC needs no CAP_SYS_TIME, but writes stay forbidden here.
+    let o = run(&["sync", "--source", "/dev/null", "--sink", "/dev/zero"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.contains("clock writes are forbidden here"),
+        "{}",
+        text(&o).1
     );
 }

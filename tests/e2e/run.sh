@@ -2,7 +2,8 @@
 # keel end-to-end lab (issue 8): boot a Debian 6.12 guest kernel under QEMU,
 # load the softphc module (a PHC standing in for the hypervisor's clock) and
 # let keel, phc2sys (PI, linreg) and chronyd steer the *guest's* clock through
-# the scenarios, each daemon in its own guest, in parallel. Prints one
+# the scenarios (in 8, keel and phc2sys steer an adjustable NIC-like PHC from
+# the reference instead), each daemon in its own guest, in parallel. Prints one
 # markdown table; exits 1 when keel misses a goal, 0 with a "SKIP" line when
 # this machine cannot run the lab (no network to the Debian archive, no QEMU).
 #
@@ -19,7 +20,7 @@ REPO=$(cd "$HERE/../.." && pwd)
 TGT=${CARGO_TARGET_DIR:-$REPO/target}
 W=${E2E_DIR:-$TGT/e2e}
 DAEMONS=${*:-keel pi linreg chronyd}
-SCEN=${E2E_SCEN:-1,2,3,4,5,6,7}
+SCEN=${E2E_SCEN:-1,2,3,4,5,6,7,8}
 START=$(date +%s)
 
 skip() { echo "SKIP e2e: $*"; exit 0; }

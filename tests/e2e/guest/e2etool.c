@@ -4,10 +4,13 @@
  * It runs only inside the throw-away QEMU guest: `kick` and `interfere`
  * change the guest's clock.
  *
- *   e2etool check DEV     every second: "C <monotonic s> <CLOCK_REALTIME - DEV ns>"
+ *   e2etool check DEV [SINK]
+ *                         every second: "C <monotonic s> <CLOCK_REALTIME - DEV ns>"
  *                         read with PTP_SYS_OFFSET_PRECISE (ground truth), and
  *                         "S <monotonic s>" whenever CLOCK_REALTIME is stepped
- *                         (a cancel-on-set timerfd), reopening DEV when it goes away
+ *                         (a cancel-on-set timerfd), reopening DEV when it goes away;
+ *                         with SINK (a PHC steered instead of CLOCK_REALTIME):
+ *                         "C <monotonic s> <SINK - DEV ns>", both read with PRECISE
  *   e2etool kick DEV OFFSET_NS PPB
  *                         put the clock OFFSET_NS ahead of DEV with frequency PPB,
  *                         status unsynchronised, no pending slew
@@ -72,9 +75,9 @@ static int arm_cancel(void)
 	return tfd;
 }
 
-static int check(const char *dev)
+static int check(const char *dev, const char *sink)
 {
-	int fd = -1, tfd = arm_cancel();
+	int fd = -1, sfd = -1, tfd = arm_cancel();
 	struct timespec next;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -99,8 +102,22 @@ static int check(const char *dev)
 		next.tv_sec += 1;
 		if (fd < 0)
 			fd = open(dev, O_RDONLY);
+		if (sink && sfd < 0)
+			sfd = open(sink, O_RDONLY);
 		if (fd >= 0 && precise(fd, &off) == 0) {
-			printf("C %.3f %" PRId64 "\n", mono_s(), off);
+			int64_t soff;
+
+			if (!sink) {
+				printf("C %.3f %" PRId64 "\n", mono_s(), off);
+			} else if (sfd >= 0 && precise(sfd, &soff) == 0) {
+				/* (sys - dev) - (sys - sink) = sink - dev */
+				printf("C %.3f %" PRId64 "\n", mono_s(), off - soff);
+			} else {
+				printf("X %.3f %s: %s\n", mono_s(), sink, strerror(errno));
+				if (sfd >= 0)
+					close(sfd);
+				sfd = -1;
+			}
 		} else {
 			printf("X %.3f %s\n", mono_s(), strerror(errno));
 			if (fd >= 0)
@@ -173,7 +190,7 @@ int main(int argc, char **argv)
 	struct timex t;
 
 	if (argc >= 3 && !strcmp(argv[1], "check"))
-		return check(argv[2]);
+		return check(argv[2], argc >= 4 ? argv[3] : NULL);
 	if (argc >= 5 && !strcmp(argv[1], "kick"))
 		return kick(argv[2], atoll(argv[3]), atoll(argv[4]));
 	if (argc >= 3 && !strcmp(argv[1], "interfere")) {
@@ -198,6 +215,6 @@ int main(int argc, char **argv)
 		printf("%.3f\n", mono_s());
 		return 0;
 	}
-	fprintf(stderr, "usage: e2etool check DEV | kick DEV OFFSET_NS PPB | interfere PPB | freq | now\n");
+	fprintf(stderr, "usage: e2etool check DEV [SINK] | kick DEV OFFSET_NS PPB | interfere PPB | freq | now\n");
 	return 2;
 }

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * softphc: two software PTP clocks standing in for a hypervisor's clock, for
+ * softphc: software PTP clocks standing in for a hypervisor's clock, for
  * keel's end-to-end tests inside a throw-away guest.
  *
  *   /dev/ptp0  "softphc ref"   the reference the daemons follow
  *   /dev/ptp1  "softphc truth" its noise-free, read-only twin (the checker's)
+ *   /dev/ptp2  "softphc nic"   an adjustable clock standing in for a NIC's PHC,
+ *                              the sink of the PHC → PHC scenario
  *
  * Both tell   T = raw + offset_ns + (raw - anchor_raw_ns) * freq_ppb / 1e9
  * where raw is the guest's CLOCK_MONOTONIC_RAW (never CLOCK_REALTIME after
@@ -24,8 +26,17 @@
  *
  * Reads: PRECISE (getcrosststamp, an exact cross-timestamp from
  * ktime_get_snapshot), EXTENDED (gettimex64) and basic (gettime64). The
- * clocks cannot be adjusted (adjfine/adjtime/settime: EOPNOTSUPP), like
- * ptp_kvm, ptp_vmw, hyperv and vmclock.
+ * reference and its twin cannot be adjusted (adjfine/adjtime/settime:
+ * EOPNOTSUPP, max_adj 0), like ptp_kvm, ptp_vmw, hyperv and vmclock.
+ *
+ * The NIC clock runs on its own oscillator:
+ *   N = raw + nic_offset_ns + (raw - nic_anchor_raw_ns) * (nic_err_ppb + adj) / 1e9
+ * where adj is what adjfine dialed (scaled ppm, within max_adj = NIC_MAX_ADJ
+ * ppb); adjtime steps it, settime sets it. It starts equal to the reference
+ * at load; its knobs in /sys/module/softphc/parameters/:
+ *
+ *   nic_err_ppb    its natural frequency error (a write re-anchors)
+ *   nic_jump_ns    a write steps the NIC clock (someone else's step)
  *
  * Integer-only, overflow-safe: products go through mul_u64_u64_div_u64 and
  * mul_u64_u32_shr; sums of time values saturate.
@@ -42,6 +53,8 @@
 
 #define NSEC 1000000000ULL
 #define MAX_FREQ_PPB 100000000LL /* +-10 % */
+#define NIC_MAX_ADJ 500000 /* ppb: 500 ppm, the NIC's adjfine range */
+#define SCALED_PER_SEC 65536000000ULL /* scaled ppm (ppm << 16) per unit rate */
 
 static DEFINE_SPINLOCK(lock);
 
@@ -54,7 +67,13 @@ static unsigned int outlier_ppm;
 static unsigned int outlier_ns = 100000;
 static bool precise = true;
 
-static struct ptp_clock *clk_ref, *clk_truth;
+/* The NIC clock (guarded by lock). */
+static long long nic_offset_ns = LLONG_MIN;
+static long long nic_anchor_raw_ns;
+static long long nic_err_ppb;
+static long nic_adj_scaled; /* ppm << 16, as adjfine dials it */
+
+static struct ptp_clock *clk_ref, *clk_truth, *clk_nic;
 
 static s64 sat_add(s64 a, s64 b)
 {
@@ -105,7 +124,34 @@ static s64 read_error(void)
 	return e;
 }
 
+/* x * scaled / (65536 * 1e6), scaled in ppm << 16 (|scaled| small). */
+static s64 scale_scaled(s64 x, long scaled)
+{
+	u64 ax = x < 0 ? -(u64)x : (u64)x;
+	u64 as = scaled < 0 ? -(u64)scaled : (u64)scaled;
+	u64 m = mul_u64_u64_div_u64(ax, as, SCALED_PER_SEC);
+
+	return ((x < 0) != (scaled < 0)) ? -(s64)m : (s64)m;
+}
+
+/* The NIC clock at raw (lock held). */
+static s64 nic_at(s64 raw)
+{
+	s64 el = raw - nic_anchor_raw_ns;
+
+	return sat_add(sat_add(sat_add(raw, nic_offset_ns), scale_ppb(el, nic_err_ppb)),
+		       scale_scaled(el, nic_adj_scaled));
+}
+
+/* Re-anchor the NIC at raw so a rate change keeps it continuous (lock held). */
+static void nic_reanchor(s64 raw)
+{
+	nic_offset_ns = nic_at(raw) - raw;
+	nic_anchor_raw_ns = raw;
+}
+
 static bool is_ref(struct ptp_clock_info *info);
+static bool is_nic(struct ptp_clock_info *info);
 
 static s64 now_at(struct ptp_clock_info *info, s64 raw)
 {
@@ -113,7 +159,7 @@ static s64 now_at(struct ptp_clock_info *info, s64 raw)
 	s64 t;
 
 	spin_lock_irqsave(&lock, flags);
-	t = ref_at(raw);
+	t = is_nic(info) ? nic_at(raw) : ref_at(raw);
 	spin_unlock_irqrestore(&lock, flags);
 	if (is_ref(info))
 		t = sat_add(t, read_error());
@@ -167,25 +213,68 @@ static int softphc_settime64(struct ptp_clock_info *info, const struct timespec6
 	return -EOPNOTSUPP;
 }
 
-#define SOFTPHC_INFO(nm)						\
+static int nic_adjfine(struct ptp_clock_info *info, long scaled_ppm)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&lock, flags);
+	nic_reanchor(ktime_get_raw_ns());
+	nic_adj_scaled = scaled_ppm;
+	spin_unlock_irqrestore(&lock, flags);
+	return 0;
+}
+
+static int nic_adjtime(struct ptp_clock_info *info, s64 delta)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&lock, flags);
+	nic_offset_ns = sat_add(nic_offset_ns, delta);
+	spin_unlock_irqrestore(&lock, flags);
+	return 0;
+}
+
+static int nic_settime64(struct ptp_clock_info *info, const struct timespec64 *ts)
+{
+	unsigned long flags;
+	s64 raw;
+
+	spin_lock_irqsave(&lock, flags);
+	raw = ktime_get_raw_ns();
+	nic_reanchor(raw);
+	nic_offset_ns = sat_add(nic_offset_ns, timespec64_to_ns(ts) - nic_at(raw));
+	spin_unlock_irqrestore(&lock, flags);
+	return 0;
+}
+
+#define SOFTPHC_INFO(nm, adj, fine, step, set)				\
 	{								\
 		.owner = THIS_MODULE,					\
 		.name = nm,						\
-		.max_adj = 0,						\
-		.adjfine = softphc_adjfine,				\
-		.adjtime = softphc_adjtime,				\
-		.settime64 = softphc_settime64,				\
+		.max_adj = adj,						\
+		.adjfine = fine,					\
+		.adjtime = step,					\
+		.settime64 = set,					\
 		.gettime64 = softphc_gettime64,				\
 		.gettimex64 = softphc_gettimex64,			\
 		.getcrosststamp = softphc_getcrosststamp,		\
 	}
 
-static struct ptp_clock_info info_ref = SOFTPHC_INFO("softphc ref");
-static struct ptp_clock_info info_truth = SOFTPHC_INFO("softphc truth");
+static struct ptp_clock_info info_ref = SOFTPHC_INFO("softphc ref", 0, softphc_adjfine,
+						     softphc_adjtime, softphc_settime64);
+static struct ptp_clock_info info_truth = SOFTPHC_INFO("softphc truth", 0, softphc_adjfine,
+						       softphc_adjtime, softphc_settime64);
+static struct ptp_clock_info info_nic = SOFTPHC_INFO("softphc nic", NIC_MAX_ADJ, nic_adjfine,
+						     nic_adjtime, nic_settime64);
 
 static bool is_ref(struct ptp_clock_info *info)
 {
 	return info == &info_ref;
+}
+
+static bool is_nic(struct ptp_clock_info *info)
+{
+	return info == &info_nic;
 }
 
 /* freq_ppb: re-anchor so the reference stays continuous. */
@@ -226,6 +315,41 @@ static int set_jump(const char *val, const struct kernel_param *kp)
 	return 0;
 }
 
+/* nic_err_ppb: re-anchor so the NIC clock stays continuous. */
+static int set_nic_err(const char *val, const struct kernel_param *kp)
+{
+	unsigned long flags;
+	s64 v;
+	int err = kstrtoll(val, 0, &v);
+
+	if (err)
+		return err;
+	if (v > MAX_FREQ_PPB || v < -MAX_FREQ_PPB)
+		return -ERANGE;
+	spin_lock_irqsave(&lock, flags);
+	if (nic_offset_ns != LLONG_MIN)
+		nic_reanchor(ktime_get_raw_ns());
+	nic_err_ppb = v;
+	spin_unlock_irqrestore(&lock, flags);
+	return 0;
+}
+
+/* nic_jump_ns: a one-shot step of the NIC clock. */
+static int set_nic_jump(const char *val, const struct kernel_param *kp)
+{
+	unsigned long flags;
+	s64 v;
+	int err = kstrtoll(val, 0, &v);
+
+	if (err)
+		return err;
+	spin_lock_irqsave(&lock, flags);
+	if (nic_offset_ns != LLONG_MIN)
+		nic_offset_ns = sat_add(nic_offset_ns, v);
+	spin_unlock_irqrestore(&lock, flags);
+	return 0;
+}
+
 static int get_zero(char *buf, const struct kernel_param *kp)
 {
 	return sysfs_emit(buf, "0\n");
@@ -259,6 +383,8 @@ static int set_locked_ll(const char *val, const struct kernel_param *kp)
 static const struct kernel_param_ops freq_ops = { .set = set_freq, .get = get_locked_ll };
 static const struct kernel_param_ops jump_ops = { .set = set_jump, .get = get_zero };
 static const struct kernel_param_ops ll_ops = { .set = set_locked_ll, .get = get_locked_ll };
+static const struct kernel_param_ops nic_err_ops = { .set = set_nic_err, .get = get_locked_ll };
+static const struct kernel_param_ops nic_jump_ops = { .set = set_nic_jump, .get = get_zero };
 static long long jump_dummy;
 
 module_param_cb(freq_ppb, &freq_ops, &freq_ppb, 0644);
@@ -269,6 +395,10 @@ module_param_cb(offset_ns, &ll_ops, &offset_ns, 0644);
 MODULE_PARM_DESC(offset_ns, "reference - CLOCK_MONOTONIC_RAW at anchor_raw_ns (default: from CLOCK_REALTIME at load)");
 module_param_cb(anchor_raw_ns, &ll_ops, &anchor_raw_ns, 0644);
 MODULE_PARM_DESC(anchor_raw_ns, "CLOCK_MONOTONIC_RAW of the last frequency change");
+module_param_cb(nic_err_ppb, &nic_err_ops, &nic_err_ppb, 0644);
+MODULE_PARM_DESC(nic_err_ppb, "NIC clock: natural frequency error, ppb (positive = fast)");
+module_param_cb(nic_jump_ns, &nic_jump_ops, &jump_dummy, 0644);
+MODULE_PARM_DESC(nic_jump_ns, "write: step the NIC clock by this many ns");
 module_param(noise_ns, uint, 0644);
 MODULE_PARM_DESC(noise_ns, "Gaussian read noise on ptp0, standard deviation in ns");
 module_param(outlier_ppm, uint, 0644);
@@ -290,6 +420,9 @@ static int __init softphc_init(void)
 		offset_ns = ktime_to_ns(snap.real) - ktime_to_ns(snap.raw);
 		anchor_raw_ns = ktime_to_ns(snap.raw);
 	}
+	/* The NIC clock starts on the reference. */
+	nic_anchor_raw_ns = ktime_get_raw_ns();
+	nic_offset_ns = ref_at(nic_anchor_raw_ns) - nic_anchor_raw_ns;
 	spin_unlock_irqrestore(&lock, flags);
 
 	clk_ref = ptp_clock_register(&info_ref, NULL);
@@ -300,13 +433,20 @@ static int __init softphc_init(void)
 		ptp_clock_unregister(clk_ref);
 		return PTR_ERR(clk_truth);
 	}
-	pr_info("softphc: ref ptp%d, truth ptp%d\n", ptp_clock_index(clk_ref),
-		ptp_clock_index(clk_truth));
+	clk_nic = ptp_clock_register(&info_nic, NULL);
+	if (IS_ERR(clk_nic)) {
+		ptp_clock_unregister(clk_truth);
+		ptp_clock_unregister(clk_ref);
+		return PTR_ERR(clk_nic);
+	}
+	pr_info("softphc: ref ptp%d, truth ptp%d, nic ptp%d\n", ptp_clock_index(clk_ref),
+		ptp_clock_index(clk_truth), ptp_clock_index(clk_nic));
 	return 0;
 }
 
 static void __exit softphc_exit(void)
 {
+	ptp_clock_unregister(clk_nic);
 	ptp_clock_unregister(clk_truth);
 	ptp_clock_unregister(clk_ref);
 }
