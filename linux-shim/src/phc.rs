@@ -12,7 +12,8 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use keel_core::measure::phc::{PhcReading, ReadMethod};
+use keel_core::measure::phc::{PHC_MAX_SAMPLES, PhcReading, ReadMethod};
+use keel_core::time::Timestamp;
 
 use crate::ptp;
 
@@ -147,7 +148,7 @@ impl Reader {
     pub fn new(choice: MethodChoice, n_samples: usize) -> Self {
         Self {
             choice,
-            n_samples: n_samples.clamp(1, keel_core::measure::phc::PHC_MAX_SAMPLES),
+            n_samples: n_samples.clamp(1, PHC_MAX_SAMPLES),
             method: None,
             counters: ReaderCounters::default(),
         }
@@ -163,9 +164,43 @@ impl Reader {
         dev: &mut D,
         m: ReadMethod,
     ) -> Result<PhcReading, PhcError> {
+        if m == ReadMethod::Precise && self.n_samples > 1 {
+            return self.precise_burst(dev);
+        }
+        self.attempt_once(dev, m, self.n_samples)
+    }
+
+    /// `n_samples` cross-timestamps in a row as one reading, averaged by
+    /// [`PhcReading::best_sample`] (reading noise that is independent from
+    /// read to read falls as 1/√n; one wild read is trimmed). A failure
+    /// after the first success ends the burst early; one before it is the
+    /// burst's error.
+    fn precise_burst<D: PhcDevice>(&mut self, dev: &mut D) -> Result<PhcReading, PhcError> {
+        let mut pairs = [(Timestamp::EPOCH, Timestamp::EPOCH); PHC_MAX_SAMPLES];
+        let mut n = 0;
+        for slot in pairs.iter_mut().take(self.n_samples) {
+            match self.attempt_once(dev, ReadMethod::Precise, 1) {
+                Ok(PhcReading::Precise { sys, phc }) => {
+                    *slot = (sys, phc);
+                    n += 1;
+                }
+                Ok(PhcReading::Sampled { .. }) => return Err(PhcError::Invalid),
+                Err(e) if n == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        PhcReading::from_cross_timestamps(&pairs[..n]).ok_or(PhcError::Invalid)
+    }
+
+    fn attempt_once<D: PhcDevice>(
+        &mut self,
+        dev: &mut D,
+        m: ReadMethod,
+        n_samples: usize,
+    ) -> Result<PhcReading, PhcError> {
         let mut last = PhcError::Busy;
         for _ in 0..ATTEMPTS {
-            match dev.read(m, self.n_samples) {
+            match dev.read(m, n_samples) {
                 Ok(r) => return Ok(r),
                 Err(PhcError::Busy) => {
                     self.counters.busy = self.counters.busy.saturating_add(1);
@@ -617,7 +652,7 @@ pub fn same_device(a: &Path, b: &Path) -> bool {
 mod tests {
     use super::*;
     use keel_core::measure::phc::PhcTriple;
-    use keel_core::time::Timestamp;
+    use keel_core::time::Duration;
 
     /// A scripted device: answers per method, popped in order.
     struct Script {
@@ -683,7 +718,7 @@ mod tests {
             calls: vec![],
             closed: 0,
         };
-        let mut r = Reader::new(MethodChoice::Auto, 5);
+        let mut r = Reader::new(MethodChoice::Auto, 1);
         assert_eq!(r.read(&mut d).unwrap().method, Precise);
         let ok = r.read(&mut d).unwrap();
         assert_eq!(ok.method, Basic);
@@ -704,7 +739,7 @@ mod tests {
             calls: vec![],
             closed: 0,
         };
-        let mut r = Reader::new(MethodChoice::Auto, 5);
+        let mut r = Reader::new(MethodChoice::Auto, 1);
         r.read(&mut d).unwrap();
         let f = r.read(&mut d).unwrap_err();
         assert_eq!(f.error, PhcError::Busy);
@@ -713,6 +748,63 @@ mod tests {
         assert_eq!(f.error, PhcError::NoDevice);
         assert_eq!(d.closed, 1);
         assert_eq!(r.method(), None);
+    }
+
+    /// Cross-timestamps with the given offsets (sys − phc, ns), 1 µs apart.
+    struct Burst {
+        offsets: Vec<Result<i64, PhcError>>,
+        reads: usize,
+    }
+
+    impl PhcDevice for Burst {
+        fn close(&mut self) {}
+        fn read(&mut self, m: ReadMethod, n: usize) -> Result<PhcReading, PhcError> {
+            assert_eq!((m, n), (Precise, 1), "a burst reads one at a time");
+            let k = self.reads;
+            self.reads += 1;
+            let off = self
+                .offsets
+                .get(k)
+                .copied()
+                .unwrap_or(Err(PhcError::Busy))?;
+            let sys = Timestamp::from_nanos(1_000_000_000 + 1000 * k as u64);
+            Ok(PhcReading::Precise {
+                sys,
+                phc: sys.wrapping_sub(Duration::from_nanos(off)),
+            })
+        }
+    }
+
+    #[test]
+    fn precise_reads_come_in_bursts_averaged_without_the_wild_one() {
+        let mut d = Burst {
+            offsets: vec![Ok(100), Ok(90), Ok(1_000_000), Ok(110), Ok(104)],
+            reads: 0,
+        };
+        let mut r = Reader::new(MethodChoice::Only(Precise), 5);
+        let s = r.read(&mut d).unwrap().reading.best_sample().unwrap();
+        assert_eq!(d.reads, 5);
+        // Sorted 90, 100, 104, 110, 1e6: the lowest and highest dropped.
+        assert_eq!(s.offset, Duration::from_nanos(104));
+        assert_eq!(s.delay, Duration::ZERO);
+        // The mean time of the reads kept (k = 0, 4, 3).
+        assert_eq!(s.local_ts, Timestamp::from_nanos(1_000_002_333));
+    }
+
+    #[test]
+    fn a_burst_cut_short_still_counts_but_a_failed_start_fails() {
+        let mut d = Burst {
+            offsets: vec![Ok(50), Ok(70), Err(PhcError::NotSupported)],
+            reads: 0,
+        };
+        let mut r = Reader::new(MethodChoice::Only(Precise), 5);
+        let s = r.read(&mut d).unwrap().reading.best_sample().unwrap();
+        assert_eq!(s.offset, Duration::from_nanos(60));
+        let mut d = Burst {
+            offsets: vec![Err(PhcError::NoDevice)],
+            reads: 0,
+        };
+        assert_eq!(r.read(&mut d).unwrap_err().error, PhcError::NoDevice);
     }
 
     #[test]

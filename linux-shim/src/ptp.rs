@@ -261,9 +261,11 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].sys_after, s[1].sys_before);
         assert_eq!(s[1].phc, Timestamp::from_secs_nanos(9, 260));
-        // both intervals are 100 ns; the first wins: midpoint 150 − 150 → +1 s.
+        // Both intervals are 100 ns, so both count: midpoints 150 − 150 → +1 s
+        // and 250 − 260 → +1 s − 10 ns, averaged at the mean midpoint.
         let best = reading.best_sample().unwrap();
-        assert_eq!(best.offset, Duration::from_secs(1));
+        assert_eq!(best.offset, Duration::from_nanos(999_999_995));
+        assert_eq!(best.local_ts, Timestamp::from_secs_nanos(10, 200));
         assert_eq!(best.delay, Duration::from_nanos(100));
     }
 

@@ -123,21 +123,78 @@ impl PhcReading {
                 delay: Duration::ZERO,
             }),
             Self::Sampled { .. } => {
-                let best = self
+                let width = |t: &PhcTriple| t.sys_after.duration_since(t.sys_before);
+                let shortest = self
                     .samples()
                     .iter()
-                    .filter(|t| !t.sys_after.duration_since(t.sys_before).is_negative())
-                    .min_by_key(|t| t.sys_after.duration_since(t.sys_before))?;
-                let before = best.sys_before.duration_since(best.phc);
-                let after = best.sys_after.duration_since(best.phc);
+                    .map(width)
+                    .filter(|w| !w.is_negative())
+                    .min()?;
+                // Every triple of the shortest width (usually one; all of a
+                // burst of cross-timestamps), read at its midpoint.
+                let mut tied = [(Duration::ZERO, Timestamp::EPOCH); PHC_MAX_SAMPLES];
+                let mut n = 0;
+                for t in self.samples().iter().filter(|t| width(t) == shortest) {
+                    let before = t.sys_before.duration_since(t.phc);
+                    let after = t.sys_after.duration_since(t.phc);
+                    if let Some(slot) = tied.get_mut(n) {
+                        *slot = (
+                            half_round_even(before, after),
+                            t.sys_before.midpoint(t.sys_after),
+                        );
+                        n += 1;
+                    }
+                }
+                let (offset, local_ts) = robust_mean(tied.get_mut(..n)?)?;
                 Some(PhcSample {
-                    offset: half_round_even(before, after),
-                    local_ts: best.sys_before.midpoint(best.sys_after),
-                    delay: best.sys_after.duration_since(best.sys_before),
+                    offset,
+                    local_ts,
+                    delay: shortest,
                 })
             }
         }
     }
+
+    /// A burst of cross-timestamps `(sys, phc)` (e.g. several
+    /// `PTP_SYS_OFFSET_PRECISE` reads of one update) as one reading: zero-width
+    /// triples, which [`PhcReading::best_sample`] averages robustly. At most
+    /// [`PHC_MAX_SAMPLES`] are kept; `None` for an empty burst.
+    pub fn from_cross_timestamps(pairs: &[(Timestamp, Timestamp)]) -> Option<Self> {
+        let mut samples = [PhcTriple::default(); PHC_MAX_SAMPLES];
+        let mut len = 0;
+        for (slot, &(sys, phc)) in samples.iter_mut().zip(pairs) {
+            *slot = PhcTriple {
+                sys_before: sys,
+                phc,
+                sys_after: sys,
+            };
+            len += 1;
+        }
+        (len > 0).then_some(Self::Sampled { samples, len })
+    }
+}
+
+/// The mean of `(offset, time)` pairs after dropping the quarter with the
+/// lowest and the quarter with the highest offsets (none of fewer than four),
+/// so one wild reading of a burst cannot move it; offsets and times are
+/// averaged as pairs, so the offset belongs to the time. Sorts `v`; `None`
+/// when empty.
+fn robust_mean(v: &mut [(Duration, Timestamp)]) -> Option<(Duration, Timestamp)> {
+    v.sort_unstable_by_key(|p| p.0);
+    let cut = v.len() / 4;
+    let kept = v.get(cut..v.len() - cut)?;
+    let (first_ts, count) = (kept.first()?.1, i128::try_from(kept.len()).ok()?);
+    let (mut off_sum, mut ts_sum) = (0i128, 0i128);
+    for &(o, t) in kept {
+        off_sum += i128::from(o.as_nanos());
+        ts_sum += i128::from(t.duration_since(first_ts).as_nanos());
+    }
+    let offset = i64::try_from(off_sum.div_euclid(count)).ok()?;
+    let dt = i64::try_from(ts_sum.div_euclid(count)).ok()?;
+    Some((
+        Duration::from_nanos(offset),
+        first_ts.wrapping_add(Duration::from_nanos(dt)),
+    ))
 }
 
 /// `(a + b) / 2`, rounded half to even, saturating.
