@@ -95,9 +95,10 @@ pub fn clock_step(delta_ns: i64, allow_steps: bool) -> Scenario {
 
 /// The start (+0.5 s, +50 ppm, steps allowed) at reading noise `sigma_ns`
 /// with almost no wander, statistics over 20–35 s: how close a servo gets to
-/// a straight-line fit through every reading so far (its error is about
-/// 2σ/√n after n readings, 0.33–0.45σ in that window), before a short
-/// history can tell noise from wander. The lab's scenario 2 at σ = 1 µs.
+/// a straight-line fit through every reading so far (predicting each next
+/// reading, its median RMS per run in that window is 0.32σ, 0.18–0.60σ
+/// from the 10th to the 90th percentile), before a short history can tell
+/// noise from wander. The lab's scenario 2 at σ = 1 µs.
 pub fn noisy_start(sigma_ns: f64) -> Scenario {
     let mut s = wander(0.1, sigma_ns, 1);
     s.name = format!("noisy start σ={}", fmt_ns(sigma_ns));

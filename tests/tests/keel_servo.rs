@@ -58,9 +58,10 @@ fn startup_from_half_a_second_and_50_ppm() {
 
 #[test]
 fn noisy_start_averages_like_a_line_fit() {
-    // A line through every reading so far errs by 2σ/√n: 0.33–0.45σ over
-    // 20–35 s. Before the wander ceiling keel followed its readings at
-    // 1.45σ here (a short noisy history claimed ~700 ppb/√s of wander).
+    // A line fit through every reading so far, predicting the next, gets a
+    // median RMS of 0.32σ per run over 20–35 s. Before the wander ceiling
+    // keel followed its readings at 1.45σ here (a short noisy history
+    // claimed ~700 ppb/√s of wander).
     let seeds: Vec<u64> = (1..=9).collect();
     let c = run_cell(&scenarios::noisy_start(1000.0), &KEEL, &seeds);
     assert!(c.rms_ns() <= 450.0, "RMS {:.0} ns at σ = 1 µs", c.rms_ns());
