@@ -15,6 +15,10 @@
 #![cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 // `From` is not const yet: the widening casts below are lossless.
 #![allow(clippy::cast_lossless)]
+// Inlining: the small operations carry `#[inline]` on 64-bit hosts, where
+// they are a few dozen instructions and called across codegen units; on
+// 32-bit microcontrollers (built for size) they stay out of line, as
+// inlining them into every call site of the servo triples its flash size.
 
 use core::cmp::Ordering;
 use core::num::NonZeroU64;
@@ -98,7 +102,7 @@ impl Real {
 
     /// Normalises `m · 2^e` for any `i64` mantissa, rounding to nearest
     /// (halves away from zero).
-    #[inline]
+    #[cfg_attr(target_pointer_width = "64", inline)]
     #[allow(
         clippy::arithmetic_side_effects,
         clippy::cast_possible_truncation,
@@ -123,13 +127,13 @@ impl Real {
     }
 
     /// From an integer.
-    #[inline]
+    #[cfg_attr(target_pointer_width = "64", inline)]
     pub const fn from_i64(v: i64) -> Self {
         Self::norm(v, 0)
     }
 
     /// From a fixed-point value `bits · 2^-frac`.
-    #[inline]
+    #[cfg_attr(target_pointer_width = "64", inline)]
     pub const fn from_fixed(bits: i64, frac: u8) -> Self {
         Self::norm(bits, (frac as i32).wrapping_neg())
     }
@@ -146,7 +150,7 @@ impl Real {
         clippy::cast_sign_loss,
         reason = "shift amounts are range-checked"
     )]
-    #[inline]
+    #[cfg_attr(target_pointer_width = "64", inline)]
     pub fn to_fixed(self, frac: u8) -> i64 {
         if self.m == 0 {
             return 0;
@@ -206,7 +210,7 @@ impl Real {
 
     /// Product.
     #[must_use]
-    #[inline]
+    #[cfg_attr(target_pointer_width = "64", inline)]
     #[allow(
         clippy::arithmetic_side_effects,
         reason = "31-bit mantissas: the product fits i64; exponents are i16 sums"
@@ -222,7 +226,7 @@ impl Real {
 
     /// Sum.
     #[must_use]
-    #[inline]
+    #[cfg_attr(target_pointer_width = "64", inline)]
     #[allow(
         clippy::arithmetic_side_effects,
         reason = "aligned mantissas are < 2^62; exponents are i16 differences"
@@ -293,7 +297,7 @@ impl Real {
 
     /// Quotient; division by zero gives ±[`Real::MAX`] (or zero for 0/0).
     #[must_use]
-    #[inline]
+    #[cfg_attr(target_pointer_width = "64", inline)]
     const fn div_impl(self, rhs: Self) -> Self {
         if self.m == 0 {
             return Self::ZERO;
@@ -346,21 +350,21 @@ impl Real {
 
     /// The larger of two values.
     #[must_use]
-    #[inline]
+    #[cfg_attr(target_pointer_width = "64", inline)]
     pub fn max(self, rhs: Self) -> Self {
         if self < rhs { rhs } else { self }
     }
 
     /// The smaller of two values.
     #[must_use]
-    #[inline]
+    #[cfg_attr(target_pointer_width = "64", inline)]
     pub fn min(self, rhs: Self) -> Self {
         if rhs < self { rhs } else { self }
     }
 
     /// Multiplication by 2^k (exact).
     #[must_use]
-    #[inline]
+    #[cfg_attr(target_pointer_width = "64", inline)]
     pub const fn scale2(self, k: i32) -> Self {
         if self.m == 0 {
             return Self::ZERO;
@@ -377,7 +381,7 @@ impl Real {
 impl core::ops::Add for Real {
     type Output = Self;
     /// Sum, saturating.
-    #[inline]
+    #[cfg_attr(target_pointer_width = "64", inline)]
     fn add(self, rhs: Self) -> Self {
         self.add_impl(rhs)
     }
@@ -386,7 +390,7 @@ impl core::ops::Add for Real {
 impl core::ops::Sub for Real {
     type Output = Self;
     /// Difference, saturating.
-    #[inline]
+    #[cfg_attr(target_pointer_width = "64", inline)]
     fn sub(self, rhs: Self) -> Self {
         self.add_impl(rhs.negate())
     }
@@ -395,7 +399,7 @@ impl core::ops::Sub for Real {
 impl core::ops::Mul for Real {
     type Output = Self;
     /// Product, saturating.
-    #[inline]
+    #[cfg_attr(target_pointer_width = "64", inline)]
     fn mul(self, rhs: Self) -> Self {
         self.mul_impl(rhs)
     }
@@ -404,7 +408,7 @@ impl core::ops::Mul for Real {
 impl core::ops::Div for Real {
     type Output = Self;
     /// Quotient; see [`Real::recip`] for zero divisors.
-    #[inline]
+    #[cfg_attr(target_pointer_width = "64", inline)]
     fn div(self, rhs: Self) -> Self {
         self.div_impl(rhs)
     }
@@ -412,14 +416,14 @@ impl core::ops::Div for Real {
 
 impl core::ops::Neg for Real {
     type Output = Self;
-    #[inline]
+    #[cfg_attr(target_pointer_width = "64", inline)]
     fn neg(self) -> Self {
         self.negate()
     }
 }
 
 impl PartialOrd for Real {
-    #[inline]
+    #[cfg_attr(target_pointer_width = "64", inline)]
     fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
         Some(self.cmp(other))
     }
@@ -429,7 +433,7 @@ impl Ord for Real {
     /// The sign of `self - other` as [`Real`] subtraction computes it: the
     /// exact order, except that two values below 2^-32707 whose difference
     /// underflows compare equal.
-    #[inline]
+    #[cfg_attr(target_pointer_width = "64", inline)]
     fn cmp(&self, other: &Self) -> Ordering {
         let (a, b) = (*self, *other);
         if a.m == 0 || b.m == 0 || (a.m ^ b.m) < 0 {
