@@ -35,6 +35,9 @@ pub const PHASE_FRAC: u8 = 8;
 /// `K_j · 10⁴` for the random walk's second difference of block means.
 const K_E4: [i64; LEVELS] = [2500, 1561, 1415, 1388, 1383, 1383, 1385, 1385, 1385, 1385];
 
+/// 3/2: level 0's variance per unit of white reading noise.
+const THREE_HALVES: Real = Real::ratio(3, 2);
+
 /// `a_j = 1.5 / m_j` and `b_j = K_j · m_j³` (times `T³`), precomputed.
 #[allow(
     clippy::cast_possible_truncation,
@@ -45,7 +48,7 @@ const COEFFS: [(Real, Real); LEVELS] = {
     let mut c = [(Real::ZERO, Real::ZERO); LEVELS];
     let mut j = 0;
     while j < LEVELS {
-        let a = Real::ratio(3, 2).scale2(-(j as i32));
+        let a = THREE_HALVES.scale2(-(j as i32));
         let b = Real::ratio(K_E4[j], 10_000).scale2(3 * j as i32);
         c[j] = (a, b);
         j += 1;
@@ -86,7 +89,7 @@ pub struct NoiseEstimator {
     interval_s: Real,
     /// The model fitted after the last value.
     model: Option<NoiseModel>,
-    /// Level 0's first squared second differences, ns².
+    /// Level 0's first squared second differences, ns² (in no order).
     early: [Real; EARLY_VALUES as usize],
 }
 
@@ -170,7 +173,7 @@ impl NoiseEstimator {
                     let i = level.count as usize;
                     self.early[i] = e2;
                     level.count += 1;
-                    level.var = trimmed_mean(&self.early[..=i]);
+                    level.var = trimmed_mean(&mut self.early[..=i]);
                 } else {
                     level.fold(e2, white);
                 }
@@ -208,6 +211,12 @@ impl NoiseEstimator {
         (l.count > 0).then_some(l.var)
     }
 
+    /// The reading variance level 0 alone implies (its variance / 1.5),
+    /// ns²: the first guess of the fit, and all there is before it.
+    pub fn white_noise_var(&self) -> Option<Real> {
+        self.short_term_var().map(|v| v / THREE_HALVES)
+    }
+
     /// The fitted model, once level 0 has seen a few values.
     pub fn model(&self) -> Option<NoiseModel> {
         self.model
@@ -222,12 +231,13 @@ impl NoiseEstimator {
             self.model = None;
             return;
         }
-        let three_halves = Real::ratio(3, 2);
         let t3 = self.interval_s * self.interval_s * self.interval_s;
+        // `b_j` of each level at this interval.
+        let b: [Real; LEVELS] = core::array::from_fn(|j| COEFFS[j].1 * t3);
         let min_r = Self::min_reading_var();
         let min_q = Self::min_wander_var();
         // Start from white noise alone, seen at level 0.
-        let mut r = (l0.var / three_halves).max(min_r);
+        let mut r = (l0.var / THREE_HALVES).max(min_r);
         let mut q = self.model.map_or(min_q, |m| m.wander_var);
         let mut q_se = Real::ZERO;
         let mut joined = 0u32;
@@ -236,7 +246,9 @@ impl NoiseEstimator {
             joined = 0;
             let (mut s22, mut t2) = (Real::ZERO, Real::ZERO);
             (s11, s12, t1) = (Real::ZERO, Real::ZERO, Real::ZERO);
-            for (j, (l, &(a, b_unit))) in (0i32..).zip(self.levels.iter().zip(COEFFS.iter())) {
+            for (j, ((l, &(a, _)), &b)) in
+                (0i32..).zip(self.levels.iter().zip(COEFFS.iter()).zip(b.iter()))
+            {
                 // A level joins once it has a few values: with fewer, its
                 // variance is too uncertain to weigh (χ² with 4 degrees of
                 // freedom is below a fifth of its mean one time in twenty).
@@ -245,7 +257,6 @@ impl NoiseEstimator {
                     continue;
                 }
                 joined += 1;
-                let b = b_unit * t3;
                 let model = a * r + b * q;
                 let w = Real::from_i64(i64::from(l.count.min(Self::HORIZON))) / (model * model);
                 s11 = s11 + w * a * a;
@@ -319,12 +330,10 @@ const EARLY_VALUES: u32 = 8;
 /// differences, so three from six values on, two before), and the mean of the rest is scaled
 /// back to the full mean. The factors are the expected ratio for white noise
 /// (second differences of neighbours correlate by −2/3), by simulation.
-fn trimmed_mean(values: &[Real]) -> Real {
-    let mut v = [Real::ZERO; EARLY_VALUES as usize];
-    let k = values.len().min(v.len());
-    v[..k].copy_from_slice(&values[..k]);
-    let v = &mut v[..k];
+/// Sorts `v` (at most [`EARLY_VALUES`] long).
+fn trimmed_mean(v: &mut [Real]) -> Real {
     v.sort_unstable();
+    let k = v.len();
     // (values dropped, full mean / trimmed mean × 1000) by count.
     let (drop, factor_e3) = match k {
         0..=3 => (0, 1000),

@@ -191,6 +191,8 @@ const GIGA: Real = Real::from_i64(1_000_000_000);
 const NANO: Real = Real::ratio(1, 1_000_000_000);
 /// 1/3.
 const THIRD: Real = Real::ratio(1, 3);
+/// The reading variance assumed before any is measured, ns² (1 µs readings).
+const ASSUMED_READING_VAR: Real = Real::from_i64(1_000_000);
 /// The smallest phase-correction gain.
 const G_MIN: Real = Real::ratio(3, 10);
 /// The gain's factor on `σ_f·T/σ_x`.
@@ -236,7 +238,7 @@ impl Kalman {
             ref_time_ns: 0,
             uncertainty_floor: None,
             prior: None,
-            r_basis: Real::from_i64(1_000_000),
+            r_basis: ASSUMED_READING_VAR,
         }
     }
 
@@ -265,26 +267,22 @@ impl Kalman {
         Duration::from_nanos(u.saturating_sub(floor))
     }
 
-    /// `(R, q)`: the reading variance and wander in use. `excess` is the
-    /// reading's uncertainty beyond the usual (e.g. a slow PHC read).
-    fn noise_params(&self, excess: Duration) -> (Real, Real) {
-        let u = Real::from_i64(excess.as_nanos());
-        let q = self.noise.model().map_or(Real::ONE, |m| m.wander_var);
-        (self.reading_var_basis() + u * u, q)
+    /// The wander in use, ppb²/s: the estimate, or 1 ppb/√s before there is
+    /// one.
+    fn wander(&self) -> Real {
+        self.noise.model().map_or(Real::ONE, |m| m.wander_var)
     }
 
     /// The reading variance in use, ns²: the estimate, or before there is
-    /// one 1 µs², or more if the first second differences already show it
-    /// (with 1 ppb/√s of wander assumed meanwhile).
+    /// one [`ASSUMED_READING_VAR`], or more if the first second differences
+    /// already show it.
     fn reading_var_basis(&self) -> Real {
         match self.noise.model() {
             Some(m) => m.reading_var,
-            None => {
-                let assumed = Real::from_i64(1_000_000);
-                self.noise
-                    .short_term_var()
-                    .map_or(assumed, |v| (v / Real::ratio(3, 2)).max(assumed))
-            }
+            None => self
+                .noise
+                .white_noise_var()
+                .map_or(ASSUMED_READING_VAR, |v| v.max(ASSUMED_READING_VAR)),
         }
     }
 
@@ -294,6 +292,7 @@ impl Kalman {
     /// proportional to the reading variance. So a bound built on 1 µs
     /// readings stays honest when they turn out to be 10 µs, and the gains
     /// (which depend on the ratio) do not jump with the young estimate.
+    /// Keeps the variance in use in `r_basis`.
     fn follow_reading_noise(&mut self) {
         let now = self.reading_var_basis();
         let before = core::mem::replace(&mut self.r_basis, now);
@@ -549,7 +548,7 @@ impl Kalman {
         let (mean, var) = if local_dt == 0 {
             (Real::from_fixed(self.x, X_FRAC), self.p00)
         } else {
-            let (_, q) = self.noise_params(Duration::ZERO);
+            let q = self.wander();
             let frame = self.frame();
             let s = frame.reference_seconds(local_dt);
             (
@@ -585,8 +584,10 @@ impl Servo for Kalman {
         }
         let phase = self.free_running_phase(s.offset);
         let excess = self.uncertainty_excess(s.uncertainty);
-        let (r, q) = self.noise_params(excess);
         self.follow_reading_noise();
+        // The reading's own uncertainty beyond the usual adds to its variance.
+        let u = Real::from_i64(excess.as_nanos());
+        let (r, q) = (self.r_basis + u * u, self.wander());
         match self.stage {
             Stage::Empty => {
                 self.stage = Stage::One(phase, s.local_ts, s.offset);
@@ -739,7 +740,7 @@ impl Servo for Kalman {
         if self.stage != Stage::Tracking {
             return self.unlocked(Duration::ZERO);
         }
-        let (_, q) = self.noise_params(Duration::ZERO);
+        let q = self.wander();
         let local_dt = local_ts.duration_since(self.t_last).as_nanos();
         if local_dt >= 0 {
             let frame = self.frame();
