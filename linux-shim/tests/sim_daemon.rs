@@ -35,6 +35,15 @@ fn text(o: &Output) -> (String, String) {
     )
 }
 
+/// Runs keel, which must fail with exit status `code` and say `needle` on
+/// stderr.
+fn refused(args: &[&str], code: i32, needle: &str) {
+    let o = run(args);
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(code), "{err}");
+    assert!(err.contains(needle), "`{needle}` in {err}");
+}
+
 /// The value column of an end-table row.
 fn row<'a>(table: &'a str, key: &str) -> &'a str {
     let prefix = format!("| {key} ");
@@ -215,18 +224,16 @@ fn bad_config_names_file_line_key_and_expectation() {
             p.display()
         )
     );
-    let o = run(&[
-        "sync",
-        "--clock",
-        "sim",
-        "--config",
-        "/nonexistent/keel.toml",
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        text(&o)
-            .1
-            .contains("/nonexistent/keel.toml: cannot read the configuration file")
+    refused(
+        &[
+            "sync",
+            "--clock",
+            "sim",
+            "--config",
+            "/nonexistent/keel.toml",
+        ],
+        2,
+        "/nonexistent/keel.toml: cannot read the configuration file",
     );
     let o = run(&["sync", "--clock", "sim", "--interval", "fast"]);
     assert_eq!(
@@ -420,9 +427,11 @@ fn status_socket_round_trip_and_sigterm() {
     assert!(err.contains("signal 15: stopping"), "{err}");
     assert!(!sock.exists(), "socket removed at exit");
     // No daemon: a clear error.
-    let o = run(&["status", "--socket", sock.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).1.contains("cannot reach the keel daemon"));
+    refused(
+        &["status", "--socket", sock.to_str().unwrap()],
+        1,
+        "cannot reach the keel daemon",
+    );
 }
 
 #[test]
@@ -491,12 +500,10 @@ fn prometheus_endpoint() {
         );
     }
     // Non-loopback addresses need an explicit opt-in.
-    let o = run(&["sync", "--clock", "sim", "--metrics", "0.0.0.0:9641"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        text(&o)
-            .1
-            .contains("is not a loopback address; set metrics_allow_remote = true")
+    refused(
+        &["sync", "--clock", "sim", "--metrics", "0.0.0.0:9641"],
+        2,
+        "is not a loopback address; set metrics_allow_remote = true",
     );
 }
 
@@ -542,9 +549,11 @@ fn real_phcs_read_only() {
     if found.is_empty() {
         eprintln!("skipping real PHC reads: no /dev/ptp* on this machine");
         assert!(out.contains("no PHC found in /sys/class/ptp"), "{out}");
-        let o = run(&["phc", "compare", "/dev/ptp0"]);
-        assert_eq!(o.status.code(), Some(1));
-        assert!(text(&o).1.contains("/dev/ptp0: cannot open the PHC"));
+        refused(
+            &["phc", "compare", "/dev/ptp0"],
+            1,
+            "/dev/ptp0: cannot open the PHC",
+        );
         return;
     }
     for dev in found {
@@ -766,72 +775,54 @@ fn sink_errors_are_clear() {
         text(&o).1.trim_end(),
         "keel: command line option --sink: key `sink`: source and sink are the same clock (\"/dev/ptp0\"): keel cannot steer the clock it follows; set sink to \"CLOCK_REALTIME\" or to another PHC"
     );
-    let o = run(&["sync", "--clock", "sim", "--sink", "CLOCK_MONOTONIC"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        text(&o)
-            .1
-            .contains("keel steers CLOCK_REALTIME or a PHC, not CLOCK_MONOTONIC"),
-        "{}",
-        text(&o).1
+    refused(
+        &["sync", "--clock", "sim", "--sink", "CLOCK_MONOTONIC"],
+        2,
+        "keel steers CLOCK_REALTIME or a PHC, not CLOCK_MONOTONIC",
     );
     // Spelled differently, the same device: found by identity.
-    let o = run(&[
-        "sync",
-        "--dry-run",
-        "--source",
-        "/dev/null",
-        "--sink",
-        "/dev/../dev/null",
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        text(&o).1.contains(
-            "keel: source \"/dev/null\" and sink \"/dev/../dev/null\" are the same device (/dev/../dev/null): keel cannot steer the clock it follows"
-        ),
-        "{}",
-        text(&o).1
+    refused(
+        &[
+            "sync",
+            "--dry-run",
+            "--source",
+            "/dev/null",
+            "--sink",
+            "/dev/../dev/null",
+        ],
+        2,
+        "keel: source \"/dev/null\" and sink \"/dev/../dev/null\" are the same device (/dev/../dev/null): keel cannot steer the clock it follows",
     );
     // A clock name that no PHC has.
-    let o = run(&[
-        "sync",
-        "--dry-run",
-        "--source",
-        "/dev/null",
-        "--sink",
-        "no such clock",
-    ]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        text(&o)
-            .1
-            .contains("keel: sink: no PHC named \"no such clock\""),
-        "{}",
-        text(&o).1
+    refused(
+        &[
+            "sync",
+            "--dry-run",
+            "--source",
+            "/dev/null",
+            "--sink",
+            "no such clock",
+        ],
+        1,
+        "keel: sink: no PHC named \"no such clock\"",
     );
     // A sink path that does not exist.
-    let o = run(&[
-        "sync",
-        "--dry-run",
-        "--source",
-        "/dev/null",
-        "--sink",
-        "/nonexistent/ptp8",
-    ]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        text(&o)
-            .1
-            .contains("keel: sink /nonexistent/ptp8: cannot open the PHC: "),
-        "{}",
-        text(&o).1
+    refused(
+        &[
+            "sync",
+            "--dry-run",
+            "--source",
+            "/dev/null",
+            "--sink",
+            "/nonexistent/ptp8",
+        ],
+        1,
+        "keel: sink /nonexistent/ptp8: cannot open the PHC: ",
     );
     // Steering a PHC needs no CAP_SYS_TIME, but writes stay forbidden here.
-    let o = run(&["sync", "--source", "/dev/null", "--sink", "/dev/zero"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        text(&o).1.contains("clock writes are forbidden here"),
-        "{}",
-        text(&o).1
+    refused(
+        &["sync", "--source", "/dev/null", "--sink", "/dev/zero"],
+        1,
+        "clock writes are forbidden here",
     );
 }
