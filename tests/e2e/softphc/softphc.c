@@ -299,18 +299,19 @@ static int set_freq(const char *val, const struct kernel_param *kp)
 	return 0;
 }
 
-/* jump_ns: a one-shot step of the reference. */
+/* jump_ns, nic_jump_ns: a one-shot step of the clock whose offset is kp->arg. */
 static int set_jump(const char *val, const struct kernel_param *kp)
 {
 	unsigned long flags;
+	long long *off = kp->arg;
 	s64 v;
 	int err = kstrtoll(val, 0, &v);
 
 	if (err)
 		return err;
 	spin_lock_irqsave(&lock, flags);
-	if (offset_ns != LLONG_MIN)
-		offset_ns = sat_add(offset_ns, v);
+	if (*off != LLONG_MIN)
+		*off = sat_add(*off, v);
 	spin_unlock_irqrestore(&lock, flags);
 	return 0;
 }
@@ -330,22 +331,6 @@ static int set_nic_err(const char *val, const struct kernel_param *kp)
 	if (nic_offset_ns != LLONG_MIN)
 		nic_reanchor(ktime_get_raw_ns());
 	nic_err_ppb = v;
-	spin_unlock_irqrestore(&lock, flags);
-	return 0;
-}
-
-/* nic_jump_ns: a one-shot step of the NIC clock. */
-static int set_nic_jump(const char *val, const struct kernel_param *kp)
-{
-	unsigned long flags;
-	s64 v;
-	int err = kstrtoll(val, 0, &v);
-
-	if (err)
-		return err;
-	spin_lock_irqsave(&lock, flags);
-	if (nic_offset_ns != LLONG_MIN)
-		nic_offset_ns = sat_add(nic_offset_ns, v);
 	spin_unlock_irqrestore(&lock, flags);
 	return 0;
 }
@@ -384,12 +369,10 @@ static const struct kernel_param_ops freq_ops = { .set = set_freq, .get = get_lo
 static const struct kernel_param_ops jump_ops = { .set = set_jump, .get = get_zero };
 static const struct kernel_param_ops ll_ops = { .set = set_locked_ll, .get = get_locked_ll };
 static const struct kernel_param_ops nic_err_ops = { .set = set_nic_err, .get = get_locked_ll };
-static const struct kernel_param_ops nic_jump_ops = { .set = set_nic_jump, .get = get_zero };
-static long long jump_dummy;
 
 module_param_cb(freq_ppb, &freq_ops, &freq_ppb, 0644);
 MODULE_PARM_DESC(freq_ppb, "reference frequency error, ppb (positive = fast)");
-module_param_cb(jump_ns, &jump_ops, &jump_dummy, 0644);
+module_param_cb(jump_ns, &jump_ops, &offset_ns, 0644);
 MODULE_PARM_DESC(jump_ns, "write: step the reference by this many ns");
 module_param_cb(offset_ns, &ll_ops, &offset_ns, 0644);
 MODULE_PARM_DESC(offset_ns, "reference - CLOCK_MONOTONIC_RAW at anchor_raw_ns (default: from CLOCK_REALTIME at load)");
@@ -397,7 +380,7 @@ module_param_cb(anchor_raw_ns, &ll_ops, &anchor_raw_ns, 0644);
 MODULE_PARM_DESC(anchor_raw_ns, "CLOCK_MONOTONIC_RAW of the last frequency change");
 module_param_cb(nic_err_ppb, &nic_err_ops, &nic_err_ppb, 0644);
 MODULE_PARM_DESC(nic_err_ppb, "NIC clock: natural frequency error, ppb (positive = fast)");
-module_param_cb(nic_jump_ns, &nic_jump_ops, &jump_dummy, 0644);
+module_param_cb(nic_jump_ns, &jump_ops, &nic_offset_ns, 0644);
 MODULE_PARM_DESC(nic_jump_ns, "write: step the NIC clock by this many ns");
 module_param(noise_ns, uint, 0644);
 MODULE_PARM_DESC(noise_ns, "Gaussian read noise on ptp0, standard deviation in ns");
