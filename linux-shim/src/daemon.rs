@@ -285,14 +285,50 @@ impl Loop<'_> {
         self.elapsed_ref = Some((raw, rt, 0, width));
     }
 
-    fn apply(&mut self, out: &ServoOutput) {
+    /// Applies the servo's output. `sampled_at` is the sink's time of the
+    /// reading the output answers (None without a reading).
+    ///
+    /// The new frequency goes in first, then the step: from the reading until
+    /// the new frequency took effect the clock still ran at the old one, and
+    /// the step takes that drift out as well (50 ppm over a 3 ms syscall path
+    /// in a guest is 150 ns). The servo is told the step it asked for plus
+    /// that drift, and when the frequency took effect, so its model matches.
+    fn apply(&mut self, out: &ServoOutput, sampled_at: Option<Timestamp>) {
         let (step, freq) = match out.action {
             Action::None => return,
             Action::SetFrequency(fr) => (None, fr),
             Action::Step { step, freq } => (Some(step), freq),
         };
+        let before = self.freq_in_force;
+        let mut took_effect = None;
+        if self.backend.adjusts() {
+            match self.backend.set_frequency(freq) {
+                Ok(applied) => {
+                    self.freq_in_force = applied;
+                    self.written = Some(applied);
+                    took_effect = Some(self.backend.sink_now());
+                }
+                Err(e) => {
+                    error!("cannot set the clock frequency: {e}; restarting the servo");
+                    self.servo.reset();
+                    return;
+                }
+            }
+        }
         let mut applied_step = None;
-        if let Some(s) = step {
+        if let Some(asked) = step {
+            // The offset the old frequency added after the reading (positive
+            // when the old frequency was the faster one).
+            let lag = match (took_effect, sampled_at) {
+                (Some(t), Some(r)) => t.duration_since(r),
+                _ => Duration::ZERO,
+            };
+            let drift = if lag > Duration::ZERO && lag <= self.cfg.interval {
+                before.saturating_sub(self.freq_in_force).phase_over(lag)
+            } else {
+                Duration::ZERO
+            };
+            let s = asked.saturating_sub(drift);
             if self.backend.adjusts() {
                 match self.backend.step(s) {
                     Ok(()) => {
@@ -319,30 +355,19 @@ impl Loop<'_> {
             } else {
                 info!(
                     "dry run: would step the clock by {}",
-                    crate::report::fmt_ns(f(s.as_nanos()))
+                    crate::report::fmt_ns(f(asked.as_nanos()))
                 );
-            }
-        }
-        if self.backend.adjusts() {
-            match self.backend.set_frequency(freq) {
-                Ok(applied) => {
-                    self.freq_in_force = applied;
-                    self.written = Some(applied);
-                }
-                Err(e) => {
-                    error!("cannot set the clock frequency: {e}; restarting the servo");
-                    self.servo.reset();
-                    return;
-                }
             }
         }
         self.servo.applied(&Applied {
             step: applied_step,
             freq: self.freq_in_force,
         });
-        if self.backend.adjusts() {
-            // The corrections took effect now, not at the sample's time.
-            self.servo.applied_at(self.backend.sink_now());
+        if let Some(t) = took_effect {
+            // The corrections took effect then, not at the sample's time (on
+            // the sink's time scale after the step).
+            let t = t.wrapping_add(applied_step.unwrap_or(Duration::ZERO));
+            self.servo.applied_at(t);
         }
     }
 
@@ -415,11 +440,12 @@ impl Loop<'_> {
                 self.leap_quiet = true;
             }
             let out = self.servo.no_sample(rt_before);
-            self.apply(&out);
+            self.apply(&out, None);
             return;
         }
         self.leap_quiet = false;
         let read = self.backend.read();
+        let mut sampled_at = None;
         let out = match read {
             Ok(ok) => {
                 if let Some(l) = ok.lost {
@@ -457,6 +483,7 @@ impl Loop<'_> {
                             0.9 * self.rms2 + 0.1 * o * o
                         };
                         self.snap.method.clone_from(&ok.method);
+                        sampled_at = Some(s.local_ts);
                         self.servo.sample(&OffsetSample {
                             offset,
                             local_ts: s.local_ts,
@@ -481,7 +508,7 @@ impl Loop<'_> {
                 self.no_sample(now, fail.device, fail.error)
             }
         };
-        self.apply(&out);
+        self.apply(&out, sampled_at);
         self.write_status(out.error_bound);
         rec.freq_ppb = ppb_f64(self.freq_in_force);
         let holdover = self.failing_since.is_some();

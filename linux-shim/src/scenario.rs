@@ -32,6 +32,10 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ),
     ("busy", "20 % of reads fail with EBUSY"),
     (
+        "slow-syscalls",
+        "each clock_adjtime call takes 3 ms (a guest under QEMU's TCG)",
+    ),
+    (
         "interference",
         "another process rewrites the kernel frequency at half time",
     ),
@@ -127,6 +131,7 @@ pub fn build(name: &str, duration_ns: u64) -> Result<SimConfig, String> {
             })
             .map_err(full)?,
         "busy" => c.read.busy_probability = 0.2,
+        "slow-syscalls" => c.actuator.syscall_ns = 3_000_000,
         "interference" => c
             .push_event(
                 half,

@@ -312,6 +312,11 @@ pub struct ActuatorConfig {
     /// frequency, ns of true time ("old kernel": up to one tick). Default 0
     /// (immediate, like kernels ≥ 4.19). Clamped to `0..=1e10` (10 s).
     pub freq_delay_ns: u64,
+    /// True time one write (frequency or step) spends in the kernel before
+    /// it acts, ns: the clock runs on meanwhile, and a caller that reads it
+    /// afterwards sees the time pass (a guest's syscall path; milliseconds
+    /// under QEMU's TCG). Default 0. Clamped to `0..=1e9` (1 s).
+    pub syscall_ns: u64,
 }
 
 impl Default for ActuatorConfig {
@@ -323,6 +328,7 @@ impl Default for ActuatorConfig {
                 freq: crate::time::ScaledPpm(0),
             },
             freq_delay_ns: 0,
+            syscall_ns: 0,
         }
     }
 }

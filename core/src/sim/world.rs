@@ -107,6 +107,7 @@ struct Params {
     busy_p: f64,
     user_hz: u32,
     freq_delay_ns: u64,
+    syscall_ns: u64,
 }
 
 /// `v` if finite, else `fallback`, then clamped to `lo..=hi`.
@@ -158,6 +159,7 @@ impl Params {
             busy_p: clamp_f64(rd.busy_probability, 0.0, 1.0, 0.0),
             user_hz: cfg.actuator.user_hz.clamp(1, 1000),
             freq_delay_ns: cfg.actuator.freq_delay_ns.min(10_000_000_000),
+            syscall_ns: cfg.actuator.syscall_ns.min(1_000_000_000),
         }
     }
 }
@@ -515,6 +517,7 @@ impl World {
     /// effect now, or after [`super::ActuatorConfig::freq_delay_ns`]. Positive =
     /// the local clock runs faster.
     pub fn adjtime_frequency(&mut self, f: KernelFreq) {
+        self.in_syscall();
         self.counters.frequency_writes = self.counters.frequency_writes.saturating_add(1);
         self.write_frequency(f);
     }
@@ -528,6 +531,7 @@ impl World {
     /// Steps the local clock by `delta` now, like `ADJ_SETOFFSET`
     /// (positive = the local clock jumps ahead).
     pub fn step(&mut self, delta: Duration) {
+        self.in_syscall();
         self.counters.steps = self.counters.steps.saturating_add(1);
         self.phase.add_ns(delta.as_nanos());
     }
@@ -720,6 +724,14 @@ impl World {
     fn raise(&mut self, k: DisruptionKind) {
         self.disruption = Some(k);
         self.counters.disruptions = self.counters.disruptions.saturating_add(1);
+    }
+
+    /// The time a write spends in the kernel before it acts
+    /// ([`super::ActuatorConfig::syscall_ns`]).
+    fn in_syscall(&mut self) {
+        if self.p.syscall_ns > 0 {
+            self.advance_to(self.now.saturating_add(self.p.syscall_ns));
+        }
     }
 
     fn write_frequency(&mut self, f: KernelFreq) {
