@@ -5,7 +5,7 @@
  * change the guest's clock.
  *
  *   e2etool check DEV [SINK]
- *                         every second: "C <monotonic s> <CLOCK_REALTIME - DEV ns>"
+ *                         four times a second: "C <monotonic s> <CLOCK_REALTIME - DEV ns>"
  *                         read with PTP_SYS_OFFSET_PRECISE (ground truth), and
  *                         "S <monotonic s>" whenever CLOCK_REALTIME is stepped
  *                         (a cancel-on-set timerfd), reopening DEV when it goes away;
@@ -75,6 +75,10 @@ static int arm_cancel(void)
 	return tfd;
 }
 
+/* The checker's period: 4 Hz, so hold times resolve to 1/4 s and a steady
+ * window holds four samples per daemon update. */
+#define CHECK_PERIOD_NS 250000000L
+
 static int check(const char *dev, const char *sink)
 {
 	int fd = -1, sfd = -1, tfd = arm_cancel();
@@ -99,7 +103,11 @@ static int check(const char *dev, const char *sink)
 			}
 			continue;
 		}
-		next.tv_sec += 1;
+		next.tv_nsec += CHECK_PERIOD_NS;
+		if (next.tv_nsec >= 1000000000L) {
+			next.tv_nsec -= 1000000000L;
+			next.tv_sec += 1;
+		}
 		if (fd < 0)
 			fd = open(dev, O_RDONLY);
 		if (sink && sfd < 0)
