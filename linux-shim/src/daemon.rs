@@ -404,10 +404,14 @@ impl Loop<'_> {
         }
     }
 
-    fn update(&mut self, now: u64) {
+    /// One update: read, run the servo, apply. Returns how soon the servo
+    /// wants the next one when sooner than the interval
+    /// ([`ServoOutput::next_update`]: a suspect reading to confirm, a burst
+    /// after a disruption).
+    fn update(&mut self, now: u64) -> Option<Duration> {
         if self.backend.frozen() {
             // A frozen guest runs no code: this wake-up does not happen.
-            return;
+            return None;
         }
         self.c.updates += 1;
         let limit = u64::from(self.cfg.step_limit);
@@ -441,7 +445,7 @@ impl Loop<'_> {
             }
             let out = self.servo.no_sample(rt_before);
             self.apply(&out, None);
-            return;
+            return None;
         }
         self.leap_quiet = false;
         let read = self.backend.read();
@@ -498,7 +502,7 @@ impl Loop<'_> {
                     // The simulated guest is frozen: no code runs, no update.
                     self.frozen = true;
                     self.c.updates -= 1;
-                    return;
+                    return None;
                 }
                 if let Some(l) = fail.lost {
                     if l.error == PhcError::NotSupported {
@@ -545,6 +549,7 @@ impl Loop<'_> {
         if self.c.updates % u64::from(self.cfg.state_save_updates.max(1)) == 0 {
             self.save_state();
         }
+        out.next_update
     }
 
     fn no_sample(&mut self, now: u64, device: Device, e: PhcError) -> ServoOutput {
@@ -867,6 +872,8 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
     let end = opts.duration_ns.map(|d| start_ns.saturating_add(d));
     // First update 1 ms in (the simulated world then has moved).
     let mut next = start_ns.saturating_add(1_000_000);
+    // The regular updates' schedule (`next` may come sooner).
+    let mut grid = next;
     let mut stopped_by = None;
     let mut fds: Vec<libc::pollfd> = Vec::with_capacity(12);
     loop {
@@ -909,13 +916,20 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
             break;
         }
         if now >= next {
-            lp.update(now);
-            let interval = u64::try_from(lp.cfg.interval.as_nanos()).unwrap_or(1_000_000_000);
-            next = next.saturating_add(interval);
-            if next <= now {
-                // Fell behind (or was suspended): realign, don't burst.
-                next = now.saturating_add(interval);
+            let soon = lp.update(now);
+            if now >= grid {
+                let interval = u64::try_from(lp.cfg.interval.as_nanos()).unwrap_or(1_000_000_000);
+                grid = grid.saturating_add(interval);
+                if grid <= now {
+                    // Fell behind (or was suspended): realign, don't burst.
+                    grid = now.saturating_add(interval);
+                }
             }
+            // A re-read the servo asked for comes in between; the regular
+            // updates keep their grid.
+            next = soon
+                .and_then(|d| u64::try_from(d.as_nanos()).ok())
+                .map_or(grid, |d| grid.min(now.saturating_add(d.max(1))));
         }
     }
     lp.save_state();
