@@ -47,8 +47,9 @@ step "size and cost report (thumbv7em, thumbv6m, opt-level s)"
 examples/size-report.sh
 
 step "end-to-end lab: keel steers a QEMU guest's clock beside phc2sys and chronyd (skips without network or QEMU)"
-# Report-only until keel meets every lab goal (see the lab's table).
-E2E_REPORT_ONLY=${E2E_REPORT_ONLY:-1} tests/e2e/run.sh
+# keel's goals fail the run; its steady RMS against the best peer is reported
+# (E2E_STRICT=1 fails on it too: see tests/e2e/report.py).
+tests/e2e/run.sh
 
 step "fuzz smoke (10 s per decoder, when the nightly toolchain is present)"
 if cargo +nightly --version >/dev/null 2>&1; then

@@ -13,7 +13,8 @@
 #
 # Environment: E2E_DIR (build and download cache; default
 # $CARGO_TARGET_DIR/e2e or target/e2e), E2E_SCEN (e.g. "1,3"; default all),
-# E2E_REPORT_ONLY=1 (print keel's misses without failing), E2E_ACCEL ("tcg", default, or "kvm").
+# E2E_REPORT_ONLY=1 (print keel's misses without failing), E2E_STRICT=1 (also fail
+# when keel's steady RMS is above the best peer's), E2E_ACCEL ("tcg", default, or "kvm").
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
