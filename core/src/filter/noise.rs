@@ -13,7 +13,7 @@
 //!
 //! for white reading noise σ (ns) and a random-walk frequency of intensity `q`
 //! (ppb²/s), with `m_j = 2^j` samples per block of length `τ_j = m_j · T` and
-//! `K_j` the random walk's shape constant (¼ at `j = 0`, → 0.1385 for large
+//! `K_j` the random walk's shape constant (⅙ at `j = 0`, → 11/80 for large
 //! blocks). White noise dominates the small blocks and wander the large ones,
 //! so a weighted least-squares fit over the levels separates the two. Each
 //! level keeps an exponential average of `e²` (plain mean for its first
@@ -32,8 +32,13 @@ pub const LEVELS: usize = 10;
 /// Fractional bits of the phase input.
 pub const PHASE_FRAC: u8 = 8;
 
-/// `K_j · 10⁴` for the random walk's second difference of block means.
-const K_E4: [i64; LEVELS] = [2500, 1561, 1415, 1388, 1383, 1383, 1385, 1385, 1385, 1385];
+/// `K_j · 10⁴` for the random walk's second difference of block means:
+/// `Var(e_j) / (q·τ_j³)` for a frequency that wanders continuously (a real
+/// oscillator's) and is sampled every `T` (exact covariance of the integrated
+/// random walk; ⅙ for single samples, 11/80 for long blocks). A walk that
+/// steps only at the sampling instants gives ¼ at `j = 0` instead; assuming
+/// that made the wander look 1.5× smaller at long intervals.
+const K_E4: [i64; LEVELS] = [1667, 1432, 1388, 1378, 1376, 1375, 1375, 1375, 1375, 1375];
 
 /// 3/2: level 0's variance per unit of white reading noise.
 const THREE_HALVES: Real = Real::ratio(3, 2);
@@ -239,7 +244,7 @@ impl NoiseEstimator {
         // Start from white noise alone, seen at level 0.
         let mut r = (l0.var / THREE_HALVES).max(min_r);
         let mut q = self.model.map_or(min_q, |m| m.wander_var);
-        let mut q_se = Real::ZERO;
+        let (mut q_se, mut r_se) = (Real::ZERO, Real::ZERO);
         let mut joined = 0u32;
         let (mut s11, mut s12, mut t1) = (Real::ZERO, Real::ZERO, Real::ZERO);
         for _ in 0..3 {
@@ -279,10 +284,10 @@ impl NoiseEstimator {
                 r = min_r;
                 q = ((t2 - s12 * r) / s22).max(min_q);
             }
-            q_se = if det.is_zero() || det.is_negative() {
-                q
+            (q_se, r_se) = if det.is_zero() || det.is_negative() {
+                (q, Real::ZERO)
             } else {
-                (s11.scale2(1) / det).sqrt()
+                ((s11.scale2(1) / det).sqrt(), (s22.scale2(1) / det).sqrt())
             };
         }
         // An underestimated wander makes the servo stiff and its bound
@@ -310,9 +315,12 @@ impl NoiseEstimator {
         // Likewise a few values can make the reading noise look small, and
         // a servo that trusts its readings too much is jumpy and its bound
         // dishonest: the estimate is widened by 8/n (×2 at 8 values, ×1.03
-        // at 256), about its spread at 10 % confidence.
+        // at 256), about its spread at 10 % confidence, and by one standard
+        // error of the fit (Var(r) = 2·S₂₂/det), which matters where wander
+        // swamps the reading noise at every level (an update every 16 s:
+        // without it the bound failed 2e-3 of the time just after updates).
         let n = Real::from_i64(i64::from(l0.count.min(Self::HORIZON)));
-        let r = r + r.scale2(3) / n;
+        let r = r + r.scale2(3) / n + r_se;
         self.model = Some(NoiseModel {
             reading_var: r,
             wander_var: wander,
