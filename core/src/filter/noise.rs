@@ -315,12 +315,13 @@ impl NoiseEstimator {
         // Likewise a few values can make the reading noise look small, and
         // a servo that trusts its readings too much is jumpy and its bound
         // dishonest: the estimate is widened by 8/n (×2 at 8 values, ×1.03
-        // at 256), about its spread at 10 % confidence, and by one standard
-        // error of the fit (Var(r) = 2·S₂₂/det), which matters where wander
-        // swamps the reading noise at every level (an update every 16 s:
-        // without it the bound failed 2e-3 of the time just after updates).
+        // at 256), about its spread at 10 % confidence, or by one standard
+        // error of the fit (Var(r) = 2·S₂₂/det) where that is more: where
+        // wander swamps the reading noise at every level (an update every
+        // 16 s), r is fitted near zero and the bound failed 2e-3 of the time
+        // just after updates.
         let n = Real::from_i64(i64::from(l0.count.min(Self::HORIZON)));
-        let r = r + r.scale2(3) / n + r_se;
+        let r = r + (r.scale2(3) / n).max(r_se);
         self.model = Some(NoiseModel {
             reading_var: r,
             wander_var: wander,
