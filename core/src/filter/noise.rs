@@ -215,7 +215,7 @@ impl NoiseEstimator {
         // refit every value at first, then every 16th, every 64th, and
         // once established every 256th (level 0's averaging horizon).
         let n = self.levels[0].count;
-        let every = if n < 64 {
+        let every: u32 = if n < 64 {
             1
         } else if n < 1024 {
             16
@@ -224,7 +224,8 @@ impl NoiseEstimator {
         } else {
             Self::HORIZON
         };
-        if n % every == 0 {
+        // A power of two: a mask, not a division.
+        if n & (every - 1) == 0 {
             self.update_caps();
             self.refit();
         }

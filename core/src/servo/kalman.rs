@@ -110,9 +110,10 @@ struct Frame {
 }
 
 impl Frame {
-    /// A local span as reference seconds.
-    fn reference_seconds(&self, local_dt_ns: i64) -> Real {
-        seconds(local_dt_ns) * self.local_per_ref
+    /// A local span (ns) in reference time: to the nearest ns, and in s.
+    fn reference_span(&self, local_dt_ns: i64) -> (i64, Real) {
+        let ns = Real::from_i64(local_dt_ns) * self.local_per_ref;
+        (ns.to_i64(), ns * NANO)
     }
 }
 
@@ -339,8 +340,6 @@ impl FreqError {
     }
 }
 
-/// 10⁹ (s to ns).
-const GIGA: Real = Real::from_i64(1_000_000_000);
 /// 10⁻⁹ (ppb and ns to s).
 const NANO: Real = Real::ratio(1, 1_000_000_000);
 /// 1/3.
@@ -554,7 +553,7 @@ impl Kalman {
         }
         let target = grid.saturating_add(self.interval_ns);
         let off_grid = t.saturating_sub(target);
-        let drift = self.f.real * seconds(off_grid);
+        let drift = self.f.fraction * Real::from_i64(off_grid);
         self.noise
             .push(phase.wrapping_sub(drift.to_fixed(PHASE_FRAC)));
         self.last_noise = Some(target);
@@ -755,7 +754,7 @@ impl Kalman {
             return self.bound_at_last(self.x_real());
         }
         let frame = self.frame();
-        let s = frame.reference_seconds(local_dt);
+        let (_, s) = frame.reference_span(local_dt);
         self.bound(
             self.x_real() + frame.rate * s,
             self.spread(self.cov.predict(s, self.wander()).p00),
@@ -799,13 +798,13 @@ impl Servo for Kalman {
         self.c_before = self.c;
         let frame = self.kept_frame();
         let local_dt = s.local_ts.duration_since(self.t_last).as_nanos();
-        let dt = frame.reference_seconds(local_dt.max(0));
+        let (dt_ns, dt) = frame.reference_span(local_dt.max(0));
         if self.stage != Stage::Empty && local_dt >= 0 {
             self.advance_own_phase(&frame, dt);
             if self.stage == Stage::Tracking {
                 // (Before tracking the rates are unknown: the first interval
                 // is added by `start_from_two`.)
-                self.ref_time_ns = self.ref_time_ns.saturating_add((dt * GIGA).to_i64());
+                self.ref_time_ns = self.ref_time_ns.saturating_add(dt_ns);
             }
         }
         let phase = self.free_running_phase(s.offset);
@@ -1006,9 +1005,9 @@ impl Servo for Kalman {
         let local_dt = local_ts.duration_since(self.t_last).as_nanos();
         if local_dt >= 0 {
             let frame = self.kept_frame();
-            let dt = frame.reference_seconds(local_dt);
+            let (dt_ns, dt) = frame.reference_span(local_dt);
             self.advance_own_phase(&frame, dt);
-            self.ref_time_ns = self.ref_time_ns.saturating_add((dt * GIGA).to_i64());
+            self.ref_time_ns = self.ref_time_ns.saturating_add(dt_ns);
             self.advance(&frame, dt, local_ts);
             self.cov = self.cov.predict(dt, q);
         }
