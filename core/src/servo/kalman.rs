@@ -168,17 +168,14 @@ struct Cycle {
     q: Real,
     /// The reading variance, ns².
     r: Real,
-    /// The predicted covariance.
-    pred: Cov,
-    /// The innovation variance `pred.p00 + r`, ns².
-    var: Real,
-    /// [`Kalman::gate_limit`] of `var`, ns².
+    /// [`Kalman::gate_limit`] of the innovation variance, ns².
     limit: Real,
     /// The Kalman gains for the offset (dimensionless) and the frequency
     /// (ppb/ns).
     k0: Real,
     k1: Real,
-    /// The covariance after the update (and before the next cycle).
+    /// The covariance after the update, and before: the cycle leaves it
+    /// where it is.
     post: Cov,
     /// [`Kalman::correction_rate`] of `post`, s⁻¹.
     rate: Real,
@@ -761,11 +758,7 @@ impl Kalman {
         )
     }
 
-    /// Is there an error bound yet? Not until the filter tracks and has
-    /// measured the reading noise (four second differences: six readings
-    /// after a start, at once after a disruption): two readings fix an
-    /// offset and a frequency but say nothing of their noise, and a bound
-    /// assumed for 1 µs readings is broken by 10 µs ones.
+    /// Is there an error bound yet (see [`Servo::error_bound`])?
     fn bound_known(&self) -> bool {
         self.stage == Stage::Tracking && self.noise.model().is_some()
     }
@@ -854,24 +847,32 @@ impl Servo for Kalman {
             return self.hold(self.x_duration());
         }
         self.advance(&frame, dt, s.local_ts);
-        // The steady cycle if it applies, else the covariance computed.
+        // The steady cycle's gate and gains if it applies (the covariance
+        // stays where it is), else the covariance predicted.
         let cov_in = self.cov;
-        let cycle = self.steady.filter(|c| c.holds(cov_in, dt, q, r));
-        self.cov = cycle.map_or_else(|| cov_in.predict(dt, q), |c| c.pred);
+        let cycle = self
+            .steady
+            .as_ref()
+            .filter(|c| c.holds(cov_in, dt, q, r))
+            .map(|c| (c.limit, c.k0, c.k1));
+        let limit = match cycle {
+            Some((limit, ..)) => limit,
+            None => {
+                self.cov = cov_in.predict(dt, q);
+                self.gate_limit(self.cov.p00 + r)
+            }
+        };
         let innovation = s
             .offset
             .as_nanos()
             .saturating_sub(self.x_duration().as_nanos());
-        let (var, limit) = cycle.map_or_else(
-            || {
-                let var = self.cov.p00 + r;
-                (var, self.gate_limit(var))
-            },
-            |c| (c.var, c.limit),
-        );
         let nu = Real::from_i64(innovation);
         let suspect = self.warm() && nu * nu > limit;
         if suspect {
+            if cycle.is_some() {
+                // The reading is not used: the covariance moves on alone.
+                self.cov = cov_in.predict(dt, q);
+            }
             let this = Suspect {
                 innovation,
                 phase,
@@ -940,13 +941,10 @@ impl Servo for Kalman {
         self.push_noise(phase);
         // Measurement update.
         let (k0, k1) = match cycle {
-            Some(c) => {
-                self.cov = c.post;
-                (c.k0, c.k1)
-            }
+            Some((_, k0, k1)) => (k0, k1),
             None => {
                 let pred = self.cov;
-                let inv_var = var.recip();
+                let inv_var = (pred.p00 + r).recip();
                 let k0 = pred.p00 * inv_var;
                 let k1 = pred.p01 * inv_var;
                 let one_minus = Real::ONE - k0;
@@ -960,8 +958,6 @@ impl Servo for Kalman {
                     dt,
                     q,
                     r,
-                    pred,
-                    var,
                     limit,
                     k0,
                     k1,
@@ -1074,7 +1070,11 @@ impl Servo for Kalman {
         self.dispatcher.state()
     }
 
-    /// None until there is one ([`Kalman::bound_known`]).
+    /// None until the filter tracks and has measured the reading noise
+    /// (four second differences: six readings after a start, at once after
+    /// a disruption): two readings fix an offset and a frequency but say
+    /// nothing of their noise, and a bound assumed for 1 µs readings is
+    /// broken by 10 µs ones.
     fn error_bound(&self, local_ts: Timestamp) -> Option<Duration> {
         self.bound_known().then(|| self.error_bound_at(local_ts))
     }
