@@ -362,6 +362,34 @@ impl Real {
         if rhs < self { rhs } else { self }
     }
 
+    /// Are the two within `2^-bits` of each other, relative to the smaller
+    /// magnitude (and of the same sign)? Zero is near only zero; values more
+    /// than a factor of two apart never are. Integer compares only: cheaper
+    /// than a subtraction, for tests of convergence.
+    #[must_use]
+    #[allow(
+        clippy::arithmetic_side_effects,
+        reason = "mantissas below 2^31 shifted by at most one; exponents are i16"
+    )]
+    pub const fn near(self, other: Self, bits: u32) -> bool {
+        if (self.m == 0) != (other.m == 0) || (self.m ^ other.m) < 0 {
+            return false;
+        }
+        let (big, small) = if self.e >= other.e {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        let d = (big.e as i32) - (small.e as i32);
+        if d > 1 {
+            return false;
+        }
+        // Normalised mantissas are at least 2^30 (zeros are equal here).
+        let diff = ((big.m as i64) << d) - (small.m as i64);
+        let bits = if bits < 30 { bits } else { 30 };
+        diff.unsigned_abs() <= (1u64 << 30) >> bits
+    }
+
     /// Multiplication by 2^k (exact).
     #[must_use]
     #[cfg_attr(target_pointer_width = "64", inline)]
@@ -444,7 +472,7 @@ impl Ord for Real {
         // at exponent `max(e) − 30` and normalised to at least `max(e) − 60`;
         // only below E_MIN + 60 can it underflow to zero.
         if (a.e as i32).max(b.e as i32) < E_MIN + 61 {
-            return a.add_impl(b.negate()).m.cmp(&0);
+            return cmp_tiny(a, b);
         }
         if a.e == b.e {
             a.m.cmp(&b.m)
@@ -454,6 +482,15 @@ impl Ord for Real {
             b.e.cmp(&a.e)
         }
     }
+}
+
+/// [`Real::cmp`] of two same-signed values near the bottom of the exponent
+/// range, where their difference can underflow (out of line: never on a hot
+/// path, and it keeps `cmp` small enough to inline).
+#[cold]
+#[inline(never)]
+fn cmp_tiny(a: Real, b: Real) -> Ordering {
+    a.add_impl(b.negate()).m.cmp(&0)
 }
 
 /// The implementation before the speed-up (commit 255cd4f), kept verbatim as
@@ -643,6 +680,25 @@ mod tests {
         } else {
             ((a - b) / b).abs()
         }
+    }
+
+    #[test]
+    fn near_is_relative_closeness() {
+        let one = Real::ONE;
+        let eps = Real::from_fixed(1, 20); // 2^-20
+        assert!(one.near(one, 30));
+        assert!(Real::ZERO.near(Real::ZERO, 30));
+        assert!(!Real::ZERO.near(eps, 0));
+        assert!(one.near(one + eps, 20));
+        assert!(!one.near(one + eps.scale2(1), 20));
+        // Across an exponent boundary, either way round.
+        assert!(one.near(one - eps, 19));
+        assert!((one - eps).near(one, 19));
+        assert!(!one.near(one - eps.scale2(2), 20));
+        assert!(!one.near(one.negate(), 0));
+        assert!(!one.near(one.scale2(2), 0));
+        assert!(one.negate().near((one + eps).negate(), 20));
+        assert!(Real::MAX.near(Real::MAX, 30) && !Real::MAX.near(Real::MIN, 0));
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //! so a weighted least-squares fit over the levels separates the two. Each
 //! level keeps an exponential average of `e²` (plain mean for its first
 //! [`NoiseEstimator::HORIZON`] values), with single values clipped at 25× the
-//! running variance so an outlier cannot blow it up.
+//! variance as of the last fit so an outlier cannot blow it up.
 //!
 //! All arithmetic is integer: phases are `i64` in units of 2⁻⁸ ns, taken
 //! modulo 2⁶⁴ (differences of neighbouring block means are exact even when
@@ -61,7 +61,7 @@ const COEFFS: [(Real, Real); LEVELS] = {
     c
 };
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Level {
     /// First half of a block waiting for its second half (2⁻⁸ ns, wrapping).
     pending: Option<i64>,
@@ -72,6 +72,22 @@ struct Level {
     var: Real,
     /// Values folded into `var`.
     count: u32,
+    /// Larger squared second differences are clipped to this, ns² (set by
+    /// [`NoiseEstimator::update_caps`]).
+    cap: Real,
+}
+
+impl Default for Level {
+    fn default() -> Self {
+        Self {
+            pending: None,
+            hist: [0; 3],
+            hist_len: 0,
+            var: Real::ZERO,
+            count: 0,
+            cap: Real::MAX,
+        }
+    }
 }
 
 /// The fitted noise model.
@@ -94,6 +110,10 @@ pub struct NoiseEstimator {
     interval_s: Real,
     /// The model fitted after the last value.
     model: Option<NoiseModel>,
+    /// The last fit's reading variance (ns²) and wander (ppb²/s), before
+    /// the widening [`NoiseModel`] reports: where the next fit starts once
+    /// established.
+    fit: Option<(Real, Real)>,
     /// Level 0's first squared second differences, ns² (in no order).
     early: [Real; EARLY_VALUES as usize],
 }
@@ -114,6 +134,11 @@ impl defmt::Format for NoiseEstimator {
 impl NoiseEstimator {
     /// Each level's average becomes exponential after this many values.
     pub const HORIZON: u32 = 256;
+
+    /// Level 0 values after which the model is established: it is refitted
+    /// every [`NoiseEstimator::HORIZON`] values, each time with one
+    /// reweighting pass from the last fit.
+    pub const ESTABLISHED: u32 = 4096;
 
     /// The smallest variance reported, ns² (a quarter of a ns², the PHC's
     /// resolution).
@@ -143,6 +168,7 @@ impl NoiseEstimator {
             levels: [Level::default(); LEVELS],
             interval_s: interval_seconds(interval_ns),
             model: None,
+            fit: None,
             early: [Real::ZERO; EARLY_VALUES as usize],
         }
     }
@@ -168,10 +194,6 @@ impl NoiseEstimator {
     /// Adds one free-running phase value (ns × 2⁸, modulo 2⁶⁴).
     pub fn push(&mut self, phase: i64) {
         let mut value = phase;
-        // The white-noise part of level j's variance is level 0's / 2^j: a
-        // floor for the clipping limit, so a level whose first values happen
-        // to be tiny (or exactly zero) does not clip all that follow.
-        let mut white = Real::ZERO;
         for (j, level) in self.levels.iter_mut().enumerate() {
             if let Some(e2) = level.add_mean(value) {
                 if j == 0 && level.count < EARLY_VALUES {
@@ -180,10 +202,9 @@ impl NoiseEstimator {
                     level.count += 1;
                     level.var = trimmed_mean(&mut self.early[..=i]);
                 } else {
-                    level.fold(e2, white);
+                    level.fold(e2);
                 }
             }
-            white = if j == 0 { level.var } else { white }.scale2(-1);
             match level.pending.take() {
                 None => {
                     level.pending = Some(value);
@@ -196,17 +217,40 @@ impl NoiseEstimator {
             }
         }
         // The statistics move slowly once there are a few dozen values:
-        // refit every value at first, then every 16th, then every 64th.
+        // refit every value at first, then every 16th, every 64th, and
+        // once established every 256th (level 0's averaging horizon).
         let n = self.levels[0].count;
-        let every = if n < 64 {
+        let every: u32 = if n < 64 {
             1
         } else if n < 1024 {
             16
-        } else {
+        } else if n < Self::ESTABLISHED {
             64
+        } else {
+            Self::HORIZON
         };
-        if n % every == 0 {
+        // A power of two: a mask, not a division.
+        if n & (every - 1) == 0 {
+            self.update_caps();
             self.refit();
+        }
+    }
+
+    /// Sets each level's clipping limit, so an outlier cannot blow its
+    /// variance up: 25× the variance, or of the white-noise part level 0
+    /// implies (its variance / 2^j) if larger, so a level whose first values
+    /// happen to be tiny (or exactly zero) does not clip all that follow.
+    /// No limit before a level's first value. Updated with the fit: the
+    /// variances move slowly.
+    fn update_caps(&mut self) {
+        let white = self.levels[0].var;
+        for (j, level) in (0i32..).zip(self.levels.iter_mut()) {
+            let floor = if j == 0 { Real::ZERO } else { white.scale2(-j) };
+            level.cap = if level.count == 0 {
+                Real::MAX
+            } else {
+                level.var.max(floor) * Real::from_i64(25)
+            };
         }
     }
 
@@ -241,13 +285,21 @@ impl NoiseEstimator {
         let b: [Real; LEVELS] = core::array::from_fn(|j| COEFFS[j].1 * t3);
         let min_r = Self::min_reading_var();
         let min_q = Self::min_wander_var();
-        // Start from white noise alone, seen at level 0.
-        let mut r = (l0.var / THREE_HALVES).max(min_r);
-        let mut q = self.model.map_or(min_q, |m| m.wander_var);
+        // Start from white noise alone, seen at level 0, with three passes;
+        // once established, the weights of the last fit are close: one pass
+        // from there (the reweighting goes on across refits).
+        let (mut r, mut q, passes) = match self.fit {
+            Some((r, q)) if l0.count >= Self::ESTABLISHED => (r, q, 1),
+            _ => (
+                (l0.var / THREE_HALVES).max(min_r),
+                self.model.map_or(min_q, |m| m.wander_var),
+                3,
+            ),
+        };
         let (mut q_se, mut r_se) = (Real::ZERO, Real::ZERO);
         let mut joined = 0u32;
         let (mut s11, mut s12, mut t1) = (Real::ZERO, Real::ZERO, Real::ZERO);
-        for _ in 0..3 {
+        for _ in 0..passes {
             joined = 0;
             let (mut s22, mut t2) = (Real::ZERO, Real::ZERO);
             (s11, s12, t1) = (Real::ZERO, Real::ZERO, Real::ZERO);
@@ -290,6 +342,7 @@ impl NoiseEstimator {
                 ((s11.scale2(1) / det).sqrt(), (s22.scale2(1) / det).sqrt())
             };
         }
+        self.fit = Some((r, q));
         // An underestimated wander makes the servo stiff and its bound
         // dishonest: report one standard error above the estimate (the
         // weights are n/m², so Var(q) = 2·S₁₁/det). But a short history of
@@ -381,30 +434,34 @@ impl Level {
             .wrapping_sub(b0)
             .wrapping_mul(2)
             .wrapping_sub(b2.wrapping_sub(b0)); // 2e
-        let e = Real::from_fixed(e2x, PHASE_FRAC + 1);
-        Some(e * e)
+        // Below 2^31 (4 ms) the square is exact in an i64.
+        Some(match i32::try_from(e2x) {
+            Ok(e) => Real::from_fixed(i64::from(e) * i64::from(e), 2 * (PHASE_FRAC + 1)),
+            Err(_) => {
+                let e = Real::from_fixed(e2x, PHASE_FRAC + 1);
+                e * e
+            }
+        })
     }
 
-    /// Folds a squared second difference into `var`, clipped at 25× the
-    /// running variance (or of `floor`, ns², if larger) so an outlier cannot
-    /// blow it up.
-    fn fold(&mut self, e2: Real, floor: Real) {
-        let mut e2 = e2;
-        if self.count > 0 {
-            let cap = self.var.max(floor) * Real::from_i64(25);
-            e2 = e2.min(cap);
-        }
+    /// Folds a squared second difference into `var`, clipped at `cap`.
+    fn fold(&mut self, e2: Real) {
+        let e2 = e2.min(self.cap);
         self.count = self.count.saturating_add(1);
         let n = self.count.min(NoiseEstimator::HORIZON);
-        // HORIZON is 2^8: the steady-state average is a shift.
-        let step = if n >= NoiseEstimator::HORIZON {
-            (e2 - self.var).scale2(-8)
+        self.var = if n >= NoiseEstimator::HORIZON {
+            // HORIZON is 2^8: the steady-state average is a shift, and
+            // both terms are positive.
+            self.var * DECAY + e2.scale2(-8)
         } else {
-            (e2 - self.var) / Real::from_i64(i64::from(n))
+            self.var + (e2 - self.var) / Real::from_i64(i64::from(n))
         };
-        self.var = self.var + step;
     }
 }
+
+/// The weight of the past in each level's exponential average,
+/// `1 − 1/HORIZON` (exact).
+const DECAY: Real = Real::from_fixed(255, 8);
 
 fn interval_seconds(interval_ns: i64) -> Real {
     let ns = if interval_ns > 0 {

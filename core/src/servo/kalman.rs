@@ -39,6 +39,13 @@
 //!
 //! Arithmetic is integer only: the offset in 2⁻¹⁶ ns, the frequency as
 //! [`Ppb`], covariances and gains as [`Real`].
+//!
+//! **Cost.** The covariance depends on the sample spacing and the noise
+//! model only, not on the readings, and while they hold still it converges
+//! to a fixed point: in that locked steady state the servo reuses the last
+//! cycle (gains, gate, error-bound width) instead of recomputing it, and
+//! keeps the reciprocals of `1 + f` and `1 + rate` for frequencies rounded
+//! to 64 ppb.
 
 use super::{
     Action, Applied, Dispatcher, OffsetSample, Servo, ServoConfig, ServoOutput, ServoState,
@@ -94,15 +101,105 @@ struct Frame {
     correction: Real,
     /// The offset's rate of change, `f + c·(1 + f)`, ppb.
     rate: Real,
-    /// Reference seconds per local second, `1 / (1 + rate)`: the local
-    /// clock runs 10 % slow during a full-speed slew.
+    /// `rate` in steps of 64 ppb, rounded: the key of `local_per_ref`.
+    coarse_rate: i64,
+    /// Reference seconds per local second, `1 / (1 + rate)` for the rate
+    /// at `coarse_rate` (to 3·10⁻⁸): the local clock runs 10 % slow during
+    /// a full-speed slew.
     local_per_ref: Real,
 }
 
 impl Frame {
-    /// A local span as reference seconds.
-    fn reference_seconds(&self, local_dt_ns: i64) -> Real {
-        seconds(local_dt_ns) * self.local_per_ref
+    /// A local span (ns) in reference time: to the nearest ns, and in s.
+    fn reference_span(&self, local_dt_ns: i64) -> (i64, Real) {
+        let ns = Real::from_i64(local_dt_ns) * self.local_per_ref;
+        (ns.to_i64(), ns * NANO)
+    }
+}
+
+/// The filter's covariance of (offset, frequency error): ns², ns·ppb, ppb².
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Cov {
+    p00: Real,
+    p01: Real,
+    p11: Real,
+}
+
+impl Cov {
+    /// The covariance `dt` reference seconds on, with wander `q` (ppb²/s).
+    fn predict(self, dt: Real, q: Real) -> Self {
+        let s = dt;
+        let (a, b, c) = (self.p00, self.p01, self.p11);
+        Self {
+            p00: a + (b * s).scale2(1) + c * s * s + q * s * s * s * THIRD,
+            p01: b + c * s + (q * s * s).scale2(-1),
+            p11: c + q * s,
+        }
+    }
+
+    /// Every element times `k`.
+    fn scaled(self, k: Real) -> Self {
+        Self {
+            p00: self.p00 * k,
+            p01: self.p01 * k,
+            p11: self.p11 * k,
+        }
+    }
+
+    /// Is every element within `2^-bits` of `other`'s (see [`Real::near`])?
+    fn near(self, other: Self, bits: u32) -> bool {
+        self.p00.near(other.p00, bits)
+            && self.p01.near(other.p01, bits)
+            && self.p11.near(other.p11, bits)
+    }
+}
+
+/// One covariance cycle (predict over `dt`, update with a reading of
+/// variance `r`) whose result equals its start: the locked steady state.
+/// The covariance does not depend on the readings, only on these inputs, so
+/// while they stay near the cycle's and the covariance is the cycle's, the
+/// cycle is reused instead of recomputed: the gains, the phase-correction
+/// gain and the error bound's width are known.
+#[derive(Clone, Copy, Debug)]
+struct Cycle {
+    /// The span, reference s.
+    dt: Real,
+    /// The wander, ppb²/s.
+    q: Real,
+    /// The reading variance, ns².
+    r: Real,
+    /// [`Kalman::gate_limit`] of the innovation variance, ns².
+    limit: Real,
+    /// The Kalman gains for the offset (dimensionless) and the frequency
+    /// (ppb/ns).
+    k0: Real,
+    k1: Real,
+    /// The covariance after the update, and before: the cycle leaves it
+    /// where it is.
+    post: Cov,
+    /// [`Kalman::correction_rate`] of `post`, s⁻¹.
+    rate: Real,
+    /// The error bound's width at `post`, `bound_sigmas·√post.p00`, ns.
+    spread: Real,
+}
+
+/// Relative tolerance of a cycle's span: 2⁻¹² (244 µs in 1 s).
+const CYCLE_DT_BITS: u32 = 12;
+/// Relative tolerance of a cycle's noise model: 2⁻⁶ (1.6 %; the estimates'
+/// own uncertainty is several times that).
+const CYCLE_MODEL_BITS: u32 = 6;
+/// A cycle is converged when no element of the covariance moved by more
+/// than 2⁻¹⁶ of itself.
+const CYCLE_CONVERGED_BITS: u32 = 16;
+
+impl Cycle {
+    /// Does the cycle apply to covariance `cov` over `dt` with wander `q`
+    /// and reading variance `r`?
+    fn holds(&self, cov: Cov, dt: Real, q: Real, r: Real) -> bool {
+        self.post == cov
+            && self.dt.near(dt, CYCLE_DT_BITS)
+            && (self.q == q || self.q.near(q, CYCLE_MODEL_BITS))
+            && (self.r == r || self.r.near(r, CYCLE_MODEL_BITS))
     }
 }
 
@@ -116,7 +213,7 @@ enum Stage {
     Tracking,
 }
 
-/// The adaptive Kalman servo (state ≈ 0.7 KiB).
+/// The adaptive Kalman servo (state ≈ 1.3 KiB).
 #[derive(Clone, Debug)]
 pub struct Kalman {
     dispatcher: Dispatcher,
@@ -129,10 +226,10 @@ pub struct Kalman {
     /// Offset estimate at `t_last`, 2⁻¹⁶ ns.
     x: i64,
     /// Free-running frequency error estimate.
-    f: Ppb,
-    p00: Real,
-    p01: Real,
-    p11: Real,
+    f: FreqError,
+    cov: Cov,
+    /// The last converged covariance cycle, if the filter is in it.
+    steady: Option<Cycle>,
     t_last: Timestamp,
     /// The frequency correction in force.
     c: Ppb,
@@ -160,6 +257,8 @@ pub struct Kalman {
     /// The reading variance (without a reading's excess) the covariance is
     /// built on, ns².
     r_basis: Real,
+    /// The last frame's `(coarse_rate, local_per_ref)`.
+    last_frame: (i64, Real),
 }
 
 #[cfg(feature = "defmt")]
@@ -171,22 +270,73 @@ impl defmt::Format for Kalman {
             "Kalman {{ state: {}, offset: {=i64}/65536 ns, freq error: {}, correction: {}, updates: {=u32} }}",
             self.dispatcher.state(),
             self.x,
-            self.f,
+            self.f.ppb,
             self.c,
             self.updates
         );
     }
 }
 
-/// The correction `c` as the clock feels it, ppb: the kernel scales the
-/// oscillator's rate (`f` ppb), so `c` acts as `c·(1 + f)`.
-fn felt_correction(c: Ppb, f: Real) -> Real {
-    let c = Real::from_fixed(c.to_bits(), 32);
-    c + c * f * NANO
+/// The free-running frequency error estimate `f` and what the servo
+/// derives from it on every sample.
+#[derive(Clone, Copy, Debug)]
+struct FreqError {
+    /// The estimate, ppb (positive = the oscillator runs fast).
+    ppb: Ppb,
+    /// The same, ppb.
+    real: Real,
+    /// The same as a fraction, `f·10⁻⁹`.
+    fraction: Real,
+    /// The estimate in steps of 64 ppb ([`COARSE_BITS`]).
+    coarse: i64,
+    /// `1 / (1 + f)` for `f` at `coarse` (to 3·10⁻⁸: enough to choose a
+    /// correction, whose effect is then computed exactly).
+    inv_scale: Real,
 }
 
-/// 10⁹ (s to ns).
-const GIGA: Real = Real::from_i64(1_000_000_000);
+/// Frequencies rounded to steps of 2⁶ ppb (`1 + f` to 3·10⁻⁸) change only
+/// now and then: the servo keeps their reciprocals.
+const COARSE_BITS: i32 = 6;
+
+impl FreqError {
+    fn new(ppb: Ppb) -> Self {
+        let coarse = Self::coarse(ppb);
+        let f = Real::from_i64(coarse).scale2(COARSE_BITS);
+        let real = Real::from_fixed(ppb.to_bits(), 32);
+        Self {
+            ppb,
+            real,
+            fraction: real * NANO,
+            coarse,
+            inv_scale: (Real::ONE + f * NANO).recip(),
+        }
+    }
+
+    /// `ppb` in steps of 64 ppb, rounded.
+    fn coarse(ppb: Ppb) -> i64 {
+        let shift = 32 + COARSE_BITS;
+        ppb.to_bits().saturating_add(1 << (shift - 1)) >> shift
+    }
+
+    /// Sets the estimate (`inv_scale` only when it moved by a step).
+    fn set(&mut self, ppb: Ppb) {
+        if Self::coarse(ppb) == self.coarse {
+            self.ppb = ppb;
+            self.real = Real::from_fixed(ppb.to_bits(), 32);
+            self.fraction = self.real * NANO;
+        } else {
+            *self = Self::new(ppb);
+        }
+    }
+
+    /// The correction `c` as the clock feels it, ppb: the kernel scales the
+    /// oscillator's rate, so `c` acts as `c·(1 + f)`.
+    fn felt(&self, c: Ppb) -> Real {
+        let c = Real::from_fixed(c.to_bits(), 32);
+        c + c * self.fraction
+    }
+}
+
 /// 10⁻⁹ (ppb and ns to s).
 const NANO: Real = Real::ratio(1, 1_000_000_000);
 /// 1/3.
@@ -222,10 +372,9 @@ impl Kalman {
             inv_interval_s: seconds(interval_ns).recip(),
             stage: Stage::Empty,
             x: 0,
-            f: freq.saturating_neg(),
-            p00: Real::ZERO,
-            p01: Real::ZERO,
-            p11: Real::ZERO,
+            f: FreqError::new(freq.saturating_neg()),
+            cov: Cov::default(),
+            steady: None,
             t_last: Timestamp::EPOCH,
             c: freq,
             c_before: freq,
@@ -239,6 +388,7 @@ impl Kalman {
             uncertainty_floor: None,
             prior: None,
             r_basis: ASSUMED_READING_VAR,
+            last_frame: (0, Real::ONE),
         }
     }
 
@@ -292,15 +442,20 @@ impl Kalman {
     /// proportional to the reading variance. So a bound built on 1 µs
     /// readings stays honest when they turn out to be 10 µs, and the gains
     /// (which depend on the ratio) do not jump with the young estimate.
-    /// Keeps the variance in use in `r_basis`.
+    /// Keeps the variance in use in `r_basis`. (In the steady state the
+    /// covariance is the cycle's, which a change within the cycle's
+    /// tolerance does not move.)
     fn follow_reading_noise(&mut self) {
         let now = self.reading_var_basis();
+        if now == self.r_basis {
+            return;
+        }
         let before = core::mem::replace(&mut self.r_basis, now);
-        if self.stage == Stage::Tracking && now != before && !before.is_zero() {
-            let ratio = now / before;
-            self.p00 = self.p00 * ratio;
-            self.p01 = self.p01 * ratio;
-            self.p11 = self.p11 * ratio;
+        let steady = self
+            .steady_cycle()
+            .is_some_and(|c| c.r.near(now, CYCLE_MODEL_BITS));
+        if self.stage == Stage::Tracking && !before.is_zero() && !steady {
+            self.cov = self.cov.scaled(now / before);
         }
     }
 
@@ -313,22 +468,43 @@ impl Kalman {
         (offset.as_nanos() << PHASE_FRAC).wrapping_sub(self.own_phase)
     }
 
+    /// The offset estimate, ns.
+    fn x_real(&self) -> Real {
+        Real::from_fixed(self.x, X_FRAC)
+    }
+
+    /// The offset estimate to the nearest ns.
     fn x_duration(&self) -> Duration {
-        Duration::from_nanos(Real::from_fixed(self.x, X_FRAC).to_i64())
+        Duration::from_nanos(self.x.saturating_add(1 << (X_FRAC - 1)) >> X_FRAC)
     }
 
     /// The clock's rates under the correction in force.
     fn frame(&self) -> Frame {
-        let f = Real::from_fixed(self.f.to_bits(), 32);
         // The kernel scales the oscillator's rate, so `c` acts as `c·(1 + f)`
         // (at 10 % slew and 50 ppm that is 5 ppm more than `c`).
-        let correction = felt_correction(self.c, f);
-        let rate = f + correction;
+        let correction = self.f.felt(self.c);
+        let rate = self.f.real + correction;
+        // In the steady state the rate stays within a step for long: the
+        // last frame's reciprocal is good.
+        let coarse_rate = rate.scale2(-COARSE_BITS).to_i64();
+        let local_per_ref = if coarse_rate == self.last_frame.0 {
+            self.last_frame.1
+        } else {
+            (Real::ONE + Real::from_i64(coarse_rate).scale2(COARSE_BITS) * NANO).recip()
+        };
         Frame {
             correction,
             rate,
-            local_per_ref: (Real::ONE + rate * NANO).recip(),
+            coarse_rate,
+            local_per_ref,
         }
+    }
+
+    /// [`Kalman::frame`], remembered for the next.
+    fn kept_frame(&mut self) -> Frame {
+        let frame = self.frame();
+        self.last_frame = (frame.coarse_rate, frame.local_per_ref);
+        frame
     }
 
     /// Adds the phase the correction in force has accumulated over `dt`
@@ -338,16 +514,11 @@ impl Kalman {
         self.own_phase = self.own_phase.wrapping_add(own.to_fixed(PHASE_FRAC));
     }
 
-    /// Moves the filter `dt` reference seconds on, to local time `t`, without
-    /// a measurement.
-    fn predict(&mut self, frame: &Frame, dt: Real, t: Timestamp, q: Real) {
+    /// Moves the offset estimate `dt` reference seconds on, to local time
+    /// `t` (the covariance moves separately, [`Cov::predict`]).
+    fn advance(&mut self, frame: &Frame, dt: Real, t: Timestamp) {
         let advance = frame.rate * dt;
         self.x = self.x.saturating_add(advance.to_fixed(X_FRAC));
-        let s = dt;
-        let (a, b, c) = (self.p00, self.p01, self.p11);
-        self.p00 = a + (b * s).scale2(1) + c * s * s + q * s * s * s * THIRD;
-        self.p01 = b + c * s + (q * s * s).scale2(-1);
-        self.p11 = c + q * s;
         self.t_last = t;
     }
 
@@ -379,7 +550,7 @@ impl Kalman {
         }
         let target = grid.saturating_add(self.interval_ns);
         let off_grid = t.saturating_sub(target);
-        let drift = Real::from_fixed(self.f.to_bits(), 32) * seconds(off_grid);
+        let drift = self.f.fraction * Real::from_i64(off_grid);
         self.noise
             .push(phase.wrapping_sub(drift.to_fixed(PHASE_FRAC)));
         self.last_noise = Some(target);
@@ -406,8 +577,8 @@ impl Kalman {
     /// time step.
     fn restart_phase(&mut self, offset: Duration, t: Timestamp, r: Real) {
         self.x = offset.as_nanos().saturating_mul(1 << X_FRAC);
-        self.p00 = r;
-        self.p01 = Real::ZERO;
+        self.cov.p00 = r;
+        self.cov.p01 = Real::ZERO;
         self.t_last = t;
         self.suspects = [None; 2];
     }
@@ -434,11 +605,13 @@ impl Kalman {
         let dphase = Real::from_fixed(p2.wrapping_sub(p1), PHASE_FRAC);
         // f = Δphase/Δt in ppb.
         let s = seconds(dt);
-        self.f = ppb_from_real(dphase / s);
+        self.f.set(ppb_from_real(dphase / s));
         self.x = offset.as_nanos().saturating_mul(1 << X_FRAC);
-        self.p00 = r;
-        self.p01 = r / s;
-        self.p11 = (r / (s * s)).scale2(1);
+        self.cov = Cov {
+            p00: r,
+            p01: r / s,
+            p11: (r / (s * s)).scale2(1),
+        };
         self.t_last = t2;
         self.stage = Stage::Tracking;
         self.suspects = [None; 2];
@@ -447,6 +620,7 @@ impl Kalman {
     /// The output after an update: step (through the dispatcher's policy) or
     /// steer.
     fn steer(&mut self, allow_step: bool) -> ServoOutput {
+        let mut x = self.x_real();
         let offset = self.x_duration();
         let max = self.dispatcher.config.max_frequency;
         let step = allow_step
@@ -465,7 +639,8 @@ impl Kalman {
                 .wrapping_add(delta.as_nanos().wrapping_shl(u32::from(PHASE_FRAC)));
             // The local time line moves with the step.
             self.t_last = self.t_last.wrapping_add(delta);
-            self.c = self.control(max);
+            x = self.x_real();
+            self.c = self.control(max, x);
             (
                 Action::Step {
                     step: delta,
@@ -475,7 +650,7 @@ impl Kalman {
                 offset,
             )
         } else {
-            self.c = self.control(max);
+            self.c = self.control(max, x);
             (Action::SetFrequency(self.c), ServoState::Locked, offset)
         };
         self.updates = self.updates.saturating_add(1);
@@ -486,27 +661,53 @@ impl Kalman {
             state,
             offset: est_offset,
             freq: self.c,
-            error_bound: self.error_bound(self.t_last),
+            error_bound: self.bound_known().then(|| self.bound_at_last(x)),
             next_update,
         }
     }
 
-    /// `c = −f − g·x/T`, clamped to ±max.
-    fn control(&self, max: Ppb) -> Ppb {
-        let t = seconds(self.interval_ns);
-        let g = if self.p00.is_zero() {
+    /// The phase-correction gain `g` for covariance `cov` (see the module
+    /// docs) as the fraction of the offset removed per second, `g/T`, s⁻¹.
+    fn correction_rate(&self, cov: Cov) -> Real {
+        let g = if cov.p00.is_zero() {
             Real::ONE
         } else {
-            ((self.p11 / self.p00).sqrt() * t * G_FACTOR)
+            let t = seconds(self.interval_ns);
+            ((cov.p11 / cov.p00).sqrt() * t * G_FACTOR)
                 .max(G_MIN)
                 .min(Real::ONE)
         };
+        g * self.inv_interval_s
+    }
+
+    /// The limit on a squared innovation of variance `var` (ns²) beyond
+    /// which the reading is a suspect, `gate²·var`, ns².
+    fn gate_limit(&self, var: Real) -> Real {
+        let gate = Real::from_i64(i64::from(self.cfg.gate));
+        gate * gate * var
+    }
+
+    /// The error bound's width `bound_sigmas·σ` for offset variance `var`
+    /// (ns²), ns.
+    fn spread(&self, var: Real) -> Real {
+        Real::from_i64(i64::from(self.cfg.bound_sigmas)) * var.sqrt()
+    }
+
+    /// The cycle the filter is in, if any.
+    fn steady_cycle(&self) -> Option<&Cycle> {
+        self.steady.as_ref().filter(|c| c.post == self.cov)
+    }
+
+    /// `c = −f − g·x/T` for the offset estimate `x` (ns), clamped to ±max.
+    fn control(&self, max: Ppb, x: Real) -> Ppb {
+        let rate = self
+            .steady_cycle()
+            .map_or_else(|| self.correction_rate(self.cov), |c| c.rate);
         // Wanted rate of the offset: −g·x/T (x in ns, T in s → ppb). The
         // kernel scales the oscillator, so the rate is f + c·(1 + f):
         // c = (−g·x/T − f) / (1 + f).
-        let wanted = (g * Real::from_fixed(self.x, X_FRAC) * self.inv_interval_s).negate();
-        let f = Real::from_fixed(self.f.to_bits(), 32);
-        let c = (wanted - f) / (Real::ONE + f * NANO);
+        let wanted = (rate * x).negate();
+        let c = (wanted - self.f.real) * self.f.inv_scale;
         ppb_from_real(c).clamp_abs(max)
     }
 
@@ -527,14 +728,15 @@ impl Kalman {
     fn hold(&mut self, offset: Duration) -> ServoOutput {
         let state = self.dispatcher.settle(ServoState::Locked, offset);
         let max = self.dispatcher.config.max_frequency;
-        self.c = self.control(max);
+        let x = self.x_real();
+        self.c = self.control(max, x);
         let next_update = self.next_update();
         ServoOutput {
             action: Action::SetFrequency(self.c),
             state,
             offset: self.x_duration(),
             freq: self.c,
-            error_bound: self.error_bound(self.t_last),
+            error_bound: self.bound_known().then(|| self.bound_at_last(x)),
             next_update,
         }
     }
@@ -545,18 +747,34 @@ impl Kalman {
             return Duration::MAX;
         }
         let local_dt = t.duration_since(self.t_last).as_nanos().max(0);
-        let (mean, var) = if local_dt == 0 {
-            (Real::from_fixed(self.x, X_FRAC), self.p00)
-        } else {
-            let q = self.wander();
-            let frame = self.frame();
-            let s = frame.reference_seconds(local_dt);
-            (
-                Real::from_fixed(self.x, X_FRAC) + frame.rate * s,
-                self.p00 + (self.p01 * s).scale2(1) + self.p11 * s * s + q * s * s * s * THIRD,
-            )
-        };
-        let bound = mean.abs() + Real::from_i64(i64::from(self.cfg.bound_sigmas)) * var.sqrt();
+        if local_dt == 0 {
+            return self.bound_at_last(self.x_real());
+        }
+        let frame = self.frame();
+        let (_, s) = frame.reference_span(local_dt);
+        self.bound(
+            self.x_real() + frame.rate * s,
+            self.spread(self.cov.predict(s, self.wander()).p00),
+        )
+    }
+
+    /// Is there an error bound yet (see [`Servo::error_bound`])?
+    fn bound_known(&self) -> bool {
+        self.stage == Stage::Tracking && self.noise.model().is_some()
+    }
+
+    /// The error bound at the last update, for the offset estimate `x` (ns).
+    fn bound_at_last(&self, x: Real) -> Duration {
+        let spread = self
+            .steady_cycle()
+            .map_or_else(|| self.spread(self.cov.p00), |c| c.spread);
+        self.bound(x, spread)
+    }
+
+    /// The error bound for an offset estimate `mean` (ns) of width `spread`
+    /// ([`Kalman::spread`]).
+    fn bound(&self, mean: Real, spread: Real) -> Duration {
+        let bound = mean.abs() + spread;
         // A read's asymmetry is invisible to the filter: the PHC may have been
         // latched anywhere in the read interval, so the usual half delay is
         // added in full.
@@ -571,15 +789,15 @@ impl Servo for Kalman {
     fn sample(&mut self, s: &OffsetSample) -> ServoOutput {
         self.pending_step = None;
         self.c_before = self.c;
-        let frame = self.frame();
+        let frame = self.kept_frame();
         let local_dt = s.local_ts.duration_since(self.t_last).as_nanos();
-        let dt = frame.reference_seconds(local_dt.max(0));
+        let (dt_ns, dt) = frame.reference_span(local_dt.max(0));
         if self.stage != Stage::Empty && local_dt >= 0 {
             self.advance_own_phase(&frame, dt);
             if self.stage == Stage::Tracking {
                 // (Before tracking the rates are unknown: the first interval
                 // is added by `start_from_two`.)
-                self.ref_time_ns = self.ref_time_ns.saturating_add((dt * GIGA).to_i64());
+                self.ref_time_ns = self.ref_time_ns.saturating_add(dt_ns);
             }
         }
         let phase = self.free_running_phase(s.offset);
@@ -609,14 +827,15 @@ impl Servo for Kalman {
                 if let Some((f_prior, var_prior)) = self.prior.take() {
                     // Combine the two-reading estimate with the prior by
                     // their variances.
-                    let f2 = Real::from_fixed(self.f.to_bits(), 32);
+                    let f2 = self.f.real;
                     let fp = Real::from_fixed(f_prior.to_bits(), 32);
-                    let v2 = self.p11;
+                    let v2 = self.cov.p11;
                     let total = v2 + var_prior;
                     if !total.is_zero() {
-                        self.f = ppb_from_real((f2 * var_prior + fp * v2) / total);
-                        self.p11 = v2 * var_prior / total;
-                        self.p01 = self.p01 * var_prior / total;
+                        self.f
+                            .set(ppb_from_real((f2 * var_prior + fp * v2) / total));
+                        self.cov.p11 = v2 * var_prior / total;
+                        self.cov.p01 = self.cov.p01 * var_prior / total;
                     }
                 }
                 return self.steer(true);
@@ -627,16 +846,33 @@ impl Servo for Kalman {
             // A reading from the past cannot be used; keep steering.
             return self.hold(self.x_duration());
         }
-        self.predict(&frame, dt, s.local_ts, q);
+        self.advance(&frame, dt, s.local_ts);
+        // The steady cycle's gate and gains if it applies (the covariance
+        // stays where it is), else the covariance predicted.
+        let cov_in = self.cov;
+        let cycle = self
+            .steady
+            .as_ref()
+            .filter(|c| c.holds(cov_in, dt, q, r))
+            .map(|c| (c.limit, c.k0, c.k1));
+        let limit = match cycle {
+            Some((limit, ..)) => limit,
+            None => {
+                self.cov = cov_in.predict(dt, q);
+                self.gate_limit(self.cov.p00 + r)
+            }
+        };
         let innovation = s
             .offset
             .as_nanos()
-            .saturating_sub(Real::from_fixed(self.x, X_FRAC).to_i64());
-        let var = self.p00 + r;
+            .saturating_sub(self.x_duration().as_nanos());
         let nu = Real::from_i64(innovation);
-        let gate = Real::from_i64(i64::from(self.cfg.gate));
-        let suspect = self.warm() && nu * nu > gate * gate * var;
+        let suspect = self.warm() && nu * nu > limit;
         if suspect {
+            if cycle.is_some() {
+                // The reading is not used: the covariance moves on alone.
+                self.cov = cov_in.predict(dt, q);
+            }
             let this = Suspect {
                 innovation,
                 phase,
@@ -658,7 +894,7 @@ impl Servo for Kalman {
                     // Moving apart beyond noise in the same direction: the
                     // frequency changed (a migration).
                     let apart = Real::from_i64(innovation.saturating_sub(a.innovation));
-                    if apart * apart > gate * gate * var.scale2(1) {
+                    if apart * apart > limit.scale2(1) {
                         diag_info!("keel: frequency change, restarting from two readings");
                         self.noise.restart();
                         self.start_from_two(
@@ -679,7 +915,7 @@ impl Servo for Kalman {
                     }
                     self.noise.restart();
                     let d = Real::from_i64(innovation.saturating_sub(b.innovation));
-                    if d * d <= gate * gate * var.scale2(1) {
+                    if d * d <= limit.scale2(1) {
                         // Three consistent readings: the time really moved.
                         diag_info!(
                             "keel: time step confirmed, innovation {=i64} ns",
@@ -704,16 +940,37 @@ impl Servo for Kalman {
         // jitter is reading noise too (rare very slow reads are clipped there).
         self.push_noise(phase);
         // Measurement update.
-        let inv_var = var.recip();
-        let k0 = self.p00 * inv_var;
-        let k1 = self.p01 * inv_var;
+        let (k0, k1) = match cycle {
+            Some((_, k0, k1)) => (k0, k1),
+            None => {
+                let pred = self.cov;
+                let inv_var = (pred.p00 + r).recip();
+                let k0 = pred.p00 * inv_var;
+                let k1 = pred.p01 * inv_var;
+                let one_minus = Real::ONE - k0;
+                let post = Cov {
+                    p00: one_minus * pred.p00,
+                    p01: one_minus * pred.p01,
+                    p11: pred.p11 - k1 * pred.p01,
+                };
+                self.cov = post;
+                self.steady = post.near(cov_in, CYCLE_CONVERGED_BITS).then(|| Cycle {
+                    dt,
+                    q,
+                    r,
+                    limit,
+                    k0,
+                    k1,
+                    post,
+                    rate: self.correction_rate(post),
+                    spread: self.spread(post.p00),
+                });
+                (k0, k1)
+            }
+        };
         self.x = self.x.saturating_add((k0 * nu).to_fixed(X_FRAC));
-        self.f = self.f.saturating_add(ppb_from_real(k1 * nu));
-        let (a, b, c) = (self.p00, self.p01, self.p11);
-        let one_minus = Real::ONE - k0;
-        self.p00 = one_minus * a;
-        self.p01 = one_minus * b;
-        self.p11 = c - k1 * b;
+        self.f
+            .set(self.f.ppb.saturating_add(ppb_from_real(k1 * nu)));
         let allow_step = self.dispatcher.config.step_threshold > Duration::ZERO;
         self.steer(allow_step)
     }
@@ -743,11 +1000,12 @@ impl Servo for Kalman {
         let q = self.wander();
         let local_dt = local_ts.duration_since(self.t_last).as_nanos();
         if local_dt >= 0 {
-            let frame = self.frame();
-            let dt = frame.reference_seconds(local_dt);
+            let frame = self.kept_frame();
+            let (dt_ns, dt) = frame.reference_span(local_dt);
             self.advance_own_phase(&frame, dt);
-            self.ref_time_ns = self.ref_time_ns.saturating_add((dt * GIGA).to_i64());
-            self.predict(&frame, dt, local_ts, q);
+            self.ref_time_ns = self.ref_time_ns.saturating_add(dt_ns);
+            self.advance(&frame, dt, local_ts);
+            self.cov = self.cov.predict(dt, q);
         }
         self.hold(self.x_duration())
     }
@@ -764,8 +1022,7 @@ impl Servo for Kalman {
         // The old correction ran `lag` longer and the new one `lag` shorter
         // than the model assumed: move the offset (and the servo's own phase)
         // by the difference.
-        let f = Real::from_fixed(self.f.to_bits(), 32);
-        let delta = (felt_correction(self.c_before, f) - felt_correction(self.c, f)) * seconds(lag);
+        let delta = (self.f.felt(self.c_before) - self.f.felt(self.c)) * seconds(lag);
         self.x = self.x.saturating_add(delta.to_fixed(X_FRAC));
         self.own_phase = self.own_phase.wrapping_add(delta.to_fixed(PHASE_FRAC));
     }
@@ -788,11 +1045,14 @@ impl Servo for Kalman {
             self.interval_ns = interval.as_nanos();
             self.inv_interval_s = seconds(self.interval_ns).recip();
             self.noise.set_interval(self.interval_ns);
+            // The cycle's phase-correction gain depends on the interval.
+            self.steady = None;
         }
     }
 
     fn reset(&mut self) {
         self.stage = Stage::Empty;
+        self.steady = None;
         self.suspects = [None; 2];
         self.noise.restart();
     }
@@ -816,8 +1076,7 @@ impl Servo for Kalman {
     /// nothing of their noise, and a bound assumed for 1 µs readings is
     /// broken by 10 µs ones.
     fn error_bound(&self, local_ts: Timestamp) -> Option<Duration> {
-        (self.stage == Stage::Tracking && self.noise.model().is_some())
-            .then(|| self.error_bound_at(local_ts))
+        self.bound_known().then(|| self.error_bound_at(local_ts))
     }
 }
 
