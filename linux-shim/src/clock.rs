@@ -127,6 +127,33 @@ pub fn pair_sample(src: PhcSample, sink: PhcSample) -> PhcSample {
     }
 }
 
+/// The source's sample moved to the system time `at` by interpolating
+/// between a reading of it before (`a`) and one after (`b`): sys − source
+/// drifts at the system clock's frequency error against the source (the
+/// system clock is unsteered, or someone else steers it), and a guest can
+/// pause milliseconds between two reads (50 ppm × 3 ms = 150 ns). `a` when
+/// `at` is not between the two. The width is the larger of the two.
+pub fn source_at(a: PhcSample, b: PhcSample, at: Timestamp) -> PhcSample {
+    let span = i128::from(b.local_ts.duration_since(a.local_ts).as_nanos());
+    let into = i128::from(at.duration_since(a.local_ts).as_nanos());
+    if span <= 0 || into < 0 || into > span {
+        return a;
+    }
+    let rise = i128::from(b.offset.saturating_sub(a.offset).as_nanos());
+    #[allow(
+        clippy::arithmetic_side_effects,
+        reason = "|rise| < 2^64 and 0 <= into <= span < 2^63: the product fits in i128, span > 0"
+    )]
+    let moved = rise * into / span;
+    PhcSample {
+        offset: a
+            .offset
+            .saturating_add(Duration::from_nanos(i64::try_from(moved).unwrap_or(0))),
+        local_ts: at,
+        delay: a.delay.max(b.delay),
+    }
+}
+
 /// Everything the daemon loop needs from the clocks.
 pub trait ClockBackend {
     /// One line describing the source and sink.
@@ -718,15 +745,26 @@ impl ClockBackend for LinuxClock {
             return Ok(Measurement::direct(&src));
         };
         // A PHC pair: both read against the system clock, each with its
-        // own best method, and subtracted (phc2sys does the same).
+        // own best method, and subtracted (as phc2sys does), the source
+        // read before and after the sink and taken to its instant.
         let src_lost = lost_of(Device::Source, src.lost);
         let snk = sink.reader.read(&mut sink.phc).map_err(|f| {
             let mut m = MeasureFailure::of(Device::Sink, f);
             m.lost = src_lost.or(m.lost);
             m
         })?;
+        // The source once more, to take it to the sink's instant (a failed
+        // re-read leaves the first reading as it is).
+        let again = self
+            .reader
+            .read(&mut self.phc)
+            .ok()
+            .and_then(|r| r.reading.best_sample());
         let sample = match (src.reading.best_sample(), snk.reading.best_sample()) {
-            (Some(a), Some(b)) => Some(pair_sample(a, b)),
+            (Some(a), Some(b)) => {
+                let a = again.map_or(a, |a2| source_at(a, a2, b.local_ts));
+                Some(pair_sample(a, b))
+            }
             _ => None,
         };
         Ok(Measurement {
@@ -953,6 +991,26 @@ mod tests {
         // Saturates instead of overflowing.
         let p = pair_sample(sample(i64::MAX, 0, i64::MAX), sample(-5, 0, 5));
         assert_eq!((p.offset, p.delay), (Duration::MAX, Duration::MAX));
+    }
+
+    #[test]
+    fn source_is_taken_to_the_sinks_instant() {
+        // sys − source rises 100 ns over 2 ms (the system clock 50 ppm fast):
+        // at the sink's read, 1 ms in, it was 1050 ns.
+        let a = sample(1_000, 0, 40);
+        let b = sample(1_100, 2_000_000, 60);
+        let m = source_at(a, b, Timestamp::from_nanos(1_000_000));
+        assert_eq!(m.offset, Duration::from_nanos(1_050));
+        assert_eq!(m.local_ts, Timestamp::from_nanos(1_000_000));
+        assert_eq!(m.delay, Duration::from_nanos(60));
+        // Outside the two reads, or reads out of order: the first as it is.
+        assert_eq!(source_at(a, b, Timestamp::from_nanos(3_000_000)), a);
+        assert_eq!(source_at(b, a, Timestamp::from_nanos(1_000_000)), b);
+        // Extremes saturate instead of overflowing.
+        let lo = sample(i64::MIN, 0, 0);
+        let hi = sample(i64::MAX, 9_000_000_000_000_000_000, 0);
+        let m = source_at(lo, hi, Timestamp::from_nanos(4_500_000_000_000_000_000));
+        assert!(m.offset.as_nanos() < 0, "{m:?}");
     }
 
     #[test]
