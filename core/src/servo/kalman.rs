@@ -58,6 +58,10 @@ use crate::time::{Duration, Ppb, Timestamp};
 /// Fractional bits of the offset state.
 const X_FRAC: u8 = 16;
 
+/// Offsets beyond this many standard deviations of the estimate are removed
+/// at full speed (see [`Kalman::control`]).
+const FULL_SPEED_SIGMAS: Real = Real::ratio(10, 1);
+
 /// Settings of the default servo; the defaults need no changing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -700,9 +704,16 @@ impl Kalman {
 
     /// `c = −f − g·x/T` for the offset estimate `x` (ns), clamped to ±max.
     fn control(&self, max: Ppb, x: Real) -> Ppb {
-        let rate = self
+        let mut rate = self
             .steady_cycle()
             .map_or_else(|| self.correction_rate(self.cov), |c| c.rate);
+        // An offset far outside its own uncertainty (a confirmed time step
+        // being slewed) is certainly there: it goes at full speed, g = 1,
+        // until it is within `FULL_SPEED_SIGMAS` standard deviations. The
+        // gentle gain is for offsets the filter is unsure of.
+        if x * x > self.cov.p00 * FULL_SPEED_SIGMAS * FULL_SPEED_SIGMAS {
+            rate = self.inv_interval_s;
+        }
         // Wanted rate of the offset: −g·x/T (x in ns, T in s → ppb). The
         // kernel scales the oscillator, so the rate is f + c·(1 + f):
         // c = (−g·x/T − f) / (1 + f).
