@@ -893,13 +893,7 @@ mod tests {
 
     #[test]
     fn sim_max_speed_never_sleeps_and_advances_to_the_deadline() {
-        let mut c = SimClock::new(
-            &SimConfig::default(),
-            1,
-            "standard",
-            Speed::Max,
-            Reader::new(crate::phc::MethodChoice::Auto, 5),
-        );
+        let mut c = standard_sim();
         assert_eq!(c.poll_timeout_ms(5_000_000_000), 0);
         c.catch_up(5_000_000_000);
         assert_eq!(c.loop_now_ns(), 5_000_000_000);
@@ -959,6 +953,17 @@ mod tests {
         assert!(e.contains("`keel phc` lists"), "{e}");
     }
 
+    /// The standard simulated clock, seed 1, as fast as possible.
+    fn standard_sim() -> SimClock {
+        SimClock::new(
+            &SimConfig::default(),
+            1,
+            "standard",
+            Speed::Max,
+            Reader::new(crate::phc::MethodChoice::Auto, 5),
+        )
+    }
+
     fn sample(offset: i64, local: u64, delay: i64) -> PhcSample {
         PhcSample {
             offset: Duration::from_nanos(offset),
@@ -1015,14 +1020,7 @@ mod tests {
 
     #[test]
     fn sim_phc_sink_writes_like_a_phc() {
-        let mut c = SimClock::new(
-            &SimConfig::default(),
-            1,
-            "standard",
-            Speed::Max,
-            Reader::new(crate::phc::MethodChoice::Auto, 5),
-        )
-        .with_phc_sink("/dev/ptp1");
+        let mut c = standard_sim().with_phc_sink("/dev/ptp1");
         assert!(!c.sink_is_realtime());
         assert_eq!(c.sink_name(), "PHC sink (/dev/ptp1)");
         assert_eq!(
@@ -1048,13 +1046,7 @@ mod tests {
         let e = c.set_status(SyncStatus::from_bound(None, 5)).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::Unsupported);
         // The realtime sink takes the same value through the tick.
-        let mut r = SimClock::new(
-            &SimConfig::default(),
-            1,
-            "standard",
-            Speed::Max,
-            Reader::new(crate::phc::MethodChoice::Auto, 5),
-        );
+        let mut r = standard_sim();
         assert_eq!(
             r.set_frequency(Ppb::from_ppb(2_000_000)).unwrap(),
             Ppb::from_ppb(2_000_000)

@@ -467,22 +467,34 @@ fn sighup_reloads_and_keeps_running_on_a_bad_file() {
     assert!(err.contains("signal 2: stopping"), "{err}");
 }
 
-#[test]
-fn prometheus_endpoint() {
+/// A loopback `host:port` nobody listens on (the OS picks the port).
+fn free_loopback_addr() -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let addr = format!("127.0.0.1:{port}");
-    let d = Daemon::start("prom", &["--metrics", &addr]);
-    wait_for_updates(&d.sock(), 3);
-    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    format!("127.0.0.1:{port}")
+}
+
+/// `GET /metrics` from keel's Prometheus endpoint at `addr`: the whole
+/// response, headers and body.
+fn get_metrics(addr: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
+    resp
+}
+
+#[test]
+fn prometheus_endpoint() {
+    let addr = free_loopback_addr();
+    let d = Daemon::start("prom", &["--metrics", &addr]);
+    wait_for_updates(&d.sock(), 3);
+    let resp = get_metrics(&addr);
     assert!(resp.starts_with("HTTP/1.0 200 OK\r\n"), "{resp}");
     assert!(resp.contains("Content-Type: text/plain; version=0.0.4"));
     let body = resp.split("\r\n\r\n").nth(1).unwrap();
@@ -782,12 +794,7 @@ fn phc_sink_state_file_belongs_to_its_sink() {
 
 #[test]
 fn phc_sink_in_status_and_metrics() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = free_loopback_addr();
     let d = Daemon::start("phc-sink-status", &["--sink", "igb", "--metrics", &addr]);
     let j = wait_for_updates(&d.sock(), 3);
     assert!(
@@ -799,11 +806,7 @@ fn phc_sink_in_status_and_metrics() {
     let (t, _) = text(&run(&["status", "--socket", d.sock().to_str().unwrap()]));
     assert!(t.contains("Sink            : PHC sink (igb)\n"), "{t}");
     assert!(t.contains("seconds (sink "), "{t}");
-    let mut s = std::net::TcpStream::connect(&addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
+    let resp = get_metrics(&addr);
     assert!(
         resp.contains("\nkeel_sink_info{sink=\"PHC sink (igb)\"} 1\n"),
         "{resp}"
