@@ -291,8 +291,9 @@ impl Loop<'_> {
     /// The new frequency goes in first, then the step: from the reading until
     /// the new frequency took effect the clock still ran at the old one, and
     /// the step takes that drift out as well (50 ppm over a 3 ms syscall path
-    /// in a guest is 150 ns). The servo is told the step it asked for plus
-    /// that drift, and when the frequency took effect, so its model matches.
+    /// in a guest is 150 ns). The servo is told the step taken (the one it
+    /// asked for less that drift) and when the frequency took effect, so its
+    /// model matches.
     fn apply(&mut self, out: &ServoOutput, sampled_at: Option<Timestamp>) {
         let (step, freq) = match out.action {
             Action::None => return,

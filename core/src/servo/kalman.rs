@@ -60,9 +60,9 @@ use crate::time::{Duration, Ppb, Timestamp};
 /// Fractional bits of the offset state.
 const X_FRAC: u8 = 16;
 
-/// Offsets beyond this many standard deviations of the estimate are removed
-/// at full speed (see [`Kalman::control`]).
-const FULL_SPEED_SIGMAS: Real = Real::ratio(10, 1);
+/// Offsets beyond 10 standard deviations of the estimate are removed at full
+/// speed (see [`Kalman::control`]): the square, 10², against `x²/P₀₀`.
+const FULL_SPEED_SIGMAS_SQUARED: Real = Real::ratio(100, 1);
 
 /// Settings of the default servo; the defaults need no changing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -713,9 +713,9 @@ impl Kalman {
             .map_or_else(|| self.correction_rate(self.cov), |c| c.rate);
         // An offset far outside its own uncertainty (a confirmed time step
         // being slewed) is certainly there: it goes at full speed, g = 1,
-        // until it is within `FULL_SPEED_SIGMAS` standard deviations. The
+        // until it is within 10 standard deviations. The
         // gentle gain is for offsets the filter is unsure of.
-        if x * x > self.cov.p00 * FULL_SPEED_SIGMAS * FULL_SPEED_SIGMAS {
+        if x * x > self.cov.p00 * FULL_SPEED_SIGMAS_SQUARED {
             rate = self.inv_interval_s;
         }
         // Wanted rate of the offset: −g·x/T (x in ns, T in s → ppb). The
