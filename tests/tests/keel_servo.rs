@@ -156,6 +156,29 @@ fn error_bound_is_honest_and_tight() {
     assert!(rate <= 1e-4, "{violations} violations in {checks} checks");
 }
 
+#[test]
+fn the_bound_allows_for_wander_the_filter_caps() {
+    // At 10 ppb/√s the first minute cannot prove a wander above the
+    // filter's ceiling (3.2 ppb/√s), so the filter runs on the cap; a bound
+    // built on the filter's own covariance failed 14 times in 20 runs of
+    // 4,000 checks, all at t = 7–41 s.
+    let seeds: Vec<u64> = (1..=20).collect();
+    let c = run_cell(&scenarios::wander(10.0, 10.0, 1), &KEEL, &seeds);
+    let checks: u64 = c.runs.iter().map(|r| r.bound_checks).sum();
+    let violations: u64 = c.runs.iter().map(|r| r.bound_violations).sum();
+    assert!(checks > 75_000);
+    assert!(
+        violations * 20_000 <= checks,
+        "{violations} violations in {checks} checks"
+    );
+    let t = c
+        .runs
+        .iter()
+        .filter_map(|r| r.bound_tightness_median)
+        .fold(0.0, f64::max);
+    assert!(t <= 10.0, "median tightness {t:.1}");
+}
+
 fn suite(name: &str) -> keel_tests::runner::Scenario {
     scenarios::suite()
         .into_iter()

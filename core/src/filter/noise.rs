@@ -100,6 +100,13 @@ pub struct NoiseModel {
     /// ppb/√s): the estimate plus one standard error, so that a short history
     /// errs on the side of a more agile filter.
     pub wander_var: Real,
+    /// The wander the error bound allows for, ppb²/s: `wander_var`, or
+    /// more while an unproven estimate is capped at
+    /// [`NoiseEstimator::wander_ceiling`] — the estimate plus one standard
+    /// error up to [`NoiseEstimator::bound_wander_ceiling`]. The filter
+    /// runs on `wander_var`; the bound must hold for the wander it cannot
+    /// rule out.
+    pub bound_wander_var: Real,
 }
 
 /// The multi-resolution noise estimator (about 0.5 KiB).
@@ -160,6 +167,15 @@ impl NoiseEstimator {
     /// of 17 — the simulated noisy start with 20 seeds.)
     pub fn wander_ceiling() -> Real {
         Real::from_i64(10)
+    }
+
+    /// The largest wander the error bound allows for without clear
+    /// evidence, ppb²/s (100: 10 ppb/√s, the top of the range keel is
+    /// built for). Below it, an unproven wander capped at
+    /// [`NoiseEstimator::wander_ceiling`] keeps the filter calm but would
+    /// leave the bound short where the wander really is that large.
+    pub fn bound_wander_ceiling() -> Real {
+        Real::from_i64(100)
     }
 
     /// An empty estimator for samples `interval_ns` apart.
@@ -353,17 +369,19 @@ impl NoiseEstimator {
         // is capped at the ceiling of real oscillators,
         // [`NoiseEstimator::wander_ceiling`].
         let ceiling = Self::wander_ceiling();
-        let wander = if joined < 2 {
-            ceiling
+        let bound_ceiling = Self::bound_wander_ceiling();
+        let (wander, bound_wander) = if joined < 2 {
+            (ceiling, bound_ceiling)
         } else if q > q_se.scale2(1) {
-            q + q_se
+            (q + q_se, q + q_se)
         } else {
             if q > ceiling {
                 // The reading noise that goes with the capped wander (the
                 // fit's split would leave it too small).
                 r = ((t1 - s12 * ceiling) / s11).max(min_r);
             }
-            (q + q_se).min(ceiling)
+            let w = q + q_se;
+            (w.min(ceiling), w.min(bound_ceiling))
         };
         // Likewise a few values can make the reading noise look small, and
         // a servo that trusts its readings too much is jumpy and its bound
@@ -378,6 +396,7 @@ impl NoiseEstimator {
         self.model = Some(NoiseModel {
             reading_var: r,
             wander_var: wander,
+            bound_wander_var: bound_wander,
         });
     }
 }

@@ -37,7 +37,12 @@
 //! is the predicted offset, `σ(t)²` the filter's predicted variance including
 //! wander (so the bound grows in holdover at `k·√(P₁₁·t² + q·t³/3)`), `k` =
 //! [`KalmanConfig::bound_sigmas`] and `e_ref` the reference's own error
-//! ([`KalmanConfig::reference_error`]).
+//! ([`KalmanConfig::reference_error`]). While the noise model caps an
+//! unproven wander for the filter's sake, `σ(t)` is instead the error
+//! variance of this same filter (its own gains) in a world with the wander
+//! the bound must allow for, up to 10 ppb/√s
+//! ([`NoiseModel::bound_wander_var`](crate::filter::noise::NoiseModel)):
+//! a second covariance, propagated only while the two wanders differ.
 //!
 //! Arithmetic is integer only: the offset in 2⁻¹⁶ ns, the frequency as
 //! [`Ppb`], covariances and gains as [`Real`].
@@ -143,6 +148,21 @@ impl Cov {
         }
     }
 
+    /// The covariance after a reading of variance `r` (ns²) is taken in
+    /// with gains `k0` (offset) and `k1` (frequency, ppb/ns), whether or
+    /// not they are the optimal gains for this covariance (Joseph form,
+    /// `(I − KH)·P·(I − KH)ᵀ + K·r·Kᵀ`).
+    fn updated_with(self, k0: Real, k1: Real, r: Real) -> Self {
+        let (a, b, c) = (self.p00, self.p01, self.p11);
+        let one_minus = Real::ONE - k0;
+        let k1r = k1 * r;
+        Self {
+            p00: one_minus * one_minus * a + k0 * k0 * r,
+            p01: one_minus * (b - k1 * a) + k0 * k1r,
+            p11: c - (k1 * b).scale2(1) + k1 * k1 * a + k1 * k1r,
+        }
+    }
+
     /// Every element times `k`.
     fn scaled(self, k: Real) -> Self {
         Self {
@@ -194,6 +214,9 @@ const CYCLE_DT_BITS: u32 = 12;
 /// Relative tolerance of a cycle's noise model: 2⁻⁶ (1.6 %; the estimates'
 /// own uncertainty is several times that).
 const CYCLE_MODEL_BITS: u32 = 6;
+/// The bound's covariance has merged with the filter's when no element
+/// differs by more than 2⁻¹⁰ of itself.
+const BOUND_COV_MERGED_BITS: u32 = 10;
 /// A cycle is converged when no element of the covariance moved by more
 /// than 2⁻¹⁶ of itself.
 const CYCLE_CONVERGED_BITS: u32 = 16;
@@ -234,6 +257,11 @@ pub struct Kalman {
     /// Free-running frequency error estimate.
     f: FreqError,
     cov: Cov,
+    /// The covariance the error bound is built on while it differs from
+    /// `cov`: the filter's own gains in a world with the bound's wander
+    /// ([`NoiseModel::bound_wander_var`](crate::filter::noise::NoiseModel)),
+    /// when that exceeds the filter's. `None` while the same as `cov`.
+    bound_cov: Option<Cov>,
     /// The last converged covariance cycle, if the filter is in it.
     steady: Option<Cycle>,
     t_last: Timestamp,
@@ -382,6 +410,7 @@ impl Kalman {
             x: 0,
             f: FreqError::new(freq.saturating_neg()),
             cov: Cov::default(),
+            bound_cov: None,
             steady: None,
             t_last: Timestamp::EPOCH,
             c: freq,
@@ -431,6 +460,21 @@ impl Kalman {
         self.noise.model().map_or(Real::ONE, |m| m.wander_var)
     }
 
+    /// The wander the error bound allows for, ppb²/s (at least
+    /// [`Kalman::wander`]).
+    fn bound_wander(&self) -> Real {
+        self.noise.model().map_or(Real::ONE, |m| m.bound_wander_var)
+    }
+
+    /// The bound's covariance `dt` reference seconds on from the filter's
+    /// `cov`: `None` while the bound allows for no more wander `qb` than the
+    /// filter's `q` and its covariance is the filter's.
+    fn bound_cov_predicted(&self, cov: Cov, dt: Real, q: Real, qb: Real) -> Option<Cov> {
+        self.bound_cov
+            .or_else(|| (qb > q).then_some(cov))
+            .map(|b| b.predict(dt, qb))
+    }
+
     /// The reading variance in use, ns²: the estimate, or before there is
     /// one [`ASSUMED_READING_VAR`], or more if the first second differences
     /// already show it.
@@ -463,7 +507,9 @@ impl Kalman {
             .steady_cycle()
             .is_some_and(|c| c.r.near(now, CYCLE_MODEL_BITS));
         if self.stage == Stage::Tracking && !before.is_zero() && !steady {
-            self.cov = self.cov.scaled(now / before);
+            let k = now / before;
+            self.cov = self.cov.scaled(k);
+            self.bound_cov = self.bound_cov.map(|b| b.scaled(k));
         }
     }
 
@@ -587,6 +633,10 @@ impl Kalman {
         self.x = offset.as_nanos().saturating_mul(1 << X_FRAC);
         self.cov.p00 = r;
         self.cov.p01 = Real::ZERO;
+        if let Some(b) = &mut self.bound_cov {
+            b.p00 = r;
+            b.p01 = Real::ZERO;
+        }
         self.t_last = t;
         self.suspects = [None; 2];
     }
@@ -620,6 +670,7 @@ impl Kalman {
             p01: r / s,
             p11: (r / (s * s)).scale2(1),
         };
+        self.bound_cov = None;
         self.t_last = t2;
         self.stage = Stage::Tracking;
         self.suspects = [None; 2];
@@ -767,9 +818,10 @@ impl Kalman {
         }
         let frame = self.frame();
         let (_, s) = frame.reference_span(local_dt);
+        let cov = self.bound_cov.unwrap_or(self.cov);
         self.bound(
             self.x_real() + frame.rate * s,
-            self.spread(self.cov.predict(s, self.wander()).p00),
+            self.spread(cov.predict(s, self.bound_wander()).p00),
         )
     }
 
@@ -780,9 +832,11 @@ impl Kalman {
 
     /// The error bound at the last update, for the offset estimate `x` (ns).
     fn bound_at_last(&self, x: Real) -> Duration {
-        let spread = self
-            .steady_cycle()
-            .map_or_else(|| self.spread(self.cov.p00), |c| c.spread);
+        let spread = match (self.bound_cov, self.steady_cycle()) {
+            (Some(b), _) => self.spread(b.p00),
+            (None, Some(c)) => c.spread,
+            (None, None) => self.spread(self.cov.p00),
+        };
         self.bound(x, spread)
     }
 
@@ -820,7 +874,7 @@ impl Servo for Kalman {
         self.follow_reading_noise();
         // The reading's own uncertainty beyond the usual adds to its variance.
         let u = Real::from_i64(excess.as_nanos());
-        let (r, q) = (self.r_basis + u * u, self.wander());
+        let (r, q, qb) = (self.r_basis + u * u, self.wander(), self.bound_wander());
         match self.stage {
             Stage::Empty => {
                 self.stage = Stage::One(phase, s.local_ts, s.offset);
@@ -870,6 +924,7 @@ impl Servo for Kalman {
             .as_ref()
             .filter(|c| c.holds(cov_in, dt, q, r))
             .map(|c| (c.limit, c.k0, c.k1));
+        let bound_pred = self.bound_cov_predicted(cov_in, dt, q, qb);
         let limit = match cycle {
             Some((limit, ..)) => limit,
             None => {
@@ -888,6 +943,7 @@ impl Servo for Kalman {
                 // The reading is not used: the covariance moves on alone.
                 self.cov = cov_in.predict(dt, q);
             }
+            self.bound_cov = bound_pred;
             let this = Suspect {
                 innovation,
                 phase,
@@ -983,6 +1039,12 @@ impl Servo for Kalman {
                 (k0, k1)
             }
         };
+        // The bound's covariance takes the reading in with the filter's
+        // gains; once the bound allows for no more wander than the filter,
+        // it converges to the filter's and is dropped.
+        self.bound_cov = bound_pred
+            .map(|b| b.updated_with(k0, k1, r))
+            .filter(|b| qb > q || !b.near(self.cov, BOUND_COV_MERGED_BITS));
         self.x = self.x.saturating_add((k0 * nu).to_fixed(X_FRAC));
         self.f
             .set(self.f.ppb.saturating_add(ppb_from_real(k1 * nu)));
@@ -1020,6 +1082,7 @@ impl Servo for Kalman {
             self.advance_own_phase(&frame, dt);
             self.ref_time_ns = self.ref_time_ns.saturating_add(dt_ns);
             self.advance(&frame, dt, local_ts);
+            self.bound_cov = self.bound_cov_predicted(self.cov, dt, q, self.bound_wander());
             self.cov = self.cov.predict(dt, q);
         }
         self.hold(self.x_duration())
@@ -1068,6 +1131,7 @@ impl Servo for Kalman {
     fn reset(&mut self) {
         self.stage = Stage::Empty;
         self.steady = None;
+        self.bound_cov = None;
         self.suspects = [None; 2];
         self.noise.restart();
     }
@@ -1350,6 +1414,29 @@ mod tests {
         };
         assert_eq!(hash(0), hash(0));
         assert_ne!(hash(0), hash(1));
+    }
+
+    #[test]
+    fn the_bound_covariance_update_matches_the_filter_at_its_own_gains() {
+        // With the filter's optimal gains the Joseph form must equal the
+        // filter's short form; with other gains it is larger.
+        let pred = Cov {
+            p00: Real::from_i64(400),
+            p01: Real::from_i64(30),
+            p11: Real::from_i64(9),
+        };
+        let r = Real::from_i64(100);
+        let inv = (pred.p00 + r).recip();
+        let (k0, k1) = (pred.p00 * inv, pred.p01 * inv);
+        let short = Cov {
+            p00: (Real::ONE - k0) * pred.p00,
+            p01: (Real::ONE - k0) * pred.p01,
+            p11: pred.p11 - k1 * pred.p01,
+        };
+        let joseph = pred.updated_with(k0, k1, r);
+        assert!(joseph.near(short, 16), "{joseph:?} vs {short:?}");
+        let stiff = pred.updated_with(k0.scale2(-1), k1.scale2(-1), r);
+        assert!(stiff.p00 > short.p00 && stiff.p11 > short.p11, "{stiff:?}");
     }
 
     #[test]
