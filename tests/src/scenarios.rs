@@ -189,6 +189,9 @@ pub fn suite() -> Vec<Scenario> {
             duration_ns: u64::MAX,
         },
     ));
+    // A small frequency step: 1 ppm moves the offset by less than the
+    // reading noise from one re-read to the next (62 ns in 1/16 s).
+    v.push(freq_step(1.0));
     // 4. Reference outages (holdover) of 10 s, 300 s and 1 h at t = 1000 s.
     for (secs, name) in [(10, "10 s"), (300, "300 s"), (3600, "1 h")] {
         let mut s = standard(10.0, 1);
@@ -204,6 +207,47 @@ pub fn suite() -> Vec<Scenario> {
         s.settle_from_s = 1000 + secs;
         v.push(s);
     }
+    // 4b. Time steps beyond the report's: the reference jumps back 1 s (a
+    //     host's leap second, without leap data), the clock jumps 100 s,
+    //     and a second 1 ms step arrives 3 s into the slew of the first.
+    let mut s = perturbed(
+        "reference step -1 s, step allowed",
+        Event::ReferenceStep {
+            delta_ns: -1_000_000_000,
+        },
+    );
+    s.allow_steps = true;
+    v.push(s);
+    v.push(clock_step(100_000_000_000, true));
+    let mut s = clock_step(1_000_000, false);
+    let _ = s.sim.push_event(
+        1003 * S,
+        Event::LocalStep {
+            delta_ns: 1_000_000,
+        },
+    );
+    s.name = "clock steps 2 × 1 ms, 3 s apart, slew only".into();
+    v.push(s);
+    // 4c. Outliers beyond the report's: ±1 ms in 1 % of readings, and
+    //     bursts of 10 consecutive +100 µs readings (one in ~2000).
+    let mut s = outliers();
+    s.sim.read.outliers = OutlierConfig {
+        probability: 0.01,
+        size_ns: 1_000_000.0,
+        two_sided: true,
+        burst_len: 1,
+    };
+    s.name = "outliers 1 % ±1 ms".into();
+    v.push(s);
+    let mut s = outliers();
+    s.sim.read.outliers = OutlierConfig {
+        probability: 0.0005,
+        size_ns: 100_000.0,
+        two_sided: false,
+        burst_len: 10,
+    };
+    s.name = "outlier bursts 10 × +100 µs".into();
+    v.push(s);
     // 5. Read-delay models: sampled reads (best of 5) with asymmetric
     //    jitter, and chrony's bursty jitter (1 µs in 8 of every 500 reads).
     let mut s = standard(10.0, 1);
@@ -262,6 +306,12 @@ pub fn suite() -> Vec<Scenario> {
             ),
         },
     ));
+    // 8b. Actuator limits: frequency writes take effect 10 ms late (an old
+    //     kernel applies them at its next tick).
+    let mut s = standard(10.0, 1);
+    s.sim.actuator.freq_delay_ns = 10_000_000;
+    s.name = "frequency applied 10 ms late".into();
+    v.push(s);
     // 9. A day at σ = 10 ns, for the error bound's violation rate.
     let mut s = standard(10.0, 1);
     s.duration_s = 86_400;

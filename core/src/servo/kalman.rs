@@ -20,8 +20,12 @@
 //! them at once and samples in a fast burst (1/16, 1/8, … of the interval).
 //! Two of about the same size are a possible time step: a third consistent
 //! one confirms it, and the offset restarts there with the frequency kept
-//! (stepping the clock only where the step policy says). So no single sample
-//! ever moves the frequency, and the clock is never stepped on one sample.
+//! (stepping the clock only where the step policy says) — unless the three
+//! climb steadily, which is a frequency change again. Until the noise
+//! estimate has eight values the gate is six times wider: only gross
+//! outliers are judged. So no single sample moves the frequency by more
+//! than a few ppb once warm (a few hundred before), and the clock is never
+//! stepped on one sample.
 //! A signalled disruption ([`Servo::disruption`]) restarts everything but the
 //! noise model and re-acquires with samples 2 ms, 4 ms, 8 ms, … apart.
 //!
@@ -214,6 +218,12 @@ const CYCLE_DT_BITS: u32 = 12;
 /// Relative tolerance of a cycle's noise model: 2⁻⁶ (1.6 %; the estimates'
 /// own uncertainty is several times that).
 const CYCLE_MODEL_BITS: u32 = 6;
+/// Before the noise estimate is warm, a reading is a suspect only beyond
+/// 6× the gate (30 standard deviations at the default gate of 5): the young
+/// estimate may understate the noise a few times over, but a gross outlier
+/// taken in then (a 100 µs reading among 10 ns ones) threw the frequency
+/// off by 55 ppm and the servo never recovered.
+const EARLY_GATE_FACTOR: Real = Real::from_i64(36);
 /// The bound's covariance has merged with the filter's when no element
 /// differs by more than 2⁻¹⁰ of itself.
 const BOUND_COV_MERGED_BITS: u32 = 10;
@@ -513,7 +523,8 @@ impl Kalman {
         }
     }
 
-    /// Is the noise estimate good enough to judge outliers?
+    /// Is the noise estimate good enough to judge outliers at the full
+    /// gate? Before, only gross outliers are judged (see [`EARLY_GATE_FACTOR`]).
     fn warm(&self) -> bool {
         self.noise.samples() >= 8
     }
@@ -937,7 +948,11 @@ impl Servo for Kalman {
             .as_nanos()
             .saturating_sub(self.x_duration().as_nanos());
         let nu = Real::from_i64(innovation);
-        let suspect = self.warm() && nu * nu > limit;
+        let suspect = if self.warm() {
+            nu * nu > limit
+        } else {
+            nu * nu > limit * EARLY_GATE_FACTOR
+        };
         if suspect {
             if cycle.is_some() {
                 // The reading is not used: the covariance moves on alone.
@@ -979,14 +994,19 @@ impl Servo for Kalman {
                     self.suspects = [Some(a), Some(this)];
                     return self.hold(s.offset);
                 }
-                [Some(_), Some(b)] => {
+                [Some(a), Some(b)] => {
                     if (b.innovation < 0) != (innovation < 0) {
                         self.suspects = [Some(this), None];
                         return self.hold(s.offset);
                     }
                     self.noise.restart();
                     let d = Real::from_i64(innovation.saturating_sub(b.innovation));
-                    if d * d <= limit.scale2(1) {
+                    // A step leaves the three innovations level; a frequency
+                    // error makes them climb, perhaps by less than the noise
+                    // from one re-read to the next but clearly from the first
+                    // to the third (3.5 standard deviations of the difference).
+                    let climb = Real::from_i64(innovation.saturating_sub(a.innovation));
+                    if d * d <= limit.scale2(1) && climb * climb <= limit {
                         // Three consistent readings: the time really moved.
                         diag_info!(
                             "keel: time step confirmed, innovation {=i64} ns",
@@ -995,9 +1015,10 @@ impl Servo for Kalman {
                         self.restart_phase(s.offset, s.local_ts, r);
                         return self.steer(true);
                     }
-                    // Consistent direction, changing size: a frequency change.
+                    // Consistent direction, changing size: a frequency change,
+                    // measured over the three readings' span.
                     self.start_from_two(
-                        (b.phase, b.local_ts, b.offset),
+                        (a.phase, a.local_ts, a.offset),
                         (phase, s.local_ts, s.offset),
                         r,
                     );
