@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # Fetches the interop peers (chrony, linuxptp) from Debian WITHOUT installing
-# them: `apt-get download` + `dpkg-deb -x` into target/peers/root, so no
+# them: `apt-get download` + `dpkg-deb -x` into <target>/peers/root, so no
 # daemon is started and nothing can steer this machine's clock.
 #
 #   tests/interop/peers.sh            # prints the extraction root on success
 #
-# KEEL_PEERS_DIR overrides the download folder (default: <repo>/target/peers).
+# KEEL_PEERS_DIR overrides the download folder (default: peers/ in cargo's
+# target folder, $CARGO_TARGET_DIR or <repo>/target).
 #
 # Exit status 0 with the root path on stdout; non-zero with the reason on
 # stderr when the packages cannot be fetched (no apt, no network, not Debian).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
-dest="${KEEL_PEERS_DIR:-$repo/target/peers}"
+target="${CARGO_TARGET_DIR:-$repo/target}"
+case "$target" in /*) ;; *) target="$repo/$target" ;; esac
+dest="${KEEL_PEERS_DIR:-$target/peers}"
 root="$dest/root"
 mkdir -p "$dest"
 

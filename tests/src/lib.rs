@@ -5,6 +5,7 @@
 pub mod baseline;
 pub mod core_servo;
 pub mod floor;
+pub mod interop;
 pub mod report;
 pub mod runner;
 pub mod scenarios;

@@ -19,23 +19,15 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration as StdDuration, Instant, SystemTime, UNIX_EPOCH};
 
 use keel_core::measure::ntp::{ClientConfig, ClientRequest, NtpSample};
-use keel_core::time::{Duration, Timestamp};
+use keel_core::time::Duration;
 use keel_core::wire::ntp::{LeapIndicator, Mode, Repr};
 
+use keel_tests::interop::{is_root, now, peers_root, skip};
+
+/// The name in skip messages.
+const TEST: &str = "interop_ntp";
 const NTP_PORT: u16 = 11123;
 const CMD_PORT: u16 = 11124;
-
-fn skip(reason: &str) {
-    println!("SKIP interop_ntp: {reason}");
-    eprintln!("SKIP interop_ntp: {reason}");
-}
-
-fn now() -> Timestamp {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970");
-    Timestamp::from_secs_nanos(d.as_secs(), d.subsec_nanos())
-}
 
 /// A random 64-bit cookie from the standard library's per-process random
 /// hash keys (the test's stand-in for a CSPRNG).
@@ -48,28 +40,6 @@ fn random_u64(salt: u64) -> u64 {
             .map_or(0, |d| d.as_nanos()),
     );
     h.finish()
-}
-
-fn peers_root() -> Result<PathBuf, String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/peers.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "peers.sh could not fetch chrony: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// chronyd, killed (by its own pid) when dropped.
@@ -122,6 +92,10 @@ fn exchange(sock: &UdpSocket, i: u64) -> Result<NtpSample, String> {
     let req = ClientRequest::new(random_u64(i), 0);
     let mut q = [0u8; 48];
     req.emit(&mut q).map_err(|e| e.to_string())?;
+    // Drop a late reply to an earlier request that timed out.
+    sock.set_nonblocking(true).map_err(|e| e.to_string())?;
+    while sock.recv(&mut [0u8; 1024]).is_ok() {}
+    sock.set_nonblocking(false).map_err(|e| e.to_string())?;
     let t1 = now();
     sock.send(&q).map_err(|e| e.to_string())?;
     let mut buf = [0u8; 1024];
@@ -185,19 +159,19 @@ fn serverstats_received(text: &str) -> Option<u64> {
 #[test]
 fn chronyd_exchange() {
     if !is_root() {
-        return skip("not root (chronyd is started with -u root)");
+        return skip(TEST, "not root (chronyd is started with -u root)");
     }
-    let root = match peers_root() {
+    let root = match peers_root("chrony") {
         Ok(r) => r,
-        Err(e) => return skip(&e),
+        Err(e) => return skip(TEST, &e),
     };
     let chronyd = match start_chronyd(&root) {
         Ok(c) => c,
-        Err(e) => return skip(&e),
+        Err(e) => return skip(TEST, &e),
     };
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind loopback");
     sock.connect(("127.0.0.1", NTP_PORT)).expect("connect");
-    sock.set_read_timeout(Some(StdDuration::from_millis(200)))
+    sock.set_read_timeout(Some(StdDuration::from_millis(500)))
         .expect("timeout");
 
     // wait for chronyd to serve
@@ -217,16 +191,27 @@ fn chronyd_exchange() {
     if !served {
         let log = std::fs::read_to_string(chronyd.dir.join("chronyd.log")).unwrap_or_default();
         if last_err.starts_with("no reply") {
-            return skip(&format!(
-                "chronyd did not answer on 127.0.0.1:{NTP_PORT}: {log}"
-            ));
+            return skip(
+                TEST,
+                &format!("chronyd did not answer on 127.0.0.1:{NTP_PORT}: {log}"),
+            );
         }
         panic!("chronyd answers but keel rejects its replies: {last_err}\n{log}");
     }
 
+    // On a loaded machine a reply can miss the read timeout (a late one is
+    // dropped before the next request): three tries.
     let mut samples = Vec::new();
     for i in 1..=16u64 {
-        let s = exchange(&sock, i).unwrap_or_else(|e| panic!("exchange {i}: {e}"));
+        let mut tries = (0..3u64).map(|k| exchange(&sock, i * 4 + k));
+        let s = tries
+            .find_map(|r| match r {
+                Ok(s) => Some(Ok(s)),
+                Err(e) if e.starts_with("no reply") => None,
+                Err(e) => Some(Err(e)),
+            })
+            .unwrap_or_else(|| Err("no reply in three tries".to_owned()))
+            .unwrap_or_else(|e| panic!("exchange {i}: {e}"));
         samples.push(s);
         std::thread::sleep(StdDuration::from_millis(20));
     }
@@ -251,8 +236,10 @@ fn chronyd_exchange() {
         assert_eq!(s.stratum, 1, "local stratum 1");
         assert_eq!(s.leap, LeapIndicator::NoWarning);
         assert!(s.delay >= Duration::ZERO);
+        // (Loopback takes tens of µs, but a loaded machine can deschedule
+        // either side for tens of ms; the offset bound below scales with it.)
         assert!(
-            s.delay < Duration::from_millis(20),
+            s.delay < Duration::from_secs(1),
             "loopback delay {}",
             s.delay
         );

@@ -20,7 +20,7 @@ use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration as StdDuration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration as StdDuration, Instant};
 
 use keel_core::measure::ptp::{E2eSlave, PtpSample};
 use keel_core::select::bmca::{ComparisonDataset, Recommendation, state_decision};
@@ -29,6 +29,10 @@ use keel_core::wire::ptp::{
     Body, ClockIdentity, ClockQuality, Flags, Header, MessageType, PortIdentity, Repr,
 };
 
+use keel_tests::interop::{is_root, now, peers_root, skip};
+
+/// The name in skip messages.
+const TEST: &str = "interop_ptp";
 const INNER_ENV: &str = "KEEL_PTP_INTEROP_INNER";
 const MASTER_ADDR: Ipv4Addr = Ipv4Addr::new(10, 231, 0, 1);
 const SLAVE_ADDR: Ipv4Addr = Ipv4Addr::new(10, 231, 0, 2);
@@ -37,40 +41,6 @@ const ME: PortIdentity = PortIdentity {
     clock_identity: ClockIdentity([0x02, 0x00, 0x5E, 0xFF, 0xFE, 0x00, 0x00, 0x01]),
     port_number: 1,
 };
-
-fn skip(reason: &str) {
-    println!("SKIP interop_ptp: {reason}");
-    eprintln!("SKIP interop_ptp: {reason}");
-}
-
-fn now() -> Timestamp {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970");
-    Timestamp::from_secs_nanos(d.as_secs(), d.subsec_nanos())
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-fn peers_root() -> Result<PathBuf, String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/peers.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "peers.sh could not fetch linuxptp: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-}
 
 fn ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new("ip")
@@ -171,18 +141,18 @@ fn ptp4l_e2e() {
         return; // the inner run executes `slave_in_namespace` only
     }
     if !is_root() {
-        return skip("not root (needs network namespaces)");
+        return skip(TEST, "not root (needs network namespaces)");
     }
-    let root = match peers_root() {
+    let root = match peers_root("linuxptp") {
         Ok(r) => r,
-        Err(e) => return skip(&e),
+        Err(e) => return skip(TEST, &e),
     };
     let mut lab = match build_lab() {
         Ok(l) => l,
-        Err(e) => return skip(&format!("no network namespace support: {e}")),
+        Err(e) => return skip(TEST, &format!("no network namespace support: {e}")),
     };
     if let Err(e) = start_ptp4l(&mut lab, &root) {
-        return skip(&e);
+        return skip(TEST, &e);
     }
     let exe = std::env::current_exe().expect("test binary path");
     let out = Command::new("ip")
