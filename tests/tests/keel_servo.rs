@@ -308,3 +308,29 @@ fn a_day_keeps_the_bound() {
     );
     assert!(c.rms_ns() <= 8.5, "RMS over the day {:.1} ns", c.rms_ns());
 }
+
+#[test]
+fn calendar_boundaries_change_nothing() {
+    // The run crosses 2038-01-19 (2³¹ s), 2106-02-07 (2³² s) and
+    // 2262-04-11 (2⁶³ ns) 2000 s in; only differences of timestamps may
+    // matter.
+    let base = cell(&scenarios::standard(10.0, 1));
+    for (name, epoch_ns) in [
+        ("2038", (1u64 << 31) * 1_000_000_000 - 2_000_000_000_000),
+        ("2106", (1u64 << 32) * 1_000_000_000 - 2_000_000_000_000),
+        ("2262", (1u64 << 63) - 2_000_000_000_000),
+    ] {
+        let mut s = scenarios::standard(10.0, 1);
+        s.sim.reference.epoch_ns = epoch_ns;
+        let c = cell(&s);
+        assert!(
+            (c.rms_ns() - base.rms_ns()).abs() <= 0.05 * base.rms_ns(),
+            "{name}: RMS {:.2} ns, {:.2} at the usual epoch",
+            c.rms_ns(),
+            base.rms_ns()
+        );
+        assert_eq!(c.settle_100ns(), base.settle_100ns(), "{name}: settle");
+        let violations: u64 = c.runs.iter().map(|r| r.bound_violations).sum();
+        assert_eq!(violations, 0, "{name}: bound");
+    }
+}
