@@ -329,7 +329,10 @@ fn calendar_boundaries_change_nothing() {
             c.rms_ns(),
             base.rms_ns()
         );
-        assert_eq!(c.settle_100ns(), base.settle_100ns(), "{name}: settle");
+        #[allow(clippy::float_cmp, reason = "whole seconds from the same runner")]
+        {
+            assert_eq!(c.settle_100ns(), base.settle_100ns(), "{name}: settle");
+        }
         let violations: u64 = c.runs.iter().map(|r| r.bound_violations).sum();
         assert_eq!(violations, 0, "{name}: bound");
     }
