@@ -107,6 +107,8 @@ valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=defini
     examples/c/keel-phc2sys -S -q -u 600
 valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
     examples/c/keel-phc2sys -S -q -u 600 -k pi
+valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+    examples/c/keel-phc2sys -S -q -u 600 -k linreg
 ok "keel-phc2sys (shared) converges on the simulated clock, clean under valgrind"
 phc=$(find /dev -maxdepth 1 -name 'ptp[0-9]*' 2>/dev/null | sort | head -n1 || true)
 if [ -n "$phc" ] && [ -r "$phc" ]; then

@@ -393,6 +393,10 @@ enum keel_servo_kind
    * linuxptp's PI servo (phc2sys/ptp4l semantics), fixed point.
    */
   KEEL_SERVO_KIND_PI = 1,
+  /**
+   * linuxptp's linreg servo (`phc2sys -E linreg`), integer arithmetic.
+   */
+  KEEL_SERVO_KIND_LINREG = 2,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -1723,7 +1727,7 @@ keel_status keel_servo_get_kind(const struct keel_servo *servo, keel_servo_kind 
  * holdover.
  *
  * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
- * `KEEL_STATUS_UNAVAILABLE` (the PI servo gives no bound; the Kalman servo
+ * `KEEL_STATUS_UNAVAILABLE` (the PI and linreg servos give no bound; the Kalman servo
  * none before its first samples).
  *
  * # Safety
@@ -1739,7 +1743,7 @@ keel_status keel_servo_error_bound(const struct keel_servo *servo,
  * oscillator wander).
  *
  * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
- * `KEEL_STATUS_UNAVAILABLE` (PI servo, or not enough samples yet).
+ * `KEEL_STATUS_UNAVAILABLE` (PI or linreg servo, or not enough samples yet).
  *
  * # Safety
  * `servo` is NULL or points to a valid `keel_servo`; `out` is NULL or valid

@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use keel_core::servo::{
-    Action, Applied, Kalman, KalmanConfig, OffsetSample, Pi, PiConfig, Servo, ServoConfig,
+    Action, Applied, Kalman, KalmanConfig, LinReg, OffsetSample, Pi, PiConfig, Servo, ServoConfig,
 };
 use keel_core::time::{Duration, Ppb, Timestamp};
 
@@ -78,9 +78,12 @@ fn main() {
     bench("keel", &mut kalman, &samples);
     let mut pi = Pi::new(cfg, PiConfig::PHC2SYS, Duration::from_secs(1), Ppb::ZERO);
     bench("PI", &mut pi, &samples);
+    let mut linreg = LinReg::new(cfg, Duration::from_secs(1), Ppb::ZERO);
+    bench("linreg", &mut linreg, &samples);
     println!(
-        "state: keel {} bytes, PI {} bytes",
+        "state: keel {} bytes, PI {} bytes, linreg {} bytes",
         size_of::<Kalman>(),
-        size_of::<Pi>()
+        size_of::<Pi>(),
+        size_of::<LinReg>()
     );
 }

@@ -12,7 +12,8 @@
  *
  * Options: -d DEV  PHC device; -n N  samples per read (1-25, default 5);
  * -i MS  update interval (default 1000); -u N  stop after N updates (0 =
- * forever; default 0, or 600 with -S); -k kalman|pi  servo (default kalman);
+ * forever; default 0, or 600 with -S); -k kalman|pi|linreg  servo (default
+ * kalman);
  * -w  write mode; -S  simulate; -q  quiet.
  *
  * Exit status: 0 on success (with -S: the simulated clock converged), 1 on a
@@ -194,7 +195,7 @@ static const char *state_name(keel_servo_state s) {
 static void usage(const char *argv0) {
     fprintf(stderr,
             "usage: %s (-d /dev/ptpN | -S) [-n samples] [-i interval_ms] [-u updates]\n"
-            "          [-k kalman|pi] [-w] [-q]\n"
+            "          [-k kalman|pi|linreg] [-w] [-q]\n"
             "  dry run by default: measures, never adjusts; -w steers CLOCK_REALTIME\n",
             argv0);
 }
@@ -215,6 +216,7 @@ static int parse(int argc, char **argv, struct options *o) {
         case 'k':
             if (strcmp(optarg, "kalman") == 0) o->servo_kind = KEEL_SERVO_KIND_KALMAN;
             else if (strcmp(optarg, "pi") == 0) o->servo_kind = KEEL_SERVO_KIND_PI;
+            else if (strcmp(optarg, "linreg") == 0) o->servo_kind = KEEL_SERVO_KIND_LINREG;
             else return -1;
             break;
         case 'w': o->write = 1; break;
@@ -270,7 +272,9 @@ int main(int argc, char **argv) {
     }
     if (!o.quiet)
         printf("%s, servo %s, %s, %s\n", keel_version(),
-               o.servo_kind == KEEL_SERVO_KIND_PI ? "pi" : "kalman",
+               o.servo_kind == KEEL_SERVO_KIND_PI       ? "pi"
+               : o.servo_kind == KEEL_SERVO_KIND_LINREG ? "linreg"
+                                                        : "kalman",
                o.simulate ? "simulated PHC" : o.device,
                o.write ? "WRITE mode: steering CLOCK_REALTIME" : "dry run (no adjustment)");
 

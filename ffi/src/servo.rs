@@ -2,7 +2,7 @@
 //! caller-owned storage.
 
 use keel_core::servo::{
-    Action, Applied, Kalman, KalmanConfig, OffsetSample, Pi, PiConfig, Servo, ServoConfig,
+    Action, Applied, Kalman, KalmanConfig, LinReg, OffsetSample, Pi, PiConfig, Servo, ServoConfig,
     ServoOutput, ServoState,
 };
 use keel_core::time::{Duration, KernelFreq, Ppb, Timestamp};
@@ -34,6 +34,8 @@ pub enum keel_servo_kind {
     Kalman = 0,
     /// linuxptp's PI servo (phc2sys/ptp4l semantics), fixed point.
     Pi = 1,
+    /// linuxptp's linreg servo (`phc2sys -E linreg`), integer arithmetic.
+    Linreg = 2,
 }
 
 /// linuxptp's servo states.
@@ -170,6 +172,7 @@ const SERVO_MAGIC: u64 = u64::from_le_bytes(*b"keelSRV1");
 enum AnyServo {
     Kalman(Kalman),
     Pi(Pi),
+    LinReg(LinReg),
 }
 
 impl AnyServo {
@@ -177,12 +180,14 @@ impl AnyServo {
         match self {
             Self::Kalman(k) => k,
             Self::Pi(p) => p,
+            Self::LinReg(l) => l,
         }
     }
     fn get_ref(&self) -> &dyn Servo {
         match self {
             Self::Kalman(k) => k,
             Self::Pi(p) => p,
+            Self::LinReg(l) => l,
         }
     }
 }
@@ -268,6 +273,7 @@ fn parse_kind(kind: i32) -> Result<keel_servo_kind, keel_status> {
     match kind {
         0 => Ok(keel_servo_kind::Kalman),
         1 => Ok(keel_servo_kind::Pi),
+        2 => Ok(keel_servo_kind::Linreg),
         _ => Err(keel_status::InvalidArgument),
     }
 }
@@ -333,6 +339,7 @@ fn build(cfg: &keel_servo_config) -> Result<AnyServo, keel_status> {
             }
             AnyServo::Pi(Pi::new(sc, g, interval, freq))
         }
+        keel_servo_kind::Linreg => AnyServo::LinReg(LinReg::new(sc, interval, freq)),
     })
 }
 
@@ -632,6 +639,7 @@ pub unsafe extern "C" fn keel_servo_get_kind(
         let k = match c.servo {
             AnyServo::Kalman(_) => keel_servo_kind::Kalman,
             AnyServo::Pi(_) => keel_servo_kind::Pi,
+            AnyServo::LinReg(_) => keel_servo_kind::Linreg,
         };
         // SAFETY: `out` checked non-NULL; the caller guarantees it is valid.
         unsafe { write_out(out, k) };
@@ -643,7 +651,7 @@ pub unsafe extern "C" fn keel_servo_get_kind(
 /// holdover.
 ///
 /// Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
-/// `KEEL_STATUS_UNAVAILABLE` (the PI servo gives no bound; the Kalman servo
+/// `KEEL_STATUS_UNAVAILABLE` (the PI and linreg servos give no bound; the Kalman servo
 /// none before its first samples).
 ///
 /// # Safety
@@ -674,7 +682,7 @@ pub unsafe extern "C" fn keel_servo_error_bound(
 /// oscillator wander).
 ///
 /// Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
-/// `KEEL_STATUS_UNAVAILABLE` (PI servo, or not enough samples yet).
+/// `KEEL_STATUS_UNAVAILABLE` (PI or linreg servo, or not enough samples yet).
 ///
 /// # Safety
 /// `servo` is NULL or points to a valid `keel_servo`; `out` is NULL or valid

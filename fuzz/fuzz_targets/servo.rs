@@ -5,7 +5,7 @@
 //! fail cleanly.
 #![no_main]
 
-use keel_core::servo::{Action, Applied, Kalman, KalmanConfig, OffsetSample, Pi, PiConfig, Servo, ServoConfig};
+use keel_core::servo::{Action, Applied, Kalman, KalmanConfig, LinReg, OffsetSample, Pi, PiConfig, Servo, ServoConfig};
 use keel_core::time::{Duration, LeapTable, Ppb, Timestamp};
 use libfuzzer_sys::fuzz_target;
 
@@ -56,4 +56,6 @@ fuzz_target!(|data: &[u8]| {
     drive(&mut k, &cfg, data);
     let mut p = Pi::new(cfg, PiConfig::PHC2SYS, interval, Ppb::ZERO);
     drive(&mut p, &cfg, data);
+    let mut l = LinReg::new(cfg, interval, Ppb::from_bits(word(data, 2) as i64));
+    drive(&mut l, &cfg, data);
 });

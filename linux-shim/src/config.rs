@@ -48,6 +48,8 @@ pub enum ServoKind {
     Kalman,
     /// linuxptp's PI servo.
     Pi,
+    /// linuxptp's linreg servo.
+    Linreg,
 }
 
 /// Log verbosity.
@@ -410,7 +412,13 @@ impl Config {
                 self.servo = match string(&v).as_deref() {
                     Some("kalman") => ServoKind::Kalman,
                     Some("pi") => ServoKind::Pi,
-                    _ => return Err(err(format!("expected \"kalman\" or \"pi\"; {}", found(&v)))),
+                    Some("linreg") => ServoKind::Linreg,
+                    _ => {
+                        return Err(err(format!(
+                            "expected \"kalman\", \"pi\" or \"linreg\"; {}",
+                            found(&v)
+                        )));
+                    }
                 };
             }
             "step" => {

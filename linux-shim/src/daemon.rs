@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 
 use keel_core::servo::{
-    Action, Applied, Kalman, KalmanConfig, OffsetSample, Pi, PiConfig, Servo, ServoConfig,
+    Action, Applied, Kalman, KalmanConfig, LinReg, OffsetSample, Pi, PiConfig, Servo, ServoConfig,
     ServoOutput, ServoState,
 };
 use keel_core::time::{Duration, LeapKind, LeapTable, Ppb, Timestamp};
@@ -135,6 +135,7 @@ pub fn make_servo(cfg: &Config, sink_max: Ppb, freq: Ppb) -> Box<dyn Servo> {
             freq,
         )),
         ServoKind::Pi => Box::new(Pi::new(sc, PiConfig::default(), cfg.interval, freq)),
+        ServoKind::Linreg => Box::new(LinReg::new(sc, cfg.interval, freq)),
     }
 }
 

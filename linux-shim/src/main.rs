@@ -53,7 +53,7 @@ SYNC OPTIONS (each overrides the configuration file's key of the same name):
   --interval SECONDS     between updates
   --samples N            readings per update (1..=25)
   --read-method M        auto | precise | extended | basic
-  --servo kalman|pi
+  --servo kalman|pi|linreg
   --step always|first|never    --step-threshold SECONDS
   --step-limit N         with --step always: only during the first N updates
   --state-file PATH      --status-socket PATH     (\"\" disables)

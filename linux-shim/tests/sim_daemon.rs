@@ -135,6 +135,21 @@ fn standard_scenario_converges() {
 }
 
 #[test]
+fn every_servo_converges() {
+    // linuxptp's servos behind the same daemon: PI and linreg take the
+    // start's step and hold the clock.
+    for servo in ["pi", "linreg"] {
+        let (out, err) = sim("standard", &["--servo", servo]);
+        assert!(err.contains("stepped the clock"), "{servo}: {err}");
+        assert!(row(&out, "servo").contains(servo), "{servo}: {out}");
+        assert!(
+            ns(row(&out, "RMS |true offset|, second half")) < 100.0,
+            "{servo}: {out}"
+        );
+    }
+}
+
+#[test]
 fn phc_outage_holds_over_and_recovers() {
     let (out, err) = sim("outage", &[]);
     assert!(

@@ -121,7 +121,7 @@ static void test_servo_config(void) {
     c.interval_ns = 0;
     CHECK_ST(keel_servo_init(&s, &c), KEEL_STATUS_INVALID_ARGUMENT);
     c.interval_ns = S;
-    c.kind = 2;
+    c.kind = 3; /* no such kind */
     CHECK_ST(keel_servo_init(&s, &c), KEEL_STATUS_INVALID_ARGUMENT);
     c.kind = KEEL_SERVO_KIND_KALMAN;
     c.stable_count = 70000;
@@ -737,6 +737,7 @@ int keel_ctest_run(void) {
     test_servo_uninit();
     run_servo(KEEL_SERVO_KIND_KALMAN);
     run_servo(KEEL_SERVO_KIND_PI);
+    run_servo(KEEL_SERVO_KIND_LINREG);
     test_freq_kernel();
     test_phc();
     test_ntp();

@@ -1,7 +1,9 @@
 //! The scenario report: every scenario × servo × seed, as a markdown table of
 //! medians over seeds.
 
-use keel_core::servo::{Kalman, KalmanConfig, Pi as CorePi, PiConfig, ServoConfig};
+use keel_core::servo::{
+    Kalman, KalmanConfig, LinReg as CoreLinReg, Pi as CorePi, PiConfig, ServoConfig,
+};
 use keel_core::time::{Duration, Ppb};
 
 use crate::baseline::{LinReg, Phc2sys, Phc2sysConfig, Pi};
@@ -78,6 +80,17 @@ pub const KEEL_PI: Contender = Contender {
     },
 };
 
+/// keel's fixed-point port of the linreg servo.
+pub const KEEL_LINREG: Contender = Contender {
+    name: "keel linreg",
+    make: |s| {
+        Box::new(CoreServo::new(
+            "keel linreg",
+            CoreLinReg::new(keel_config(s), interval(s), Ppb::ZERO),
+        ))
+    },
+};
+
 /// keel's default servo, untuned.
 pub const KEEL: Contender = Contender {
     name: "keel",
@@ -99,9 +112,10 @@ pub fn baselines() -> Vec<Contender> {
     vec![PI, LINREG]
 }
 
-/// Everything in the report: keel's default, its PI port, and the baselines.
+/// Everything in the report: keel's default, its PI and linreg ports, and
+/// the baselines.
 pub fn contenders() -> Vec<Contender> {
-    vec![KEEL, KEEL_PI, PI, LINREG]
+    vec![KEEL, KEEL_PI, KEEL_LINREG, PI, LINREG]
 }
 
 /// Medians over seeds of one scenario × servo.

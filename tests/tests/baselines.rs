@@ -85,3 +85,44 @@ fn runs_are_deterministic() {
     );
     assert_ne!(a.trace_offset_ns, c.trace_offset_ns);
 }
+
+/// keel's fixed-point ports behave as the float references they port: the
+/// same RMS (within 1 %), settle times and steps, in the steady rows and
+/// across a frequency step, a clock step and outliers. (keel's ports also
+/// take the disruption signal, which phc2sys does not have.)
+#[test]
+fn keel_ports_match_the_float_references() {
+    use keel_tests::report::{KEEL_LINREG, KEEL_PI};
+    let mut rows = Vec::new();
+    for rate in [1, 4] {
+        for sigma in [10.0, 100.0, 1000.0] {
+            rows.push(scenarios::standard(sigma, rate));
+        }
+    }
+    rows.push(scenarios::freq_step(50.0));
+    rows.push(scenarios::clock_step(500_000_000, true));
+    rows.push(scenarios::clock_step(1_000_000, false));
+    rows.push(scenarios::outliers());
+    for (port, reference) in [(&KEEL_PI, &PI), (&KEEL_LINREG, &LINREG)] {
+        for s in &rows {
+            let a = run_cell(s, port, &SEEDS);
+            let b = run_cell(s, reference, &SEEDS);
+            let what = format!("{} vs {}, {}", port.name, reference.name, s.name);
+            assert!(
+                (a.rms_ns() / b.rms_ns() - 1.0).abs() <= 0.01,
+                "{what}: RMS {:.2} vs {:.2} ns",
+                a.rms_ns(),
+                b.rms_ns()
+            );
+            #[allow(
+                clippy::float_cmp,
+                reason = "whole seconds (or never) from the same runner"
+            )]
+            {
+                assert_eq!(a.settle_1us(), b.settle_1us(), "{what}: settle < 1 µs");
+            }
+            let steps = |c: &keel_tests::report::Cell| c.runs.iter().map(|r| r.steps).sum::<u64>();
+            assert_eq!(steps(&a), steps(&b), "{what}: steps");
+        }
+    }
+}

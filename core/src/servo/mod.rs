@@ -17,9 +17,11 @@
 //! correction to set (positive: the clock runs faster).
 
 mod kalman;
+mod linreg;
 mod pi;
 
 pub use kalman::{Kalman, KalmanConfig};
+pub use linreg::LinReg;
 pub use pi::{Pi, PiConfig};
 
 use crate::time::{Duration, Ppb, Timestamp};
