@@ -15,7 +15,7 @@ use keel::{
 };
 use keel_core::measure::phc::{PHC_MAX_SAMPLES, PhcReading, ReadMethod};
 use keel_core::servo::{
-    Action, Applied, Kalman, KalmanConfig, OffsetSample, Pi, PiConfig, Servo, ServoConfig,
+    Action, Applied, Kalman, KalmanConfig, LinReg, OffsetSample, Pi, PiConfig, Servo, ServoConfig,
     ServoOutput, ServoState,
 };
 use keel_core::sim::World;
@@ -111,20 +111,20 @@ fn c_tests_cover_every_exported_function() {
 }
 
 fn servo_for(kind: i32, interval: Duration) -> Box<dyn Servo> {
-    if kind == 0 {
-        Box::new(Kalman::new(
+    match kind {
+        0 => Box::new(Kalman::new(
             ServoConfig::default(),
             KalmanConfig::default(),
             interval,
             Ppb::ZERO,
-        ))
-    } else {
-        Box::new(Pi::new(
+        )),
+        1 => Box::new(Pi::new(
             ServoConfig::default(),
             PiConfig::default(),
             interval,
             Ppb::ZERO,
-        ))
+        )),
+        _ => Box::new(LinReg::new(ServoConfig::default(), interval, Ppb::ZERO)),
     }
 }
 
@@ -302,4 +302,9 @@ fn c_kalman_run_is_bit_identical_to_rust() {
 #[test]
 fn c_pi_run_is_bit_identical_to_rust() {
     bit_identical(1, 7);
+}
+
+#[test]
+fn c_linreg_run_is_bit_identical_to_rust() {
+    bit_identical(2, 7);
 }
