@@ -241,6 +241,7 @@ int main(int argc, char **argv) {
     enum read_method method = READ_PRECISE;
     int fd = -1;
     long i;
+    struct timespec deadline;
     int64_t freq = 0;
     keel_status st;
 
@@ -278,6 +279,7 @@ int main(int argc, char **argv) {
                o.simulate ? "simulated PHC" : o.device,
                o.write ? "WRITE mode: steering CLOCK_REALTIME" : "dry run (no adjustment)");
 
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
     for (i = 0; o.updates == 0 || i < o.updates; i++) {
         keel_phc_sample smp;
         keel_servo_output out;
@@ -340,10 +342,16 @@ int main(int argc, char **argv) {
         if (o.simulate) {
             sim_advance(&sim, o.interval_ms);
         } else {
-            struct timespec ts;
-            ts.tv_sec = o.interval_ms / 1000;
-            ts.tv_nsec = (o.interval_ms % 1000) * 1000000;
-            nanosleep(&ts, NULL);
+            /* Absolute deadlines: the schedule keeps its grid however long
+             * the read and the adjustment took. */
+            deadline.tv_sec += o.interval_ms / 1000;
+            deadline.tv_nsec += (o.interval_ms % 1000) * 1000000;
+            if (deadline.tv_nsec >= 1000000000) {
+                deadline.tv_sec += 1;
+                deadline.tv_nsec -= 1000000000;
+            }
+            while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, NULL) == EINTR) {
+            }
         }
     }
     if (fd >= 0) close(fd);

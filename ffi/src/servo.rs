@@ -432,6 +432,11 @@ fn state(s: ServoState) -> keel_servo_state {
 ///   PHC read delay), 0 when unknown.
 ///
 /// Apply the output, then report what was done with `keel_servo_applied()`.
+/// Sample on a kept grid of the interval (absolute deadlines, e.g.
+/// `clock_nanosleep(..., TIMER_ABSTIME, ...)`), plus the early re-reads
+/// `next_update_ns` asks for: a late wake-up costs nothing, but a schedule
+/// that drifts half an interval off its grid restarts the Kalman servo's
+/// noise history.
 ///
 /// Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
 /// `KEEL_STATUS_INVALID_ARGUMENT` (negative uncertainty).

@@ -86,6 +86,10 @@ pub struct Scenario {
     /// May the servo step the clock after the first update (phc2sys `-S`,
     /// chrony `makestep … -1`)?
     pub allow_steps: bool,
+    /// Every update comes late by a uniform random amount up to this, ns (a
+    /// daemon woken late); the schedule keeps its grid, as keel's daemon
+    /// does. 0 for exact intervals.
+    pub update_jitter_ns: u64,
 }
 
 impl Scenario {
@@ -147,6 +151,8 @@ pub fn run(scn: &Scenario, servo: &mut dyn ServoUnderTest, seed: u64) -> RunResu
     let end_ns = scn.duration_s * 1_000_000_000;
     let settle_from_ns = scn.settle_from_s * 1_000_000_000;
     let mut next_update = UPDATE_PHASE_NS.min(scn.interval_ns / 2);
+    // When the update was due (`next_update` less its lateness).
+    let mut scheduled = next_update;
     let mut next_second = 1_000_000_000u64;
     let mut next_poll = DISRUPTION_POLL_NS;
     let mut res = RunResult::default();
@@ -155,6 +161,9 @@ pub fn run(scn: &Scenario, servo: &mut dyn ServoUnderTest, seed: u64) -> RunResu
     let mut tightness = Vec::new();
     let mut last_above_1us = None;
     let mut last_above_100ns = None;
+    // The overruns' own generator (xorshift), so the world's draws stay
+    // those of the same seed without jitter.
+    let mut overrun = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     loop {
         let now = next_update.min(next_second).min(next_poll);
         if now > end_ns {
@@ -166,6 +175,7 @@ pub fn run(scn: &Scenario, servo: &mut dyn ServoUnderTest, seed: u64) -> RunResu
             if world.take_disruption().is_some() {
                 servo.disruption();
                 next_update = now;
+                scheduled = now;
             }
         }
         if now == next_update {
@@ -186,7 +196,16 @@ pub fn run(scn: &Scenario, servo: &mut dyn ServoUnderTest, seed: u64) -> RunResu
                 .next_update_ns
                 .unwrap_or(scn.interval_ns)
                 .clamp(MIN_UPDATE_NS, scn.interval_ns);
-            next_update = now + wait;
+            let late = if scn.update_jitter_ns > 0 {
+                overrun ^= overrun << 13;
+                overrun ^= overrun >> 7;
+                overrun ^= overrun << 17;
+                overrun % (scn.update_jitter_ns + 1)
+            } else {
+                0
+            };
+            scheduled += wait;
+            next_update = (scheduled + late).max(now + MIN_UPDATE_NS);
         }
         if now != next_second {
             continue;

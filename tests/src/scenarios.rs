@@ -23,6 +23,7 @@ pub fn standard(sigma_ns: f64, rate_hz: u32) -> Scenario {
         read: ReadMethod::Precise,
         n_samples: 1,
         allow_steps: false,
+        update_jitter_ns: 0,
     }
 }
 
@@ -289,13 +290,18 @@ pub fn suite() -> Vec<Scenario> {
             signal: true,
         },
     ));
-    // 7. Update rates from 16/s to one per 16 s.
+    // 7. Update rates from 16/s to one per 16 s, and a daemon woken up to
+    //    300 ms late (irregular intervals around a kept grid).
     for (rate_ns, name) in [(S / 16, "16/s"), (16 * S, "1/16 s")] {
         let mut s = standard(10.0, 1);
         s.interval_ns = rate_ns;
         s.name = format!("steady σ=10 ns {name}");
         v.push(s);
     }
+    let mut s = standard(10.0, 1);
+    s.update_jitter_ns = 300_000_000;
+    s.name = "steady σ=10 ns, updates ≤ 300 ms late".into();
+    v.push(s);
     // 8. Interference: another process writes the frequency (+10 ppm).
     v.push(perturbed(
         "foreign frequency write",
