@@ -109,17 +109,25 @@ pub fn noisy_start(sigma_ns: f64) -> Scenario {
     s
 }
 
+/// The standard model at σ = 10 ns with `outliers` on the readings.
+fn with_outliers(name: &str, outliers: OutlierConfig) -> Scenario {
+    let mut s = standard(10.0, 1);
+    s.sim.read.outliers = outliers;
+    s.name = name.into();
+    s
+}
+
 /// 0.5 % of reads carry +100 µs.
 pub fn outliers() -> Scenario {
-    let mut s = standard(10.0, 1);
-    s.sim.read.outliers = OutlierConfig {
-        probability: 0.005,
-        size_ns: 100_000.0,
-        two_sided: false,
-        burst_len: 1,
-    };
-    s.name = "outliers 0.5 % +100 µs".into();
-    s
+    with_outliers(
+        "outliers 0.5 % +100 µs",
+        OutlierConfig {
+            probability: 0.005,
+            size_ns: 100_000.0,
+            two_sided: false,
+            burst_len: 1,
+        },
+    )
 }
 
 /// Every scenario of the report, in order.
@@ -231,24 +239,24 @@ pub fn suite() -> Vec<Scenario> {
     v.push(s);
     // 4c. Outliers beyond the report's: ±1 ms in 1 % of readings, and
     //     bursts of 10 consecutive +100 µs readings (one in ~2000).
-    let mut s = outliers();
-    s.sim.read.outliers = OutlierConfig {
-        probability: 0.01,
-        size_ns: 1_000_000.0,
-        two_sided: true,
-        burst_len: 1,
-    };
-    s.name = "outliers 1 % ±1 ms".into();
-    v.push(s);
-    let mut s = outliers();
-    s.sim.read.outliers = OutlierConfig {
-        probability: 0.0005,
-        size_ns: 100_000.0,
-        two_sided: false,
-        burst_len: 10,
-    };
-    s.name = "outlier bursts 10 × +100 µs".into();
-    v.push(s);
+    v.push(with_outliers(
+        "outliers 1 % ±1 ms",
+        OutlierConfig {
+            probability: 0.01,
+            size_ns: 1_000_000.0,
+            two_sided: true,
+            burst_len: 1,
+        },
+    ));
+    v.push(with_outliers(
+        "outlier bursts 10 × +100 µs",
+        OutlierConfig {
+            probability: 0.0005,
+            size_ns: 100_000.0,
+            two_sided: false,
+            burst_len: 10,
+        },
+    ));
     // 5. Read-delay models: sampled reads (best of 5) with asymmetric
     //    jitter, and chrony's bursty jitter (1 µs in 8 of every 500 reads).
     let mut s = standard(10.0, 1);

@@ -423,15 +423,7 @@ impl Servo for LinReg {
 
     fn no_sample(&mut self, local_ts: Timestamp) -> ServoOutput {
         let _ = local_ts;
-        // Hold: the frequency in force stays.
-        ServoOutput {
-            action: Action::None,
-            state: self.dispatcher.state(),
-            offset: Duration::ZERO,
-            freq: self.clock_freq,
-            error_bound: None,
-            next_update: None,
-        }
+        ServoOutput::hold(self.dispatcher.state(), self.clock_freq)
     }
 }
 

@@ -91,6 +91,21 @@ pub struct ServoOutput {
     pub next_update: Option<Duration>,
 }
 
+impl ServoOutput {
+    /// Leave the clock alone, with `freq` still in force, in `state`: a
+    /// holdover output.
+    pub const fn hold(state: ServoState, freq: Ppb) -> Self {
+        Self {
+            action: Action::None,
+            state,
+            offset: Duration::ZERO,
+            freq,
+            error_bound: None,
+            next_update: None,
+        }
+    }
+}
+
 /// What the caller actually did with the last [`ServoOutput`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -184,14 +199,7 @@ pub trait Servo {
     /// default leaves the clock alone.
     fn no_sample(&mut self, local_ts: Timestamp) -> ServoOutput {
         let _ = local_ts;
-        ServoOutput {
-            action: Action::None,
-            state: self.state(),
-            offset: Duration::ZERO,
-            freq: Ppb::ZERO,
-            error_bound: None,
-            next_update: None,
-        }
+        ServoOutput::hold(self.state(), Ppb::ZERO)
     }
     /// A bound on |true offset| at local time `local_ts`, if this servo gives one.
     fn error_bound(&self, local_ts: Timestamp) -> Option<Duration> {

@@ -273,15 +273,7 @@ impl Servo for Pi {
 
     fn no_sample(&mut self, local_ts: Timestamp) -> ServoOutput {
         let _ = local_ts;
-        // Hold: the frequency in force stays (the trait's default would
-        // report zero).
-        ServoOutput {
-            action: Action::None,
-            state: self.dispatcher.state(),
-            offset: Duration::ZERO,
-            freq: self.integral,
-            error_bound: None,
-            next_update: None,
-        }
+        // The frequency in force stays (the trait's default reports zero).
+        ServoOutput::hold(self.dispatcher.state(), self.integral)
     }
 }
