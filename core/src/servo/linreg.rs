@@ -45,7 +45,11 @@ struct Point {
 /// One window size's line and its miss average.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Fit {
-    /// The line's reference time at the reference point, relative to it, ns.
+    /// The line's slope less one.
+    slope_m1: Real,
+    /// The line's reference time at the reference point, relative to it, ns
+    /// (carried along when the reference point moves, so it predicts the
+    /// newest point).
     intercept: Real,
     /// Average |miss| of the line at the next point, ns.
     err: Real,
@@ -90,14 +94,14 @@ impl Sums {
         Some((i64::try_from(slope).ok()?, i64::try_from(intercept).ok()?))
     }
 
-    /// The same line's value at the reference point, ns, as [`Real`] (to
-    /// 2⁻³⁰ relative; for the miss averages).
-    fn intercept_real(&self) -> Option<Real> {
+    /// The same line's slope less one and value at the reference point
+    /// (ns), as [`Real`] (to 2⁻³⁰ relative; for the miss averages).
+    fn line_real(&self) -> Option<(Real, Real)> {
         let (num, den) = self.slope_terms()?;
-        let slope = real(num) / real(den);
+        let slope_m1 = real(num) / real(den);
         #[allow(clippy::cast_possible_truncation, reason = "n ≤ 64")]
         let n = Real::from_i64(self.n as i64);
-        Some((real(self.d) - slope * real(self.x)) / n)
+        Some((slope_m1, (real(self.d) - slope_m1 * real(self.x)) / n))
     }
 }
 
@@ -223,8 +227,25 @@ impl LinReg {
             self.x_remainder = (x % (1 << 32)) as i64;
         }
         let whole = i64::try_from(whole).unwrap_or(if whole < 0 { i64::MIN } else { i64::MAX });
-        self.ref_x = self.ref_x.wrapping_add(whole);
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "a span of i64 values, wrapping"
+        )]
+        self.move_reference(whole, span as i64);
         self.ref_y = local;
+    }
+
+    /// linuxptp's `move_reference`: the corrected local time of the
+    /// reference point moves by `x` and its reference time by `y` (ns); each
+    /// line's intercept is carried along (`+ x·slope − y`), so it predicts
+    /// the newest point and its miss can be measured there.
+    fn move_reference(&mut self, x: i64, y: i64) {
+        self.ref_x = self.ref_x.wrapping_add(x);
+        for fit in self.fits.iter_mut().filter(|f| f.valid) {
+            fit.intercept = fit.intercept
+                + Real::from_i64(x.wrapping_sub(y))
+                + fit.slope_m1 * Real::from_i64(x);
+        }
     }
 
     fn add_sample(&mut self, offset: Duration) {
@@ -282,13 +303,9 @@ impl LinReg {
                 }
                 i += 1;
             }
-            let intercept = if overflow {
-                None
-            } else {
-                sums.intercept_real()
-            };
-            fit.valid = intercept.is_some();
-            fit.intercept = intercept.unwrap_or(Real::ZERO);
+            let line = if overflow { None } else { sums.line_real() };
+            fit.valid = line.is_some();
+            (fit.slope_m1, fit.intercept) = line.unwrap_or((Real::ZERO, Real::ZERO));
             out[k] = fit.valid.then_some(sums);
         }
         out
@@ -345,7 +362,7 @@ impl Servo for LinReg {
             .checked_sub(MIN_SIZE)
             .and_then(|k| sums[k])
             .and_then(|s| s.line());
-        let Some((slope_bits, intercept)) = chosen else {
+        let Some((slope_bits, mut intercept)) = chosen else {
             return self.output(Action::None, ServoState::Unlocked, s.offset);
         };
         // The line's value is the reference time less the local time: the
@@ -355,6 +372,17 @@ impl Servo for LinReg {
             .dispatcher
             .config
             .wants_step(line_offset, self.dispatcher.first_update());
+        if step {
+            // The clock will be stepped by −offset: the reference point's
+            // local time moves with it, so the history survives the step,
+            // and the lines move with it, so the frequency does not correct
+            // the stepped offset a second time.
+            let delta = s.offset.saturating_neg().as_nanos();
+            self.ref_y = self.ref_y.wrapping_add(delta);
+            self.move_reference(0, delta);
+            intercept =
+                intercept.saturating_add(s.offset.as_nanos().saturating_mul(1 << INTERCEPT_FRAC));
+        }
         // Correct the offset over a longer span with larger windows.
         let corr_intervals: i128 = if self.size <= 4 {
             1
@@ -370,10 +398,7 @@ impl Servo for LinReg {
             .clamp_abs(max);
         let freq = self.clock_freq;
         if step {
-            // The clock will be stepped by −offset: the reference point's
-            // local time moves with it, so the history survives the step.
             let delta = s.offset.saturating_neg();
-            self.ref_y = self.ref_y.wrapping_add(delta.as_nanos());
             self.output(
                 Action::Step { step: delta, freq },
                 ServoState::Jump,
@@ -412,8 +437,11 @@ impl Servo for LinReg {
         self.pending_step = None;
     }
 
+    /// The history is kept (phc2sys has no such signal, and a reset would
+    /// leave the clock at the old frequency for four readings: a signalled
+    /// +50 ppm migration peaked at 150 µs instead of 99); the first-step
+    /// threshold applies again.
     fn disruption(&mut self) {
-        self.reset();
         self.dispatcher.restart();
     }
 
@@ -500,6 +528,30 @@ mod tests {
         }
         let _ = corr;
         (offset_ns, steps)
+    }
+
+    #[test]
+    fn a_step_is_not_corrected_twice() {
+        // +0.5 s and +50 ppm: the fourth sample's line steps the clock, and
+        // the frequency set with the step is the oscillator's correction
+        // alone (linuxptp moves the lines with the step); the stepped
+        // 0.5 s must not also be slewed out (at the 10 % clamp).
+        let mut s = LinReg::new(ServoConfig::default(), Duration::from_secs(1), Ppb::ZERO);
+        let mut offset = 500_000_000.0;
+        for k in 0..4 {
+            let out = sample(&mut s, offset as i64, k);
+            if let Action::Step { step, freq } = out.action {
+                assert!((ppb(freq) + 50_000.0).abs() < 100.0, "{}", ppb(freq));
+                assert!((step.as_nanos() as f64 + offset).abs() < 1.0);
+                return;
+            }
+            s.applied(&Applied {
+                step: None,
+                freq: s.clock_freq,
+            });
+            offset += 50_000.0;
+        }
+        panic!("no step in four samples");
     }
 
     #[test]

@@ -81,8 +81,19 @@ impl LinReg {
         x_interval += self.x_remainder;
         let whole = x_interval.trunc();
         self.x_remainder = x_interval - whole;
-        self.ref_x += whole as i64;
+        self.move_reference(whole as i64, y_interval);
         self.ref_y = local;
+    }
+
+    /// linuxptp's `move_reference`: the reference point moves by (`x`, `y`)
+    /// and every line's intercept is carried to it, so a line's intercept
+    /// always predicts the newest point.
+    #[allow(clippy::cast_precision_loss, reason = "intervals far below 2^53 ns")]
+    fn move_reference(&mut self, x: i64, y: i64) {
+        self.ref_x += x;
+        for fit in &mut self.fits {
+            fit.intercept += x as f64 * fit.slope - y as f64;
+        }
     }
 
     #[allow(
@@ -192,20 +203,24 @@ impl LinuxptpServo for LinReg {
         if self.size < MIN_SIZE {
             return (-self.clock_freq, State::Unlocked);
         }
-        let fit = self.fits[self.size - MIN_SIZE];
+        let intercept = self.fits[self.size - MIN_SIZE].intercept;
         let jump = (first_update
             && self.cfg.first_step_threshold_ns > 0.0
-            && fit.intercept.abs() > self.cfg.first_step_threshold_ns)
-            || (self.cfg.step_threshold_ns > 0.0
-                && fit.intercept.abs() > self.cfg.step_threshold_ns);
+            && intercept.abs() > self.cfg.first_step_threshold_ns)
+            || (self.cfg.step_threshold_ns > 0.0 && intercept.abs() > self.cfg.step_threshold_ns);
         let state = if jump {
-            // The clock will be stepped by -offset: shift the local time line of
-            // the reference point so the history survives the step.
-            self.ref_y = self.ref_y.wrapping_add_signed(-(offset.round() as i64));
+            // The clock will be stepped by -offset: the reference point's
+            // local time moves with it (so the history survives the step),
+            // and the lines' intercepts with it (so the stepped offset is
+            // not corrected a second time by the frequency).
+            let step = -(offset.round() as i64);
+            self.ref_y = self.ref_y.wrapping_add_signed(step);
+            self.move_reference(0, step);
             State::Jump
         } else {
             State::Locked
         };
+        let fit = self.fits[self.size - MIN_SIZE];
         self.clock_freq = 1e9 * (fit.slope - 1.0);
         // Correct the offset over a longer interval with larger windows.
         let corr_interval = if self.size <= 4 {
