@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use keel_core::servo::{
-    Action, Applied, Kalman, KalmanConfig, LinReg, OffsetSample, Pi, PiConfig, Servo, ServoConfig,
+    Applied, Kalman, KalmanConfig, LinReg, OffsetSample, Pi, PiConfig, Servo, ServoConfig,
 };
 use keel_core::time::{Duration, Ppb, Timestamp};
 
@@ -37,11 +37,7 @@ fn bench(name: &str, servo: &mut dyn Servo, samples: &[OffsetSample]) {
     let (warm, timed) = samples.split_at(samples.len() / 2);
     let mut drive = |s: &OffsetSample| {
         let out = servo.sample(black_box(s));
-        let (step, freq) = match out.action {
-            Action::None => (None, out.freq),
-            Action::SetFrequency(f) => (None, f),
-            Action::Step { step, freq } => (Some(step), freq),
-        };
+        let (step, freq) = out.action.correction().unwrap_or((None, out.freq));
         servo.applied(&Applied { step, freq });
         let _ = black_box(out);
     };

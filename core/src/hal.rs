@@ -50,9 +50,7 @@ use embedded_hal::digital::InputPin;
 
 use crate::measure::phc::PhcReading;
 use crate::num::Real;
-use crate::servo::{
-    Action, Applied, Kalman, KalmanConfig, OffsetSample, Servo, ServoConfig, ServoOutput,
-};
+use crate::servo::{Applied, Kalman, KalmanConfig, OffsetSample, Servo, ServoConfig, ServoOutput};
 use crate::time::{Duration, Ppb, Timestamp};
 
 /// What went wrong in a clock or counter, in general terms (the
@@ -539,10 +537,8 @@ impl<K: Clock, S: Servo> Disciplined<K, S> {
     }
 
     fn apply(&mut self, out: ServoOutput) -> Result<ServoOutput, K::Error> {
-        let (step, freq) = match out.action {
-            Action::None => return Ok(out),
-            Action::SetFrequency(f) => (None, f),
-            Action::Step { step, freq } => (Some(step), freq),
+        let Some((step, freq)) = out.action.correction() else {
+            return Ok(out);
         };
         if let Some(d) = step {
             if let Err(e) = self.clock.step(d) {
@@ -568,7 +564,7 @@ impl<K: Clock, S: Servo> Disciplined<K, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::servo::ServoState;
+    use crate::servo::{Action, ServoState};
     use core::cell::Cell;
     use core::convert::Infallible;
 

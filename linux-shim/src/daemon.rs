@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 
 use keel_core::servo::{
-    Action, Applied, Kalman, KalmanConfig, LinReg, OffsetSample, Pi, PiConfig, Servo, ServoConfig,
+    Applied, Kalman, KalmanConfig, LinReg, OffsetSample, Pi, PiConfig, Servo, ServoConfig,
     ServoOutput, ServoState,
 };
 use keel_core::time::{Duration, LeapKind, LeapTable, Ppb, Timestamp};
@@ -296,10 +296,8 @@ impl Loop<'_> {
     /// asked for less that drift) and when the frequency took effect, so its
     /// model matches.
     fn apply(&mut self, out: &ServoOutput, sampled_at: Option<Timestamp>) {
-        let (step, freq) = match out.action {
-            Action::None => return,
-            Action::SetFrequency(fr) => (None, fr),
-            Action::Step { step, freq } => (Some(step), freq),
+        let Some((step, freq)) = out.action.correction() else {
+            return;
         };
         let before = self.freq_in_force;
         let mut took_effect = None;

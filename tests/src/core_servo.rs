@@ -1,6 +1,6 @@
 //! Runs any `keel_core::servo::Servo` under the scenario runner.
 
-use keel_core::servo::{Action, Applied, OffsetSample, Servo, ServoOutput};
+use keel_core::servo::{Applied, OffsetSample, Servo, ServoOutput};
 use keel_core::time::{Duration, Ppb, Timestamp};
 
 use crate::runner::{Correction, Sample, ServoUnderTest};
@@ -29,15 +29,11 @@ impl<S: Servo> CoreServo<S> {
         let next_update_ns = out
             .next_update
             .and_then(|d| u64::try_from(d.as_nanos()).ok());
-        let (step, freq) = match out.action {
-            Action::None => {
-                return Correction {
-                    next_update_ns,
-                    ..Correction::default()
-                };
-            }
-            Action::SetFrequency(f) => (None, f),
-            Action::Step { step, freq } => (Some(step), freq),
+        let Some((step, freq)) = out.action.correction() else {
+            return Correction {
+                next_update_ns,
+                ..Correction::default()
+            };
         };
         // The runner applies exactly what is asked.
         self.servo.applied(&Applied { step, freq });

@@ -164,6 +164,13 @@ impl Cell {
     pub fn settle_100ns(&self) -> f64 {
         self.med(|r| r.settle_100ns_s.unwrap_or(f64::INFINITY))
     }
+
+    /// Error-bound checks and violations over every seed.
+    pub fn bound_counts(&self) -> (u64, u64) {
+        self.runs.iter().fold((0, 0), |(n, v), r| {
+            (n + r.bound_checks, v + r.bound_violations)
+        })
+    }
 }
 
 /// Runs one scenario × servo over `seeds`.
@@ -244,11 +251,10 @@ pub fn markdown(scenarios: &[Scenario], cells: &[Cell], seeds: usize) -> String 
             scn.interval_s(),
         );
         for c in cells.iter().filter(|c| c.scenario == scn.name) {
-            let checks: u64 = c.runs.iter().map(|r| r.bound_checks).sum();
+            let (checks, viol) = c.bound_counts();
             let bound = if checks == 0 {
                 "–".to_string()
             } else {
-                let viol: u64 = c.runs.iter().map(|r| r.bound_violations).sum();
                 #[allow(clippy::cast_precision_loss, reason = "counts")]
                 let rate = viol as f64 / checks as f64;
                 let t = c.med(|r| r.bound_tightness_median.unwrap_or(f64::NAN));

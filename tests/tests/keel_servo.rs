@@ -73,9 +73,7 @@ fn no_bound_before_the_noise_is_measured() {
     // assumed for 1 µs readings was broken by 10 µs ones at t = 2–3 s.
     let seeds: Vec<u64> = (1..=9).collect();
     let c = run_cell(&scenarios::noisy_start(10_000.0), &KEEL, &seeds);
-    let (checks, violations) = c.runs.iter().fold((0, 0), |(n, v), r| {
-        (n + r.bound_checks, v + r.bound_violations)
-    });
+    let (checks, violations) = c.bound_counts();
     assert!(checks >= 9 * 25, "only {checks} bound checks");
     assert_eq!(violations, 0, "{violations} of {checks} checks violated");
 }
@@ -139,8 +137,7 @@ fn outliers_early_in_a_run_do_not_derail_it() {
     let wide = suite("outliers 1 % ±1 ms");
     for s in [scenarios::outliers(), wide] {
         let c = run_cell(&s, &KEEL, &seeds);
-        let checks: u64 = c.runs.iter().map(|r| r.bound_checks).sum();
-        let violations: u64 = c.runs.iter().map(|r| r.bound_violations).sum();
+        let (checks, violations) = c.bound_counts();
         assert!(
             violations * 10_000 <= checks,
             "{}: {violations} violations in {checks} checks",
@@ -193,8 +190,9 @@ fn error_bound_is_honest_and_tight() {
         scenarios::outliers(),
     ] {
         let c = cell(&s);
-        checks += c.runs.iter().map(|r| r.bound_checks).sum::<u64>();
-        violations += c.runs.iter().map(|r| r.bound_violations).sum::<u64>();
+        let (n, v) = c.bound_counts();
+        checks += n;
+        violations += v;
         if s.name.contains("σ=10 ns") {
             let t = c
                 .runs
@@ -218,8 +216,7 @@ fn the_bound_allows_for_wander_the_filter_caps() {
     // 4,000 checks, all at t = 7–41 s.
     let seeds: Vec<u64> = (1..=20).collect();
     let c = run_cell(&scenarios::wander(10.0, 10.0, 1), &KEEL, &seeds);
-    let checks: u64 = c.runs.iter().map(|r| r.bound_checks).sum();
-    let violations: u64 = c.runs.iter().map(|r| r.bound_violations).sum();
+    let (checks, violations) = c.bound_counts();
     assert!(checks > 75_000);
     assert!(
         violations * 20_000 <= checks,
@@ -275,11 +272,7 @@ fn holdover_resumes_without_a_step() {
             "{name}: {} s to < 1 µs after the outage",
             c.settle_1us()
         );
-        assert_eq!(
-            c.runs.iter().map(|r| r.bound_violations).sum::<u64>(),
-            0,
-            "{name}: the bound held"
-        );
+        assert_eq!(c.bound_counts().1, 0, "{name}: the bound held");
     }
 }
 
@@ -299,8 +292,7 @@ fn unsignalled_migration_and_bursty_reads() {
 #[test]
 fn a_day_keeps_the_bound() {
     let c = cell(&suite("24 h σ=10 ns"));
-    let checks: u64 = c.runs.iter().map(|r| r.bound_checks).sum();
-    let violations: u64 = c.runs.iter().map(|r| r.bound_violations).sum();
+    let (checks, violations) = c.bound_counts();
     assert!(checks > 250_000);
     assert!(
         violations * 10_000 <= checks,
@@ -333,7 +325,6 @@ fn calendar_boundaries_change_nothing() {
         {
             assert_eq!(c.settle_100ns(), base.settle_100ns(), "{name}: settle");
         }
-        let violations: u64 = c.runs.iter().map(|r| r.bound_violations).sum();
-        assert_eq!(violations, 0, "{name}: bound");
+        assert_eq!(c.bound_counts().1, 0, "{name}: bound");
     }
 }

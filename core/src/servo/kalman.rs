@@ -152,6 +152,22 @@ impl Cov {
         }
     }
 
+    /// The optimal gains for a reading of variance `r` (ns²), for the
+    /// offset (dimensionless) and the frequency (ppb/ns), and the
+    /// covariance after the reading is taken in with them.
+    fn updated(self, r: Real) -> (Real, Real, Self) {
+        let inv_var = (self.p00 + r).recip();
+        let k0 = self.p00 * inv_var;
+        let k1 = self.p01 * inv_var;
+        let one_minus = Real::ONE - k0;
+        let post = Self {
+            p00: one_minus * self.p00,
+            p01: one_minus * self.p01,
+            p11: self.p11 - k1 * self.p01,
+        };
+        (k0, k1, post)
+    }
+
     /// The covariance after a reading of variance `r` (ns²) is taken in
     /// with gains `k0` (offset) and `k1` (frequency, ppb/ns), whether or
     /// not they are the optimal gains for this covariance (Joseph form,
@@ -1035,16 +1051,7 @@ impl Servo for Kalman {
         let (k0, k1) = match cycle {
             Some((_, k0, k1)) => (k0, k1),
             None => {
-                let pred = self.cov;
-                let inv_var = (pred.p00 + r).recip();
-                let k0 = pred.p00 * inv_var;
-                let k1 = pred.p01 * inv_var;
-                let one_minus = Real::ONE - k0;
-                let post = Cov {
-                    p00: one_minus * pred.p00,
-                    p01: one_minus * pred.p01,
-                    p11: pred.p11 - k1 * pred.p01,
-                };
+                let (k0, k1, post) = self.cov.updated(r);
                 self.cov = post;
                 self.steady = post.near(cov_in, CYCLE_CONVERGED_BITS).then(|| Cycle {
                     dt,
@@ -1245,14 +1252,10 @@ mod tests {
                 local_ts: local,
                 uncertainty: Duration::ZERO,
             });
-            let (step, freq) = match out.action {
-                Action::None => (
-                    None,
-                    Ppb::from_bits((self.corr_ppb * 4_294_967_296.0) as i64),
-                ),
-                Action::SetFrequency(f) => (None, f),
-                Action::Step { step, freq } => (Some(step), freq),
-            };
+            let (step, freq) = out.action.correction().unwrap_or((
+                None,
+                Ppb::from_bits((self.corr_ppb * 4_294_967_296.0) as i64),
+            ));
             if let Some(s) = step {
                 self.offset_ns += s.as_nanos() as f64;
             }
@@ -1447,13 +1450,7 @@ mod tests {
             p11: Real::from_i64(9),
         };
         let r = Real::from_i64(100);
-        let inv = (pred.p00 + r).recip();
-        let (k0, k1) = (pred.p00 * inv, pred.p01 * inv);
-        let short = Cov {
-            p00: (Real::ONE - k0) * pred.p00,
-            p01: (Real::ONE - k0) * pred.p01,
-            p11: pred.p11 - k1 * pred.p01,
-        };
+        let (k0, k1, short) = pred.updated(r);
         let joseph = pred.updated_with(k0, k1, r);
         assert!(joseph.near(short, 16), "{joseph:?} vs {short:?}");
         let stiff = pred.updated_with(k0.scale2(-1), k1.scale2(-1), r);

@@ -227,20 +227,17 @@ impl LinReg {
             self.x_remainder = (x % (1 << 32)) as i64;
         }
         let whole = i64::try_from(whole).unwrap_or(if whole < 0 { i64::MIN } else { i64::MAX });
-        #[allow(
-            clippy::cast_possible_truncation,
-            reason = "a span of i64 values, wrapping"
-        )]
-        self.move_reference(whole, span as i64);
-        self.ref_y = local;
+        self.move_reference(whole, local.wrapping_sub(self.ref_y));
     }
 
-    /// linuxptp's `move_reference`: the corrected local time of the
-    /// reference point moves by `x` and its reference time by `y` (ns); each
-    /// line's intercept is carried along (`+ x·slope − y`), so it predicts
-    /// the newest point and its miss can be measured there.
+    /// linuxptp's `move_reference`: the reference point moves by `x` in
+    /// corrected local time and `y` on the local time line (ns; a step of
+    /// the clock moves it by the step); each line's intercept is carried
+    /// along (`+ x·slope − y`), so it predicts the newest point and its miss
+    /// can be measured there.
     fn move_reference(&mut self, x: i64, y: i64) {
         self.ref_x = self.ref_x.wrapping_add(x);
+        self.ref_y = self.ref_y.wrapping_add(y);
         for fit in self.fits.iter_mut().filter(|f| f.valid) {
             fit.intercept = fit.intercept
                 + Real::from_i64(x.wrapping_sub(y))
@@ -372,16 +369,15 @@ impl Servo for LinReg {
             .dispatcher
             .config
             .wants_step(line_offset, self.dispatcher.first_update());
+        let delta = s.offset.saturating_neg();
         if step {
-            // The clock will be stepped by −offset: the reference point's
-            // local time moves with it, so the history survives the step,
-            // and the lines move with it, so the frequency does not correct
-            // the stepped offset a second time.
-            let delta = s.offset.saturating_neg().as_nanos();
-            self.ref_y = self.ref_y.wrapping_add(delta);
-            self.move_reference(0, delta);
+            // The clock will be stepped by −offset: the reference point
+            // moves with it, so the history survives the step, and the
+            // lines with it, so the frequency does not correct the stepped
+            // offset a second time.
+            self.move_reference(0, delta.as_nanos());
             intercept =
-                intercept.saturating_add(s.offset.as_nanos().saturating_mul(1 << INTERCEPT_FRAC));
+                intercept.saturating_sub(delta.as_nanos().saturating_mul(1 << INTERCEPT_FRAC));
         }
         // Correct the offset over a longer span with larger windows.
         let corr_intervals: i128 = if self.size <= 4 {
@@ -398,7 +394,6 @@ impl Servo for LinReg {
             .clamp_abs(max);
         let freq = self.clock_freq;
         if step {
-            let delta = s.offset.saturating_neg();
             self.output(
                 Action::Step { step: delta, freq },
                 ServoState::Jump,
@@ -411,9 +406,11 @@ impl Servo for LinReg {
 
     fn applied(&mut self, a: &Applied) {
         if self.pending_step != a.step {
+            // The reference point (and the lines) moved with the step asked
+            // for: move them by what was really done instead.
             let assumed = self.pending_step.map_or(0, Duration::as_nanos);
             let actual = a.step.map_or(0, Duration::as_nanos);
-            self.ref_y = self.ref_y.wrapping_add(actual.wrapping_sub(assumed));
+            self.move_reference(0, actual.wrapping_sub(assumed));
         }
         self.pending_step = None;
         self.clock_freq = a.freq;
@@ -509,24 +506,17 @@ mod tests {
     /// Drives a clock `freq_ppb` fast from `offset_ns` with the servo's
     /// actions, `n` updates a second apart; returns the last true offset.
     fn drive(s: &mut LinReg, mut offset_ns: f64, freq_ppb: f64, n: u64) -> (f64, u32) {
-        let mut corr = 0.0;
         let mut steps = 0;
         for k in 0..n {
             let out = sample(s, offset_ns.round() as i64, k);
-            let (step, freq) = match out.action {
-                Action::None => (None, s.clock_freq),
-                Action::SetFrequency(f) => (None, f),
-                Action::Step { step, freq } => (Some(step), freq),
-            };
+            let (step, freq) = out.action.correction().unwrap_or((None, out.freq));
             if let Some(d) = step {
                 offset_ns += d.as_nanos() as f64;
                 steps += 1;
             }
-            corr = ppb(freq);
             s.applied(&Applied { step, freq });
-            offset_ns += freq_ppb + corr;
+            offset_ns += freq_ppb + ppb(freq);
         }
-        let _ = corr;
         (offset_ns, steps)
     }
 
@@ -570,10 +560,7 @@ mod tests {
         let mut offset = 30_000.0;
         for k in 0..60 {
             let out = sample(&mut s, offset as i64, k);
-            let freq = match out.action {
-                Action::None => s.clock_freq,
-                Action::SetFrequency(f) | Action::Step { freq: f, .. } => f,
-            };
+            let freq = out.freq;
             s.applied(&Applied { step: None, freq });
             offset += 1_000.0 + ppb(freq);
         }
@@ -613,11 +600,7 @@ mod tests {
             for k in 0..100u64 {
                 let ts = Timestamp::from_nanos(T0 + 1_000_000_000 * k + (k * 7919) % (jitter + 1));
                 let out = s.sample(&OffsetSample { offset: Duration::from_nanos(offset as i64), local_ts: ts, uncertainty: Duration::ZERO });
-                let (step, f) = match out.action {
-                    Action::None => (None, s.clock_freq),
-                    Action::SetFrequency(f) => (None, f),
-                    Action::Step { step, freq } => (Some(step), freq),
-                };
+                let (step, f) = out.action.correction().unwrap_or((None, out.freq));
                 if let Some(d) = step { offset += d.as_nanos() as f64; }
                 s.applied(&Applied { step, freq: f });
                 offset += freq + ppb(f);

@@ -70,6 +70,18 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// The step (if any) and the frequency to set that this action asks
+    /// for; `None` to leave the clock alone.
+    pub const fn correction(self) -> Option<(Option<Duration>, Ppb)> {
+        match self {
+            Self::None => None,
+            Self::SetFrequency(freq) => Some((None, freq)),
+            Self::Step { step, freq } => Some((Some(step), freq)),
+        }
+    }
+}
+
 /// The result of one sample.
 #[must_use = "the servo's output says what to do with the clock"]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
