@@ -63,6 +63,10 @@ pub struct Options {
     pub duration_ns: Option<u64>,
     /// TAI − UTC to remove from the PHC's readings (0 for a UTC PHC).
     pub tai_offset: Duration,
+    /// The source's time scale was guessed from evidence, not configured
+    /// or known: a step of the UTC–TAI difference is then refused
+    /// ([`crate::timescale::is_scale_step`]) and the daemon stops.
+    pub scale_guessed: bool,
     /// CSV trace file.
     pub csv: Option<PathBuf>,
     /// SVG plot file.
@@ -85,6 +89,26 @@ fn state_name(s: ServoState) -> &'static str {
         ServoState::Jump => "jump",
         ServoState::Locked => "locked",
         ServoState::LockedStable => "locked-stable",
+    }
+}
+
+/// Does the servo `kind` carry an error bound? keel's does; linuxptp's PI
+/// and linreg servos do not (nor does phc2sys), so for them "locked" is
+/// linuxptp's.
+fn carries_bound(kind: ServoKind) -> bool {
+    matches!(kind, ServoKind::Kalman)
+}
+
+/// The state to report for `out`: "locked" is earned, never inherited. A
+/// servo that carries an error bound is reported locked only while it
+/// gives one; without a bound it is `unlocked` (linuxptp's s0), whatever
+/// its own state says.
+fn reported_state(out: &ServoOutput, bounded: bool) -> &'static str {
+    let locked = matches!(out.state, ServoState::Locked | ServoState::LockedStable);
+    if locked && bounded && out.error_bound.is_none() {
+        state_name(ServoState::Unlocked)
+    } else {
+        state_name(out.state)
     }
 }
 
@@ -169,6 +193,15 @@ struct Loop<'a> {
     backend: &'a mut dyn ClockBackend,
     servo: Box<dyn Servo>,
     tai_offset: Duration,
+    scale_guessed: bool,
+    /// Why the daemon must stop (set by a refused step).
+    fatal: Option<String>,
+    /// Does the servo carry an error bound ([`carries_bound`])?
+    bounded: bool,
+    /// Reported locked at the last update (with a bound, for a servo that
+    /// carries one, and not in holdover): only then is the frequency
+    /// learnt from and the state file written.
+    locked: bool,
     /// What keel last wrote to the kernel (or, in a dry run, what is in force).
     freq_in_force: Ppb,
     written: Option<Ppb>,
@@ -199,6 +232,7 @@ impl Loop<'_> {
         warn!("disruption: {why}; the servo re-acquires (frequency kept)");
         self.servo.disruption();
         self.freq_stats = None;
+        self.locked = false;
         self.c.disruptions += 1;
         self.elapsed_ref = None;
     }
@@ -299,6 +333,28 @@ impl Loop<'_> {
         let Some((step, freq)) = out.action.correction() else {
             return;
         };
+        if let Some(s) = step.filter(|&s| {
+            self.scale_guessed && crate::timescale::is_scale_step(s, self.cfg.tai_utc_offset)
+        }) {
+            let msg = format!(
+                "refusing to step the clock by {}: that is the UTC–TAI difference ({} s), and the source's time scale was guessed, not configured (it read like {} at start); if the step is right, set time_scale = \"utc\" or \"tai\" in keel.toml and restart",
+                crate::report::fmt_ns(f(s.as_nanos())),
+                self.cfg.tai_utc_offset,
+                if self.tai_offset == Duration::ZERO {
+                    "UTC"
+                } else {
+                    "TAI"
+                }
+            );
+            if self.backend.adjusts() {
+                // Nothing of this output is applied: stop before the clock
+                // is touched.
+                error!("{msg}");
+                self.fatal = Some(msg);
+                return;
+            }
+            warn!("dry run: {msg}");
+        }
         let before = self.freq_in_force;
         let mut took_effect = None;
         if self.backend.adjusts() {
@@ -519,8 +575,9 @@ impl Loop<'_> {
         rec.state = if holdover {
             "holdover"
         } else {
-            state_name(out.state)
+            reported_state(&out, self.bounded)
         };
+        self.locked = matches!(rec.state, "locked" | "locked-stable");
         self.snap.state = rec.state.to_string();
         self.snap.freq_ppb = rec.freq_ppb;
         self.snap.error_bound_ns = out.error_bound.map(Duration::as_nanos);
@@ -536,7 +593,7 @@ impl Loop<'_> {
         self.snap.read_errors = self.c.read_errors;
         self.snap.interference = self.c.interference;
         // The frequency's spread (for the state file's uncertainty).
-        if matches!(out.state, ServoState::Locked | ServoState::LockedStable) && !holdover {
+        if self.locked {
             match self.freq_stats {
                 None => self.freq_stats = Some((rec.freq_ppb, 0.0)),
                 Some((mean, var)) => {
@@ -609,11 +666,8 @@ impl Loop<'_> {
         let Some((_, var)) = self.freq_stats else {
             return;
         };
-        if !matches!(
-            self.servo.state(),
-            ServoState::Locked | ServoState::LockedStable
-        ) || self.failing_since.is_some()
-        {
+        // Only what was learnt while locked with a bound is worth keeping.
+        if !self.locked || self.failing_since.is_some() {
             return;
         }
         let st = State {
@@ -843,6 +897,10 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         mode: opts.mode,
         servo,
         tai_offset: opts.tai_offset,
+        scale_guessed: opts.scale_guessed,
+        fatal: None,
+        bounded: carries_bound(cfg.servo),
+        locked: false,
         freq_in_force: start_freq,
         written,
         sink_max,
@@ -917,6 +975,9 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         }
         if now >= next {
             let soon = lp.update(now);
+            if let Some(msg) = lp.fatal.take() {
+                return Err(msg);
+            }
             if now >= grid {
                 let interval = u64::try_from(lp.cfg.interval.as_nanos()).unwrap_or(1_000_000_000);
                 grid = grid.saturating_add(interval);
@@ -965,6 +1026,7 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
                     .method()
                     .map_or("-".into(), |m| m.to_string()),
             ));
+            head.push(("state at the end".into(), lp.snap.state.clone()));
             head.push((
                 "final frequency".into(),
                 format!("{:+.3} ppb", ppb_f64(lp.freq_in_force)),
@@ -974,4 +1036,40 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         None => String::new(),
     };
     Ok(Outcome { table })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keel_core::servo::Action;
+
+    fn out(state: ServoState, bound: Option<i64>) -> ServoOutput {
+        ServoOutput {
+            action: Action::None,
+            state,
+            offset: Duration::ZERO,
+            freq: Ppb::ZERO,
+            error_bound: bound.map(Duration::from_nanos),
+            next_update: None,
+        }
+    }
+
+    #[test]
+    fn locked_is_earned_with_a_bound() {
+        use ServoState::{Jump, Locked, LockedStable, Unlocked};
+        // keel's servo: no bound, no lock.
+        assert_eq!(reported_state(&out(Locked, None), true), "unlocked");
+        assert_eq!(reported_state(&out(LockedStable, None), true), "unlocked");
+        assert_eq!(reported_state(&out(Locked, Some(40)), true), "locked");
+        assert_eq!(
+            reported_state(&out(LockedStable, Some(40)), true),
+            "locked-stable"
+        );
+        assert_eq!(reported_state(&out(Jump, None), true), "jump");
+        assert_eq!(reported_state(&out(Unlocked, Some(40)), true), "unlocked");
+        // linuxptp's servos carry no bound: their own states, as phc2sys.
+        assert!(carries_bound(ServoKind::Kalman));
+        assert!(!carries_bound(ServoKind::Pi) && !carries_bound(ServoKind::Linreg));
+        assert_eq!(reported_state(&out(Locked, None), false), "locked");
+    }
 }

@@ -17,6 +17,7 @@ mod scenario;
 mod state;
 mod status;
 mod sys;
+mod timescale;
 mod timex;
 mod vmclock;
 
@@ -305,6 +306,9 @@ fn sync(args: &[String]) -> Result<ExitCode, Failure> {
     let reader = Reader::new(cfg.read_method, cfg.samples);
 
     let mut table_head = Vec::new();
+    // The source's time scale was guessed from evidence (then a step of the
+    // UTC–TAI difference is refused).
+    let mut scale_guessed = false;
     let (mut backend, mode, tai_offset, title): (Box<dyn ClockBackend>, Mode, Duration, String) =
         if sa.sim {
             let duration = sa.duration_ns.unwrap_or(600_000_000_000);
@@ -333,15 +337,8 @@ fn sync(args: &[String]) -> Result<ExitCode, Failure> {
             let found = phc::list(Path::new("/sys/class/ptp"));
             let (dev, hv) = phc::resolve(&cfg.source, &found)
                 .map_err(|e| Failure::Runtime(format!("source: {e}")))?;
-            let label = found
-                .iter()
-                .find(|i| i.dev == dev)
-                .map_or_else(|| "unknown PHC".to_string(), |i| i.name.clone());
-            let tai = match cfg.time_scale {
-                TimeScale::Utc => false,
-                TimeScale::Tai => true,
-                TimeScale::Auto => hv == Some(false),
-            };
+            let source_name = found.iter().find(|i| i.dev == dev).map(|i| i.name.as_str());
+            let label = source_name.unwrap_or(phc::UNKNOWN_PHC).to_string();
             // The sink PHC, if any: never the source itself.
             let sink_dev = if cfg.sink == phc::SINK_REALTIME {
                 None
@@ -357,14 +354,6 @@ fn sync(args: &[String]) -> Result<ExitCode, Failure> {
                     )));
                 }
                 Some(sd)
-            };
-            // Two PHCs: the sink is kept on the source's time scale (phc2sys
-            // applies no UTC/TAI shift between PHCs either).
-            let tai = tai && sink_dev.is_none();
-            let tai_offset = if tai {
-                Duration::from_secs(cfg.tai_utc_offset)
-            } else {
-                Duration::ZERO
             };
             let actuator = if sa.dry_run {
                 None
@@ -395,13 +384,31 @@ fn sync(args: &[String]) -> Result<ExitCode, Failure> {
                     }
                 )));
             }
+            // Two PHCs: the sink is kept on the source's time scale (phc2sys
+            // applies no UTC/TAI shift between PHCs either). Else the
+            // source's scale: configured, known, or read from evidence.
+            let choice = if sink_dev.is_some() {
+                timescale::Choice {
+                    tai: false,
+                    basis: timescale::Basis::PhcPair,
+                }
+            } else {
+                source_time_scale(&cfg, &dev, source_name, hv == Some(true))
+                    .map_err(Failure::Config)?
+            };
+            scale_guessed = choice.guessed();
+            let tai_offset = if choice.tai {
+                Duration::from_secs(cfg.tai_utc_offset)
+            } else {
+                Duration::ZERO
+            };
             let mode = if sa.dry_run { Mode::DryRun } else { Mode::Sync };
             let mut linux = LinuxClock::new(&dev, &label, reader, actuator);
             if let Some(sd) = &sink_dev {
                 let sink_label = found
                     .iter()
                     .find(|i| i.dev == *sd)
-                    .map_or_else(|| "unknown PHC".to_string(), |i| i.name.clone());
+                    .map_or_else(|| phc::UNKNOWN_PHC.to_string(), |i| i.name.clone());
                 let sink = PhcSink::open(
                     sd,
                     &sink_label,
@@ -466,6 +473,7 @@ fn sync(args: &[String]) -> Result<ExitCode, Failure> {
         mode,
         duration_ns,
         tai_offset,
+        scale_guessed,
         csv: sa.csv.clone(),
         svg: sa.svg.clone(),
         title,
@@ -482,6 +490,54 @@ fn sync(args: &[String]) -> Result<ExitCode, Failure> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// PHC − `CLOCK_REALTIME` (ns) of the PHC at `dev`, read at start with
+/// the configured read method (three tries: EBUSY is transient); `None`
+/// when no reading was had.
+fn phc_ahead_now(dev: &Path, method: MethodChoice, samples: usize) -> Option<i64> {
+    let mut d = LinuxPhc::open(dev).ok()?;
+    let mut r = Reader::new(method, samples);
+    (0..3).find_map(|_| {
+        r.read(&mut d)
+            .ok()
+            .and_then(|ok| ok.reading.best_sample())
+            .map(|s| timescale::phc_ahead_ns(s.offset))
+    })
+}
+
+/// The source's time scale with `time_scale` as configured: a hypervisor
+/// PHC's is known; any other's is read from evidence (and logged), or keel
+/// refuses to guess.
+///
+/// # Errors
+/// The configuration error to stop with: keel cannot tell the scale.
+fn source_time_scale(
+    cfg: &Config,
+    dev: &Path,
+    name: Option<&str>,
+    hypervisor: bool,
+) -> Result<timescale::Choice, String> {
+    let ahead = (cfg.time_scale == TimeScale::Auto && !hypervisor)
+        .then(|| phc_ahead_now(dev, cfg.read_method, cfg.samples))
+        .flatten();
+    let shown = dev.display().to_string();
+    let label = name.unwrap_or(phc::UNKNOWN_PHC);
+    match timescale::decide(name, ahead, cfg.time_scale, cfg.tai_utc_offset) {
+        Ok(c) => {
+            if let Some(line) = timescale::explain(&shown, label, c, ahead) {
+                warn!("{line}");
+            }
+            Ok(c)
+        }
+        Err(refusal) => Err(timescale::RefusalMessage {
+            dev: &shown,
+            name: label,
+            tai_utc_s: cfg.tai_utc_offset,
+            refusal,
+        }
+        .to_string()),
+    }
 }
 
 #[allow(clippy::cast_precision_loss, reason = "display")]
@@ -595,12 +651,15 @@ fn phc_list() {
         return;
     }
     for i in found {
-        let kind = if i.is_hypervisor() {
-            "hypervisor, UTC"
-        } else {
-            "TAI assumed"
-        };
-        println!("{}  \"{}\"  ({kind})", i.dev.display(), i.name);
+        let ahead = (!i.is_hypervisor())
+            .then(|| phc_ahead_now(&i.dev, MethodChoice::Auto, 5))
+            .flatten();
+        println!(
+            "{}  \"{}\"  ({})",
+            i.dev.display(),
+            i.name,
+            scale_words(&i.name, ahead)
+        );
         match LinuxPhc::open(&i.dev) {
             Err((_, e)) => println!("    cannot open: {e}"),
             Ok(mut d) => {
@@ -623,6 +682,33 @@ fn phc_list() {
                 }
             }
         }
+    }
+}
+
+/// What `time_scale = "auto"` makes of a PHC named `name` that reads
+/// `ahead` (PHC − `CLOCK_REALTIME`, ns) now.
+fn scale_words(name: &str, ahead: Option<i64>) -> String {
+    #[allow(clippy::cast_precision_loss, reason = "display")]
+    let secs = |ns: i64| ns as f64 / 1e9;
+    match timescale::decide(
+        Some(name),
+        ahead,
+        TimeScale::Auto,
+        Config::default().tai_utc_offset,
+    ) {
+        Ok(c) if c.basis == timescale::Basis::Hypervisor => "hypervisor, UTC".into(),
+        Ok(c) => format!(
+            "time scale auto: {} (it reads {:+.3} s from CLOCK_REALTIME now)",
+            if c.tai { "TAI" } else { "UTC" },
+            secs(ahead.unwrap_or(0))
+        ),
+        Err(timescale::Refusal::NoReading) => {
+            "time scale unknown: not readable now; set time_scale".into()
+        }
+        Err(timescale::Refusal::Ambiguous(a)) => format!(
+            "time scale unknown: it reads {:+.3} s from CLOCK_REALTIME, neither UTC nor TAI; set time_scale",
+            secs(a)
+        ),
     }
 }
 

@@ -608,6 +608,10 @@ pub fn resolve(source: &str, found: &[PhcInfo]) -> Result<(PathBuf, Option<bool>
         .ok_or_else(|| ResolveError(format!("no PHC named \"{source}\" ({})", listing())))
 }
 
+/// The label of a PHC whose clock name keel could not read (a path not
+/// in sysfs).
+pub const UNKNOWN_PHC: &str = "unknown PHC";
+
 /// The sink value that names the system clock.
 pub const SINK_REALTIME: &str = "CLOCK_REALTIME";
 

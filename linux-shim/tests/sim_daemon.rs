@@ -896,3 +896,143 @@ fn sink_errors_are_clear() {
         "clock writes are forbidden here",
     );
 }
+
+#[test]
+fn an_unknown_phc_time_scale_is_never_guessed_blindly() {
+    // /dev/null opens but reads as no PHC: keel cannot tell its time scale
+    // from evidence and will not guess.
+    let o = run(&["sync", "--dry-run", "--source", "/dev/null"]);
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err.trim_end(),
+        "keel: /dev/null (unknown PHC): keel does not know this PHC's time scale and could not read it against the system clock to tell; set time_scale = \"utc\" or \"tai\" in keel.toml (ptp4l keeps a NIC's PHC on TAI)"
+    );
+    // Configured, it is taken as it is.
+    let dir = tmpdir("time-scale");
+    let p = dir.join("keel.toml");
+    std::fs::write(
+        &p,
+        "time_scale = \"utc\"\nstate_file = \"\"\nstatus_socket = \"\"\nleap_seconds_list = \"\"\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "sync",
+        "--dry-run",
+        "--config",
+        p.to_str().unwrap(),
+        "--source",
+        "/dev/null",
+        "--duration",
+        "1s",
+    ]);
+    let err = text(&o).1;
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("PHC read failed"), "{err}");
+    assert!(!err.contains("time scale"), "{err}");
+}
+
+/// Writes a version 2 state file (no record of what it was learnt on).
+fn write_state_v2(path: &Path, freq_ppb: f64, sd_ppb: f64) {
+    let body = format!(
+        "keel-state 2\nfreq_ppb {freq_ppb:.3}\nfreq_sd_ppb {sd_ppb:.3}\nsaved_unix 1700000000\nsink CLOCK_REALTIME\n"
+    );
+    std::fs::write(path, format!("{body}check {:016x}\n", fnv1a(&body))).unwrap();
+}
+
+/// The state file's checksum (FNV-1a 64).
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Every update's log line (`--summary 0`): (state, bound) pairs.
+fn update_states(err: &str) -> Vec<(String, String)> {
+    err.lines()
+        .filter_map(|l| l.strip_prefix("keel: info: offset "))
+        .filter(|l| !l.starts_with("rms "))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let bound = w
+                .iter()
+                .position(|&x| x == "bound")
+                .and_then(|i| w.get(i + 1))
+                .map_or(String::new(), |b| (*b).to_string());
+            (w.get(1).map_or(String::new(), |s| (*s).to_string()), bound)
+        })
+        .collect()
+}
+
+/// A state file that is confidently wrong (0 ppb ± 4.5 ppb; the simulated
+/// clock needs about −50,000 ppb), as in issue #20 case 1.
+fn wrong_prior_run(name: &str) -> (PathBuf, String, String) {
+    let dir = tmpdir(name);
+    let st = dir.join("state");
+    write_state_v2(&st, 0.0, 4.5);
+    let (out, err) = sim(
+        "standard",
+        &[
+            "--state-file",
+            st.to_str().unwrap(),
+            "--summary",
+            "0",
+            "--duration",
+            "600s",
+        ],
+    );
+    (st, out, err)
+}
+
+#[test]
+fn a_wrong_saved_frequency_is_never_reported_locked_without_a_bound() {
+    let (st, out, err) = wrong_prior_run("wrong-prior");
+    assert!(
+        err.contains("starting from the saved frequency +0.000 ppb"),
+        "{err}"
+    );
+    let states = update_states(&err);
+    assert!(states.len() >= 600, "{} update lines", states.len());
+    for (i, (state, bound)) in states.iter().enumerate() {
+        assert!(
+            !(state.starts_with("locked") && bound == "-"),
+            "update {i}: state {state} without a bound"
+        );
+    }
+    assert!(!row(&out, "state at the end").is_empty(), "{out}");
+    // The state file is only rewritten from a lock with a bound: never with
+    // what a confused servo had.
+    let saved = std::fs::read_to_string(&st).unwrap();
+    let freq: f64 = saved
+        .lines()
+        .find_map(|l| l.strip_prefix("freq_ppb "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        freq == 0.0 || (-50_500.0..-49_500.0).contains(&freq),
+        "{saved}"
+    );
+}
+
+#[test]
+#[ignore = "needs the servo fix of issue #20 case 1 (core/src/servo/kalman.rs): enable once it lands"]
+fn a_wrong_saved_frequency_converges() {
+    let (_, out, err) = wrong_prior_run("wrong-prior-converges");
+    let freq: f64 = row(&out, "final frequency")
+        .trim_end_matches(" ppb")
+        .parse()
+        .unwrap();
+    assert!((-50_500.0..-49_500.0).contains(&freq), "{out}");
+    assert!(
+        ns(row(&out, "RMS |true offset|, second half")) < 100.0,
+        "{out}"
+    );
+    assert!(row(&out, "state at the end").starts_with("locked"), "{out}");
+    assert!(
+        update_states(&err)
+            .iter()
+            .any(|(s, b)| s.starts_with("locked") && b != "-"),
+        "{err}"
+    );
+}
