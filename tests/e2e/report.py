@@ -2,14 +2,19 @@
 """Turn the guests' serial logs into the lab's markdown table and check keel's goals.
 
 Input lines (see guest/init): B/C/X/S/E/L/Z. Offsets are the checker's
-CLOCK_REALTIME - /dev/ptp1 (ground truth), four times a second.
-Exit status 1 when keel misses a goal of issue 8 (the steady-RMS comparison
-with the best peer only with E2E_STRICT=1: see below).
+CLOCK_REALTIME - /dev/ptp1 (ground truth), four times a second. keel's log
+lines come stamped "@<t> <true offset ns|->" (e2etool stamp), which ties
+each update, and the error bound it prints, to the truth.
+Exit status 1 when keel misses a goal of issue 8 or issue 20 (the steady-RMS
+comparison with the best peer in 1, 7, 8 only with E2E_STRICT=1: see below).
+With --repeat N (E2E_REPEAT) each scenario ran N times: every cell is the
+median with the spread (min–max) beside it, and goals are judged on medians.
 """
 import argparse
 import math
 import os
 import re
+import statistics
 import sys
 import time
 
@@ -22,19 +27,33 @@ NAMES = {
     "6": "6 interference",
     "7": "7 no PRECISE",
     "8": "8 PHC sink (NIC)",
+    "9": "9 noise rises 1 µs",
+    "10": "10 noise rises, EXTENDED",
 }
-EVENT = {"3": "jump", "4": "reload", "5": "restart", "6": "interfere"}
+EVENT = {"3": "jump", "4": "reload", "5": "restart", "6": "interfere", "9": "noise", "10": "noise"}
 # Seconds of steady window at the end (default 10): longer where keel's RMS is
 # compared, so that the window spans many correlation times of the error. In 2
 # (1 µs reading noise) the run is 120 s and the window its second minute: 30–60
 # s after the start the estimate is still converging, and in the simulator
 # keel's RMS there reached 346 ns at the 99th percentile of 200 seeds (60–120 s:
 # 214 ns; medians 127 and 117 ns).
-STEADY = {"1": 20.0, "2": 60.0, "7": 20.0, "8": 20.0}
+STEADY = {"1": 20.0, "2": 60.0, "3": 20.0, "7": 20.0, "8": 20.0}
+# Issue 20's transients: the steady window after the event starts this many
+# seconds after it (9, 10: "steady RMS within 30 s" of the noise rising) ...
+STEADY_AFTER = {"9": 30.0, "10": 30.0}
+# ... and the pre-event steady window is the PRE seconds before it (3: 6-12 s
+# after the start; 9, 10: 9-15 s).
+PRE = 6.0
+TRANSIENT = ("3", "9", "10")
 LABEL = {"keel": "keel", "pi": "phc2sys PI", "linreg": "phc2sys linreg", "chronyd": "chronyd"}
 
 
+KEEL_LINE = re.compile(r"\boffset (\S+) (\S+) freq ([-+0-9.]+) delay \S+ bound (\S+)")
+PHC2SYS_LINE = re.compile(r"phc2sys\[([0-9.]+)\]: .*offset +(-?\d+) s\d freq +([-+]?\d+)")
+
+
 def parse(path):
+    """{scenario: [run, ...]} in the order the runs ran (E2E_REPEAT)."""
     runs = {}
     cur = None
     try:
@@ -49,7 +68,8 @@ def parse(path):
         k = p[0]
         try:
             if k == "B":
-                cur = runs.setdefault(p[1], {"t0": float(p[2]), "c": [], "steps": [], "ev": {}, "log": [], "alive": None, "end": None, "gaps": 0})
+                cur = {"t0": float(p[2]), "c": [], "steps": [], "ev": {}, "log": [], "tlog": [], "alive": None, "end": None, "gaps": 0}
+                runs.setdefault(p[1], []).append(cur)
             elif k == "C" and cur is not None and len(p) == 3:
                 cur["c"].append((float(p[1]) - cur["t0"], int(p[2])))
             elif k == "X" and cur is not None:
@@ -57,15 +77,23 @@ def parse(path):
             elif k == "S" and cur is not None:
                 cur["steps"].append(float(p[1]) - cur["t0"])
             elif k == "E" and p[1] in runs:
-                r = runs[p[1]]
+                r = runs[p[1]][-1]
                 r["ev"][p[2]] = float(p[3]) - r["t0"]
             elif k == "Z" and p[1] in runs:
-                r = runs[p[1]]
+                r = runs[p[1]][-1]
                 r["end"] = float(p[2]) - r["t0"]
                 r["alive"] = p[3] == "1"
                 cur = None  # the next run's checker may print before its B line
             elif k == "L" and len(p) >= 2 and p[1] in runs:
-                runs[p[1]]["log"].append(line.split(" ", 2)[2] if len(p) > 2 else "")
+                r = runs[p[1]][-1]
+                text = line.split(" ", 2)[2] if len(p) > 2 else ""
+                if text.startswith("@"):
+                    # "@<t> <true offset ns|-> <line>" from e2etool stamp.
+                    q = text.split(" ", 2)
+                    truth = None if q[1] == "-" else int(q[1])
+                    text = q[2] if len(q) > 2 else ""
+                    r["tlog"].append((float(q[0][1:]) - r["t0"], truth, text))
+                r["log"].append(text)
         except (ValueError, IndexError):
             continue
     return runs, text
@@ -101,26 +129,136 @@ def keel_freqs(log):
     return before, after
 
 
-def analyse(s, r):
+def rms_of(v):
+    return math.sqrt(sum(o * o for o in v) / len(v)) if v else None
+
+
+def updates(d, r):
+    """[(t, freq ppb, bound ns or None, true offset ns or None)] of the daemon's
+    updates, from its log: keel's stamped lines, phc2sys's own monotonic
+    stamps; chronyd logs none."""
+    u = []
+    if d == "keel":
+        for t, truth, text in r["tlog"]:
+            m = KEEL_LINE.search(text)
+            if m:
+                b = m.group(4)
+                u.append((t, float(m.group(3)), int(b) if b.isdigit() else None, truth))
+    elif d in ("pi", "linreg"):
+        for text in r["log"]:
+            m = PHC2SYS_LINE.search(text)
+            if m:
+                u.append((float(m.group(1)) - r["t0"], float(m.group(3)), None, None))
+    return u
+
+
+def bound_check(u, events):
+    """keel's printed bound against the true offset when it printed it:
+    (updates with a bound, violations, violations allowed, largest excess ns).
+    Allowed: the first bounded update at or after each injected event (issue
+    20: "violations only at the one update that first sees an unannounced
+    event")."""
+    firsts = set()
+    for te in events:
+        for i, (t, _, b, truth) in enumerate(u):
+            if t >= te and b is not None and truth is not None:
+                firsts.add(i)
+                break
+    n = bad = allowed = 0
+    excess = None
+    for i, (t, _, b, truth) in enumerate(u):
+        if b is None or truth is None:
+            continue
+        n += 1
+        if abs(truth) > b:
+            if i in firsts:
+                allowed += 1
+                continue
+            bad += 1
+            e = abs(truth) - b
+            excess = e if excess is None else max(excess, e)
+    return n, bad, allowed, excess
+
+
+def analyse(s, r, d):
     c = r["c"]
     ev = EVENT.get(s)
     since = r["ev"].get(ev, 0.0) if ev else 0.0
     end = r["end"] if r["end"] is not None else (c[-1][0] if c else 0.0)
-    w = STEADY.get(s, 10.0)
-    steady = [o for t, o in c if t >= end - w]
-    rms = math.sqrt(sum(o * o for o in steady) / len(steady)) if steady else None
+    if s in STEADY_AFTER:
+        w0 = since + STEADY_AFTER[s]
+    else:
+        w0 = end - STEADY.get(s, 10.0)
+    steady = [o for t, o in c if w0 <= t <= end]
+    rms = rms_of(steady)
     mx = max(abs(o) for o in steady) if steady else None
-    # Steps: the first (initial) step is expected from +0.5 s; count the others too.
-    return {
+    x = {
         "h1": hold_time(c, since, 1000),
         "h100": hold_time(c, since, 100),
         "rms": rms,
         "max": mx,
+        # Steps: the first (initial) step is expected from +0.5 s; count the others too.
         "steps": len(r["steps"]),
         "steps_after": len([t for t in r["steps"] if t > 5.0]),
         "alive": r["alive"],
         "since": since,
     }
+    if s in TRANSIENT and ev in r["ev"]:
+        x["pre"] = rms_of([o for t, o in c if since - PRE <= t < since])
+    u = updates(d, r)
+    if u and ev in r["ev"]:
+        after = [f for t, f, _, _ in u if since < t <= end]
+        before = [f for t, f, _, _ in u if t <= since][-1:]
+        # Updates (log lines) per second and the frequency's excursion (the
+        # one in force at the event included) from the event to the end.
+        x["rate"] = len(after) / (end - since) if end > since else None
+        x["fexc"] = max(before + after) - min(before + after) if after else None
+    if d == "keel":
+        if r["tlog"]:
+            n, bad, allowed, excess = bound_check(u, list(r["ev"].values()))
+            x["bn"], x["bad"], x["ballowed"], x["bexcess"] = n, bad, allowed, excess
+        if s == "5":
+            b, af = keel_freqs(r["log"])
+            x["f5"] = (b, af)
+            x["df5"] = None if b is None or af is None else af - b
+        if s == "6":
+            x["interf"] = any("interference" in l for l in r["log"])
+    return x
+
+
+def median(vals, never=False):
+    """Median over the repeats. never=True: None means "never" (a hold time)
+    and sorts above every number; else Nones are left out."""
+    if never:
+        v = [math.inf if x is None else x for x in vals]
+    else:
+        v = [x for x in vals if x is not None]
+    if not v:
+        return None
+    m = statistics.median(v)
+    return None if math.isinf(m) else m
+
+
+def aggregate(xs):
+    """One dict of medians over the repeats, and the runs kept for spreads."""
+    keys = set().union(*xs)
+    a = {"runs": xs}
+    for k in keys:
+        vals = [x.get(k) for x in xs]
+        if k in ("h1", "h100"):
+            a[k] = median(vals, never=True)
+        elif k in ("alive", "interf"):
+            v = [1.0 if x else 0.0 for x in vals if x is not None]
+            a[k] = None if not v else statistics.median(v) >= 0.5
+        elif k == "f5":
+            a[k] = vals[len(vals) // 2]
+        elif k == "df5":
+            # Judged by size: the median of |Δ|.
+            v = [abs(x) for x in vals if x is not None]
+            a[k] = statistics.median(v) if v else None
+        else:
+            a[k] = median(vals)
+    return a
 
 
 def fmt_s(v):
@@ -133,12 +271,46 @@ def fmt_ns(v):
     return f"{v:.0f} ns" if v < 10000 else f"{v / 1000:.1f} µs"
 
 
+def fmt_ppb(v):
+    return "-" if v is None else f"{v:.0f} ppb" if abs(v) < 10000 else f"{v / 1000:.1f} ppm"
+
+
+def fmt_rate(v):
+    return "-" if v is None else f"{v:.2f}/s"
+
+
+def cell(a, k, f, never=False):
+    """The median of a metric, and with repeats its spread (min–max)."""
+    if a is None:
+        return "-"
+    m = a.get(k)
+    if never:
+        txt = fmt_s(m)
+    elif m is None:
+        return "-"
+    else:
+        txt = f(m)
+    runs = a["runs"]
+    if len(runs) > 1:
+        v = [x.get(k) for x in runs]
+        if never:
+            lo = min(v, key=lambda x: math.inf if x is None else x)
+            hi = max(v, key=lambda x: math.inf if x is None else x)
+            txt += f" ({fmt_s(lo)}–{fmt_s(hi)})"
+        else:
+            v = [x for x in v if x is not None]
+            if v:
+                txt += f" ({f(min(v))}–{f(max(v))})"
+    return txt
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--start", type=float, default=time.time())
     ap.add_argument("--accel", default="?")
     ap.add_argument("--kernel", default="?")
-    ap.add_argument("--scen", default="1,2,3,4,5,6,7,8")
+    ap.add_argument("--scen", default="1,2,3,4,5,6,7,8,9,10")
+    ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("dir")
     ap.add_argument("daemons", nargs="+")
     a = ap.parse_args()
@@ -149,26 +321,54 @@ def main():
         runs, text = parse(f"{a.dir}/serial-{d}.log")
         m = re.search(r"E2E READY (\S+) (\S+) (\S+)", text)
         info[d] = (m.group(3) if m else "no boot", "E2E DONE" in text)
-        res[d] = {s: (analyse(s, r), r) for s, r in runs.items()}
+        res[d] = {s: aggregate([analyse(s, r, d) for r in rs]) for s, rs in runs.items()}
+    order = sorted(NAMES, key=int)
+    rep = f", {a.repeat} runs each: medians (min–max)" if a.repeat > 1 else ""
 
-    print(f"\n### keel end-to-end lab: Debian {a.kernel} guest, {a.accel}, clocksource {info.get('keel', ('?',))[0]}\n")
+    print(f"\n### keel end-to-end lab: Debian {a.kernel} guest, {a.accel}, clocksource {info.get('keel', ('?',))[0]}{rep}\n")
     print("Offsets are CLOCK_REALTIME − truth PHC (/dev/ptp1), 4 Hz, seen by the checker; "
           "in 8 the steered NIC PHC − truth PHC (PHC → PHC, chronyd cannot). "
           "Hold times count from the daemon start (1, 2, 7, 8), the jump (3), the reload (4), "
-          "the restart (5) or the interference (6). Steady = last 20 s in 1, 7, 8, 60 s in 2, 10 s elsewhere. "
+          "the restart (5), the interference (6) or the noise rising (9, 10). Steady = last 20 s in 1, 3, 7, 8, "
+          "60 s in 2, from 30 s after the noise rises to the end (15 s) in 9, 10, 10 s elsewhere. "
           "Steps are CLOCK_REALTIME's.\n")
     print("| scenario | daemon | hold < 1 µs | hold < 100 ns | steady RMS | steady max | steps | survived |")
     print("|---|---|---|---|---|---|---|---|")
-    for s in sorted(NAMES):
+    for s in order:
         for d in a.daemons:
             if s not in res.get(d, {}):
                 continue
-            x, _ = res[d][s]
+            x = res[d][s]
             alive = {True: "yes", False: "no", None: "?"}[x["alive"]]
-            print(f"| {NAMES[s]} | {LABEL.get(d, d)} | {fmt_s(x['h1'])} | {fmt_s(x['h100'])} | "
-                  f"{fmt_ns(x['rms'])} | {fmt_ns(x['max'])} | {x['steps']} | {alive} |")
+            print(f"| {NAMES[s]} | {LABEL.get(d, d)} | {cell(x, 'h1', None, True)} | {cell(x, 'h100', None, True)} | "
+                  f"{cell(x, 'rms', fmt_ns)} | {cell(x, 'max', fmt_ns)} | {cell(x, 'steps', lambda v: f'{v:g}')} | {alive} |")
 
-    # keel's goals (issue 8).
+    # Issue 20: the world changes under the daemons.
+    tr = [s for s in TRANSIENT if any(s in res.get(d, {}) for d in a.daemons)]
+    if tr:
+        print("\n#### When the world changes (issue 20)\n")
+        print("pre = steady RMS over the 6 s before the event; after = the table's steady window; hold times "
+              "count from the event. Updates/s and the frequency's excursion (max − min, the frequency in force at the "
+              "event included) from the event to the end, from the daemons' logs (keel, phc2sys; chronyd logs none). "
+              "Bound: keel's updates whose printed error bound is below the true |offset| when it printed it, "
+              "of all updates with a bound; [+n] = at the first update after the event (allowed).\n")
+        print("| scenario | daemon | pre RMS | after RMS | < 1 µs after | < 100 ns after | updates/s after | freq excursion | bound violations |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for s in tr:
+            for d in a.daemons:
+                if s not in res.get(d, {}):
+                    continue
+                x = res[d][s]
+                bv = "-"
+                if "bn" in x:
+                    bv = f"{cell(x, 'bad', lambda v: f'{v:g}')} of {cell(x, 'bn', lambda v: f'{v:g}')}"
+                    if x.get("ballowed"):
+                        bv += f" [+{x['ballowed']:g}]"
+                print(f"| {NAMES[s]} | {LABEL.get(d, d)} | {cell(x, 'pre', fmt_ns)} | {cell(x, 'rms', fmt_ns)} | "
+                      f"{cell(x, 'h1', None, True)} | {cell(x, 'h100', None, True)} | {cell(x, 'rate', fmt_rate)} | "
+                      f"{cell(x, 'fexc', fmt_ppb)} | {bv} |")
+
+    # keel's goals (issues 8 and 20).
     fails = []
     misses = []
     notes = []
@@ -179,9 +379,14 @@ def main():
     if not info["keel"][1]:
         fails.append("the keel guest did not finish (see serial-keel.log)")
 
+    def peers(s, key, never=False):
+        v = [res[d][s].get(key) for d in a.daemons if d != "keel" and s in res.get(d, {})]
+        if never:
+            return v
+        return [x for x in v if x is not None]
+
     def best_peer(s):
-        v = [res[d][s][0]["rms"] for d in a.daemons if d != "keel" and s in res.get(d, {})
-             and res[d][s][0]["rms"] is not None]
+        v = peers(s, "rms")
         return min(v) if v else None
 
     wanted = set(a.scen.split(","))
@@ -192,7 +397,7 @@ def main():
         if s not in k:
             fails.append(f"scenario {s}: no result")
             return None
-        return k[s][0]
+        return k[s]
 
     # Steady RMS against the best peer measured in parallel: keel and the
     # peers share the guest kernel's frequency-granularity floor (15-25 ns
@@ -212,7 +417,7 @@ def main():
         if s == "8" and (x["h1"] is None or x["h1"] > 5.0):
             fails.append(f"scenario 8: < 1 µs after {fmt_s(x['h1'])} (goal 5 s)")
         if s == "8" and x["steps"]:
-            fails.append(f"scenario 8: CLOCK_REALTIME was stepped {x['steps']} time(s); keel must steer only the NIC PHC")
+            fails.append(f"scenario 8: CLOCK_REALTIME was stepped {x['steps']:g} time(s); keel must steer only the NIC PHC")
         if x["rms"] is None:
             fails.append(f"scenario {s}: no steady offsets")
         elif x["rms"] > lim:
@@ -225,30 +430,91 @@ def main():
         if x["h1"] is None or x["h1"] > 5.0:
             fails.append(f"scenario 3: back < 1 µs after {fmt_s(x['h1'])} (goal 5 s)")
         if x["steps_after"]:
-            fails.append(f"scenario 3: {x['steps_after']} step(s) after the start")
+            fails.append(f"scenario 3: {x['steps_after']:g} step(s) after the start")
+        # Issue 20: no sawtooth after the step. The pre-step RMS is the lab's
+        # floor (a few ns, the guest kernel's frequency granularity), so 5 ns
+        # of absolute slack on top of the issue's 20 %.
+        pre, post = x.get("pre"), x["rms"]
+        if pre is None or post is None:
+            fails.append("scenario 3: no pre- or post-step steady offsets")
+        elif post > 1.2 * pre + 5.0:
+            fails.append(f"scenario 3: post-step steady RMS {fmt_ns(post)} > 1.2 × pre-step {fmt_ns(pre)} + 5 ns "
+                         f"= {1.2 * pre + 5.0:.1f} ns (issue 20: no sawtooth)")
+        # Back below 100 ns no later than the best peer, + 1.5 s: the checker
+        # resolves hold times to 0.25 s on either side, and a daemon whose
+        # update grid falls just after the step reacts up to one 1 s interval
+        # before one whose update fell just before it.
+        pv = [math.inf if v is None else v for v in peers("3", "h100", never=True)]
+        if pv and min(pv) < math.inf:
+            bp = min(pv)
+            if x["h100"] is None or x["h100"] > bp + 1.5:
+                fails.append(f"scenario 3: < 100 ns after {fmt_s(x['h100'])}, best peer {fmt_s(bp)} "
+                             f"(issue 20: no later than the best peer, + 1.5 s)")
     x = need("4")
     if x is not None:
         if not x["alive"]:
             fails.append("scenario 4: keel did not survive the PHC's absence")
         if x["steps_after"]:
-            fails.append(f"scenario 4: {x['steps_after']} step(s) after the start")
+            fails.append(f"scenario 4: {x['steps_after']:g} step(s) after the start")
         if x["h1"] is None:
             fails.append("scenario 4: not back < 1 µs after the reload")
     x = need("5")
     if x is not None:
-        b, af = keel_freqs(k["5"][1]["log"])
-        if b is None or af is None:
+        for i, y in enumerate(x["runs"]):
+            b, af = y.get("f5", (None, None))
+            if b is not None and af is not None:
+                tag = f" (run {i + 1})" if len(x["runs"]) > 1 else ""
+                notes.append(f"scenario 5{tag}: keel frequency before SIGTERM {b:+.1f} ppb, first update after restart {af:+.1f} ppb (Δ {af - b:+.1f} ppb)")
+        if x.get("df5") is None:
             fails.append("scenario 5: cannot find keel's frequency before and after the restart in its log")
-        else:
-            notes.append(f"scenario 5: keel frequency before SIGTERM {b:+.1f} ppb, first update after restart {af:+.1f} ppb (Δ {af - b:+.1f} ppb)")
-            if abs(af - b) > 100:
-                fails.append(f"scenario 5: frequency after restart {af:+.1f} ppb vs {b:+.1f} ppb before (> 0.1 ppm apart)")
+        elif x["df5"] > 100:
+            fails.append(f"scenario 5: frequency after restart {x['df5']:.1f} ppb from before (> 0.1 ppm apart)")
     x = need("6")
     if x is not None:
-        if not any("interference" in l for l in k["6"][1]["log"]):
+        if not x.get("interf"):
             fails.append("scenario 6: keel did not report the interference")
         if x["h1"] is None or not x["alive"]:
             fails.append("scenario 6: keel did not recover from the interference")
+    for s in ("9", "10"):
+        x = need(s)
+        if x is None:
+            continue
+        # Steady RMS within 30 s of the rise at or below the best peer's, with
+        # 25 % of slack: with 1 µs of noise a 15 s window's RMS spreads by a
+        # factor of 2-4 from run to run (scenario 2's windows over 13 runs:
+        # keel 49-237 ns, best peer 116-517 ns), and the best of three peers
+        # is the smallest of three such draws; the issue's gap was 1.1-2.5x
+        # and 50x (EXTENDED) the other way. Judged on the median with E2E_REPEAT.
+        bp = best_peer(s)
+        if x["rms"] is None:
+            fails.append(f"scenario {s}: no steady offsets")
+        elif bp is not None and x["rms"] > 1.25 * bp:
+            fails.append(f"scenario {s}: steady RMS from 30 s after the rise {fmt_ns(x['rms'])} > 1.25 × best peer "
+                         f"{fmt_ns(bp)} (issue 20)")
+        # At most one re-read per update on average (1 s interval: ≤ 2 updates/s).
+        if x.get("rate") is None:
+            fails.append(f"scenario {s}: no keel updates after the rise in its log")
+        elif x["rate"] > 2.0:
+            fails.append(f"scenario {s}: {x['rate']:.2f} updates/s after the rise (issue 20: ≤ 2, one re-read per update)")
+        if x.get("fexc") is not None and x["fexc"] > 5000:
+            fails.append(f"scenario {s}: frequency excursion {fmt_ppb(x['fexc'])} after the rise (issue 20: ≤ 5 ppm)")
+    for s in TRANSIENT:
+        x = need(s)
+        if x is None:
+            continue
+        if x.get("bn") is None:
+            fails.append(f"scenario {s}: keel's log lines are not stamped (no bound check)")
+        elif x["bad"]:
+            fails.append(f"scenario {s}: keel's error bound below the true |offset| at {x['bad']:g} of {x['bn']:g} updates, "
+                         f"by up to {fmt_ns(x.get('bexcess'))} (issue 20: only at the first update after an event)")
+    # The bound everywhere else: reported, not (yet) a goal.
+    for s in order:
+        if s in TRANSIENT or s not in k or s not in wanted or k[s].get("bn") is None:
+            continue
+        x = k[s]
+        notes.append(f"scenario {s}: keel's bound below the true |offset| at {x['bad']:g} of {x['bn']:g} updates"
+                     + (f", by up to {fmt_ns(x['bexcess'])}" if x["bad"] else "")
+                     + (f" [+{x['ballowed']:g} at the first update after the event]" if x.get("ballowed") else ""))
     for n in notes:
         print(f"\n{n}")
     print(f"\ne2e: {time.time() - a.start:.0f} s wall")
@@ -258,7 +524,7 @@ def main():
         for m in misses:
             print(f"- {m}")
     if fails or (strict and misses):
-        print("\nFAIL (keel's goals, issue 8):")
+        print("\nFAIL (keel's goals, issues 8 and 20):")
         for f in fails + (misses if strict else []):
             print(f"- {f}")
         if os.environ.get("E2E_REPORT_ONLY") == "1":
@@ -266,10 +532,11 @@ def main():
             return 0
         return 1
     if misses:
-        print("\nkeel meets the issue-8 goals in this run except the RMS comparison above.")
+        print("\nkeel meets the goals of issues 8 and 20 in this run except the RMS comparison above.")
     else:
-        print("\nkeel meets the issue-8 goals in this run.")
+        print("\nkeel meets the goals of issues 8 and 20 in this run.")
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

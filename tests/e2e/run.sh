@@ -13,6 +13,8 @@
 #
 # Environment: E2E_DIR (build and download cache; default
 # $CARGO_TARGET_DIR/e2e or target/e2e), E2E_SCEN (e.g. "1,3"; default all),
+# E2E_REPEAT=N (run the scenarios N times, default 1; the report gives medians
+# and min–max per cell and judges the goals on the medians),
 # E2E_REPORT_ONLY=1 (print keel's misses without failing), E2E_STRICT=1 (also fail
 # when keel's steady RMS is above the best peer's), E2E_ACCEL ("tcg", default, or "kvm").
 set -eu
@@ -21,7 +23,9 @@ REPO=$(cd "$HERE/../.." && pwd)
 TGT=${CARGO_TARGET_DIR:-$REPO/target}
 W=${E2E_DIR:-$TGT/e2e}
 DAEMONS=${*:-keel pi linreg chronyd}
-SCEN=${E2E_SCEN:-1,2,3,4,5,6,7,8}
+SCEN=${E2E_SCEN:-1,2,3,4,5,6,7,8,9,10}
+REPEAT=${E2E_REPEAT:-1}
+case $REPEAT in ''|*[!0-9]*|0) echo "e2e: E2E_REPEAT must be a positive integer" >&2; exit 2 ;; esac
 START=$(date +%s)
 
 skip() { echo "SKIP e2e: $*"; exit 0; }
@@ -108,17 +112,24 @@ case $ACCEL in
     *) QACCEL="-accel tcg -cpu max" ;;
 esac
 
-say "booting $DAEMONS in parallel guests ($ACCEL), scenarios $SCEN"
+# The guests' time limit: each scenario's length (guest/init) plus ~20 s of
+# setup and log output, per repeat, and the boot.
+LIMIT=120
+for s in $(echo "$SCEN" | tr , ' '); do
+    case $s in 2) n=120 ;; 4|9|10) n=60 ;; 3) n=52 ;; *) n=40 ;; esac
+    LIMIT=$((LIMIT + REPEAT * (n + 20)))
+done
+say "booting $DAEMONS in parallel guests ($ACCEL), scenarios $SCEN x $REPEAT (limit $LIMIT s)"
 pids=""
 for d in $DAEMONS; do
     # shellcheck disable=SC2086
-    timeout 600 qemu-system-x86_64 $QACCEL -m 384 -smp 1 -nographic -no-reboot \
+    timeout $LIMIT qemu-system-x86_64 $QACCEL -m 384 -smp 1 -nographic -no-reboot \
         -kernel "$R/boot/vmlinuz-$KVER" -initrd "$W/initrd.gz" \
-        -append "console=ttyS0 quiet loglevel=3 panic=-1 e2e.daemon=$d e2e.scen=$SCEN" \
+        -append "console=ttyS0 quiet loglevel=3 panic=-1 e2e.daemon=$d e2e.scen=$SCEN e2e.repeat=$REPEAT" \
         </dev/null >"$W/serial-$d.log" 2>&1 &
     pids="$pids $!"
 done
 for p in $pids; do wait "$p" || true; done
 say "guests done after $(($(date +%s) - START)) s"
 
-python3 "$HERE/report.py" --start "$START" --accel "$ACCEL" --kernel "$KVER" --scen "$SCEN" "$W" $DAEMONS
+python3 "$HERE/report.py" --start "$START" --accel "$ACCEL" --kernel "$KVER" --scen "$SCEN" --repeat "$REPEAT" "$W" $DAEMONS

@@ -17,6 +17,12 @@
  *   e2etool interfere PPB add PPB to the kernel frequency (another process's write)
  *   e2etool freq          print the kernel frequency in ppb
  *   e2etool now           print CLOCK_MONOTONIC in seconds
+ *   e2etool stamp DEV [SINK]
+ *                         copy stdin to stdout line by line, each line prefixed with
+ *                         "@<monotonic s> <CLOCK_REALTIME - DEV ns> " (or SINK - DEV),
+ *                         read with PRECISE the moment the line arrives ("-" when
+ *                         DEV cannot be read): ties a daemon's log lines, and the
+ *                         error bound each prints, to time and to the ground truth
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -167,6 +173,46 @@ static int check(const char *dev, const char *sink)
 	return 0;
 }
 
+static int stamp(const char *dev, const char *sink)
+{
+	char line[4096];
+	int fd = -1, sfd = -1, bol = 1;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while (fgets(line, sizeof(line), stdin)) {
+		if (bol) {
+			double t = mono_s();
+			int64_t off;
+			int ok;
+
+			if (fd < 0)
+				fd = open(dev, O_RDONLY);
+			if (sink && sfd < 0)
+				sfd = open(sink, O_RDONLY);
+			if (sink)
+				ok = fd >= 0 && sfd >= 0 && sink_minus_dev(fd, sfd, &off) == 0;
+			else
+				ok = fd >= 0 && precise(fd, &off) == 0;
+			if (ok) {
+				printf("@%.6f %" PRId64 " ", t, off);
+			} else {
+				/* The device went away (scenario 4): reopen next time. */
+				printf("@%.6f - ", t);
+				if (fd >= 0)
+					close(fd);
+				if (sfd >= 0)
+					close(sfd);
+				fd = sfd = -1;
+			}
+		}
+		fputs(line, stdout);
+		bol = strchr(line, '\n') != NULL;
+	}
+	if (!bol)
+		putchar('\n');
+	return 0;
+}
+
 static int kick(const char *dev, long long off_ns, long long ppb)
 {
 	struct timex t;
@@ -230,6 +276,8 @@ int main(int argc, char **argv)
 
 	if (argc >= 3 && !strcmp(argv[1], "check"))
 		return check(argv[2], argc >= 4 ? argv[3] : NULL);
+	if (argc >= 3 && !strcmp(argv[1], "stamp"))
+		return stamp(argv[2], argc >= 4 ? argv[3] : NULL);
 	if (argc >= 5 && !strcmp(argv[1], "kick"))
 		return kick(argv[2], atoll(argv[3]), atoll(argv[4]));
 	if (argc >= 3 && !strcmp(argv[1], "interfere")) {
@@ -254,6 +302,6 @@ int main(int argc, char **argv)
 		printf("%.3f\n", mono_s());
 		return 0;
 	}
-	fprintf(stderr, "usage: e2etool check DEV [SINK] | kick DEV OFFSET_NS PPB | interfere PPB | freq | now\n");
+	fprintf(stderr, "usage: e2etool check DEV [SINK] | kick DEV OFFSET_NS PPB | interfere PPB | freq | now | stamp DEV [SINK]\n");
 	return 2;
 }
