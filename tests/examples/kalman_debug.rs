@@ -1,7 +1,6 @@
 //! Drives keel's default servo through a scenario and prints every update:
 //! `cargo run --release -p keel-tests --example kalman_debug -- <scenario-substring> <from_s> <to_s> [seed]`.
 use keel_core::servo::{Action, Applied, Kalman, KalmanConfig, OffsetSample, Servo, ServoConfig};
-use keel_core::sim::World;
 use keel_core::time::{Duration, KernelFreq, Ppb};
 use keel_tests::scenarios;
 
@@ -29,8 +28,16 @@ fn main() {
     };
     let interval = Duration::from_nanos(i64::try_from(scn.interval_ns).unwrap_or(1_000_000_000));
     let mut k = Kalman::new(cfg, KalmanConfig::default(), interval, Ppb::ZERO);
-    let mut w = World::new(&scn.sim, seed);
+    // KEEL_PRIOR="correction_ppb,sd_ppb": a saved frequency, as from a state file.
+    if let Ok(p) = std::env::var("KEEL_PRIOR") {
+        let mut it = p.split(',').map(|v| v.trim().parse::<i64>().unwrap_or(0));
+        let (c, sd) = (it.next().unwrap_or(0), it.next().unwrap_or(1));
+        k.set_frequency_prior(Ppb::from_ppb(c), Ppb::from_ppb(sd));
+    }
+    let mut w = keel_tests::runner::world_for(&scn, seed);
     let mut t = 1_000_000u64;
+    // The regular updates keep a grid, as the runner and the daemon do.
+    let mut grid = t;
     while t < to * 1_000_000_000 {
         w.advance_to(t);
         if w.take_disruption().is_some() {
@@ -41,14 +48,15 @@ fn main() {
             .ok()
             .and_then(|r| r.best_sample())
         else {
-            t += scn.interval_ns;
+            grid += scn.interval_ns;
+            t = grid;
             continue;
         };
         let true_before = w.true_offset_ns();
         let o = k.sample(&OffsetSample {
             offset: r.offset,
             local_ts: r.local_ts,
-            uncertainty: Duration::ZERO,
+            uncertainty: Duration::from_nanos(r.delay.as_nanos() / 2),
         });
         match o.action {
             Action::None => {}
@@ -85,8 +93,11 @@ fn main() {
                 k.short_term_var().map(|v| v.to_i64() * 2 / 3)
             );
         }
-        t += o.next_update.map_or(scn.interval_ns, |d| {
-            u64::try_from(d.as_nanos()).unwrap_or(1)
+        if t >= grid {
+            grid += scn.interval_ns;
+        }
+        t = o.next_update.map_or(grid, |d| {
+            grid.min(t + u64::try_from(d.as_nanos()).unwrap_or(1).max(1_000_000))
         });
     }
     let m = k.noise_model().unwrap();

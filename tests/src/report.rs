@@ -2,14 +2,14 @@
 //! medians over seeds.
 
 use keel_core::servo::{
-    Kalman, KalmanConfig, LinReg as CoreLinReg, Pi as CorePi, PiConfig, ServoConfig,
+    Kalman, KalmanConfig, LinReg as CoreLinReg, Pi as CorePi, PiConfig, Servo, ServoConfig,
 };
 use keel_core::time::{Duration, Ppb};
 
 use crate::baseline::{LinReg, Phc2sys, Phc2sysConfig, Pi};
 use crate::core_servo::CoreServo;
 use crate::floor::kalman_floor;
-use crate::runner::{RunResult, Scenario, ServoUnderTest, run};
+use crate::runner::{RunResult, Scenario, ServoUnderTest, ppb_from_f64, run};
 use crate::stats::median;
 
 /// A servo in the report: a name and how to build it for a scenario.
@@ -69,13 +69,24 @@ fn interval(s: &Scenario) -> Duration {
     Duration::from_nanos(i64::try_from(s.interval_ns).unwrap_or(i64::MAX))
 }
 
+/// The frequency correction in force at the start: the scenario's prior
+/// (its world starts with it written), else zero.
+fn start_freq(s: &Scenario) -> Ppb {
+    s.prior.map_or(Ppb::ZERO, |(freq, _)| ppb_from_f64(freq))
+}
+
 /// keel's fixed-point port of the PI servo, phc2sys constants.
 pub const KEEL_PI: Contender = Contender {
     name: "keel PI",
     make: |s| {
         Box::new(CoreServo::new(
             "keel PI",
-            CorePi::new(keel_config(s), PiConfig::PHC2SYS, interval(s), Ppb::ZERO),
+            CorePi::new(
+                keel_config(s),
+                PiConfig::PHC2SYS,
+                interval(s),
+                start_freq(s),
+            ),
         ))
     },
 };
@@ -86,7 +97,7 @@ pub const KEEL_LINREG: Contender = Contender {
     make: |s| {
         Box::new(CoreServo::new(
             "keel linreg",
-            CoreLinReg::new(keel_config(s), interval(s), Ppb::ZERO),
+            CoreLinReg::new(keel_config(s), interval(s), start_freq(s)),
         ))
     },
 };
@@ -95,15 +106,16 @@ pub const KEEL_LINREG: Contender = Contender {
 pub const KEEL: Contender = Contender {
     name: "keel",
     make: |s| {
-        Box::new(CoreServo::new(
-            "keel",
-            Kalman::new(
-                keel_config(s),
-                KalmanConfig::default(),
-                interval(s),
-                Ppb::ZERO,
-            ),
-        ))
+        let mut k = Kalman::new(
+            keel_config(s),
+            KalmanConfig::default(),
+            interval(s),
+            start_freq(s),
+        );
+        if let Some((freq, sd)) = s.prior {
+            k.set_frequency_prior(ppb_from_f64(freq), ppb_from_f64(sd));
+        }
+        Box::new(CoreServo::new("keel", k))
     },
 };
 

@@ -9,7 +9,7 @@
 //! read 20 % lower).
 
 use keel_core::measure::phc::{PhcReading, ReadMethod};
-use keel_core::sim::{SimConfig, World};
+use keel_core::sim::{Event, SimConfig, World};
 use keel_core::time::{Duration, KernelFreq, Ppb, Timestamp};
 
 use crate::stats;
@@ -90,12 +90,29 @@ pub struct Scenario {
     /// daemon woken late); the schedule keeps its grid, as keel's daemon
     /// does. 0 for exact intervals.
     pub update_jitter_ns: u64,
+    /// Every scripted event comes later by a uniform random amount up to
+    /// this, drawn per seed, ns: an event at a random moment of the servo's
+    /// cycle. 0 for events exactly on time.
+    pub event_jitter_ns: u64,
+    /// A saved frequency the servo starts from, as from a state file: the
+    /// correction that kept the clock on time (ppb, positive = faster) and
+    /// its stated standard deviation (ppb). `None` for a cold start.
+    pub prior: Option<(f64, f64)>,
 }
 
 impl Scenario {
-    /// The read noise σ, ns.
+    /// The read noise σ in the steady window, ns: the configured one, or
+    /// the last [`Event::ReadNoise`] before the window.
     pub fn sigma_ns(&self) -> f64 {
-        self.sim.read.noise_ns
+        let window = self.steady_s.0.saturating_mul(1_000_000_000);
+        self.sim
+            .events
+            .iter()
+            .filter(|e| e.at_ns <= window)
+            .fold(self.sim.read.noise_ns, |n, e| match e.event {
+                Event::ReadNoise { noise_ns } => noise_ns,
+                _ => n,
+            })
     }
 
     /// The update interval, s.
@@ -131,6 +148,12 @@ pub struct RunResult {
     pub bound_tightness_median: Option<f64>,
     /// Steps the servo took.
     pub steps: u64,
+    /// Servo updates from `settle_from` to the end (regular ones and the
+    /// early ones it asked for).
+    pub updates_after_settle: u64,
+    /// Max |true frequency error| from `settle_from` to the end, sampled
+    /// every second, ppb.
+    pub peak_freq_error_ppb: f64,
     /// The true offset at every whole second, ns.
     pub trace_offset_ns: Vec<f64>,
 }
@@ -145,9 +168,38 @@ pub fn offset_sample(r: &PhcReading) -> Option<Sample> {
     })
 }
 
+/// xorshift64: the runner's own draws (overruns, event times), so the
+/// world's draws stay those of the same seed.
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+/// `scn`'s world for `seed`, its scripted events moved later by up to
+/// [`Scenario::event_jitter_ns`].
+pub fn world_for(scn: &Scenario, seed: u64) -> World {
+    if scn.event_jitter_ns == 0 {
+        return World::new(&scn.sim, seed);
+    }
+    let mut draw = seed.wrapping_mul(0xD1B5_4A32_D192_ED03) | 1;
+    let mut sim = scn.sim.clone();
+    for e in &mut sim.events {
+        e.at_ns = e
+            .at_ns
+            .saturating_add(xorshift(&mut draw) % scn.event_jitter_ns);
+    }
+    World::new(&sim, seed)
+}
+
 /// Runs `servo` through `scn` with `seed`.
+///
+/// The updates keep a grid of the scenario's interval, as keel's daemon
+/// does: an early update a servo asks for (a re-read, a burst) comes in
+/// between, and the regular ones stay on their grid.
 pub fn run(scn: &Scenario, servo: &mut dyn ServoUnderTest, seed: u64) -> RunResult {
-    let mut world = World::new(&scn.sim, seed);
+    let mut world = world_for(scn, seed);
     let end_ns = scn.duration_s * 1_000_000_000;
     let settle_from_ns = scn.settle_from_s * 1_000_000_000;
     let mut next_update = UPDATE_PHASE_NS.min(scn.interval_ns / 2);
@@ -164,6 +216,8 @@ pub fn run(scn: &Scenario, servo: &mut dyn ServoUnderTest, seed: u64) -> RunResu
     // The overruns' own generator (xorshift), so the world's draws stay
     // those of the same seed without jitter.
     let mut overrun = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    // The regular updates' grid (`next_update` may come sooner).
+    let mut grid = next_update;
     loop {
         let now = next_update.min(next_second).min(next_poll);
         if now > end_ns {
@@ -176,11 +230,13 @@ pub fn run(scn: &Scenario, servo: &mut dyn ServoUnderTest, seed: u64) -> RunResu
                 servo.disruption();
                 next_update = now;
                 scheduled = now;
+                grid = now;
             }
         }
         if now == next_update {
             if now > settle_from_ns {
                 res.peak_offset_ns = res.peak_offset_ns.max(world.true_offset_ns().abs());
+                res.updates_after_settle += 1;
             }
             let corr = match world
                 .read_phc(scn.read, scn.n_samples)
@@ -192,19 +248,21 @@ pub fn run(scn: &Scenario, servo: &mut dyn ServoUnderTest, seed: u64) -> RunResu
                 None => servo.no_sample(world.local_time()),
             };
             apply(&mut world, &corr, &mut res);
-            let wait = corr
+            if scheduled >= grid {
+                grid += scn.interval_ns;
+                if grid <= scheduled {
+                    // Fell behind (a frozen guest): realign, don't burst.
+                    grid = scheduled + scn.interval_ns;
+                }
+            }
+            scheduled = corr
                 .next_update_ns
-                .unwrap_or(scn.interval_ns)
-                .clamp(MIN_UPDATE_NS, scn.interval_ns);
+                .map_or(grid, |d| grid.min(scheduled + d.max(MIN_UPDATE_NS)));
             let late = if scn.update_jitter_ns > 0 {
-                overrun ^= overrun << 13;
-                overrun ^= overrun >> 7;
-                overrun ^= overrun << 17;
-                overrun % (scn.update_jitter_ns + 1)
+                xorshift(&mut overrun) % (scn.update_jitter_ns + 1)
             } else {
                 0
             };
-            scheduled += wait;
             next_update = (scheduled + late).max(now + MIN_UPDATE_NS);
         }
         if now != next_second {
@@ -219,6 +277,9 @@ pub fn run(scn: &Scenario, servo: &mut dyn ServoUnderTest, seed: u64) -> RunResu
         }
         if t > scn.settle_from_s {
             res.peak_offset_ns = res.peak_offset_ns.max(off.abs());
+            res.peak_freq_error_ppb = res
+                .peak_freq_error_ppb
+                .max(world.true_freq_error_ppb().abs());
             if off.abs() > 1_000.0 {
                 last_above_1us = Some(t);
             }

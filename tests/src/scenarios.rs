@@ -5,7 +5,9 @@
 use keel_core::measure::phc::ReadMethod;
 use keel_core::sim::{DelayConfig, Event, Methods, Outage, OutageKind, OutlierConfig, SimConfig};
 
-use crate::runner::Scenario;
+use keel_core::time::KernelFreq;
+
+use crate::runner::{Scenario, ppb_from_f64};
 
 const S: u64 = 1_000_000_000;
 
@@ -24,6 +26,8 @@ pub fn standard(sigma_ns: f64, rate_hz: u32) -> Scenario {
         n_samples: 1,
         allow_steps: false,
         update_jitter_ns: 0,
+        event_jitter_ns: 0,
+        prior: None,
     }
 }
 
@@ -130,6 +134,83 @@ pub fn outliers() -> Scenario {
     )
 }
 
+/// A saved frequency `off_ppm` away from the truth, stated to ±4.5 ppb and
+/// written to the clock at the start: the state file of a cloned VM image,
+/// of a VM restored on another host, or of a machine whose oscillator
+/// changed. The standard oscillator runs +50 ppm fast, so the right
+/// correction is −50 ppm. 600 s, statistics over 300–600 s.
+pub fn wrong_prior(off_ppm: f64) -> Scenario {
+    let mut s = standard(10.0, 1);
+    let prior = -s.sim.oscillator.initial_freq_ppb + off_ppm * 1000.0;
+    s.sim.actuator.initial = KernelFreq::from_ppb(ppb_from_f64(prior), KernelFreq::USER_HZ);
+    s.prior = Some((prior, 4.5));
+    s.name = format!("wrong prior {off_ppm:+} ppm");
+    s.duration_s = 600;
+    s.steady_s = (300, 600);
+    s
+}
+
+/// The reference (the host's clock) steps by `delta_ns` at a random moment
+/// of the second after 1000 s, steps not allowed: statistics over the
+/// steady state after it (1100–1300 s), to compare with the pre-step
+/// steady state of the standard model.
+pub fn reference_step(delta_ns: i64) -> Scenario {
+    #[allow(clippy::cast_precision_loss, reason = "a name")]
+    let mut s = perturbed(
+        &format!("reference step {}, slew only", fmt_ns(delta_ns as f64)),
+        Event::ReferenceStep { delta_ns },
+    );
+    s.event_jitter_ns = S;
+    s.steady_s = (1100, 1300);
+    s
+}
+
+/// The read noise rises from none to `sigma_ns` at a random moment of the
+/// minute after 1000 s, reading with `read`: statistics from 30 s after
+/// the latest rise to the end (1090–1400 s), frequency excursion and
+/// re-reads counted from 1000 s.
+pub fn noise_rise(sigma_ns: f64, read: ReadMethod) -> Scenario {
+    let mut s = perturbed(
+        &format!(
+            "noise rises 0 → {}, {}",
+            fmt_ns(sigma_ns),
+            match read {
+                ReadMethod::Precise => "PRECISE",
+                ReadMethod::Extended => "EXTENDED",
+                ReadMethod::Basic => "basic",
+            }
+        ),
+        Event::ReadNoise { noise_ns: sigma_ns },
+    );
+    s.sim.read.noise_ns = 0.0;
+    s.read = read;
+    if read != ReadMethod::Precise {
+        s.n_samples = 5;
+    }
+    s.event_jitter_ns = 60 * S;
+    s.duration_s = 1400;
+    s.steady_s = (1090, 1400);
+    s
+}
+
+/// The world changing under the servo (issue 20): wrong saved
+/// frequencies, reference steps, read noise that rises suddenly.
+pub fn changes() -> Vec<Scenario> {
+    let mut v = Vec::new();
+    for off in [1.0, -10.0, 50.0, -100.0, 500.0] {
+        v.push(wrong_prior(off));
+    }
+    for delta in [100_000, 1_000_000, 50_000_000] {
+        v.push(reference_step(delta));
+    }
+    for read in [ReadMethod::Precise, ReadMethod::Extended] {
+        for sigma in [100.0, 1000.0, 10_000.0] {
+            v.push(noise_rise(sigma, read));
+        }
+    }
+    v
+}
+
 /// Every scenario of the report, in order.
 pub fn all() -> Vec<Scenario> {
     let mut v = Vec::new();
@@ -145,6 +226,9 @@ pub fn all() -> Vec<Scenario> {
     v.push(clock_step(500_000_000, false));
     v.push(clock_step(1_000_000, false));
     v.push(outliers());
+    v.push(wrong_prior(50.0));
+    v.push(reference_step(1_000_000));
+    v.push(noise_rise(1000.0, ReadMethod::Precise));
     v
 }
 
@@ -326,6 +410,9 @@ pub fn suite() -> Vec<Scenario> {
     s.sim.actuator.freq_delay_ns = 10_000_000;
     s.name = "frequency applied 10 ms late".into();
     v.push(s);
+    // 10. The world changes: wrong saved frequencies, reference steps,
+    //     rising read noise.
+    v.extend(changes());
     // 9. A day at σ = 10 ns, for the error bound's violation rate.
     let mut s = standard(10.0, 1);
     s.duration_s = 86_400;

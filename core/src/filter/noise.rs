@@ -202,6 +202,37 @@ impl NoiseEstimator {
         }
     }
 
+    /// The reading noise changed at once (a host under load, a read path
+    /// that lost PRECISE): moves every level's variance by its share of the
+    /// change to `reading_var` (ns²), keeps the wander the levels hold, and
+    /// lets the two finest levels (which the reading noise dominates)
+    /// re-converge within 16 values. The caps follow, so the next values
+    /// are not clipped to the old noise.
+    pub fn rebase_reading_var(&mut self, reading_var: Real) {
+        let new = reading_var.max(Self::min_reading_var());
+        let old = self
+            .fit
+            .map(|(r, _)| r)
+            .or_else(|| self.white_noise_var())
+            .unwrap_or(new);
+        for (j, (level, &(a, _))) in self.levels.iter_mut().zip(COEFFS.iter()).enumerate() {
+            if level.count == 0 {
+                continue;
+            }
+            level.var = (level.var + a * (new - old)).max(a * new);
+            if j < 2 {
+                level.count = level.count.min(16);
+            }
+        }
+        let n = self.levels[0].count.min(EARLY_VALUES) as usize;
+        for e in &mut self.early[..n] {
+            *e = self.levels[0].var;
+        }
+        self.fit = self.fit.map(|(_, q)| (new, q));
+        self.update_caps();
+        self.refit();
+    }
+
     /// How many second differences level 0 has seen.
     pub fn samples(&self) -> u32 {
         self.levels[0].count

@@ -200,6 +200,21 @@ impl Cov {
     }
 }
 
+/// What a suspect reading shows, with the suspects before it.
+#[derive(Clone, Copy, Debug)]
+enum Verdict {
+    /// Not known yet: hold, and read again (at once, or on the regular
+    /// schedule while the suspects scatter).
+    Hold,
+    /// The frequency changed: restart from the given earlier suspect and
+    /// this one.
+    FrequencyChange(Suspect),
+    /// The time stepped: the offset restarts at this reading.
+    TimeStep,
+    /// The reading noise rose to this variance, ns²: use this reading.
+    NoiseRose(Real),
+}
+
 /// One covariance cycle (predict over `dt`, update with a reading of
 /// variance `r`) whose result equals its start: the locked steady state.
 /// The covariance does not depend on the readings, only on these inputs, so
@@ -298,6 +313,9 @@ pub struct Kalman {
     /// Phase the servo's own corrections have added since the start, 2⁻⁸ ns (wrapping).
     own_phase: i64,
     suspects: [Option<Suspect>; 2],
+    /// The two suspects held disagree with each other beyond the noise
+    /// model: the next reading comes on the regular schedule, not at once.
+    suspects_scatter: bool,
     /// The step the last output asked for (assumed applied until told otherwise).
     pending_step: Option<Duration>,
     updates: u32,
@@ -443,6 +461,7 @@ impl Kalman {
             c_before: freq,
             own_phase: 0,
             suspects: [None; 2],
+            suspects_scatter: false,
             pending_step: None,
             updates: 0,
             burst_ns: None,
@@ -640,7 +659,7 @@ impl Kalman {
     /// The delay before the next sample: soon while suspects wait for
     /// confirmation, doubling through a burst, else the nominal interval.
     fn next_update(&mut self) -> Option<Duration> {
-        if self.suspects[0].is_some() {
+        if self.suspects[0].is_some() && !self.suspects_scatter {
             return Some(Duration::from_nanos(self.quick_ns()));
         }
         let d = self.burst_ns?;
@@ -701,6 +720,116 @@ impl Kalman {
         self.t_last = t2;
         self.stage = Stage::Tracking;
         self.suspects = [None; 2];
+    }
+
+    /// Judges a suspect reading with the suspects before it (see the module
+    /// docs). `limit` is the squared innovation beyond which a reading is a
+    /// suspect and `r` the reading variance, ns².
+    fn judge_suspect(&mut self, this: Suspect, limit: Real, r: Real) -> Verdict {
+        // Two suspects agree when they lie on the same side of the
+        // prediction: a step, or a frequency change. Readings on both
+        // sides are outliers, or noise the model does not know.
+        let gate = Real::from_i64(i64::from(self.cfg.gate.max(1)));
+        let agree = |a: &Suspect, b: &Suspect| (a.innovation < 0) == (b.innovation < 0);
+        match self.suspects {
+            [None, _] => {
+                diag_debug!(
+                    "keel: suspect reading, innovation {=i64} ns",
+                    this.innovation
+                );
+                self.suspects = [Some(this), None];
+                self.suspects_scatter = false;
+                Verdict::Hold
+            }
+            [Some(a), None] => {
+                // Outliers, or the noise rose, when the two lie on both
+                // sides: the next regular reading tells, without a storm of
+                // re-reads. Else a third reading 1/16 interval later tells
+                // a step from a frequency change.
+                self.suspects_scatter = !agree(&a, &this);
+                self.suspects = [Some(a), Some(this)];
+                Verdict::Hold
+            }
+            [Some(a), Some(b)] => {
+                let scattered = self.suspects_scatter;
+                self.suspects = [None; 2];
+                self.suspects_scatter = false;
+                if scattered && agree(&b, &this) {
+                    // The last two agree after a scattered pair: start
+                    // over from them.
+                    self.suspects = [Some(b), Some(this)];
+                    return Verdict::Hold;
+                }
+                if !scattered && !agree(&b, &this) {
+                    // An agreeing pair, then one on the other side: keep
+                    // the newest as the first suspect.
+                    self.suspects = [Some(this), None];
+                    return Verdict::Hold;
+                }
+                let inn = |s: &Suspect| Real::from_i64(s.innovation);
+                let d = inn(&this) - inn(&b);
+                // A step leaves the three innovations level; a frequency
+                // error makes them climb, perhaps by less than the noise
+                // from one re-read to the next but clearly from the first
+                // to the third (3.5 standard deviations of the difference),
+                // and along a straight line: its second difference is no
+                // more than the noise's.
+                let climb = inn(&this) - inn(&a);
+                if !scattered && d * d <= limit.scale2(1) && climb * climb <= limit {
+                    return Verdict::TimeStep;
+                }
+                let first = b.local_ts.duration_since(a.local_ts).as_nanos();
+                let second = this.local_ts.duration_since(b.local_ts).as_nanos();
+                if !scattered && first > 0 && second > 0 {
+                    let rise = (inn(&b) - inn(&a)) * Real::from_i64(second) / Real::from_i64(first);
+                    let bend = d - rise;
+                    if bend * bend <= limit.scale2(1) + limit {
+                        // Consistent direction, steady climb: a frequency
+                        // change, measured over the three readings' span.
+                        return Verdict::FrequencyChange(a);
+                    }
+                }
+                // Readings in a row outside the gate that neither hold
+                // level nor climb along a line: the reading noise rose.
+                // Its new variance from the three innovations, less the
+                // prediction's own share.
+                let sq = |s: &Suspect| inn(s) * inn(s);
+                let mean = (sq(&a) + sq(&b) + sq(&this)) * THIRD;
+                let prediction = limit / (gate * gate) - r;
+                Verdict::NoiseRose((mean - prediction).max(r.scale2(2)))
+            }
+        }
+    }
+
+    /// Tests the frequency prior ([`Servo::set_frequency_prior`]) against
+    /// the estimate once the noise model is warm, and takes it in if the
+    /// two agree within the gate: a saved frequency is a hypothesis, and a
+    /// wrong one (a cloned VM image, a VM restored on another host) must
+    /// cost no more than a cold start.
+    fn test_prior(&mut self) {
+        let Some((prior, prior_var)) = self.prior.take() else {
+            return;
+        };
+        let d = Real::from_fixed(prior.to_bits(), 32) - self.f.real;
+        let total = self.cov.p11 + prior_var;
+        if self.gate_limit(total) < d * d || total.is_zero() {
+            diag_info!(
+                "keel: the saved frequency is {=i64} ppb off the readings; not used",
+                d.to_i64()
+            );
+            return;
+        }
+        // The prior as a reading of the frequency alone.
+        let inv = total.recip();
+        let (k0, k1) = (self.cov.p01 * inv, self.cov.p11 * inv);
+        self.x = self.x.saturating_add((k0 * d).to_fixed(X_FRAC));
+        self.f.set(self.f.ppb.saturating_add(ppb_from_real(k1 * d)));
+        self.cov = Cov {
+            p00: self.cov.p00 - k0 * self.cov.p01,
+            p01: self.cov.p01 - k0 * self.cov.p11,
+            p11: self.cov.p11 - k1 * self.cov.p11,
+        };
+        self.steady = None;
     }
 
     /// The output after an update: step (through the dispatcher's policy) or
@@ -901,7 +1030,12 @@ impl Servo for Kalman {
         self.follow_reading_noise();
         // The reading's own uncertainty beyond the usual adds to its variance.
         let u = Real::from_i64(excess.as_nanos());
-        let (r, q, qb) = (self.r_basis + u * u, self.wander(), self.bound_wander());
+        let excess_var = u * u;
+        let (r, q, qb) = (
+            self.r_basis + excess_var,
+            self.wander(),
+            self.bound_wander(),
+        );
         match self.stage {
             Stage::Empty => {
                 self.stage = Stage::One(phase, s.local_ts, s.offset);
@@ -920,20 +1054,6 @@ impl Servo for Kalman {
                 // on by the first interval.)
                 self.start_from_two((p1, t1, o1), (phase, s.local_ts, s.offset), r);
                 self.push_noise(phase);
-                if let Some((f_prior, var_prior)) = self.prior.take() {
-                    // Combine the two-reading estimate with the prior by
-                    // their variances.
-                    let f2 = self.f.real;
-                    let fp = Real::from_fixed(f_prior.to_bits(), 32);
-                    let v2 = self.cov.p11;
-                    let total = v2 + var_prior;
-                    if !total.is_zero() {
-                        self.f
-                            .set(ppb_from_real((f2 * var_prior + fp * v2) / total));
-                        self.cov.p11 = v2 * var_prior / total;
-                        self.cov.p01 = self.cov.p01 * var_prior / total;
-                    }
-                }
                 return self.steer(true);
             }
             Stage::Tracking => {}
@@ -963,76 +1083,35 @@ impl Servo for Kalman {
             .offset
             .as_nanos()
             .saturating_sub(self.x_duration().as_nanos());
-        let nu = Real::from_i64(innovation);
+        let mut nu = Real::from_i64(innovation);
+        let mut limit = limit;
+        let mut cycle = cycle;
         let suspect = if self.warm() {
             nu * nu > limit
         } else {
             nu * nu > limit * EARLY_GATE_FACTOR
         };
+        let mut r = r;
         if suspect {
             if cycle.is_some() {
                 // The reading is not used: the covariance moves on alone.
                 self.cov = cov_in.predict(dt, q);
             }
-            self.bound_cov = bound_pred;
             let this = Suspect {
                 innovation,
                 phase,
                 offset: s.offset,
                 local_ts: s.local_ts,
             };
-            match self.suspects {
-                [None, _] => {
-                    diag_debug!("keel: suspect reading, innovation {=i64} ns", innovation);
-                    self.suspects = [Some(this), None];
+            match self.judge_suspect(this, limit, r) {
+                Verdict::Hold => {
+                    self.bound_cov = bound_pred;
                     return self.hold(s.offset);
                 }
-                [Some(a), None] => {
-                    if (a.innovation < 0) != (innovation < 0) {
-                        // Opposite directions: outliers, keep only the newest.
-                        self.suspects = [Some(this), None];
-                        return self.hold(s.offset);
-                    }
-                    // Moving apart beyond noise in the same direction: the
-                    // frequency changed (a migration).
-                    let apart = Real::from_i64(innovation.saturating_sub(a.innovation));
-                    if apart * apart > limit.scale2(1) {
-                        diag_info!("keel: frequency change, restarting from two readings");
-                        self.noise.restart();
-                        self.start_from_two(
-                            (a.phase, a.local_ts, a.offset),
-                            (phase, s.local_ts, s.offset),
-                            r,
-                        );
-                        self.burst_ns = Some(self.quick_ns());
-                        return self.steer(false);
-                    }
-                    self.suspects = [Some(a), Some(this)];
-                    return self.hold(s.offset);
-                }
-                [Some(a), Some(b)] => {
-                    if (b.innovation < 0) != (innovation < 0) {
-                        self.suspects = [Some(this), None];
-                        return self.hold(s.offset);
-                    }
+                Verdict::FrequencyChange(a) => {
+                    self.bound_cov = bound_pred;
+                    diag_info!("keel: frequency change, restarting from two readings");
                     self.noise.restart();
-                    let d = Real::from_i64(innovation.saturating_sub(b.innovation));
-                    // A step leaves the three innovations level; a frequency
-                    // error makes them climb, perhaps by less than the noise
-                    // from one re-read to the next but clearly from the first
-                    // to the third (3.5 standard deviations of the difference).
-                    let climb = Real::from_i64(innovation.saturating_sub(a.innovation));
-                    if d * d <= limit.scale2(1) && climb * climb <= limit {
-                        // Three consistent readings: the time really moved.
-                        diag_info!(
-                            "keel: time step confirmed, innovation {=i64} ns",
-                            innovation
-                        );
-                        self.restart_phase(s.offset, s.local_ts, r);
-                        return self.steer(true);
-                    }
-                    // Consistent direction, changing size: a frequency change,
-                    // measured over the three readings' span.
                     self.start_from_two(
                         (a.phase, a.local_ts, a.offset),
                         (phase, s.local_ts, s.offset),
@@ -1040,6 +1119,30 @@ impl Servo for Kalman {
                     );
                     self.burst_ns = Some(self.quick_ns());
                     return self.steer(false);
+                }
+                Verdict::TimeStep => {
+                    self.bound_cov = bound_pred;
+                    self.noise.restart();
+                    diag_info!(
+                        "keel: time step confirmed, innovation {=i64} ns",
+                        innovation
+                    );
+                    self.restart_phase(s.offset, s.local_ts, r);
+                    return self.steer(true);
+                }
+                Verdict::NoiseRose(var) => {
+                    // The readings are noisier than the model: take the
+                    // new level and use this reading with it. The state's
+                    // own uncertainty did not change, only the readings'.
+                    diag_info!("keel: the reading noise rose, now {=i64} ns²", var.to_i64());
+                    self.noise.rebase_reading_var(var);
+                    self.r_basis = self.reading_var_basis();
+                    self.steady = None;
+                    cycle = None;
+                    r = self.r_basis + excess_var;
+                    self.cov = cov_in.predict(dt, q);
+                    limit = self.gate_limit(self.cov.p00 + r);
+                    nu = Real::from_i64(innovation);
                 }
             }
         }
@@ -1076,6 +1179,9 @@ impl Servo for Kalman {
         self.x = self.x.saturating_add((k0 * nu).to_fixed(X_FRAC));
         self.f
             .set(self.f.ppb.saturating_add(ppb_from_real(k1 * nu)));
+        if self.warm() {
+            self.test_prior();
+        }
         let allow_step = self.dispatcher.config.step_threshold > Duration::ZERO;
         self.steer(allow_step)
     }
@@ -1161,6 +1267,7 @@ impl Servo for Kalman {
         self.steady = None;
         self.bound_cov = None;
         self.suspects = [None; 2];
+        self.suspects_scatter = false;
         self.noise.restart();
     }
 

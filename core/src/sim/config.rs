@@ -404,6 +404,12 @@ pub enum Event {
         /// Raise the disruption marker (vmclock-style).
         signal: bool,
     },
+    /// The PHC's read noise changes to `noise_ns` (standard deviation, ns):
+    /// a host under load, a read path that lost PRECISE.
+    ReadNoise {
+        /// The new standard deviation, ns (clamped to 0…10¹²).
+        noise_ns: f64,
+    },
     /// Suspend/resume or snapshot restore: the guest is frozen for
     /// `sleep_ns` and its clock lags by as much afterwards. With `signal`, a
     /// [`super::DisruptionKind::Resume`] is raised.

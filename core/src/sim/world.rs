@@ -708,6 +708,9 @@ impl World {
                     self.raise(DisruptionKind::Migration);
                 }
             }
+            Event::ReadNoise { noise_ns } => {
+                self.p.noise_ns = clamp_f64(noise_ns, 0.0, 1e12, 0.0);
+            }
             Event::Suspend { sleep_ns, signal } => {
                 self.freeze(sleep_ns);
                 if signal {
@@ -1882,6 +1885,7 @@ mod tests {
             }),
             any::<i64>().prop_map(|d| Event::LocalStep { delta_ns: d }),
             any::<i64>().prop_map(|d| Event::ReferenceStep { delta_ns: d }),
+            any_f64().prop_map(|n| Event::ReadNoise { noise_ns: n }),
             (any::<i64>(), any::<i64>()).prop_map(|(t, f)| Event::ForeignFrequency {
                 freq: KernelFreq {
                     tick_us: t,

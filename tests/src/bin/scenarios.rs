@@ -1,6 +1,6 @@
 //! Prints the scenario report as a markdown table.
 //!
-//! `cargo run --release -p keel-tests --bin scenarios [-- --seeds N] [--only TEXT] [--suite]`
+//! `cargo run --release -p keel-tests --bin scenarios [-- --seeds N] [--only TEXT] [--suite | --changes]`
 
 use keel_tests::report::{contenders, markdown, run_all};
 use keel_tests::scenarios;
@@ -9,6 +9,7 @@ fn main() {
     let mut seeds = 3u64;
     let mut only: Option<String> = None;
     let mut suite = false;
+    let mut changes = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -22,14 +23,17 @@ fn main() {
                     .or_else(|| usage("--only takes a text to match scenario names"))
             }
             "--suite" => suite = true,
+            "--changes" => changes = true,
             "-h" | "--help" => {
-                println!("usage: scenarios [--seeds N] [--only TEXT] [--suite]");
+                println!("usage: scenarios [--seeds N] [--only TEXT] [--suite | --changes]");
                 return;
             }
             other => usage(&format!("unknown argument `{other}`")),
         }
     }
-    let mut list = if suite {
+    let mut list = if changes {
+        scenarios::changes()
+    } else if suite {
         scenarios::suite()
     } else {
         scenarios::all()
@@ -43,6 +47,6 @@ fn main() {
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("scenarios: {msg}\nusage: scenarios [--seeds N] [--only TEXT] [--suite]");
+    eprintln!("scenarios: {msg}\nusage: scenarios [--seeds N] [--only TEXT] [--suite | --changes]");
     std::process::exit(2);
 }
