@@ -17,6 +17,7 @@ use keel_core::sim::{DisruptionKind, SimConfig, SimReadError, World};
 use keel_core::time::{Duration, KernelFreq, Ppb, ScaledPpm, Timestamp};
 
 use crate::phc::{LinuxPhc, PhcDevice, PhcError, ReadFailure, ReadOk, Reader, SINK_REALTIME};
+use crate::state::Origin;
 use crate::timex::{self, SyncStatus};
 use crate::vmclock::VmclockWatch;
 
@@ -164,6 +165,11 @@ pub trait ClockBackend {
     /// Is the sink `CLOCK_REALTIME`? Only it has the kernel's
     /// `maxerror`/`esterror`/`status`/leap bits.
     fn sink_is_realtime(&self) -> bool;
+    /// What a frequency learnt now is learnt on (the state file's record):
+    /// the machine, the clocksource behind `CLOCK_REALTIME` (not used for a
+    /// PHC sink) and the source PHC's clock name; fixed stand-ins in the
+    /// simulation.
+    fn origin(&self) -> Origin;
     /// Now on the loop's monotonic time line, ns.
     fn loop_now_ns(&mut self) -> u64;
     /// How long `poll(2)` may sleep to reach `deadline_ns` (0 = don't sleep).
@@ -261,6 +267,13 @@ pub enum Speed {
     Factor(f64),
 }
 
+/// The simulation's stand-in for `/etc/machine-id` (the state file's
+/// record is then the same on every machine, and tests are deterministic).
+pub const SIM_MACHINE: &str = "simulated machine";
+
+/// The simulation's stand-in for the kernel clocksource.
+pub const SIM_CLOCKSOURCE: &str = "simulated";
+
 /// The simulated PHC's range as a sink: the simulated kernel's `freq` range
 /// (±500 ppm), so the world applies exactly what a PHC sink writes.
 pub const SIM_PHC_MAX_ADJ_PPB: i64 = 500_000;
@@ -357,6 +370,18 @@ impl ClockBackend for SimClock {
 
     fn sink_is_realtime(&self) -> bool {
         self.phc_sink.is_none()
+    }
+
+    fn origin(&self) -> Origin {
+        Origin {
+            machine: SIM_MACHINE.to_string(),
+            clocksource: if self.sink_is_realtime() {
+                SIM_CLOCKSOURCE.to_string()
+            } else {
+                Origin::NOT_USED.to_string()
+            },
+            source: format!("simulated PHC ({})", self.name),
+        }
     }
 
     fn loop_now_ns(&mut self) -> u64 {
@@ -723,6 +748,15 @@ impl ClockBackend for LinuxClock {
 
     fn sink_is_realtime(&self) -> bool {
         self.sink.is_none()
+    }
+
+    fn origin(&self) -> Origin {
+        let source = if self.label == crate::phc::UNKNOWN_PHC {
+            ""
+        } else {
+            &self.label
+        };
+        Origin::of_this_machine(source, self.sink_is_realtime())
     }
 
     fn loop_now_ns(&mut self) -> u64 {

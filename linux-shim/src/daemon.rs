@@ -24,7 +24,7 @@ use crate::config::{Config, ServoKind, StepPolicy};
 use crate::metrics::Metrics;
 use crate::phc::PhcError;
 use crate::report::{Csv, Plot, Record, RunStats, Summary};
-use crate::state::{State, StateError};
+use crate::state::{Doubt, State, StateError};
 use crate::status::{Snapshot, StatusServer};
 use crate::sys::{self, Signal, Signals};
 use crate::timex::{LeapStatus, SyncStatus};
@@ -675,6 +675,7 @@ impl Loop<'_> {
             freq_sd_ppb: var.sqrt(),
             saved_unix: self.backend.realtime().secs(),
             sink: self.backend.sink_name(),
+            origin: self.backend.origin(),
         };
         if let Err(e) = st.save(&path) {
             warn!(
@@ -830,12 +831,29 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
                 backend.sink_name()
             ),
             Ok(st) => {
-                prior = Some((ppb_from_f64(st.freq_ppb), ppb_from_f64(st.freq_sd_ppb)));
+                // Learnt elsewhere, or long ago: trusted less.
+                let (sd, doubts) = st.prior(&backend.origin(), backend.realtime().secs());
+                if !doubts.is_empty() {
+                    let why: Vec<String> = doubts.iter().map(ToString::to_string).collect();
+                    let line = format!(
+                        "{}: the saved frequency is trusted less: {}; widening its uncertainty from ± {:.3} to ± {:.3} ppb",
+                        p.display(),
+                        why.join("; "),
+                        st.freq_sd_ppb,
+                        sd
+                    );
+                    if doubts.iter().any(Doubt::is_mismatch) {
+                        warn!("{line}");
+                    } else {
+                        info!("{line}");
+                    }
+                }
+                prior = Some((ppb_from_f64(st.freq_ppb), ppb_from_f64(sd)));
                 info!(
                     "{}: starting from the saved frequency {:+.3} ppb (± {:.3} ppb)",
                     p.display(),
                     st.freq_ppb,
-                    st.freq_sd_ppb
+                    sd
                 );
                 start_freq = ppb_from_f64(st.freq_ppb);
             }

@@ -6,17 +6,28 @@
 //! corrupt file is recognised:
 //!
 //! ```text
-//! keel-state 2
+//! keel-state 3
 //! freq_ppb -49987.123
 //! freq_sd_ppb 0.8
 //! saved_unix 1700000000
 //! sink CLOCK_REALTIME
+//! machine 4c4c4544004a3510804cb4c04f4d3232
+//! clocksource kvm-clock
+//! source KVM virtual PTP
 //! check 1a2b3c4d5e6f7a8b
 //! ```
 //!
 //! The frequency belongs to the clock it steered (`sink`): a file saved for
 //! another sink is not used. Version 1 files (without `sink`) were written
 //! when keel steered only `CLOCK_REALTIME`, and are read as such.
+//!
+//! It was also learnt on one machine (`/etc/machine-id`), through one
+//! kernel clocksource, following one source PHC ([`Origin`]). A VM image
+//! cloned with its state file, a VM restored on another host, or a changed
+//! clocksource can be tens of ppm off, so when any of them differs from now
+//! or is not known (versions 1 and 2 did not record them; an empty value
+//! was unreadable), and when the file is old, [`State::prior`] widens the
+//! saved uncertainty before the servo trusts it.
 //!
 //! Writes are atomic: a temporary file in the same directory, `fsync`,
 //! `rename`, then `fsync` of the directory.
@@ -37,7 +48,106 @@ pub struct State {
     /// The clock it steered (`CLOCK_REALTIME`, or the sink PHC as
     /// `/dev/ptpN (clock name)`).
     pub sink: String,
+    /// What it was learnt on (all unknown for versions 1 and 2).
+    pub origin: Origin,
 }
+
+/// What a frequency estimate is learnt on. An empty field is unknown (not
+/// recorded, or unreadable) and never matches.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// `/etc/machine-id`.
+    pub machine: String,
+    /// The kernel clocksource behind `CLOCK_REALTIME`
+    /// (`/sys/devices/system/clocksource/clocksource0/current_clocksource`);
+    /// [`Origin::NOT_USED`] for a PHC sink, which runs on its own oscillator.
+    pub clocksource: String,
+    /// The source PHC's clock name.
+    pub source: String,
+}
+
+impl Origin {
+    /// A field that does not apply (the clocksource of a PHC sink).
+    pub const NOT_USED: &'static str = "-";
+
+    /// This machine's: `/etc/machine-id` and the current clocksource
+    /// (empty when unreadable), with the source's clock name.
+    pub fn of_this_machine(source: &str, clocksource_used: bool) -> Self {
+        let read = |p: &str| {
+            std::fs::read_to_string(p)
+                .map(|t| t.trim().to_string())
+                .unwrap_or_default()
+        };
+        Self {
+            machine: read("/etc/machine-id"),
+            clocksource: if clocksource_used {
+                read("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+            } else {
+                Self::NOT_USED.to_string()
+            },
+            source: source.to_string(),
+        }
+    }
+}
+
+/// Why a saved frequency is trusted less than it says.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Doubt {
+    /// The field was not recorded (an older file) or could not be read.
+    Unknown(&'static str),
+    /// The field differs from now.
+    Differs {
+        /// `machine`, `clocksource` or `source`.
+        field: &'static str,
+        /// Saved.
+        saved: String,
+        /// Now.
+        now: String,
+    },
+    /// Saved this many days ago (more than [`AGE_FREE_DAYS`]).
+    Old(f64),
+    /// Saved this many seconds in the future: the system clock is behind,
+    /// the age is unknown.
+    Future(u64),
+}
+
+impl Doubt {
+    /// Does this point at another machine, clocksource or source (not only
+    /// something unknown or old)?
+    pub fn is_mismatch(&self) -> bool {
+        matches!(self, Self::Differs { .. })
+    }
+}
+
+impl fmt::Display for Doubt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unknown(field) => write!(f, "its {field} is not known"),
+            Self::Differs { field: "machine", .. } => {
+                f.write_str("it was learnt on another machine (/etc/machine-id differs: a cloned image, or another host?)")
+            }
+            Self::Differs { field, saved, now } => {
+                write!(f, "it was learnt with {field} \"{saved}\", now \"{now}\"")
+            }
+            Self::Old(days) => write!(f, "it was saved {days:.1} days ago"),
+            Self::Future(s) => write!(
+                f,
+                "it was saved {s} s in the future (the system clock is behind?), so its age is unknown"
+            ),
+        }
+    }
+}
+
+/// The standard deviation (ppb) a saved frequency is widened to when it was
+/// learnt on another machine, clocksource or source, or when that is not
+/// known: a cloned VM or another host can be tens of ppm off.
+pub const MISMATCH_SD_PPB: f64 = 10_000.0;
+
+/// Days a saved frequency is trusted as it is.
+pub const AGE_FREE_DAYS: f64 = 1.0;
+
+/// Wander allowed per day of age (ppb), up to [`MISMATCH_SD_PPB`].
+pub const AGE_SD_PPB_PER_DAY: f64 = 1_000.0;
 
 /// Why a state file was not used.
 #[derive(Debug)]
@@ -83,10 +193,17 @@ impl State {
     /// The file's text.
     pub fn encode(&self) -> String {
         // One line: a newline in the name would end the field early.
-        let sink = self.sink.replace(['\n', '\r'], " ");
+        let line = |v: &str| v.replace(['\n', '\r'], " ");
+        let o = &self.origin;
         let body = format!(
-            "keel-state 2\nfreq_ppb {:.3}\nfreq_sd_ppb {:.3}\nsaved_unix {}\nsink {sink}\n",
-            self.freq_ppb, self.freq_sd_ppb, self.saved_unix
+            "keel-state 3\nfreq_ppb {:.3}\nfreq_sd_ppb {:.3}\nsaved_unix {}\nsink {}\nmachine {}\nclocksource {}\nsource {}\n",
+            self.freq_ppb,
+            self.freq_sd_ppb,
+            self.saved_unix,
+            line(&self.sink),
+            line(&o.machine),
+            line(&o.clocksource),
+            line(&o.source)
         );
         let c = check(&body);
         format!("{body}check {c:016x}\n")
@@ -113,7 +230,8 @@ impl State {
         let version = match lines.next() {
             Some("keel-state 1") => 1,
             Some("keel-state 2") => 2,
-            _ => return Err("of an unknown format (expected `keel-state 2`)"),
+            Some("keel-state 3") => 3,
+            _ => return Err("of an unknown format (expected `keel-state 3`)"),
         };
         let mut get = |key: &str| -> Result<&str, &'static str> {
             lines
@@ -136,6 +254,15 @@ impl State {
         } else {
             get("sink")?.to_string()
         };
+        let origin = if version >= 3 {
+            Origin {
+                machine: get("machine")?.to_string(),
+                clocksource: get("clocksource")?.to_string(),
+                source: get("source")?.to_string(),
+            }
+        } else {
+            Origin::default()
+        };
         if !freq_ppb.is_finite()
             || !freq_sd_ppb.is_finite()
             || freq_sd_ppb < 0.0
@@ -148,7 +275,52 @@ impl State {
             freq_sd_ppb,
             saved_unix,
             sink,
+            origin,
         })
+    }
+
+    /// The standard deviation (ppb) to trust the saved frequency with, on
+    /// the machine `now` at Unix time `now_unix`, and why it is wider than
+    /// saved. Widened to at least [`MISMATCH_SD_PPB`] when the machine,
+    /// clocksource or source differs or is unknown, or when the age is
+    /// unknown; otherwise, after [`AGE_FREE_DAYS`], by
+    /// [`AGE_SD_PPB_PER_DAY`] per day of age up to [`MISMATCH_SD_PPB`].
+    /// Never narrower than saved.
+    pub fn prior(&self, now: &Origin, now_unix: u64) -> (f64, Vec<Doubt>) {
+        let mut doubts = Vec::new();
+        let fields = [
+            ("machine", &self.origin.machine, &now.machine),
+            ("clocksource", &self.origin.clocksource, &now.clocksource),
+            ("source", &self.origin.source, &now.source),
+        ];
+        for (field, saved, current) in fields {
+            if saved.is_empty() || current.is_empty() {
+                doubts.push(Doubt::Unknown(field));
+            } else if saved != current {
+                doubts.push(Doubt::Differs {
+                    field,
+                    saved: saved.clone(),
+                    now: current.clone(),
+                });
+            }
+        }
+        let mut sd = self.freq_sd_ppb;
+        if !doubts.is_empty() {
+            sd = sd.max(MISMATCH_SD_PPB);
+        }
+        if self.saved_unix > now_unix.saturating_add(3600) {
+            doubts.push(Doubt::Future(self.saved_unix - now_unix));
+            sd = sd.max(MISMATCH_SD_PPB);
+        } else {
+            #[allow(clippy::cast_precision_loss, reason = "days")]
+            let days = now_unix.saturating_sub(self.saved_unix) as f64 / 86_400.0;
+            if days > AGE_FREE_DAYS {
+                doubts.push(Doubt::Old(days));
+                let aged = (self.freq_sd_ppb + AGE_SD_PPB_PER_DAY * days).min(MISMATCH_SD_PPB);
+                sd = sd.max(aged);
+            }
+        }
+        (sd, doubts)
     }
 
     /// Reads `path`.
@@ -199,6 +371,10 @@ impl State {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::float_cmp,
+    reason = "exact values: constants, max() and whole days"
+)]
 mod tests {
     use super::*;
 
@@ -208,27 +384,164 @@ mod tests {
             freq_sd_ppb: 0.5,
             saved_unix: 1_700_000_000,
             sink: "CLOCK_REALTIME".into(),
+            origin: here(),
         }
+    }
+
+    fn here() -> Origin {
+        Origin {
+            machine: "4c4c4544004a3510804cb4c04f4d3232".into(),
+            clocksource: "kvm-clock".into(),
+            source: "KVM virtual PTP".into(),
+        }
+    }
+
+    fn signed(body: &str) -> String {
+        format!("{body}check {:016x}\n", check(body))
     }
 
     #[test]
     fn the_sink_is_kept_and_version_1_means_clock_realtime() {
         let phc = State {
             sink: "/dev/ptp1 (igb)".into(),
+            origin: Origin {
+                clocksource: Origin::NOT_USED.into(),
+                ..here()
+            },
             ..st()
         };
         let text = phc.encode();
-        assert!(text.starts_with("keel-state 2\n"), "{text}");
-        assert!(text.contains("\nsink /dev/ptp1 (igb)\ncheck "), "{text}");
+        assert!(text.starts_with("keel-state 3\n"), "{text}");
+        assert!(
+            text.contains("\nsink /dev/ptp1 (igb)\nmachine 4c4c4544004a3510804cb4c04f4d3232\nclocksource -\nsource KVM virtual PTP\ncheck "),
+            "{text}"
+        );
         assert_eq!(State::decode(&text).unwrap(), phc);
+        let unknown = State {
+            origin: Origin::default(),
+            ..st()
+        };
         // A file of a keel that steered only CLOCK_REALTIME.
-        let body = "keel-state 1\nfreq_ppb -49987.125\nfreq_sd_ppb 0.500\nsaved_unix 1700000000\n";
-        let v1 = format!("{body}check {:016x}\n", check(body));
-        assert_eq!(State::decode(&v1).unwrap(), st());
+        let v1 =
+            signed("keel-state 1\nfreq_ppb -49987.125\nfreq_sd_ppb 0.500\nsaved_unix 1700000000\n");
+        assert_eq!(State::decode(&v1).unwrap(), unknown);
+        // Version 2: the sink, nothing about the machine.
+        let v2 = signed(
+            "keel-state 2\nfreq_ppb -49987.125\nfreq_sd_ppb 0.500\nsaved_unix 1700000000\nsink CLOCK_REALTIME\n",
+        );
+        assert_eq!(State::decode(&v2).unwrap(), unknown);
         // Version 2 without its sink line is damaged.
-        let body = "keel-state 2\nfreq_ppb -49987.125\nfreq_sd_ppb 0.500\nsaved_unix 1700000000\n";
-        let v2 = format!("{body}check {:016x}\n", check(body));
+        let v2 =
+            signed("keel-state 2\nfreq_ppb -49987.125\nfreq_sd_ppb 0.500\nsaved_unix 1700000000\n");
         assert_eq!(State::decode(&v2), Err("corrupt (missing field)"));
+        // Version 3 without its source line too.
+        let v3 = signed(
+            "keel-state 3\nfreq_ppb -49987.125\nfreq_sd_ppb 0.500\nsaved_unix 1700000000\nsink CLOCK_REALTIME\nmachine m\nclocksource tsc\n",
+        );
+        assert_eq!(State::decode(&v3), Err("corrupt (missing field)"));
+        // Unreadable fields are saved empty and read back so.
+        let blank = State {
+            origin: Origin {
+                machine: String::new(),
+                ..here()
+            },
+            ..st()
+        };
+        assert!(blank.encode().contains("\nmachine \n"));
+        assert_eq!(State::decode(&blank.encode()).unwrap(), blank);
+    }
+
+    const T0: u64 = 1_700_000_000;
+    const DAY: u64 = 86_400;
+
+    #[test]
+    fn the_prior_is_kept_on_the_same_machine_when_fresh() {
+        assert_eq!(st().prior(&here(), T0), (0.5, vec![]));
+        assert_eq!(st().prior(&here(), T0 + DAY), (0.5, vec![]));
+        // Saved a little "after" now (the clock was stepped back): no doubt.
+        assert_eq!(st().prior(&here(), T0 - 600), (0.5, vec![]));
+    }
+
+    #[test]
+    fn another_machine_clocksource_or_source_widens_the_prior() {
+        let (sd, d) = st().prior(
+            &Origin {
+                machine: "0123".into(),
+                ..here()
+            },
+            T0,
+        );
+        assert_eq!(sd, MISMATCH_SD_PPB);
+        assert_eq!(d.len(), 1);
+        assert!(d[0].is_mismatch());
+        assert!(d[0].to_string().contains("another machine"), "{}", d[0]);
+        let (sd, d) = st().prior(
+            &Origin {
+                clocksource: "tsc".into(),
+                source: "ptp_vmw".into(),
+                ..here()
+            },
+            T0,
+        );
+        assert_eq!(sd, MISMATCH_SD_PPB);
+        assert_eq!(
+            d.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "it was learnt with clocksource \"kvm-clock\", now \"tsc\"",
+                "it was learnt with source \"KVM virtual PTP\", now \"ptp_vmw\""
+            ]
+        );
+        // Unknown: an older file, or a field unreadable then or now.
+        let old = State {
+            origin: Origin::default(),
+            ..st()
+        };
+        let (sd, d) = old.prior(&here(), T0);
+        assert_eq!(sd, MISMATCH_SD_PPB);
+        assert_eq!(
+            d,
+            [
+                Doubt::Unknown("machine"),
+                Doubt::Unknown("clocksource"),
+                Doubt::Unknown("source")
+            ]
+        );
+        assert!(!d[0].is_mismatch());
+        let (_, d) = st().prior(
+            &Origin {
+                machine: String::new(),
+                ..here()
+            },
+            T0,
+        );
+        assert_eq!(d, [Doubt::Unknown("machine")]);
+        // Wider than the mismatch floor already: kept.
+        let wide = State {
+            freq_sd_ppb: 25_000.0,
+            ..old
+        };
+        assert_eq!(wide.prior(&here(), T0).0, 25_000.0);
+    }
+
+    #[test]
+    fn age_widens_the_prior_by_wander_up_to_a_cap() {
+        let (sd, d) = st().prior(&here(), T0 + 3 * DAY);
+        assert!((sd - 3_000.5).abs() < 1e-9, "{sd}");
+        assert_eq!(d, [Doubt::Old(3.0)]);
+        assert_eq!(d[0].to_string(), "it was saved 3.0 days ago");
+        let (sd, _) = st().prior(&here(), T0 + 400 * DAY);
+        assert_eq!(sd, MISMATCH_SD_PPB);
+        // Saved in the future: the age is unknown.
+        let (sd, d) = st().prior(&here(), T0 - DAY);
+        assert_eq!(sd, MISMATCH_SD_PPB);
+        assert_eq!(d, [Doubt::Future(DAY)]);
+        // Saved at the epoch's end: no overflow.
+        let late = State {
+            saved_unix: u64::MAX,
+            ..st()
+        };
+        assert_eq!(late.prior(&here(), u64::MAX).0, 0.5);
+        assert_eq!(late.prior(&here(), 0).0, MISMATCH_SD_PPB);
     }
 
     #[test]

@@ -932,13 +932,30 @@ fn an_unknown_phc_time_scale_is_never_guessed_blindly() {
     assert!(!err.contains("time scale"), "{err}");
 }
 
-/// Writes a version 2 state file (no record of what it was learnt on).
-fn write_state_v2(path: &Path, freq_ppb: f64, sd_ppb: f64) {
-    let body = format!(
-        "keel-state 2\nfreq_ppb {freq_ppb:.3}\nfreq_sd_ppb {sd_ppb:.3}\nsaved_unix 1700000000\nsink CLOCK_REALTIME\n"
+/// Writes a state file for the simulated `CLOCK_REALTIME`: version 2 (no
+/// record of what it was learnt on) when `origin` is `None`, else version 3
+/// learnt on (machine, clocksource, source), saved at `saved_unix` (the
+/// simulation starts at 1700000000).
+fn write_state(
+    path: &Path,
+    freq_ppb: f64,
+    sd_ppb: f64,
+    saved_unix: u64,
+    origin: Option<(&str, &str, &str)>,
+) {
+    let mut body = format!(
+        "keel-state {}\nfreq_ppb {freq_ppb:.3}\nfreq_sd_ppb {sd_ppb:.3}\nsaved_unix {saved_unix}\nsink CLOCK_REALTIME\n",
+        if origin.is_some() { 3 } else { 2 }
     );
+    if let Some((m, c, s)) = origin {
+        body.push_str(&format!("machine {m}\nclocksource {c}\nsource {s}\n"));
+    }
     std::fs::write(path, format!("{body}check {:016x}\n", fnv1a(&body))).unwrap();
 }
+
+/// What the simulation's standard scenario records as its origin.
+const SIM_ORIGIN: (&str, &str, &str) =
+    ("simulated machine", "simulated", "simulated PHC (standard)");
 
 /// The state file's checksum (FNV-1a 64).
 fn fnv1a(text: &str) -> u64 {
@@ -965,11 +982,12 @@ fn update_states(err: &str) -> Vec<(String, String)> {
 }
 
 /// A state file that is confidently wrong (0 ppb ± 4.5 ppb; the simulated
-/// clock needs about −50,000 ppb), as in issue #20 case 1.
+/// clock needs about −50,000 ppb), as in issue #20 case 1, recorded as
+/// learnt on this (simulated) machine, so nothing widens it.
 fn wrong_prior_run(name: &str) -> (PathBuf, String, String) {
     let dir = tmpdir(name);
     let st = dir.join("state");
-    write_state_v2(&st, 0.0, 4.5);
+    write_state(&st, 0.0, 4.5, 1_700_000_000, Some(SIM_ORIGIN));
     let (out, err) = sim(
         "standard",
         &[
@@ -988,9 +1006,10 @@ fn wrong_prior_run(name: &str) -> (PathBuf, String, String) {
 fn a_wrong_saved_frequency_is_never_reported_locked_without_a_bound() {
     let (st, out, err) = wrong_prior_run("wrong-prior");
     assert!(
-        err.contains("starting from the saved frequency +0.000 ppb"),
+        err.contains("starting from the saved frequency +0.000 ppb (± 4.500 ppb)"),
         "{err}"
     );
+    assert!(!err.contains("trusted less"), "{err}");
     let states = update_states(&err);
     assert!(states.len() >= 600, "{} update lines", states.len());
     for (i, (state, bound)) in states.iter().enumerate() {
@@ -1033,6 +1052,93 @@ fn a_wrong_saved_frequency_converges() {
         update_states(&err)
             .iter()
             .any(|(s, b)| s.starts_with("locked") && b != "-"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_state_file_from_elsewhere_or_long_ago_is_trusted_less() {
+    let dir = tmpdir("state-origin");
+    let st = dir.join("state");
+    let s = st.to_str().unwrap();
+    let short = ["--state-file", s, "--duration", "5s"];
+    // Saved by this keel: the record of what it was learnt on.
+    sim("standard", &["--state-file", s, "--duration", "120s"]);
+    let saved = std::fs::read_to_string(&st).unwrap();
+    assert!(saved.starts_with("keel-state 3\n"), "{saved}");
+    assert!(
+        saved.contains(
+            "\nsink CLOCK_REALTIME\nmachine simulated machine\nclocksource simulated\nsource simulated PHC (standard)\ncheck "
+        ),
+        "{saved}"
+    );
+    let (_, err) = sim("standard", &short);
+    assert!(!err.contains("trusted less"), "{err}");
+    // A version 2 file: where it was learnt is not known (info).
+    write_state(&st, -50_000.0, 4.5, 1_700_000_000, None);
+    let (_, err) = sim("standard", &short);
+    assert!(
+        err.contains(&format!(
+            "keel: info: {s}: the saved frequency is trusted less: its machine is not known; its clocksource is not known; its source is not known; widening its uncertainty from ± 4.500 to ± 10000.000 ppb"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("starting from the saved frequency -50000.000 ppb (± 10000.000 ppb)"),
+        "{err}"
+    );
+    // Another machine (a cloned image): a warning.
+    write_state(
+        &st,
+        -50_000.0,
+        4.5,
+        1_700_000_000,
+        Some(("0123456789abcdef", SIM_ORIGIN.1, SIM_ORIGIN.2)),
+    );
+    let (_, err) = sim("standard", &short);
+    assert!(
+        err.contains(&format!(
+            "keel: warning: {s}: the saved frequency is trusted less: it was learnt on another machine (/etc/machine-id differs: a cloned image, or another host?); widening its uncertainty from ± 4.500 to ± 10000.000 ppb"
+        )),
+        "{err}"
+    );
+    // Another scenario's PHC is another source.
+    write_state(&st, -50_000.0, 4.5, 1_700_000_000, Some(SIM_ORIGIN));
+    let (_, err) = sim("noisy", &short);
+    assert!(
+        err.contains(
+            "it was learnt with source \"simulated PHC (standard)\", now \"simulated PHC (noisy)\""
+        ),
+        "{err}"
+    );
+    // Saved ten days before: wander.
+    write_state(
+        &st,
+        -50_000.0,
+        4.5,
+        1_700_000_000 - 10 * 86_400,
+        Some(SIM_ORIGIN),
+    );
+    let (_, err) = sim("standard", &short);
+    assert!(
+        err.contains("keel: info: ")
+            && err.contains(
+                "the saved frequency is trusted less: it was saved 10.0 days ago; widening its uncertainty from ± 4.500 to ± 10000.000 ppb"
+            ),
+        "{err}"
+    );
+    write_state(
+        &st,
+        -50_000.0,
+        4.5,
+        1_700_000_000 - 3 * 86_400,
+        Some(SIM_ORIGIN),
+    );
+    let (_, err) = sim("standard", &short);
+    assert!(
+        err.contains(
+            "it was saved 3.0 days ago; widening its uncertainty from ± 4.500 to ± 3004.500 ppb"
+        ),
         "{err}"
     );
 }
