@@ -751,21 +751,11 @@ impl Kalman {
                 Verdict::Hold
             }
             [Some(a), Some(b)] => {
-                let scattered = self.suspects_scatter;
+                // Three suspects in a row on both sides of the prediction
+                // are no step and no frequency change.
+                let one_side = !self.suspects_scatter && agree(&b, &this);
                 self.suspects = [None; 2];
                 self.suspects_scatter = false;
-                if scattered && agree(&b, &this) {
-                    // The last two agree after a scattered pair: start
-                    // over from them.
-                    self.suspects = [Some(b), Some(this)];
-                    return Verdict::Hold;
-                }
-                if !scattered && !agree(&b, &this) {
-                    // An agreeing pair, then one on the other side: keep
-                    // the newest as the first suspect.
-                    self.suspects = [Some(this), None];
-                    return Verdict::Hold;
-                }
                 let inn = |s: &Suspect| Real::from_i64(s.innovation);
                 let d = inn(&this) - inn(&b);
                 // A step leaves the three innovations level; a frequency
@@ -775,22 +765,32 @@ impl Kalman {
                 // and along a straight line: its second difference is no
                 // more than the noise's.
                 let climb = inn(&this) - inn(&a);
-                if !scattered && d * d <= limit.scale2(1) && climb * climb <= limit {
+                // Both must also be small against the innovations
+                // themselves: noise a few times the model's can look level
+                // or straight to the gate, but not to a quarter of its size.
+                let quarter = |v: Real| v.scale2(-2) * v.scale2(-2);
+                if one_side
+                    && d * d <= limit.scale2(1)
+                    && climb * climb <= limit
+                    && d * d <= quarter(inn(&b))
+                    && climb * climb <= quarter(inn(&a))
+                {
                     return Verdict::TimeStep;
                 }
                 let first = b.local_ts.duration_since(a.local_ts).as_nanos();
                 let second = this.local_ts.duration_since(b.local_ts).as_nanos();
-                if !scattered && first > 0 && second > 0 {
+                if one_side && first > 0 && second > 0 {
                     let rise = (inn(&b) - inn(&a)) * Real::from_i64(second) / Real::from_i64(first);
                     let bend = d - rise;
-                    if bend * bend <= limit.scale2(1) + limit {
+                    if bend * bend <= limit.scale2(1) + limit && bend * bend <= quarter(climb) {
                         // Consistent direction, steady climb: a frequency
                         // change, measured over the three readings' span.
                         return Verdict::FrequencyChange(a);
                     }
                 }
-                // Readings in a row outside the gate that neither hold
-                // level nor climb along a line: the reading noise rose.
+                // Readings in a row outside the gate that scatter, or
+                // neither hold level nor climb along a line: the reading
+                // noise rose.
                 // Its new variance from the three innovations, less the
                 // prediction's own share.
                 let sq = |s: &Suspect| inn(s) * inn(s);
