@@ -66,6 +66,13 @@ use crate::fmt::{diag_debug, diag_info};
 use crate::num::Real;
 use crate::time::{Duration, Ppb, Timestamp};
 
+/// The fine range of corrections, ppb: Linux applies ±500 ppm through the
+/// frequency alone; beyond it `CLOCK_REALTIME` needs the tick.
+const FINE_SLEW_PPB: Real = Real::from_i64(500_000);
+/// Offsets the fine range removes within this many seconds are slewed
+/// within it (5 ms at most).
+const FINE_SLEW_S: Real = Real::from_i64(10);
+
 /// Fractional bits of the offset state.
 const X_FRAC: u8 = 16;
 
@@ -930,6 +937,21 @@ impl Kalman {
         // c = (−g·x/T − f) / (1 + f).
         let wanted = (rate * x).negate();
         let c = (wanted - self.f.real) * self.f.inv_scale;
+        // An offset the fine range can remove within FINE_SLEW_S stays in
+        // it: beyond ±500 ppm Linux's CLOCK_REALTIME needs its tick, and a
+        // tick excursion leaves a phase error of its own that drifts in
+        // over the next seconds (the guest lab: −755 ns over 10 s after a
+        // 0.875 s excursion).
+        let base = self.f.real.negate() * self.f.inv_scale;
+        let room = FINE_SLEW_PPB - base.abs();
+        let c = if room > Real::ZERO && x.abs() <= room * FINE_SLEW_S {
+            c.max(base - room)
+                .min(base + room)
+                .max(FINE_SLEW_PPB.negate())
+                .min(FINE_SLEW_PPB)
+        } else {
+            c
+        };
         ppb_from_real(c).clamp_abs(max)
     }
 
