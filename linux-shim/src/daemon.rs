@@ -1059,7 +1059,59 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::{SimClock, Speed};
+    use crate::phc::{MethodChoice, Reader};
     use keel_core::servo::Action;
+    use keel_core::sim::SimConfig;
+
+    /// A 5 s simulated run of a clock `offset_s` ahead of its reference,
+    /// with the time scale guessed or not.
+    fn run_offset(offset_s: i64, scale_guessed: bool) -> Result<Outcome, String> {
+        let mut sim = SimConfig::default();
+        sim.oscillator.initial_offset_ns = offset_s * 1_000_000_000;
+        let mut clock = SimClock::new(
+            &sim,
+            1,
+            "test",
+            Speed::Max,
+            Reader::new(MethodChoice::Auto, 5),
+        );
+        let opts = Options {
+            config: Config {
+                state_file: None,
+                status_socket: None,
+                leap_seconds_list: None,
+                metrics_listen: None,
+                ..Config::default()
+            },
+            reload: Box::new(|| Err("no reload in tests".into())),
+            mode: Mode::Sim,
+            duration_ns: Some(5_000_000_000),
+            tai_offset: Duration::ZERO,
+            scale_guessed,
+            csv: None,
+            svg: None,
+            title: String::new(),
+            table_head: Vec::new(),
+        };
+        run(opts, &mut clock)
+    }
+
+    #[test]
+    fn a_guessed_time_scale_never_steps_by_the_utc_tai_difference() {
+        // Guessed: the clock is left alone and the daemon stops.
+        let e = run_offset(37, true).err().expect("refused");
+        assert!(
+            e.starts_with("refusing to step the clock by -37.000 s: that is the UTC–TAI difference (37 s), and the source's time scale was guessed, not configured (it read like UTC at start); if the step is right, set time_scale = \"utc\" or \"tai\" in keel.toml and restart"),
+            "{e}"
+        );
+        // Configured or known: stepped.
+        let out = run_offset(37, false).unwrap();
+        assert!(out.table.contains("| 5 / 1 / 0"), "{}", out.table);
+        // Guessed, but another size: stepped.
+        let out = run_offset(30, true).unwrap();
+        assert!(out.table.contains("| 5 / 1 / 0"), "{}", out.table);
+    }
 
     fn out(state: ServoState, bound: Option<i64>) -> ServoOutput {
         ServoOutput {
