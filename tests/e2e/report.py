@@ -86,14 +86,14 @@ def parse(path):
                 cur = None  # the next run's checker may print before its B line
             elif k == "L" and len(p) >= 2 and p[1] in runs:
                 r = runs[p[1]][-1]
-                text = line.split(" ", 2)[2] if len(p) > 2 else ""
-                if text.startswith("@"):
+                msg = line.split(" ", 2)[2] if len(p) > 2 else ""
+                if msg.startswith("@"):
                     # "@<t> <true offset ns|-> <line>" from e2etool stamp.
-                    q = text.split(" ", 2)
+                    q = msg.split(" ", 2)
                     truth = None if q[1] == "-" else int(q[1])
-                    text = q[2] if len(q) > 2 else ""
-                    r["tlog"].append((float(q[0][1:]) - r["t0"], truth, text))
-                r["log"].append(text)
+                    msg = q[2] if len(q) > 2 else ""
+                    r["tlog"].append((float(q[0][1:]) - r["t0"], truth, msg))
+                r["log"].append(msg)
         except (ValueError, IndexError):
             continue
     return runs, text
@@ -294,13 +294,18 @@ def cell(a, k, f, never=False):
     if len(runs) > 1:
         v = [x.get(k) for x in runs]
         if never:
-            lo = min(v, key=lambda x: math.inf if x is None else x)
-            hi = max(v, key=lambda x: math.inf if x is None else x)
-            txt += f" ({fmt_s(lo)}–{fmt_s(hi)})"
+            lo = fmt_s(min(v, key=lambda x: math.inf if x is None else x))
+            hi = fmt_s(max(v, key=lambda x: math.inf if x is None else x))
         else:
             v = [x for x in v if x is not None]
-            if v:
-                txt += f" ({f(min(v))}–{f(max(v))})"
+            if not v:
+                return txt
+            lo, hi = f(min(v)), f(max(v))
+        # "13 ns (12–26 ns)": the unit once when both ends share it.
+        ul, uh = lo.rpartition(" "), hi.rpartition(" ")
+        if ul[1] and uh[1] and ul[2] == uh[2]:
+            lo = ul[0]
+        txt += f" ({lo}–{hi})"
     return txt
 
 
