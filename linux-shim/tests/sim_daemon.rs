@@ -652,8 +652,11 @@ fn step_policy_always_with_a_limit() {
 #[test]
 fn quick_re_reads_catch_a_frequency_step() {
     let (out, _) = sim("freq-step", &[]);
+    // +50 ppm at half time, just before a reading: a frequency change needs
+    // three suspects on a straight line (two re-reads 1/16 s apart; two
+    // alone cannot tell it from noise that rose), 125 ms at 50 ppm.
     let worst = ns(row(&out, "max |true offset|, second half"));
-    assert!(worst < 5_000.0, "{out}");
+    assert!(worst < 7_000.0, "{out}");
     let counts = row(&out, "updates / steps / disruptions");
     let updates: u32 = counts.split(' ').next().unwrap().parse().unwrap();
     assert!((601..=620).contains(&updates), "{out}");

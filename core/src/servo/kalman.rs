@@ -1021,7 +1021,12 @@ impl Kalman {
     /// The error bound for an offset estimate `mean` (ns) of width `spread`
     /// ([`Kalman::spread`]).
     fn bound(&self, mean: Real, spread: Real) -> Duration {
-        let bound = mean.abs() + spread;
+        // Suspect readings not judged yet may be right (a step, a frequency
+        // change): the bound reaches them until they are judged.
+        let reach = self.suspects.iter().flatten().fold(mean.abs(), |m, s| {
+            m.max(Real::from_i64(s.offset.as_nanos()).abs())
+        });
+        let bound = reach + spread;
         // A read's asymmetry is invisible to the filter: the PHC may have been
         // latched anywhere in the read interval, so the usual half delay is
         // added in full.
@@ -1532,19 +1537,51 @@ mod tests {
         assert!(worst < 100.0, "worst offset after lock {worst} ns");
     }
 
-    #[test]
-    fn a_frequency_prior_survives_a_restart() {
-        // σ = 1 µs: two readings alone give the frequency to about 1.4 ppm.
+    /// The frequency correction after 30 updates at σ = 1 µs (the clock
+    /// runs +20 ppm fast: the right correction is −20,000 ppb), starting
+    /// from `prior` (correction, standard deviation; ppb) if any.
+    fn correction_after_30(prior: Option<(i64, i64)>, seed: u64) -> f64 {
         let mut b = Bench::new(ServoConfig::default(), 0.0, 20_000.0, 1_000.0);
-        b.servo
-            .set_frequency_prior(Ppb::from_ppb(-20_000), Ppb::from_ppb(20));
-        let _ = b.step(0);
-        let out = b.step(0);
+        b.rng ^= seed;
+        if let Some((c, sd)) = prior {
+            b.servo
+                .set_frequency_prior(Ppb::from_ppb(c), Ppb::from_ppb(sd));
+        }
+        let mut out = b.step(0);
+        for _ in 0..30 {
+            out = b.step(0);
+        }
+        ppb(out.freq)
+    }
+
+    #[test]
+    fn a_right_frequency_prior_is_taken_in_once_warm() {
+        // Two readings alone give the frequency to about 1.4 ppm, 30 to some
+        // 40 ppb; the saved −20,000 ± 20 ppb brings it within 50 ppb.
+        let (mut with, mut without) = (0.0, 0.0);
+        for seed in 0..20 {
+            with += (correction_after_30(Some((-20_000, 20)), seed) + 20_000.0).abs();
+            without += (correction_after_30(None, seed) + 20_000.0).abs();
+        }
         assert!(
-            (ppb(out.freq) + 20_000.0).abs() < 100.0,
-            "first correction {}",
-            ppb(out.freq)
+            with / 20.0 < 30.0,
+            "with the prior: {} ppb off",
+            with / 20.0
         );
+        assert!(with < without * 0.8, "with {with}, without {without}");
+    }
+
+    #[test]
+    fn a_wrong_frequency_prior_costs_no_more_than_a_cold_start() {
+        // A confident prior 50 ppm off (a cloned VM image's state file): the
+        // readings contradict it once the noise model is warm, and it is
+        // dropped: the same correction as with no prior at all.
+        for seed in 0..20 {
+            let wrong = correction_after_30(Some((-70_000, 5)), seed);
+            let cold = correction_after_30(None, seed);
+            assert!((wrong - cold).abs() < 1.0, "seed {seed}: {wrong} vs {cold}");
+            assert!((wrong + 20_000.0).abs() < 300.0, "seed {seed}: {wrong}");
+        }
     }
 
     #[test]
