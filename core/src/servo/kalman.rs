@@ -323,6 +323,10 @@ pub struct Kalman {
     /// The two suspects held disagree with each other beyond the noise
     /// model: the next reading comes on the regular schedule, not at once.
     suspects_scatter: bool,
+    /// The two suspects held grow on one side, not along a clean line: the
+    /// next reading comes on the regular schedule and tells a frequency
+    /// change from noise.
+    suspects_wait: bool,
     /// The step the last output asked for (assumed applied until told otherwise).
     pending_step: Option<Duration>,
     updates: u32,
@@ -469,6 +473,7 @@ impl Kalman {
             own_phase: 0,
             suspects: [None; 2],
             suspects_scatter: false,
+            suspects_wait: false,
             pending_step: None,
             updates: 0,
             burst_ns: None,
@@ -666,7 +671,7 @@ impl Kalman {
     /// The delay before the next sample: soon while suspects wait for
     /// confirmation, doubling through a burst, else the nominal interval.
     fn next_update(&mut self) -> Option<Duration> {
-        if self.suspects[0].is_some() && !self.suspects_scatter {
+        if self.suspects[0].is_some() && !self.suspects_scatter && !self.suspects_wait {
             return Some(Duration::from_nanos(self.quick_ns()));
         }
         let d = self.burst_ns?;
@@ -746,6 +751,7 @@ impl Kalman {
                 );
                 self.suspects = [Some(this), None];
                 self.suspects_scatter = false;
+                self.suspects_wait = false;
                 Verdict::Hold
             }
             [Some(a), None] => {
@@ -761,6 +767,7 @@ impl Kalman {
                 // Three suspects in a row on both sides of the prediction
                 // are no step and no frequency change.
                 let one_side = !self.suspects_scatter && agree(&b, &this);
+                let waited = core::mem::take(&mut self.suspects_wait);
                 self.suspects = [None; 2];
                 self.suspects_scatter = false;
                 let inn = |s: &Suspect| Real::from_i64(s.innovation);
@@ -794,6 +801,22 @@ impl Kalman {
                         // change, measured over the three readings' span.
                         return Verdict::FrequencyChange(a);
                     }
+                }
+                if one_side
+                    && !waited
+                    && inn(&this).abs() > inn(&b).abs()
+                    && inn(&b).abs() > inn(&a).abs()
+                {
+                    // Growing on one side, but not along a clean line over
+                    // 1/8 interval: the next regular reading tells a
+                    // frequency change (still growing, over a long span)
+                    // from noise.
+                    self.suspects = [Some(a), Some(this)];
+                    self.suspects_wait = true;
+                    return Verdict::Hold;
+                }
+                if one_side && waited && inn(&this).abs() > inn(&b).abs() {
+                    return Verdict::FrequencyChange(a);
                 }
                 // Readings in a row outside the gate that scatter, or
                 // neither hold level nor climb along a line: the reading
@@ -997,10 +1020,34 @@ impl Kalman {
         let frame = self.frame();
         let (_, s) = frame.reference_span(local_dt);
         let cov = self.bound_cov.unwrap_or(self.cov);
+        let mean = self.x_real() + frame.rate * s;
         self.bound(
-            self.x_real() + frame.rate * s,
+            mean.abs().max(self.suspect_trend_at(t)),
             self.spread(cov.predict(s, self.bound_wander()).p00),
         )
+    }
+
+    /// Two held suspects on one side extended along their line to local
+    /// time `t`, |ns| (zero without such a pair): until they are judged,
+    /// the offset may be growing as they do.
+    fn suspect_trend_at(&self, t: Timestamp) -> Real {
+        let [Some(a), Some(b)] = self.suspects else {
+            return Real::ZERO;
+        };
+        let span = b.local_ts.duration_since(a.local_ts).as_nanos();
+        let ahead = t.duration_since(b.local_ts).as_nanos();
+        if (a.innovation < 0) != (b.innovation < 0) || span <= 0 || ahead <= 0 {
+            return Real::ZERO;
+        }
+        let (oa, ob) = (
+            Real::from_i64(a.offset.as_nanos()),
+            Real::from_i64(b.offset.as_nanos()),
+        );
+        let ratio = Real::from_i64(ahead) / Real::from_i64(span);
+        // The line's own uncertainty there: two readings' difference,
+        // `bound_sigmas` standard deviations, carried `ratio` spans on.
+        let spread = self.spread(self.r_basis.scale2(1)) * ratio;
+        (ob + (ob - oa) * ratio).abs() + spread
     }
 
     /// Is there an error bound yet (see [`Servo::error_bound`])?
@@ -1174,6 +1221,8 @@ impl Servo for Kalman {
             }
         }
         self.suspects = [None; 2];
+        self.suspects_scatter = false;
+        self.suspects_wait = false;
         // Every accepted reading feeds the noise statistics: read-delay
         // jitter is reading noise too (rare very slow reads are clipped there).
         self.push_noise(phase);
@@ -1295,6 +1344,7 @@ impl Servo for Kalman {
         self.bound_cov = None;
         self.suspects = [None; 2];
         self.suspects_scatter = false;
+        self.suspects_wait = false;
         self.noise.restart();
     }
 
