@@ -15,17 +15,31 @@
 //! [`KalmanConfig::gate`] standard deviations is a *suspect* and is not used;
 //! the servo asks for a re-read after 1/16 of the interval
 //! ([`ServoOutput::next_update`]). An isolated suspect is an outlier and is
-//! dropped. Two suspects in a row whose innovations grow in the same
-//! direction are a frequency change (a migration): the filter restarts from
-//! them at once and samples in a fast burst (1/16, 1/8, … of the interval).
-//! Two of about the same size are a possible time step: a third consistent
-//! one confirms it, and the offset restarts there with the frequency kept
-//! (stepping the clock only where the step policy says) — unless the three
-//! climb steadily, which is a frequency change again. Until the noise
-//! estimate has eight values the gate is six times wider: only gross
-//! outliers are judged. So no single sample moves the frequency by more
-//! than a few ppb once warm (a few hundred before), and the clock is never
-//! stepped on one sample.
+//! dropped. Three suspects in a row are judged together:
+//! - on one side and level (to the gate, and to a quarter of their size): a
+//!   time step; the offset restarts there with the frequency kept (stepping
+//!   the clock only where the step policy says);
+//! - on one side and climbing along a straight line: a frequency change (a
+//!   migration); the filter restarts from the first and the third and
+//!   samples in a fast burst (1/16, 1/8, … of the interval). Growing but off
+//!   a clean line, they wait for the next regular reading, which measures
+//!   the change over the long span if it still grows;
+//! - on both sides of the prediction, or neither level nor straight: the
+//!   reading noise rose. The noise model is rebased to the level the three
+//!   show ([`NoiseEstimator::rebase_reading_var`]), keeping the wander it
+//!   knows, and the reading is used.
+//!
+//! Two suspects on both sides wait for the regular schedule instead of a
+//! re-read, so rising noise costs at most one re-read per interval. Until
+//! the noise estimate has eight values the gate is six times wider: only
+//! gross outliers are judged. So no single sample moves the frequency by
+//! more than a few ppb once warm (a few hundred before), and the clock is
+//! never stepped on one sample.
+//!
+//! **A saved frequency** ([`Servo::set_frequency_prior`]) is a hypothesis:
+//! once the noise model is warm it is tested against the estimate and taken
+//! in (as a reading of the frequency) only when the two agree within the
+//! gate, so a wrong one (a cloned VM image) costs no more than a cold start.
 //! A signalled disruption ([`Servo::disruption`]) restarts everything but the
 //! noise model and re-acquires with samples 2 ms, 4 ms, 8 ms, … apart.
 //!
@@ -35,7 +49,9 @@
 //! own confidence, `g = clamp(1.75·σ_f·T/σ_x, 0.3, 1)`: fast when frequency noise
 //! is cheap, gentle when the offset estimate is noisy. An offset beyond 10
 //! standard deviations of its estimate (a confirmed time step being slewed)
-//! goes at `g = 1`.
+//! goes at `g = 1`, but an offset that ±500 ppm removes within 10 s stays
+//! within that range (beyond it Linux's `CLOCK_REALTIME` needs its tick,
+//! which leaves a phase error of its own).
 //!
 //! **Error bound.** At local time `t`, `|x̂(t)| + k·σ(t) + e_ref`, where `x̂(t)`
 //! is the predicted offset, `σ(t)²` the filter's predicted variance including
@@ -47,6 +63,8 @@
 //! the bound must allow for, up to 10 ppb/√s
 //! ([`NoiseModel::bound_wander_var`](crate::filter::noise::NoiseModel)):
 //! a second covariance, propagated only while the two wanders differ.
+//! Suspect readings not judged yet may be right: the bound reaches them
+//! (two on one side, along their line to the time asked).
 //!
 //! Arithmetic is integer only: the offset in 2⁻¹⁶ ns, the frequency as
 //! [`Ppb`], covariances and gains as [`Real`].
