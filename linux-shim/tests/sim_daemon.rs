@@ -735,10 +735,8 @@ fn phc_sink_in_simulation() {
         "{out}"
     );
     // A PHC's range is its max_adj (500 ppm here), with no tick beyond it:
-    // after a foreign 1 ms step the PHC sink slews at its full range and
-    // never beyond. (keel's servo slews an offset that 500 ppm removes
-    // within 10 s at no more than that on CLOCK_REALTIME too, never
-    // through the tick.)
+    // after a foreign 1 ms step, CLOCK_REALTIME slews faster than 500 ppm,
+    // the PHC sink never does.
     let rt_csv = dir.join("rt.csv");
     let phc_csv = dir.join("phc.csv");
     sim("clock-step", &["--csv", rt_csv.to_str().unwrap()]);
@@ -752,8 +750,11 @@ fn phc_sink_in_simulation() {
         ),
         "{err}"
     );
-    let rt_max = max_abs_freq(&rt_csv);
-    assert!(rt_max <= 500_000.0 && rt_max > 499_000.0, "{rt_max}");
+    assert!(
+        max_abs_freq(&rt_csv) > 600_000.0,
+        "{}",
+        max_abs_freq(&rt_csv)
+    );
     let phc_max = max_abs_freq(&phc_csv);
     assert!(phc_max <= 500_000.0 && phc_max > 499_000.0, "{phc_max}");
     // Someone else writing the PHC's frequency is seen through the kernel's

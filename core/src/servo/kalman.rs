@@ -49,9 +49,11 @@
 //! own confidence, `g = clamp(1.75·σ_f·T/σ_x, 0.3, 1)`: fast when frequency noise
 //! is cheap, gentle when the offset estimate is noisy. An offset beyond 10
 //! standard deviations of its estimate (a confirmed time step being slewed)
-//! goes at `g = 1`, but an offset that ±500 ppm removes within 10 s stays
-//! within that range (beyond it Linux's `CLOCK_REALTIME` needs its tick,
-//! which leaves a phase error of its own).
+//! goes at `g = 1`. A clock does not follow a large change of its
+//! frequency exactly (Linux's timekeeping ran a 500 ppm slew's end some
+//! 100 ppb off for seconds): a change of `Δc` adds `(Δc/5000)²` to the
+//! frequency's variance, so the filter follows what the clock really does
+//! and the bound allows for it.
 //!
 //! **Error bound.** At local time `t`, `|x̂(t)| + k·σ(t) + e_ref`, where `x̂(t)`
 //! is the predicted offset, `σ(t)²` the filter's predicted variance including
@@ -84,12 +86,15 @@ use crate::fmt::{diag_debug, diag_info};
 use crate::num::Real;
 use crate::time::{Duration, Ppb, Timestamp};
 
-/// The fine range of corrections, ppb: Linux applies ±500 ppm through the
-/// frequency alone; beyond it `CLOCK_REALTIME` needs the tick.
-const FINE_SLEW_PPB: Real = Real::from_i64(500_000);
-/// Offsets the fine range removes within this many seconds are slewed
-/// within it (5 ms at most).
-const FINE_SLEW_S: Real = Real::from_i64(10);
+/// How far a clock may run from the frequency it was told after a change,
+/// as a fraction of the change: Linux's timekeeping ran the end of a 500 ppm
+/// slew some 100 ppb off for several seconds in the guest lab (its `mult`
+/// and accumulated error catch up at their own pace), so a large change
+/// leaves the frequency that much less certain.
+const ACTUATOR_SLIP: Real = Real::ratio(1, 5_000);
+/// Changes of the correction below this, ppb, leave the covariance alone
+/// (the steady state's few-ppb changes would slip by < 0.01 ppb).
+const SLIP_FROM_PPB: Real = Real::from_i64(10_000);
 
 /// Fractional bits of the offset state.
 const X_FRAC: u8 = 16;
@@ -978,21 +983,6 @@ impl Kalman {
         // c = (−g·x/T − f) / (1 + f).
         let wanted = (rate * x).negate();
         let c = (wanted - self.f.real) * self.f.inv_scale;
-        // An offset the fine range can remove within FINE_SLEW_S stays in
-        // it: beyond ±500 ppm Linux's CLOCK_REALTIME needs its tick, and a
-        // tick excursion leaves a phase error of its own that drifts in
-        // over the next seconds (the guest lab: −755 ns over 10 s after a
-        // 0.875 s excursion).
-        let base = self.f.real.negate() * self.f.inv_scale;
-        let room = FINE_SLEW_PPB - base.abs();
-        let c = if room > Real::ZERO && x.abs() <= room * FINE_SLEW_S {
-            c.max(base - room)
-                .min(base + room)
-                .max(FINE_SLEW_PPB.negate())
-                .min(FINE_SLEW_PPB)
-        } else {
-            c
-        };
         ppb_from_real(c).clamp_abs(max)
     }
 
@@ -1295,6 +1285,18 @@ impl Servo for Kalman {
         }
         self.pending_step = None;
         self.c = a.freq;
+        // A large change of the correction: the clock's frequency is that
+        // much less certain (see ACTUATOR_SLIP).
+        let change = Real::from_fixed(a.freq.saturating_sub(self.c_before).to_bits(), 32).abs();
+        if self.stage == Stage::Tracking && change >= SLIP_FROM_PPB {
+            let slip = change * ACTUATOR_SLIP;
+            let var = slip * slip;
+            self.cov.p11 = self.cov.p11 + var;
+            if let Some(b) = &mut self.bound_cov {
+                b.p11 = b.p11 + var;
+            }
+            self.steady = None;
+        }
     }
 
     fn no_sample(&mut self, local_ts: Timestamp) -> ServoOutput {
