@@ -112,9 +112,13 @@ pub struct PhcSample {
 impl PhcReading {
     /// The best offset sample of this reading: the cross-timestamp itself, or
     /// the triple with the shortest interval, read at its midpoint (phc2sys's
-    /// rule, which assumes a symmetric access). Triples with a negative
-    /// interval (a clock step during the read) are skipped; `None` when no
-    /// triple is usable.
+    /// rule, which assumes a symmetric access). When the triples within half
+    /// the shortest interval of it disagree by more than their intervals'
+    /// differences can explain, the PHC's own read noise dominates and they
+    /// are averaged robustly instead (as chrony averages the readings near
+    /// the shortest); the sample's `delay` is then the widest taken. Triples
+    /// with a negative interval (a clock step during the read) are skipped;
+    /// `None` when no triple is usable.
     pub fn best_sample(&self) -> Option<PhcSample> {
         match *self {
             Self::Precise { sys, phc } => Some(PhcSample {
@@ -146,13 +150,57 @@ impl PhcReading {
                     }
                 }
                 let (offset, local_ts) = robust_mean(tied.get_mut(..n)?)?;
-                Some(PhcSample {
+                let best = PhcSample {
                     offset,
                     local_ts,
                     delay: shortest,
-                })
+                };
+                Some(self.near_shortest(shortest).unwrap_or(best))
             }
         }
+    }
+
+    /// The robust mean of the triples within half the shortest interval of
+    /// it, when their midpoint offsets spread wider than their intervals do
+    /// (the PHC's read noise, not the access's asymmetry, dominates); `None`
+    /// otherwise or with fewer than three.
+    fn near_shortest(&self, shortest: Duration) -> Option<PhcSample> {
+        let width = |t: &PhcTriple| t.sys_after.duration_since(t.sys_before);
+        let limit = shortest.saturating_add(Duration::from_nanos(shortest.as_nanos() / 2));
+        let mut near = [(Duration::ZERO, Timestamp::EPOCH); PHC_MAX_SAMPLES];
+        let mut n = 0;
+        let mut widest = shortest;
+        for t in self
+            .samples()
+            .iter()
+            .filter(|t| !width(t).is_negative() && width(t) <= limit)
+        {
+            let before = t.sys_before.duration_since(t.phc);
+            let after = t.sys_after.duration_since(t.phc);
+            widest = widest.max(width(t));
+            if let Some(slot) = near.get_mut(n) {
+                *slot = (
+                    half_round_even(before, after),
+                    t.sys_before.midpoint(t.sys_after),
+                );
+                n += 1;
+            }
+        }
+        let near = near.get_mut(..n)?;
+        if near.len() < 3 {
+            return None;
+        }
+        let lo = near.iter().map(|p| p.0).min()?;
+        let hi = near.iter().map(|p| p.0).max()?;
+        if hi.saturating_sub(lo) <= widest.saturating_sub(shortest).saturating_add(shortest) {
+            return None;
+        }
+        let (offset, local_ts) = robust_mean(near)?;
+        Some(PhcSample {
+            offset,
+            local_ts,
+            delay: widest,
+        })
     }
 
     /// A burst of cross-timestamps `(sys, phc)` (e.g. several
@@ -264,6 +312,31 @@ mod tests {
         samples[1] = triple(2_000, 1_940, 2_103); // +111.5 → 112
         let r = PhcReading::Sampled { samples, len: 2 };
         assert_eq!(r.best_sample().unwrap().offset, Duration::from_nanos(112));
+    }
+
+    #[test]
+    fn triples_that_scatter_beyond_their_widths_are_averaged() {
+        let mut samples = [PhcTriple::default(); PHC_MAX_SAMPLES];
+        // Widths 200–290 ns, offsets 1300 ns apart: the PHC's noise.
+        samples[0] = triple(1_000, 800, 1_200); // 200: midpoint 1100 → +300
+        samples[1] = triple(2_000, 880, 2_240); // 240: → +1240
+        samples[2] = triple(3_000, 2_200, 3_290); // 290: → +945
+        samples[3] = triple(4_000, 3_000, 4_400); // 400 > 300: left out
+        let r = PhcReading::Sampled { samples, len: 4 };
+        let s = r.best_sample().unwrap();
+        // The robust mean of three keeps all three: (300 + 1240 + 945) / 3.
+        assert_eq!(s.offset, Duration::from_nanos(828));
+        // The widest taken part states the uncertainty.
+        assert_eq!(s.delay, Duration::from_nanos(290));
+        // Offsets within what the widths explain: the shortest alone.
+        samples[1] = triple(2_000, 1_880, 2_240); // → +240
+        samples[2] = triple(3_000, 2_800, 3_290); // → +345
+        let r = PhcReading::Sampled { samples, len: 4 };
+        let s = r.best_sample().unwrap();
+        assert_eq!(
+            (s.offset, s.delay),
+            (Duration::from_nanos(300), Duration::from_nanos(200))
+        );
     }
 
     #[test]

@@ -285,6 +285,13 @@ const CYCLE_MODEL_BITS: u32 = 6;
 /// taken in then (a 100 µs reading among 10 ns ones) threw the frequency
 /// off by 55 ppm and the servo never recovered.
 const EARLY_GATE_FACTOR: Real = Real::from_i64(36);
+/// For this many readings after suspects scattered on both sides of the
+/// prediction, a frequency change needs a regular reading to continue the
+/// line the re-reads drew.
+const SCATTER_MEMORY: u8 = 16;
+/// Accepted readings after a rise of the reading noise that tell whether it
+/// stays (see [`Kalman::check_noise_fell`]).
+const FELL_CHECK_READINGS: u8 = 8;
 /// The bound's covariance has merged with the filter's when no element
 /// differs by more than 2⁻¹⁰ of itself.
 const BOUND_COV_MERGED_BITS: u32 = 10;
@@ -350,6 +357,19 @@ pub struct Kalman {
     /// next reading comes on the regular schedule and tells a frequency
     /// change from noise.
     suspects_wait: bool,
+    /// Readings since suspects last scattered on both sides of the
+    /// prediction (saturating).
+    since_scatter: u8,
+    /// The last eight readings, newest in bit 0: 1 for a suspect that no
+    /// verdict explained (an outlier, so far).
+    history: u8,
+    /// The innovations of the last three suspects that began an episode,
+    /// newest first, ns.
+    outliers: [i64; 3],
+    /// After a rise of the reading noise: the accepted readings since and
+    /// the sum of their squared innovations (ns²), to tell a cluster of
+    /// outliers from noise that stays.
+    fell_check: Option<(u8, Real)>,
     /// The step the last output asked for (assumed applied until told otherwise).
     pending_step: Option<Duration>,
     updates: u32,
@@ -497,6 +517,10 @@ impl Kalman {
             suspects: [None; 2],
             suspects_scatter: false,
             suspects_wait: false,
+            since_scatter: u8::MAX,
+            history: 0,
+            outliers: [0; 3],
+            fell_check: None,
             pending_step: None,
             updates: 0,
             burst_ns: None,
@@ -772,6 +796,24 @@ impl Kalman {
                     "keel: suspect reading, innovation {=i64} ns",
                     this.innovation
                 );
+                // Suspects that nothing explained (dropped as outliers) among
+                // the last eight readings: four are no outliers but noise
+                // the model does not know; two make a frequency change wait
+                // for a regular reading to continue its line.
+                let unexplained = (self.history & 0xFE).count_ones();
+                let earlier = self.outliers;
+                self.outliers = [this.innovation, earlier[0], earlier[1]];
+                if unexplained >= 4 {
+                    let sq = |v: i64| Real::from_i64(v) * Real::from_i64(v);
+                    let mean = (sq(earlier[0]) + sq(earlier[1]) + sq(this.innovation)) * THIRD;
+                    let prediction = limit / (gate * gate) - r;
+                    self.since_scatter = 0;
+                    self.history = 0;
+                    return Verdict::NoiseRose((mean - prediction).max(r.scale2(2)));
+                }
+                if unexplained >= 2 {
+                    self.since_scatter = 0;
+                }
                 self.suspects = [Some(this), None];
                 self.suspects_scatter = false;
                 self.suspects_wait = false;
@@ -783,6 +825,9 @@ impl Kalman {
                 // re-reads. Else a third reading 1/16 interval later tells
                 // a step from a frequency change.
                 self.suspects_scatter = !agree(&a, &this);
+                if self.suspects_scatter {
+                    self.since_scatter = 0;
+                }
                 self.suspects = [Some(a), Some(this)];
                 Verdict::Hold
             }
@@ -820,6 +865,14 @@ impl Kalman {
                     let rise = (inn(&b) - inn(&a)) * Real::from_i64(second) / Real::from_i64(first);
                     let bend = d - rise;
                     if bend * bend <= limit.scale2(1) + limit && bend * bend <= quarter(climb) {
+                        if !waited && self.since_scatter < SCATTER_MEMORY {
+                            // Readings scattered lately: a line over 1/8
+                            // interval may be chance. The next regular
+                            // reading must continue it.
+                            self.suspects = [Some(a), Some(this)];
+                            self.suspects_wait = true;
+                            return Verdict::Hold;
+                        }
                         // Consistent direction, steady climb: a frequency
                         // change, measured over the three readings' span.
                         return Verdict::FrequencyChange(a);
@@ -838,7 +891,11 @@ impl Kalman {
                     self.suspects_wait = true;
                     return Verdict::Hold;
                 }
-                if one_side && waited && inn(&this).abs() > inn(&b).abs() {
+                if one_side
+                    && waited
+                    && inn(&this).abs() > inn(&b).abs()
+                    && self.since_scatter >= SCATTER_MEMORY
+                {
                     return Verdict::FrequencyChange(a);
                 }
                 // Readings in a row outside the gate that scatter, or
@@ -847,10 +904,39 @@ impl Kalman {
                 // Its new variance from the three innovations, less the
                 // prediction's own share.
                 let sq = |s: &Suspect| inn(s) * inn(s);
+                self.since_scatter = 0;
                 let mean = (sq(&a) + sq(&b) + sq(&this)) * THIRD;
                 let prediction = limit / (gate * gate) - r;
                 Verdict::NoiseRose((mean - prediction).max(r.scale2(2)))
             }
+        }
+    }
+
+    /// After the reading noise was found to have risen: if the next
+    /// [`FELL_CHECK_READINGS`] accepted innovations `nu` (ns) are all far
+    /// inside the new reading variance `r` (ns²), their mean square a
+    /// sixteenth of it or less, the rise was a cluster of outliers, or
+    /// passed: the noise model is rebased to twice what they show.
+    fn check_noise_fell(&mut self, nu: Real, r: Real) {
+        let Some((n, sum)) = self.fell_check else {
+            return;
+        };
+        let sum = sum + nu * nu;
+        let n = n.saturating_add(1);
+        if n < FELL_CHECK_READINGS {
+            self.fell_check = Some((n, sum));
+            return;
+        }
+        self.fell_check = None;
+        let mean = sum / Real::from_i64(i64::from(n));
+        if mean.scale2(4) <= r {
+            diag_info!(
+                "keel: the reading noise fell back, {=i64} ns²",
+                mean.to_i64()
+            );
+            self.noise.rebase_reading_var(mean.scale2(1));
+            self.r_basis = self.reading_var_basis();
+            self.steady = None;
         }
     }
 
@@ -1095,6 +1181,7 @@ impl Kalman {
 impl Servo for Kalman {
     fn sample(&mut self, s: &OffsetSample) -> ServoOutput {
         self.pending_step = None;
+        self.since_scatter = self.since_scatter.saturating_add(1);
         self.c_before = self.c;
         let frame = self.kept_frame();
         let local_dt = s.local_ts.duration_since(self.t_last).as_nanos();
@@ -1174,6 +1261,7 @@ impl Servo for Kalman {
             nu * nu > limit * EARLY_GATE_FACTOR
         };
         let mut r = r;
+        self.history = (self.history << 1) | u8::from(suspect);
         if suspect {
             if cycle.is_some() {
                 // The reading is not used: the covariance moves on alone.
@@ -1185,7 +1273,12 @@ impl Servo for Kalman {
                 offset: s.offset,
                 local_ts: s.local_ts,
             };
-            match self.judge_suspect(this, limit, r) {
+            let verdict = self.judge_suspect(this, limit, r);
+            if !matches!(verdict, Verdict::Hold) {
+                // Explained: these suspects were no outliers.
+                self.history = 0;
+            }
+            match verdict {
                 Verdict::Hold => {
                     self.bound_cov = bound_pred;
                     return self.hold(s.offset);
@@ -1220,6 +1313,7 @@ impl Servo for Kalman {
                     self.noise.rebase_reading_var(var);
                     self.r_basis = self.reading_var_basis();
                     self.steady = None;
+                    self.fell_check = Some((0, Real::ZERO));
                     cycle = None;
                     r = self.r_basis + excess_var;
                     self.cov = cov_in.predict(dt, q);
@@ -1231,6 +1325,7 @@ impl Servo for Kalman {
         self.suspects = [None; 2];
         self.suspects_scatter = false;
         self.suspects_wait = false;
+        self.check_noise_fell(nu, r);
         // Every accepted reading feeds the noise statistics: read-delay
         // jitter is reading noise too (rare very slow reads are clipped there).
         self.push_noise(phase);
@@ -1365,6 +1460,9 @@ impl Servo for Kalman {
         self.suspects = [None; 2];
         self.suspects_scatter = false;
         self.suspects_wait = false;
+        self.history = 0;
+        self.since_scatter = u8::MAX;
+        self.fell_check = None;
         self.noise.restart();
     }
 
