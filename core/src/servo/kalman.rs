@@ -50,10 +50,11 @@
 //! is cheap, gentle when the offset estimate is noisy. An offset beyond 10
 //! standard deviations of its estimate (a confirmed time step being slewed)
 //! goes at `g = 1`. A clock does not follow a large change of its
-//! frequency exactly (Linux's timekeeping ran a 500 ppm slew's end some
-//! 100 ppb off for seconds): a change of `Δc` adds `(Δc/5000)²` to the
-//! frequency's variance, so the filter follows what the clock really does
-//! and the bound allows for it.
+//! frequency exactly (Linux's timekeeping ran the end of a large slew some
+//! 100 ppb off, on and off for 20 s): a change of `Δc` adds `(Δc/5000)²` to
+//! the frequency's variance, and as much again as wander over the next
+//! 20 s, so the filter follows what the clock really does and the bound
+//! allows for it.
 //!
 //! **Error bound.** At local time `t`, `|x̂(t)| + k·σ(t) + e_ref`, where `x̂(t)`
 //! is the predicted offset, `σ(t)²` the filter's predicted variance including
@@ -95,6 +96,10 @@ const ACTUATOR_SLIP: Real = Real::ratio(1, 5_000);
 /// Changes of the correction below this, ppb, leave the covariance alone
 /// (the steady state's few-ppb changes would slip by < 0.01 ppb).
 const SLIP_FROM_PPB: Real = Real::from_i64(10_000);
+/// How long a clock settles after a large change of its correction, s: in
+/// the guest lab the kernel's residue after a 1000 ppm slew came and went
+/// for some 20 s.
+const SETTLING_S: i64 = 20;
 
 /// Fractional bits of the offset state.
 const X_FRAC: u8 = 16;
@@ -370,6 +375,9 @@ pub struct Kalman {
     /// the sum of their squared innovations (ns²), to tell a cluster of
     /// outliers from noise that stays.
     fell_check: Option<(u8, Real)>,
+    /// While the clock settles after a large change of the correction:
+    /// until when (reference time, ns) and the extra wander, ppb²/s.
+    settling: Option<(i64, Real)>,
     /// The step the last output asked for (assumed applied until told otherwise).
     pending_step: Option<Duration>,
     updates: u32,
@@ -521,6 +529,7 @@ impl Kalman {
             history: 0,
             outliers: [0; 3],
             fell_check: None,
+            settling: None,
             pending_step: None,
             updates: 0,
             burst_ns: None,
@@ -561,13 +570,22 @@ impl Kalman {
     /// The wander in use, ppb²/s: the estimate, or 1 ppb/√s before there is
     /// one.
     fn wander(&self) -> Real {
-        self.noise.model().map_or(Real::ONE, |m| m.wander_var)
+        self.noise.model().map_or(Real::ONE, |m| m.wander_var) + self.settling_wander()
+    }
+
+    /// The extra wander while the clock settles after a large change of the
+    /// correction (see [`ACTUATOR_SLIP`]), ppb²/s.
+    fn settling_wander(&self) -> Real {
+        match self.settling {
+            Some((until, q)) if self.ref_time_ns < until => q,
+            _ => Real::ZERO,
+        }
     }
 
     /// The wander the error bound allows for, ppb²/s (at least
     /// [`Kalman::wander`]).
     fn bound_wander(&self) -> Real {
-        self.noise.model().map_or(Real::ONE, |m| m.bound_wander_var)
+        self.noise.model().map_or(Real::ONE, |m| m.bound_wander_var) + self.settling_wander()
     }
 
     /// The bound's covariance `dt` reference seconds on from the filter's
@@ -1390,6 +1408,13 @@ impl Servo for Kalman {
             if let Some(b) = &mut self.bound_cov {
                 b.p11 = b.p11 + var;
             }
+            // And it may wander by as much again while the clock settles.
+            let q = var / Real::from_i64(SETTLING_S);
+            let q = self.settling.map_or(q, |(_, before)| q.max(before));
+            let until = self
+                .ref_time_ns
+                .saturating_add(SETTLING_S.saturating_mul(1_000_000_000));
+            self.settling = Some((until, q));
             self.steady = None;
         }
     }
