@@ -266,6 +266,18 @@ fn bad_config_names_file_line_key_and_expectation() {
     assert!(err.is_empty(), "warning level hides info lines: {err}");
 }
 
+/// The frequency a state file holds, ppb, and its whole text.
+fn saved_freq(st: &Path) -> (f64, String) {
+    let saved = std::fs::read_to_string(st).unwrap();
+    let freq = saved
+        .lines()
+        .find_map(|l| l.strip_prefix("freq_ppb "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    (freq, saved)
+}
+
 #[test]
 fn state_file_missing_corrupt_truncated_and_reused() {
     let dir = tmpdir("state");
@@ -273,13 +285,7 @@ fn state_file_missing_corrupt_truncated_and_reused() {
     let s = st.to_str().unwrap();
     let (_, err) = sim("standard", &["--state-file", s, "--duration", "120s"]);
     assert!(err.contains("no state file yet"), "{err}");
-    let saved = std::fs::read_to_string(&st).unwrap();
-    let freq: f64 = saved
-        .lines()
-        .find_map(|l| l.strip_prefix("freq_ppb "))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (freq, saved) = saved_freq(&st);
     assert!((-50_100.0..-49_900.0).contains(&freq), "{saved}");
     // Reused: the second run starts at the learnt frequency (no re-learning).
     let (out, err) = sim("standard", &["--state-file", s, "--duration", "120s"]);
@@ -1024,13 +1030,7 @@ fn a_wrong_saved_frequency_is_never_reported_locked_without_a_bound() {
     assert!(!row(&out, "state at the end").is_empty(), "{out}");
     // The state file is only rewritten from a lock with a bound: never with
     // what a confused servo had.
-    let saved = std::fs::read_to_string(&st).unwrap();
-    let freq: f64 = saved
-        .lines()
-        .find_map(|l| l.strip_prefix("freq_ppb "))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (freq, saved) = saved_freq(&st);
     assert!(
         freq == 0.0 || (-50_500.0..-49_500.0).contains(&freq),
         "{saved}"
