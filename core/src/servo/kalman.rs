@@ -235,6 +235,21 @@ impl Cov {
     }
 }
 
+/// When the next reading comes while suspects are held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pace {
+    /// At once (1/16 of the interval): a step or a frequency change is
+    /// being confirmed.
+    Reread,
+    /// On the regular schedule: the two held lie on both sides of the
+    /// prediction (outliers, or noise that rose), so no storm of re-reads.
+    Scattered,
+    /// On the regular schedule: the two held grow on one side, not along
+    /// a clean line; the next regular reading tells a frequency change
+    /// from noise.
+    Waiting,
+}
+
 /// What a suspect reading shows, with the suspects before it.
 #[derive(Clone, Copy, Debug)]
 enum Verdict {
@@ -355,13 +370,8 @@ pub struct Kalman {
     /// Phase the servo's own corrections have added since the start, 2⁻⁸ ns (wrapping).
     own_phase: i64,
     suspects: [Option<Suspect>; 2],
-    /// The two suspects held disagree with each other beyond the noise
-    /// model: the next reading comes on the regular schedule, not at once.
-    suspects_scatter: bool,
-    /// The two suspects held grow on one side, not along a clean line: the
-    /// next reading comes on the regular schedule and tells a frequency
-    /// change from noise.
-    suspects_wait: bool,
+    /// When the next reading comes while suspects are held.
+    pace: Pace,
     /// Readings since suspects last scattered on both sides of the
     /// prediction (saturating).
     since_scatter: u8,
@@ -523,8 +533,7 @@ impl Kalman {
             c_before: freq,
             own_phase: 0,
             suspects: [None; 2],
-            suspects_scatter: false,
-            suspects_wait: false,
+            pace: Pace::Reread,
             since_scatter: u8::MAX,
             history: 0,
             outliers: [0; 3],
@@ -736,7 +745,7 @@ impl Kalman {
     /// The delay before the next sample: soon while suspects wait for
     /// confirmation, doubling through a burst, else the nominal interval.
     fn next_update(&mut self) -> Option<Duration> {
-        if self.suspects[0].is_some() && !self.suspects_scatter && !self.suspects_wait {
+        if self.suspects[0].is_some() && self.pace == Pace::Reread {
             return Some(Duration::from_nanos(self.quick_ns()));
         }
         let d = self.burst_ns?;
@@ -806,7 +815,6 @@ impl Kalman {
         // Two suspects agree when they lie on the same side of the
         // prediction: a step, or a frequency change. Readings on both
         // sides are outliers, or noise the model does not know.
-        let gate = Real::from_i64(i64::from(self.cfg.gate.max(1)));
         let agree = |a: &Suspect, b: &Suspect| (a.innovation < 0) == (b.innovation < 0);
         match self.suspects {
             [None, _] => {
@@ -822,19 +830,13 @@ impl Kalman {
                 let earlier = self.outliers;
                 self.outliers = [this.innovation, earlier[0], earlier[1]];
                 if unexplained >= 4 {
-                    let sq = |v: i64| Real::from_i64(v) * Real::from_i64(v);
-                    let mean = (sq(earlier[0]) + sq(earlier[1]) + sq(this.innovation)) * THIRD;
-                    let prediction = limit / (gate * gate) - r;
-                    self.since_scatter = 0;
-                    self.history = 0;
-                    return Verdict::NoiseRose((mean - prediction).max(r.scale2(2)));
+                    return self.noise_rose([earlier[0], earlier[1], this.innovation], limit, r);
                 }
                 if unexplained >= 2 {
                     self.since_scatter = 0;
                 }
                 self.suspects = [Some(this), None];
-                self.suspects_scatter = false;
-                self.suspects_wait = false;
+                self.pace = Pace::Reread;
                 Verdict::Hold
             }
             [Some(a), None] => {
@@ -842,20 +844,22 @@ impl Kalman {
                 // sides: the next regular reading tells, without a storm of
                 // re-reads. Else a third reading 1/16 interval later tells
                 // a step from a frequency change.
-                self.suspects_scatter = !agree(&a, &this);
-                if self.suspects_scatter {
+                self.pace = if agree(&a, &this) {
+                    Pace::Reread
+                } else {
                     self.since_scatter = 0;
-                }
+                    Pace::Scattered
+                };
                 self.suspects = [Some(a), Some(this)];
                 Verdict::Hold
             }
             [Some(a), Some(b)] => {
                 // Three suspects in a row on both sides of the prediction
                 // are no step and no frequency change.
-                let one_side = !self.suspects_scatter && agree(&b, &this);
-                let waited = core::mem::take(&mut self.suspects_wait);
+                let pace = core::mem::replace(&mut self.pace, Pace::Reread);
+                let one_side = pace != Pace::Scattered && agree(&b, &this);
+                let waited = pace == Pace::Waiting;
                 self.suspects = [None; 2];
-                self.suspects_scatter = false;
                 let inn = |s: &Suspect| Real::from_i64(s.innovation);
                 let d = inn(&this) - inn(&b);
                 // A step leaves the three innovations level; a frequency
@@ -888,7 +892,7 @@ impl Kalman {
                             // interval may be chance. The next regular
                             // reading must continue it.
                             self.suspects = [Some(a), Some(this)];
-                            self.suspects_wait = true;
+                            self.pace = Pace::Waiting;
                             return Verdict::Hold;
                         }
                         // Consistent direction, steady climb: a frequency
@@ -906,7 +910,7 @@ impl Kalman {
                     // frequency change (still growing, over a long span)
                     // from noise.
                     self.suspects = [Some(a), Some(this)];
-                    self.suspects_wait = true;
+                    self.pace = Pace::Waiting;
                     return Verdict::Hold;
                 }
                 if one_side
@@ -919,15 +923,31 @@ impl Kalman {
                 // Readings in a row outside the gate that scatter, or
                 // neither hold level nor climb along a line: the reading
                 // noise rose.
-                // Its new variance from the three innovations, less the
-                // prediction's own share.
-                let sq = |s: &Suspect| inn(s) * inn(s);
-                self.since_scatter = 0;
-                let mean = (sq(&a) + sq(&b) + sq(&this)) * THIRD;
-                let prediction = limit / (gate * gate) - r;
-                Verdict::NoiseRose((mean - prediction).max(r.scale2(2)))
+                self.noise_rose([a.innovation, b.innovation, this.innovation], limit, r)
             }
         }
+    }
+
+    /// The verdict that the reading noise rose, to the variance three
+    /// suspects' `innovations` (ns) show less the prediction's own share
+    /// (`limit` is the gate's squared innovation, `r` the reading variance
+    /// so far, ns²), and at least four times `r`.
+    fn noise_rose(&mut self, innovations: [i64; 3], limit: Real, r: Real) -> Verdict {
+        self.since_scatter = 0;
+        let gate = Real::from_i64(i64::from(self.cfg.gate.max(1)));
+        let prediction = limit / (gate * gate) - r;
+        let mean = innovations.iter().fold(Real::ZERO, |sum, &v| {
+            sum + Real::from_i64(v) * Real::from_i64(v)
+        }) * THIRD;
+        Verdict::NoiseRose((mean - prediction).max(r.scale2(2)))
+    }
+
+    /// Rebases the noise model to reading variance `var` (ns²) at once
+    /// (the reading noise rose, or fell back).
+    fn rebase_noise(&mut self, var: Real) {
+        self.noise.rebase_reading_var(var);
+        self.r_basis = self.reading_var_basis();
+        self.steady = None;
     }
 
     /// After the reading noise was found to have risen: if the next
@@ -952,9 +972,7 @@ impl Kalman {
                 "keel: the reading noise fell back, {=i64} ns²",
                 mean.to_i64()
             );
-            self.noise.rebase_reading_var(mean.scale2(1));
-            self.r_basis = self.reading_var_basis();
-            self.steady = None;
+            self.rebase_noise(mean.scale2(1));
         }
     }
 
@@ -1270,7 +1288,7 @@ impl Servo for Kalman {
             .offset
             .as_nanos()
             .saturating_sub(self.x_duration().as_nanos());
-        let mut nu = Real::from_i64(innovation);
+        let nu = Real::from_i64(innovation);
         let mut limit = limit;
         let mut cycle = cycle;
         let suspect = if self.warm() {
@@ -1328,21 +1346,17 @@ impl Servo for Kalman {
                     // new level and use this reading with it. The state's
                     // own uncertainty did not change, only the readings'.
                     diag_info!("keel: the reading noise rose, now {=i64} ns²", var.to_i64());
-                    self.noise.rebase_reading_var(var);
-                    self.r_basis = self.reading_var_basis();
-                    self.steady = None;
+                    self.rebase_noise(var);
                     self.fell_check = Some((0, Real::ZERO));
                     cycle = None;
                     r = self.r_basis + excess_var;
                     self.cov = cov_in.predict(dt, q);
                     limit = self.gate_limit(self.cov.p00 + r);
-                    nu = Real::from_i64(innovation);
                 }
             }
         }
         self.suspects = [None; 2];
-        self.suspects_scatter = false;
-        self.suspects_wait = false;
+        self.pace = Pace::Reread;
         self.check_noise_fell(nu, r);
         // Every accepted reading feeds the noise statistics: read-delay
         // jitter is reading noise too (rare very slow reads are clipped there).
@@ -1483,8 +1497,7 @@ impl Servo for Kalman {
         self.steady = None;
         self.bound_cov = None;
         self.suspects = [None; 2];
-        self.suspects_scatter = false;
-        self.suspects_wait = false;
+        self.pace = Pace::Reread;
         self.history = 0;
         self.since_scatter = u8::MAX;
         self.fell_check = None;
