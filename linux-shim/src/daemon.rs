@@ -99,16 +99,20 @@ fn carries_bound(kind: ServoKind) -> bool {
     matches!(kind, ServoKind::Kalman)
 }
 
+/// Is `s` one of the locked states?
+fn is_locked(s: ServoState) -> bool {
+    matches!(s, ServoState::Locked | ServoState::LockedStable)
+}
+
 /// The state to report for `out`: "locked" is earned, never inherited. A
 /// servo that carries an error bound is reported locked only while it
-/// gives one; without a bound it is `unlocked` (linuxptp's s0), whatever
+/// gives one; without a bound it is unlocked (linuxptp's s0), whatever
 /// its own state says.
-fn reported_state(out: &ServoOutput, bounded: bool) -> &'static str {
-    let locked = matches!(out.state, ServoState::Locked | ServoState::LockedStable);
-    if locked && bounded && out.error_bound.is_none() {
-        state_name(ServoState::Unlocked)
+fn reported_state(out: &ServoOutput, bounded: bool) -> ServoState {
+    if is_locked(out.state) && bounded && out.error_bound.is_none() {
+        ServoState::Unlocked
     } else {
-        state_name(out.state)
+        out.state
     }
 }
 
@@ -572,12 +576,13 @@ impl Loop<'_> {
         self.write_status(out.error_bound);
         rec.freq_ppb = ppb_f64(self.freq_in_force);
         let holdover = self.failing_since.is_some();
+        let state = reported_state(&out, self.bounded);
         rec.state = if holdover {
             "holdover"
         } else {
-            reported_state(&out, self.bounded)
+            state_name(state)
         };
-        self.locked = matches!(rec.state, "locked" | "locked-stable");
+        self.locked = is_locked(state) && !holdover;
         self.snap.state = rec.state.to_string();
         self.snap.freq_ppb = rec.freq_ppb;
         self.snap.error_bound_ns = out.error_bound.map(Duration::as_nanos);
@@ -1127,19 +1132,17 @@ mod tests {
     #[test]
     fn locked_is_earned_with_a_bound() {
         use ServoState::{Jump, Locked, LockedStable, Unlocked};
+        let shown = |state, bound, bounded| state_name(reported_state(&out(state, bound), bounded));
         // keel's servo: no bound, no lock.
-        assert_eq!(reported_state(&out(Locked, None), true), "unlocked");
-        assert_eq!(reported_state(&out(LockedStable, None), true), "unlocked");
-        assert_eq!(reported_state(&out(Locked, Some(40)), true), "locked");
-        assert_eq!(
-            reported_state(&out(LockedStable, Some(40)), true),
-            "locked-stable"
-        );
-        assert_eq!(reported_state(&out(Jump, None), true), "jump");
-        assert_eq!(reported_state(&out(Unlocked, Some(40)), true), "unlocked");
+        assert_eq!(shown(Locked, None, true), "unlocked");
+        assert_eq!(shown(LockedStable, None, true), "unlocked");
+        assert_eq!(shown(Locked, Some(40), true), "locked");
+        assert_eq!(shown(LockedStable, Some(40), true), "locked-stable");
+        assert_eq!(shown(Jump, None, true), "jump");
+        assert_eq!(shown(Unlocked, Some(40), true), "unlocked");
         // linuxptp's servos carry no bound: their own states, as phc2sys.
         assert!(carries_bound(ServoKind::Kalman));
         assert!(!carries_bound(ServoKind::Pi) && !carries_bound(ServoKind::Linreg));
-        assert_eq!(reported_state(&out(Locked, None), false), "locked");
+        assert_eq!(shown(Locked, None, false), "locked");
     }
 }
