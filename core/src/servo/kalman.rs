@@ -85,7 +85,7 @@ use super::{
 use crate::filter::noise::{NoiseEstimator, PHASE_FRAC};
 use crate::fmt::{diag_debug, diag_info};
 use crate::num::Real;
-use crate::time::{Duration, Ppb, Timestamp};
+use crate::time::{Duration, LeapKind, Ppb, Timestamp};
 
 /// How far a clock may run from the frequency it was told after a change,
 /// as a fraction of the change: Linux's timekeeping ran the end of a 500 ppm
@@ -390,6 +390,13 @@ pub struct Kalman {
     settling: Option<(i64, Real)>,
     /// The step the last output asked for (assumed applied until told otherwise).
     pending_step: Option<Duration>,
+    /// The last output asked for a correction and [`Servo::applied`] has
+    /// not reported it yet: in pull mode the next sample takes it as
+    /// applied exactly ([`Kalman::take_unreported`]).
+    unreported: bool,
+    /// A leap second announced ([`Kalman::leap`]), and whether readings a
+    /// second off have been seen since.
+    leap: Option<(LeapKind, bool)>,
     updates: u32,
     /// The next interval of a fast-sampling burst, ns (doubles up to the
     /// nominal interval); `None` outside a burst.
@@ -540,6 +547,8 @@ impl Kalman {
             fell_check: None,
             settling: None,
             pending_step: None,
+            unreported: false,
+            leap: None,
             updates: 0,
             burst_ns: None,
             last_noise: None,
@@ -555,6 +564,61 @@ impl Kalman {
     /// intensity (ppb²/s).
     pub fn noise_model(&self) -> Option<crate::filter::noise::NoiseModel> {
         self.noise.model()
+    }
+
+    /// The frequency correction that would keep the clock on time, as
+    /// estimated now: the oscillator's error negated (positive: the clock
+    /// must run faster). Unlike the output's frequency it holds no offset
+    /// correction. `None` before the filter tracks (two readings).
+    pub fn frequency_estimate(&self) -> Option<Ppb> {
+        (self.stage == Stage::Tracking).then(|| self.f.ppb.saturating_neg())
+    }
+
+    /// A leap second is announced for the end of the current UTC day
+    /// (`Some`), or the announcement is withdrawn (`None`): linuxptp's
+    /// `servo_leap`. The servo never applies the leap: the caller (or the
+    /// kernel, `STA_INS`/`STA_DEL`) does. While one is announced, a reading
+    /// that misses the prediction by one second, either way, to within the
+    /// gate is the leap seen by one clock and not yet by the other: it is
+    /// neither an offset nor a frequency change, so the servo holds over
+    /// through it (as for a missing reading) instead of stepping or slewing
+    /// the second away. The first regular reading after such readings ends
+    /// the announcement. A second that stays (the reference took the leap
+    /// and the local clock never will) is corrected as any time step once
+    /// the announcement is withdrawn.
+    pub fn leap(&mut self, leap: Option<LeapKind>) {
+        self.leap = leap.map(|k| (k, false));
+    }
+
+    /// Pull mode: the last output was not reported with [`Servo::applied`];
+    /// take it as applied exactly as returned, at the time of its sample.
+    fn take_unreported(&mut self) {
+        if self.unreported {
+            self.applied(&Applied {
+                step: self.pending_step,
+                freq: self.c,
+            });
+        }
+    }
+
+    /// Is a suspect reading with this innovation (ns) a leap second seen by
+    /// one clock only: one second off, to within `limit` (the squared gate)?
+    fn leap_reading(&self, innovation: i64, limit: Real) -> bool {
+        if self.leap.is_none() {
+            return false;
+        }
+        let second = if innovation < 0 {
+            -1_000_000_000
+        } else {
+            1_000_000_000
+        };
+        let rest = Real::from_i64(innovation.saturating_sub(second));
+        let limit = if self.warm() {
+            limit
+        } else {
+            limit * EARLY_GATE_FACTOR
+        };
+        rest * rest <= limit
     }
 
     /// Debug: level-0 variance.
@@ -1044,6 +1108,7 @@ impl Kalman {
             (Action::SetFrequency(self.c), ServoState::Locked, offset)
         };
         self.updates = self.updates.saturating_add(1);
+        self.unreported = true;
         let state = self.dispatcher.settle(state, est_offset);
         let next_update = self.next_update();
         ServoOutput {
@@ -1127,6 +1192,7 @@ impl Kalman {
         let max = self.dispatcher.config.max_frequency;
         let x = self.x_real();
         self.c = self.control(max, x);
+        self.unreported = true;
         let next_update = self.next_update();
         ServoOutput {
             action: Action::SetFrequency(self.c),
@@ -1216,6 +1282,7 @@ impl Kalman {
 
 impl Servo for Kalman {
     fn sample(&mut self, s: &OffsetSample) -> ServoOutput {
+        self.take_unreported();
         self.pending_step = None;
         self.since_scatter = self.since_scatter.saturating_add(1);
         self.c_before = self.c;
@@ -1296,6 +1363,20 @@ impl Servo for Kalman {
         } else {
             nu * nu > limit * EARLY_GATE_FACTOR
         };
+        if suspect && self.leap_reading(innovation, limit) {
+            // A leap second seen by one clock only: hold over through it.
+            if cycle.is_some() {
+                self.cov = cov_in.predict(dt, q);
+            }
+            self.bound_cov = bound_pred;
+            self.leap = self.leap.map(|(k, _)| (k, true));
+            diag_info!("keel: a reading one second off: the leap second, held over");
+            return self.hold(self.x_duration());
+        }
+        if !suspect && matches!(self.leap, Some((_, true))) {
+            // The clocks agree again: the leap is over.
+            self.leap = None;
+        }
         let mut r = r;
         self.history = (self.history << 1) | u8::from(suspect);
         if suspect {
@@ -1398,6 +1479,7 @@ impl Servo for Kalman {
     }
 
     fn applied(&mut self, a: &Applied) {
+        self.unreported = false;
         if self.pending_step != a.step {
             // Undo the re-framing for the step that did not happen (or adjust
             // for a different one).
@@ -1434,6 +1516,7 @@ impl Servo for Kalman {
     }
 
     fn no_sample(&mut self, local_ts: Timestamp) -> ServoOutput {
+        self.take_unreported();
         self.c_before = self.c;
         if self.stage != Stage::Tracking {
             return self.unlocked(Duration::ZERO);
@@ -1549,6 +1632,8 @@ mod tests {
         corr_ppb: f64,
         rng: u64,
         sigma: f64,
+        /// Pull mode: never report with `applied`.
+        pull: bool,
     }
 
     impl Bench {
@@ -1567,6 +1652,7 @@ mod tests {
                 corr_ppb: 0.0,
                 rng: 0x9E37_79B9_7F4A_7C15,
                 sigma,
+                pull: false,
             }
         }
 
@@ -1600,7 +1686,9 @@ mod tests {
                 self.offset_ns += s.as_nanos() as f64;
             }
             self.corr_ppb = freq.to_bits() as f64 / 4_294_967_296.0;
-            self.servo.applied(&Applied { step, freq });
+            if !self.pull {
+                self.servo.applied(&Applied { step, freq });
+            }
             out
         }
 
@@ -1827,6 +1915,73 @@ mod tests {
         assert!(joseph.near(short, 16), "{joseph:?} vs {short:?}");
         let stiff = pred.updated_with(k0.scale2(-1), k1.scale2(-1), r);
         assert!(stiff.p00 > short.p00 && stiff.p11 > short.p11, "{stiff:?}");
+    }
+
+    #[test]
+    fn pull_mode_without_reports_is_exact_reports() {
+        // A first step, a large start-up slew and a +50 ppm frequency step:
+        // every kind of correction, unreported, taken as applied exactly.
+        let cfg = ServoConfig {
+            step_threshold: Duration::from_micros(100),
+            ..ServoConfig::default()
+        };
+        let mut told = Bench::new(cfg, 3e8, 50_000.0, 10.0);
+        let mut pull = Bench::new(cfg, 3e8, 50_000.0, 10.0);
+        pull.pull = true;
+        for k in 0..400 {
+            if k == 200 {
+                told.freq_ppb += 50_000.0;
+                pull.freq_ppb += 50_000.0;
+            }
+            assert_eq!(told.step(0), pull.step(0), "update {k}");
+        }
+        assert_eq!(
+            told.servo.no_sample(Timestamp::from_nanos(told.t_ns)),
+            pull.servo.no_sample(Timestamp::from_nanos(pull.t_ns))
+        );
+    }
+
+    #[test]
+    fn the_frequency_estimate_is_the_oscillators_error_negated() {
+        let mut b = Bench::new(ServoConfig::default(), 3e8, 50_000.0, 10.0);
+        assert_eq!(b.servo.frequency_estimate(), None);
+        let _ = b.run(300);
+        let f = ppb(b.servo.frequency_estimate().unwrap());
+        assert!((f + 50_000.0).abs() < 20.0, "estimate {f}");
+    }
+
+    #[test]
+    fn an_announced_leap_second_is_held_over_not_slewed() {
+        for announced in [true, false] {
+            let mut b = Bench::new(ServoConfig::default(), 0.0, 10_000.0, 10.0);
+            b.pull = true;
+            let _ = b.run(300);
+            let before = b.corr_ppb;
+            if announced {
+                b.servo.leap(Some(LeapKind::Insert));
+            }
+            // The local clock took the leap (it went back a second) before
+            // the reference did: three readings a second behind.
+            for _ in 0..3 {
+                let out = b.step(-1_000_000_000);
+                if announced {
+                    assert!(out.offset.as_nanos().abs() < 100, "{out:?}");
+                    assert!(matches!(out.action, Action::SetFrequency(_)));
+                }
+            }
+            if announced {
+                assert!((b.corr_ppb - before).abs() < 5.0, "{} {before}", b.corr_ppb);
+                let out = b.run(30);
+                assert!(b.offset_ns.abs() < 100.0, "offset {}", b.offset_ns);
+                assert!((b.corr_ppb - before).abs() < 20.0, "{} {before}", b.corr_ppb);
+                assert_eq!(out.state, ServoState::Locked);
+                assert_eq!(b.servo.leap, None, "the leap is over");
+            } else {
+                // Unannounced, the same readings are a confirmed time step
+                // that the servo sets out to remove.
+                assert!(b.servo.x_duration().as_nanos() < -900_000_000);
+            }
+        }
     }
 
     #[test]

@@ -159,6 +159,8 @@ pub struct LinReg {
     interval_ns: i64,
     /// The step the last output asked for (assumed applied until told).
     pending_step: Option<Duration>,
+    /// The chosen line's slope as a frequency correction, if there is a line.
+    slope: Option<Ppb>,
 }
 
 #[cfg(feature = "defmt")]
@@ -193,9 +195,18 @@ impl LinReg {
             clock_freq: freq.clamp_abs(config.max_frequency),
             interval_ns: 1_000_000_000,
             pending_step: None,
+            slope: None,
         };
         s.set_interval(interval);
         s
+    }
+
+    /// The frequency correction that would keep the clock on time: the
+    /// chosen line's slope (positive: the clock must run faster), without
+    /// the offset correction the output adds. `None` before the first line
+    /// (4 points).
+    pub fn frequency_estimate(&self) -> Option<Ppb> {
+        self.slope
     }
 
     /// Moves the reference point to raw local time `local` (ns, wrapping),
@@ -362,6 +373,7 @@ impl Servo for LinReg {
         let Some((slope_bits, mut intercept)) = chosen else {
             return self.output(Action::None, ServoState::Unlocked, s.offset);
         };
+        self.slope = Some(Ppb::from_bits(slope_bits));
         // The line's value is the reference time less the local time: the
         // offset's negative.
         let line_offset = Duration::from_nanos((intercept >> INTERCEPT_FRAC).saturating_neg());
@@ -432,6 +444,7 @@ impl Servo for LinReg {
         self.size = 0;
         self.fits = [Fit::default(); SIZES];
         self.pending_step = None;
+        self.slope = None;
     }
 
     /// The history is kept (phc2sys has no such signal, and a reset would

@@ -12,6 +12,14 @@
 //! history is re-framed after its own corrections (and stays right when a step
 //! fails).
 //!
+//! **Pull mode.** A caller that cannot report (a daemon behind linuxptp's
+//! `servo.h`: sample in, frequency out) may skip [`Servo::applied`] and
+//! [`Servo::applied_at`]. The servos then take their last output as applied
+//! exactly as returned, at the time of the sample it answered, when the next
+//! sample (or [`Servo::no_sample`]) comes. What goes unnoticed: a failed or
+//! different step, a frequency the caller clamped, and the delay between the
+//! reading and the adjustment; later readings see them as offset.
+//!
 //! Signs: offset = local − reference (positive: local ahead); a step of `X`
 //! adds `X` to the local clock; the frequency in [`Action`] is the absolute
 //! correction to set (positive: the clock runs faster).

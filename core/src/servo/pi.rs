@@ -125,6 +125,13 @@ impl Pi {
         s
     }
 
+    /// The frequency correction that would keep the clock on time: the
+    /// integral term (linuxptp's `drift`, negated; positive: the clock must
+    /// run faster). `None` before the two-sample estimate.
+    pub fn frequency_estimate(&self) -> Option<Ppb> {
+        (self.count >= 2).then_some(self.integral)
+    }
+
     fn output(&mut self, action: Action, state: ServoState, offset: Duration) -> ServoOutput {
         let state = self.dispatcher.settle(state, offset);
         self.pending_step = matches!(action, Action::Step { .. });
