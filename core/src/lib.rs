@@ -15,6 +15,7 @@ extern crate std;
 
 mod fmt;
 
+pub mod engine;
 pub mod filter;
 #[cfg(feature = "embedded-hal")]
 pub mod hal;

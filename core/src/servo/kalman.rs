@@ -1600,6 +1600,10 @@ impl Servo for Kalman {
         self.dispatcher.state()
     }
 
+    fn gives_bound(&self) -> bool {
+        true
+    }
+
     /// None until the filter tracks and has measured the reading noise
     /// (four second differences: six readings after a start, at once after
     /// a disruption): two readings fix an offset and a frequency but say
@@ -1973,7 +1977,11 @@ mod tests {
                 assert!((b.corr_ppb - before).abs() < 5.0, "{} {before}", b.corr_ppb);
                 let out = b.run(30);
                 assert!(b.offset_ns.abs() < 100.0, "offset {}", b.offset_ns);
-                assert!((b.corr_ppb - before).abs() < 20.0, "{} {before}", b.corr_ppb);
+                assert!(
+                    (b.corr_ppb - before).abs() < 20.0,
+                    "{} {before}",
+                    b.corr_ppb
+                );
                 assert_eq!(out.state, ServoState::Locked);
                 assert_eq!(b.servo.leap, None, "the leap is over");
             } else {

@@ -24,10 +24,12 @@
 //! adds `X` to the local clock; the frequency in [`Action`] is the absolute
 //! correction to set (positive: the clock runs faster).
 
+mod any;
 mod kalman;
 mod linreg;
 mod pi;
 
+pub use any::AnyServo;
 pub use kalman::{Kalman, KalmanConfig};
 pub use linreg::LinReg;
 pub use pi::{Pi, PiConfig};
@@ -225,6 +227,13 @@ pub trait Servo {
     fn error_bound(&self, local_ts: Timestamp) -> Option<Duration> {
         let _ = local_ts;
         None
+    }
+    /// Does this servo carry an error bound ([`Servo::error_bound`])? For
+    /// one that does, "locked" is earned only with a bound; linuxptp's PI
+    /// and linreg servos carry none, so their own states stand (as in
+    /// phc2sys).
+    fn gives_bound(&self) -> bool {
+        false
     }
 }
 

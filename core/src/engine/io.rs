@@ -1,0 +1,508 @@
+//! What crosses the engine's boundary: its configuration, the events the
+//! caller reports, the commands it returns, its status and its notices.
+//!
+//! Time lines: **loop time** (`u64` ns, any monotonic clock of the caller:
+//! `CLOCK_MONOTONIC`, a timer counter) schedules the updates; **sink time**
+//! ([`Timestamp`]) is the steered clock's own reading, the servo's time line;
+//! **wall time** is UTC, for leap seconds only.
+
+use crate::measure::phc::PhcSample;
+use crate::servo::{ServoConfig, ServoState};
+use crate::time::{Duration, Leap, Ppb, Timestamp};
+
+/// How many sources an engine can hold.
+pub const MAX_SOURCES: usize = 4;
+
+/// What kind of source a reading comes from. Each kind carries its own
+/// uncertainty with every reading; only [`SourceKind::Phc`] is polled today.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SourceKind {
+    /// A PTP hardware clock read by cross-timestamp or sys/phc/sys triples.
+    Phc,
+    /// An NTP server (four-timestamp exchange, root distance).
+    Ntp,
+    /// A pulse per second with a time-of-day source naming the second.
+    Pps,
+}
+
+/// A source as registered with [`super::Engine::add_source`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SourceConfig {
+    /// Its kind.
+    pub kind: SourceKind,
+    /// Added to every reading's offset to bring the source onto the sink's
+    /// time scale: TAI − UTC for a TAI source steering a UTC clock, else 0.
+    pub scale_offset: Duration,
+    /// The source's time scale was guessed from evidence, not configured or
+    /// known: a step of the UTC–TAI difference is then refused
+    /// ([`is_scale_step`]) and the engine halts.
+    pub scale_guessed: bool,
+}
+
+impl SourceConfig {
+    /// A PHC on the sink's time scale.
+    pub const fn phc() -> Self {
+        Self {
+            kind: SourceKind::Phc,
+            scale_offset: Duration::ZERO,
+            scale_guessed: false,
+        }
+    }
+}
+
+/// A registered source (an index below [`MAX_SOURCES`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SourceId(pub u8);
+
+/// The clock the engine steers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SinkConfig {
+    /// The sink has the kernel's `maxerror`/`esterror`/`status`/leap state
+    /// (`CLOCK_REALTIME`; a PHC has none): [`Adjust::status`] is filled.
+    pub kernel_status: bool,
+    /// The largest frequency correction it accepts (a PHC's `max_adj`).
+    pub max_frequency: Ppb,
+}
+
+/// The engine's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct EngineConfig {
+    /// The regular update interval; the servo may ask for earlier re-reads.
+    pub interval: Duration,
+    /// Readings per source read (PHC triples, `1..=25`).
+    pub samples: u8,
+    /// The servo's thresholds; `max_frequency` is further limited by the sink.
+    pub servo: ServoConfig,
+    /// After this many updates, slew only (linuxptp `step_threshold` for a
+    /// while, then never); 0: the thresholds stay.
+    pub step_limit: u32,
+    /// `false`: a dry run: measure and estimate, never adjust the sink.
+    pub steers: bool,
+    /// The sink.
+    pub sink: SinkConfig,
+    /// Issue [`Command::CheckClock`] at every update (suspend and
+    /// interference detection, leap seconds). Firmware without a second
+    /// clock turns this off.
+    pub clock_checks: bool,
+    /// Issue [`Command::SaveState`] every this many updates while locked
+    /// with a bound; 0: never.
+    pub save_every: u32,
+    /// TAI − UTC, s, for the refusal of a guessed time scale's step.
+    pub tai_utc_s: i16,
+    /// The error bound's width in standard deviations (`esterror` is the
+    /// bound divided by this).
+    pub bound_sigmas: u8,
+}
+
+impl Default for EngineConfig {
+    /// 1 s updates, 5 samples, linuxptp's default thresholds, steering a
+    /// `CLOCK_REALTIME`-like sink (±10 % + 500 ppm) with clock checks,
+    /// saving every 60 updates, TAI − UTC = 37 s, a 5σ bound.
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(1),
+            samples: 5,
+            servo: ServoConfig::default(),
+            step_limit: 0,
+            steers: true,
+            sink: SinkConfig {
+                kernel_status: true,
+                max_frequency: Ppb::from_ppb(100_500_000),
+            },
+            clock_checks: true,
+            save_every: 60,
+            tai_utc_s: 37,
+            bound_sigmas: 5,
+        }
+    }
+}
+
+/// One reading of a source: the sink against the source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Reading {
+    /// sink − source on the source's own scale (before
+    /// [`SourceConfig::scale_offset`]); positive: the sink is ahead.
+    pub offset: Duration,
+    /// The sink's time of the reading.
+    pub local_ts: Timestamp,
+    /// The read's round trip (a PHC triple's width, an NTP delay).
+    pub delay: Duration,
+    /// Half-width of the interval the true offset lies in, as far as the
+    /// read itself tells (a PHC triple: half its width).
+    pub uncertainty: Duration,
+}
+
+impl Reading {
+    /// A PHC reading's best sample: the true offset is within ±delay/2.
+    pub const fn phc(s: &PhcSample) -> Self {
+        Self {
+            offset: s.offset,
+            local_ts: s.local_ts,
+            delay: s.delay,
+            uncertainty: Duration::from_nanos(s.delay.as_nanos() / 2),
+        }
+    }
+}
+
+/// Why a read gave no reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ReadError {
+    /// Transient (`EBUSY` after retries): this update is skipped, no holdover.
+    Busy,
+    /// The device is gone, unreadable or gave nonsense: hold over.
+    Failed,
+    /// The caller was not running (a frozen guest in simulation): this
+    /// update did not happen.
+    Paused,
+}
+
+/// A disruption the caller saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Disruption {
+    /// The platform signalled a live migration (vmclock's marker).
+    Migration,
+    /// The platform signalled a resume.
+    Resume,
+    /// The source's read method stopped working, as after a migration.
+    ReadMethodLost,
+}
+
+/// What the caller read for [`Command::CheckClock`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ClockCheck {
+    /// The sink's frequency correction as the kernel reports it, if readable.
+    pub kernel_freq: Option<Ppb>,
+    /// The unsteered oscillator (`CLOCK_MONOTONIC_RAW`), ns, at the middle of
+    /// a back-to-back pair with [`ClockCheck::sink`].
+    pub raw_ns: u64,
+    /// The sink's time read in the pair.
+    pub sink: Timestamp,
+    /// How long the pair of reads took, raw ns (added to the tolerance).
+    pub pair_width_ns: u64,
+    /// `CLOCK_BOOTTIME − CLOCK_MONOTONIC`, ns (grows by time suspended), if
+    /// known.
+    pub suspended_ns: Option<i64>,
+    /// UTC now.
+    pub wall: Timestamp,
+    /// The leap second nearest ahead of `wall`, or one passed less than a
+    /// minute ago, if a leap table lists it.
+    pub leap: Option<Leap>,
+    /// TAI − UTC now, s, if known.
+    pub tai_utc_s: Option<i16>,
+}
+
+/// The kernel's leap bits to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum LeapBits {
+    /// Leave them as they are (no leap information).
+    Keep,
+    /// No leap today.
+    None,
+    /// Insert a second at the end of today (`STA_INS`).
+    Insert,
+    /// Delete the last second of today (`STA_DEL`).
+    Delete,
+}
+
+/// The kernel's `maxerror`, `esterror` and `status` for `CLOCK_REALTIME`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct KernelStatus {
+    /// `maxerror`, µs (the bound rounded up, capped at
+    /// [`KernelStatus::MAXERROR_LIMIT_US`]).
+    pub maxerror_us: i64,
+    /// `esterror`, µs (one standard deviation, rounded up).
+    pub esterror_us: i64,
+    /// `STA_UNSYNC`: no trustworthy bound.
+    pub unsync: bool,
+    /// The leap bits.
+    pub leap: LeapBits,
+    /// TAI − UTC for `ADJ_TAI`, when known.
+    pub tai_offset: Option<i16>,
+}
+
+impl KernelStatus {
+    /// The kernel's `NTP_PHASE_LIMIT`-derived cap on `maxerror`: 16 s.
+    pub const MAXERROR_LIMIT_US: i64 = 16_000_000;
+
+    /// From an error bound (`None`: no trustworthy bound) `sigmas` standard
+    /// deviations wide: `maxerror` = the bound, `esterror` = bound / sigmas;
+    /// no bound, or one of 16 s or more, sets `STA_UNSYNC` with `maxerror` at
+    /// the limit. Leap bits [`LeapBits::Keep`], no TAI offset.
+    pub fn from_bound(bound: Option<Duration>, sigmas: u8) -> Self {
+        let ceil_div = |a: i64, b: i64| {
+            let q = a / b;
+            if a % b > 0 { q.saturating_add(1) } else { q }
+        };
+        match bound {
+            Some(b)
+                if !b.is_negative() && ceil_div(b.as_nanos(), 1000) < Self::MAXERROR_LIMIT_US =>
+            {
+                let us = ceil_div(b.as_nanos(), 1000);
+                Self {
+                    maxerror_us: us,
+                    esterror_us: ceil_div(us, i64::from(sigmas.max(1))),
+                    unsync: false,
+                    leap: LeapBits::Keep,
+                    tai_offset: None,
+                }
+            }
+            _ => Self {
+                maxerror_us: Self::MAXERROR_LIMIT_US,
+                esterror_us: Self::MAXERROR_LIMIT_US,
+                unsync: true,
+                leap: LeapBits::Keep,
+                tai_offset: None,
+            },
+        }
+    }
+}
+
+/// A frequency write (and the kernel status beside it, in one
+/// `clock_adjtime` for `CLOCK_REALTIME`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Adjust {
+    /// The absolute frequency correction to set (positive: faster); `None`:
+    /// leave it.
+    pub freq: Option<Ppb>,
+    /// The kernel status to write, for a sink that has one.
+    pub status: Option<KernelStatus>,
+}
+
+/// What the caller did with an [`Adjust`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Adjusted {
+    /// The frequency correction now in force (after the sink's quantisation
+    /// and clamping).
+    pub freq: Ppb,
+    /// The sink's time read right after the write: when it took effect.
+    pub at: Timestamp,
+}
+
+/// The frequency learnt while locked, for the caller to keep (a state file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SavedFrequency {
+    /// The correction that kept the clock on time.
+    pub freq: Ppb,
+    /// Its standard deviation over the locked updates.
+    pub sd: Ppb,
+}
+
+/// Why the engine stopped for good.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Halt {
+    /// The servo asked to step the clock by the UTC–TAI difference while the
+    /// source's time scale was only guessed: nothing was applied.
+    ScaleStep {
+        /// The step asked for.
+        step: Duration,
+        /// The source's scale offset (zero: the source read like UTC).
+        scale_offset: Duration,
+    },
+}
+
+/// What the engine asks the caller to do next. Each command that asks a
+/// question ([`Command::CheckClock`], [`Command::Read`], [`Command::Adjust`],
+/// [`Command::Step`]) is answered by the matching `on_*` call before the next
+/// [`super::Engine::poll`]. A caller that does not answer gets the pull-style
+/// assumptions: no check, a busy read, an adjustment applied as asked at the
+/// reading's time, a step applied as asked.
+#[must_use = "a command is the engine's only way to act"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Command {
+    /// Nothing to do before this loop time (ns); sleep, watching for events.
+    Wait(u64),
+    /// Read the clocks for the checks; answer with
+    /// [`super::Engine::on_clock_check`].
+    CheckClock,
+    /// Read `source` with `samples` readings; answer with
+    /// [`super::Engine::on_reading`] or [`super::Engine::on_read_error`].
+    Read {
+        /// Which source.
+        source: SourceId,
+        /// Readings to take in the one read (PHC triples).
+        samples: u8,
+    },
+    /// Write the frequency and/or the kernel status; answer with
+    /// [`super::Engine::on_adjusted`].
+    Adjust(Adjust),
+    /// Step the sink by this much (added to it); answer with
+    /// [`super::Engine::on_stepped`].
+    Step(Duration),
+    /// Keep this frequency (a state file).
+    SaveState(SavedFrequency),
+    /// Stop: the engine will not go on.
+    Halt(Halt),
+}
+
+/// The engine's state as reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SyncState {
+    /// Acquiring, or without a bound: not synchronised.
+    Unlocked,
+    /// Stepping.
+    Jump,
+    /// Tracking with a bound.
+    Locked,
+    /// Tracking, stable.
+    LockedStable,
+    /// No readings: the clock runs on the last frequency.
+    Holdover,
+}
+
+impl SyncState {
+    /// The lower-case name (`keel status`, metrics, logs).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Unlocked => "unlocked",
+            Self::Jump => "jump",
+            Self::Locked => "locked",
+            Self::LockedStable => "locked-stable",
+            Self::Holdover => "holdover",
+        }
+    }
+
+    /// Synchronised with a bound?
+    pub const fn is_locked(self) -> bool {
+        matches!(self, Self::Locked | Self::LockedStable)
+    }
+
+    /// The state to report for a servo state: "locked" is earned, never
+    /// inherited. A servo that gives a bound is locked only while it has one.
+    pub const fn reported(servo: ServoState, gives_bound: bool, bound: Option<Duration>) -> Self {
+        match servo {
+            ServoState::Locked | ServoState::LockedStable if gives_bound && bound.is_none() => {
+                Self::Unlocked
+            }
+            ServoState::Unlocked => Self::Unlocked,
+            ServoState::Jump => Self::Jump,
+            ServoState::Locked => Self::Locked,
+            ServoState::LockedStable => Self::LockedStable,
+        }
+    }
+}
+
+/// Counters since the start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Counters {
+    /// Updates run (readings or holdover).
+    pub updates: u64,
+    /// Steps applied.
+    pub steps: u64,
+    /// Disruptions (signalled, suspend, interference, a lost read method).
+    pub disruptions: u64,
+    /// Reads that gave no reading.
+    pub read_errors: u64,
+    /// Another process changed the sink.
+    pub interference: u64,
+}
+
+/// The engine's status snapshot: what `keel status`, the metrics and the C
+/// API show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Status {
+    /// The state.
+    pub state: SyncState,
+    /// The source of the last reading.
+    pub source: Option<SourceId>,
+    /// The last reading's offset (sink − reference, after the scale offset).
+    pub last_offset: Option<Duration>,
+    /// The last reading's delay.
+    pub last_delay: Duration,
+    /// The frequency correction in force.
+    pub freq: Ppb,
+    /// The bound on |true offset| right after the last update, if any.
+    pub bound: Option<Duration>,
+    /// Loop time of the last update, ns.
+    pub last_update_ns: u64,
+    /// Loop time the readings started failing, ns, while holding over.
+    pub holdover_since_ns: Option<u64>,
+    /// Counters.
+    pub counters: Counters,
+}
+
+/// Something worth a log line, in the order it happened. The engine keeps
+/// the last [`super::NOTICES`]; older ones are dropped (counted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Notice {
+    /// The servo re-acquires (frequency kept) after this.
+    Disrupted(DisruptionCause),
+    /// Another process set the sink's frequency.
+    FrequencyInterference {
+        /// What the kernel reports.
+        kernel: Ppb,
+        /// What keel wrote.
+        wrote: Ppb,
+    },
+    /// The sink moved by this much more than its frequency and keel's own
+    /// steps explain.
+    StepInterference(Duration),
+    /// The readings failed: holding over from this update on.
+    HoldoverStarted {
+        /// The frequency held.
+        freq: Ppb,
+    },
+    /// Readings again after this many failed updates.
+    HoldoverEnded {
+        /// Updates without a reading.
+        failed_updates: u64,
+        /// Loop time spent holding over, ns.
+        span_ns: u64,
+    },
+    /// A busy source skipped this update.
+    BusySkipped,
+    /// Readings within [`super::LEAP_QUIET_S`] of a leap second are ignored.
+    LeapQuiet,
+    /// The step limit was reached: slewing only from now on.
+    StepLimitReached(u32),
+    /// The sink was stepped by this much.
+    Stepped(Duration),
+    /// A dry run would have stepped by this much.
+    WouldStep(Duration),
+    /// A dry run would have refused this step (see [`Halt::ScaleStep`]).
+    WouldRefuseScaleStep(Duration),
+    /// The frequency write failed: the servo restarts.
+    AdjustFailed,
+    /// This step failed.
+    StepFailed(Duration),
+}
+
+/// Why the servo re-acquires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum DisruptionCause {
+    /// Signalled or seen by the caller.
+    Signalled(Disruption),
+    /// `CLOCK_BOOTTIME − CLOCK_MONOTONIC` grew by this many ns.
+    Suspended(i64),
+    /// Another process changed the frequency.
+    Interference,
+}
+
+/// Is `step` within one second of ± TAI − UTC (`tai_utc_s`), i.e. the step a
+/// wrong guess at a source's time scale would make?
+pub fn is_scale_step(step: Duration, tai_utc_s: i64) -> bool {
+    const TOLERANCE_NS: i64 = 1_000_000_000;
+    let diff = tai_utc_s.saturating_mul(1_000_000_000);
+    diff > TOLERANCE_NS
+        && step.unsigned_abs_nanos().abs_diff(diff.unsigned_abs()) <= TOLERANCE_NS.unsigned_abs()
+}

@@ -1,0 +1,805 @@
+//! The engine: keel's whole sync logic as one sans-IO state machine.
+//!
+//! Every user of keel drives this same machine: the `keel` daemon, the C
+//! library, the firmware, the simulator and the scenario runner. The caller
+//! owns the clocks and the devices; the engine owns every decision.
+//!
+//! ```text
+//! loop {
+//!     match engine.poll(now) {
+//!         Command::Wait(t)        => sleep until t (or an event),
+//!         Command::CheckClock     => engine.on_clock_check(read the clocks),
+//!         Command::Read{source,n} => engine.on_reading(..) / on_read_error(..),
+//!         Command::Adjust(a)      => engine.on_adjusted(write a),
+//!         Command::Step(d)        => engine.on_stepped(step by d),
+//!         Command::SaveState(s)   => keep s,
+//!         Command::Halt(h)        => stop,
+//!     }
+//! }
+//! ```
+//!
+//! One update: the clock checks (a signalled disruption, a suspend seen in
+//! `CLOCK_BOOTTIME − CLOCK_MONOTONIC`, another process's frequency or step),
+//! the leap-second quiet window, one read of the source (holding over when it
+//! fails), the servo, the frequency written first and then the step with the
+//! drift since the reading taken out of it (the servo is told what was
+//! applied and when it took effect), the kernel status from the bound, the
+//! frequency statistics for the state file, and the next deadline: the
+//! regular grid, or sooner when the servo asks for a re-read.
+//!
+//! Integer and [`Real`] arithmetic only; no allocation; deterministic.
+
+mod io;
+
+pub use io::{
+    Adjust, Adjusted, ClockCheck, Command, Counters, Disruption, DisruptionCause, EngineConfig,
+    Halt, KernelStatus, LeapBits, MAX_SOURCES, Notice, ReadError, Reading, SavedFrequency,
+    SinkConfig, SourceConfig, SourceId, SourceKind, Status, SyncState, is_scale_step,
+};
+
+use heapless::Deque;
+
+use crate::num::Real;
+use crate::servo::{Applied, OffsetSample, Servo, ServoConfig, ServoOutput};
+use crate::time::{Duration, Ppb, Timestamp};
+
+/// Notices kept for the caller (older ones are dropped and counted).
+pub const NOTICES: usize = 8;
+
+/// Seconds either side of a leap second in which readings are ignored: the
+/// reference and the kernel both step there, not quite together.
+pub const LEAP_QUIET_S: u64 = 2;
+
+/// A suspend or pause shorter than this (`CLOCK_BOOTTIME − CLOCK_MONOTONIC`
+/// growth between updates) is ignored, ns.
+const SUSPEND_MIN_NS: i64 = 100_000_000;
+
+/// Kernel frequency and keel's own may differ by this much before another
+/// process is suspected, ppb (the kernel's `timex.freq` rounding is far
+/// below).
+const FREQ_INTERFERENCE_PPB: i64 = 1;
+
+/// Elapsed-time interference tolerance: 100 µs plus 200 ppm of the span. On
+/// Linux `CLOCK_REALTIME` and `CLOCK_MONOTONIC_RAW` share the oscillator, so
+/// the deviation is normally zero; a simulation that models the raw clock as
+/// true time needs its oscillator error (≤ 100 ppm) to fit, and a PHC sink
+/// runs on its own crystal (tens of ppm).
+fn jump_tolerance_ns(span_ns: u64) -> u64 {
+    100_000u64.saturating_add(span_ns / 5_000)
+}
+
+/// The shortest wait between updates, ns.
+const MIN_WAIT_NS: u64 = 1_000_000;
+
+/// Where an update is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Between updates.
+    Idle,
+    /// [`Command::CheckClock`] handed out.
+    Check,
+    /// [`Command::Read`] handed out.
+    Read(SourceId),
+    /// [`Command::Adjust`] handed out for `out`.
+    Adjust {
+        out: ServoOutput,
+        sampled_at: Option<Timestamp>,
+        freq_asked: Option<Ppb>,
+    },
+    /// [`Command::Step`] handed out.
+    Step {
+        out: ServoOutput,
+        by: Duration,
+        took_effect: Option<Timestamp>,
+    },
+}
+
+/// The sink's time against the raw oscillator at the last check.
+#[derive(Clone, Copy, Debug)]
+struct ElapsedRef {
+    raw_ns: u64,
+    sink: Timestamp,
+    /// keel's own steps since, ns.
+    own: Duration,
+    pair_width_ns: u64,
+}
+
+/// keel's sync logic for one sink and up to [`MAX_SOURCES`] sources, around
+/// the servo `S`.
+#[derive(Clone, Debug)]
+pub struct Engine<S> {
+    cfg: EngineConfig,
+    servo: S,
+    sources: [Option<SourceConfig>; MAX_SOURCES],
+    phase: Phase,
+    /// A command decided but not yet handed out.
+    queued: Option<Command>,
+    /// The next update's loop time, and the regular grid's.
+    next_ns: u64,
+    grid_ns: u64,
+    /// Loop time of the update in progress.
+    update_ns: u64,
+    elapsed: Option<ElapsedRef>,
+    suspended_ref: Option<i64>,
+    /// The caller was paused (frozen): its clocks jumped, not the sink.
+    paused: bool,
+    pending: Option<DisruptionCause>,
+    /// The last check's wall time and leap information.
+    last_check: Option<ClockCheck>,
+    leap_quiet: bool,
+    freq_in_force: Ppb,
+    /// What keel last wrote (`None`: nothing yet, or to be rewritten).
+    written: Option<Ppb>,
+    failed_updates: u64,
+    /// Exponential mean and variance of the frequency while locked, ppb and
+    /// ppb²; restarted by a disruption.
+    freq_stats: Option<(Real, Real)>,
+    status: Status,
+    notices: Deque<Notice, NOTICES>,
+    notices_dropped: u32,
+    halted: Option<Halt>,
+}
+
+impl<S: Servo> Engine<S> {
+    /// An engine around `servo`, with `freq` in force on the sink, whose
+    /// first update is due at loop time `first_update_ns`.
+    pub fn new(cfg: EngineConfig, mut servo: S, freq: Ppb, first_update_ns: u64) -> Self {
+        servo.set_config(Self::servo_config(&cfg, false));
+        servo.set_interval(cfg.interval);
+        Self {
+            cfg,
+            servo,
+            sources: [None; MAX_SOURCES],
+            phase: Phase::Idle,
+            queued: None,
+            next_ns: first_update_ns,
+            grid_ns: first_update_ns,
+            update_ns: first_update_ns,
+            elapsed: None,
+            suspended_ref: None,
+            paused: false,
+            pending: None,
+            last_check: None,
+            leap_quiet: false,
+            freq_in_force: freq,
+            written: None,
+            failed_updates: 0,
+            freq_stats: None,
+            status: Status {
+                state: SyncState::Unlocked,
+                source: None,
+                last_offset: None,
+                last_delay: Duration::ZERO,
+                freq,
+                bound: None,
+                last_update_ns: first_update_ns,
+                holdover_since_ns: None,
+                counters: Counters::default(),
+            },
+            notices: Deque::new(),
+            notices_dropped: 0,
+            halted: None,
+        }
+    }
+
+    /// The servo's thresholds for `cfg`; slew only once the step limit is
+    /// past.
+    fn servo_config(cfg: &EngineConfig, slew_only: bool) -> ServoConfig {
+        let mut sc = cfg.servo;
+        sc.max_frequency = Ppb::from_bits(
+            sc.max_frequency
+                .to_bits()
+                .saturating_abs()
+                .min(cfg.sink.max_frequency.to_bits().saturating_abs()),
+        );
+        if slew_only {
+            sc.first_step_threshold = Duration::ZERO;
+            sc.step_threshold = Duration::ZERO;
+        }
+        sc
+    }
+
+    /// Registers a source. `None` when all [`MAX_SOURCES`] slots are taken.
+    pub fn add_source(&mut self, source: SourceConfig) -> Option<SourceId> {
+        let slot = self.sources.iter().position(Option::is_none)?;
+        self.sources[slot] = Some(source);
+        u8::try_from(slot).ok().map(SourceId)
+    }
+
+    /// A frequency known before the first readings (a state file): the
+    /// correction that kept the clock on time and its standard deviation.
+    /// The servo tests it against its first readings before using it.
+    pub fn set_frequency_prior(&mut self, freq: Ppb, sd: Ppb) {
+        let f = freq.clamp_abs(self.cfg.sink.max_frequency);
+        self.servo.set_frequency_prior(f, sd);
+    }
+
+    /// Changes the update interval (a configuration reload).
+    pub fn set_interval(&mut self, interval: Duration) {
+        self.cfg.interval = interval;
+        self.servo.set_interval(interval);
+    }
+
+    /// The configuration in force.
+    pub const fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// The status after the last update.
+    pub const fn status(&self) -> &Status {
+        &self.status
+    }
+
+    /// The servo (read-only).
+    pub const fn servo(&self) -> &S {
+        &self.servo
+    }
+
+    /// The bound on |true offset| at sink time `t`, if the servo gives one.
+    pub fn bound_at(&self, t: Timestamp) -> Option<Duration> {
+        self.servo.error_bound(t)
+    }
+
+    /// The oldest notice not yet taken.
+    pub fn take_notice(&mut self) -> Option<Notice> {
+        self.notices.pop_front()
+    }
+
+    /// Notices dropped because the caller did not take them in time.
+    pub const fn notices_dropped(&self) -> u32 {
+        self.notices_dropped
+    }
+
+    /// The loop time of the next regular update or re-read, ns.
+    pub const fn next_update_ns(&self) -> u64 {
+        self.next_ns
+    }
+
+    fn notice(&mut self, n: Notice) {
+        if self.notices.is_full() {
+            let _ = self.notices.pop_front();
+            self.notices_dropped = self.notices_dropped.saturating_add(1);
+        }
+        let _ = self.notices.push_back(n);
+    }
+
+    /// A disruption the caller saw (a vmclock marker, a resume, a read method
+    /// that stopped working) at loop time `now_ns`. Between updates it brings
+    /// the next update forward to `now_ns`; during one it applies before the
+    /// reading.
+    pub fn on_disruption(&mut self, now_ns: u64, what: Disruption) {
+        let cause = DisruptionCause::Signalled(what);
+        if self.phase == Phase::Idle {
+            self.pending = Some(cause);
+            if now_ns < self.next_ns {
+                self.next_ns = now_ns;
+                self.grid_ns = now_ns;
+            }
+        } else {
+            self.disrupt(cause);
+        }
+    }
+
+    fn disrupt(&mut self, cause: DisruptionCause) {
+        self.notice(Notice::Disrupted(cause));
+        self.servo.disruption();
+        self.freq_stats = None;
+        self.status.counters.disruptions = self.status.counters.disruptions.saturating_add(1);
+        self.elapsed = None;
+        if self.status.state.is_locked() {
+            self.status.state = SyncState::Unlocked;
+        }
+    }
+
+    /// What to do next at loop time `now_ns`.
+    pub fn poll(&mut self, now_ns: u64) -> Command {
+        if let Some(h) = self.halted {
+            return Command::Halt(h);
+        }
+        if let Some(c) = self.queued.take() {
+            return c;
+        }
+        match self.phase {
+            Phase::Idle => {
+                if now_ns < self.next_ns {
+                    Command::Wait(self.next_ns)
+                } else {
+                    self.begin(now_ns)
+                }
+            }
+            // A question handed out and not answered: the pull-style
+            // assumptions.
+            Phase::Check => self.after_check(),
+            Phase::Read(source) => self.read_failed(source, ReadError::Busy, None),
+            Phase::Adjust {
+                out,
+                sampled_at,
+                freq_asked,
+            } => {
+                // Applied as asked, when the reading was taken.
+                let freq = freq_asked.unwrap_or(self.freq_in_force);
+                self.adjusted(out, sampled_at, freq_asked, Ok((freq, sampled_at)))
+            }
+            Phase::Step {
+                out,
+                by,
+                took_effect,
+            } => self.stepped(out, by, took_effect, true),
+        }
+    }
+
+    fn begin(&mut self, now_ns: u64) -> Command {
+        self.update_ns = now_ns;
+        let c = &mut self.status.counters;
+        c.updates = c.updates.saturating_add(1);
+        let limit = u64::from(self.cfg.step_limit);
+        if limit > 0 && c.updates == limit.saturating_add(1) {
+            // Keep the servo and what it has learnt; only its policy changes.
+            self.servo.set_config(Self::servo_config(&self.cfg, true));
+            self.notice(Notice::StepLimitReached(self.cfg.step_limit));
+        }
+        if self.cfg.clock_checks {
+            self.phase = Phase::Check;
+            Command::CheckClock
+        } else {
+            self.after_check()
+        }
+    }
+
+    /// The caller's answer to [`Command::CheckClock`]; the next command comes
+    /// from [`Engine::poll`].
+    pub fn on_clock_check(&mut self, check: &ClockCheck) {
+        if self.phase != Phase::Check {
+            return;
+        }
+        self.check(check);
+        self.last_check = Some(*check);
+        let next = self.after_check();
+        self.queued = Some(next);
+    }
+
+    fn check(&mut self, c: &ClockCheck) {
+        let mut cause = self.pending.take();
+        if let Some(s) = c.suspended_ns {
+            let gap = self.suspended_ref.map_or(0, |r| s.saturating_sub(r));
+            self.suspended_ref = Some(s);
+            if gap > SUSPEND_MIN_NS {
+                cause.get_or_insert(DisruptionCause::Suspended(gap));
+            }
+        }
+        if let Some(cause) = cause {
+            self.disrupt(cause);
+        }
+        if !self.cfg.steers {
+            return;
+        }
+        // Interference 1: the kernel frequency is not what keel wrote.
+        if let (Some(w), Some(k)) = (self.written, c.kernel_freq) {
+            let diff = k.to_bits().saturating_sub(w.to_bits()).saturating_abs();
+            if diff > FREQ_INTERFERENCE_PPB << 32 {
+                self.notice(Notice::FrequencyInterference {
+                    kernel: k,
+                    wrote: w,
+                });
+                self.status.counters.interference =
+                    self.status.counters.interference.saturating_add(1);
+                // Put keel's frequency back with the next write.
+                self.written = None;
+                // The clock ran at a frequency the servo did not choose: its
+                // recent history no longer fits its model.
+                self.disrupt(DisruptionCause::Interference);
+            }
+        }
+        // Interference 2: the sink moved by more than its frequency and keel's
+        // own steps explain. Both pairs' widths widen the tolerance (a vCPU
+        // descheduled between the two reads is no jump).
+        if let Some(r) = self.elapsed {
+            let span = c.raw_ns.saturating_sub(r.raw_ns);
+            let span_d = Duration::from_nanos(i64::try_from(span).unwrap_or(i64::MAX));
+            let expected = span_d
+                .saturating_add(self.freq_in_force.phase_over(span_d))
+                .saturating_add(r.own);
+            let got = c.sink.duration_since(r.sink);
+            let dev = got.saturating_sub(expected);
+            let tol = jump_tolerance_ns(span)
+                .saturating_add(c.pair_width_ns)
+                .saturating_add(r.pair_width_ns);
+            if dev.unsigned_abs_nanos() > tol && !self.paused {
+                self.notice(Notice::StepInterference(dev));
+                self.status.counters.interference =
+                    self.status.counters.interference.saturating_add(1);
+            }
+        }
+        self.elapsed = Some(ElapsedRef {
+            raw_ns: c.raw_ns,
+            sink: c.sink,
+            own: Duration::ZERO,
+            pair_width_ns: c.pair_width_ns,
+        });
+    }
+
+    /// Is the last check's wall time within [`LEAP_QUIET_S`] of its leap?
+    fn near_leap(&self) -> bool {
+        self.last_check.is_some_and(|c| {
+            c.leap
+                .is_some_and(|l| l.unix_secs.abs_diff(c.wall.secs()) <= LEAP_QUIET_S)
+        })
+    }
+
+    fn after_check(&mut self) -> Command {
+        if let Some(cause) = self.pending.take() {
+            self.disrupt(cause);
+        }
+        if self.near_leap() {
+            if !self.leap_quiet {
+                self.notice(Notice::LeapQuiet);
+                self.leap_quiet = true;
+            }
+            let local = self.last_check.map_or(Timestamp::from_nanos(0), |c| c.sink);
+            let out = self.servo.no_sample(local);
+            return self.apply(out, None);
+        }
+        self.leap_quiet = false;
+        match self.primary() {
+            Some(source) => {
+                self.phase = Phase::Read(source);
+                Command::Read {
+                    source,
+                    samples: self.cfg.samples.max(1),
+                }
+            }
+            None => {
+                let local = self.last_check.map_or(Timestamp::from_nanos(0), |c| c.sink);
+                self.read_failed(SourceId(0), ReadError::Failed, Some(local))
+            }
+        }
+    }
+
+    /// The source to read: the first PHC, else the first source.
+    fn primary(&self) -> Option<SourceId> {
+        let pick = |want: Option<SourceKind>| {
+            self.sources
+                .iter()
+                .position(|s| s.is_some_and(|s| want.is_none_or(|k| s.kind == k)))
+        };
+        pick(Some(SourceKind::Phc))
+            .or_else(|| pick(None))
+            .and_then(|i| u8::try_from(i).ok())
+            .map(SourceId)
+    }
+
+    fn source(&self, id: SourceId) -> Option<SourceConfig> {
+        self.sources.get(usize::from(id.0)).copied().flatten()
+    }
+
+    /// The caller's answer to [`Command::Read`]: a reading of `source`.
+    pub fn on_reading(&mut self, source: SourceId, r: &Reading) {
+        if self.phase != Phase::Read(source) {
+            return;
+        }
+        let scale = self
+            .source(source)
+            .map_or(Duration::ZERO, |s| s.scale_offset);
+        if let Some(t0) = self.status.holdover_since_ns.take() {
+            self.notice(Notice::HoldoverEnded {
+                failed_updates: self.failed_updates,
+                span_ns: self.update_ns.saturating_sub(t0),
+            });
+            self.failed_updates = 0;
+        }
+        self.paused = false;
+        let offset = r.offset.saturating_add(scale);
+        self.status.source = Some(source);
+        self.status.last_offset = Some(offset);
+        self.status.last_delay = r.delay;
+        let out = self.servo.sample(&OffsetSample {
+            offset,
+            local_ts: r.local_ts,
+            uncertainty: r.uncertainty,
+        });
+        let next = self.apply(out, Some(r.local_ts));
+        self.queued = Some(next);
+    }
+
+    /// The caller's answer to [`Command::Read`]: no reading, and why, with
+    /// the sink's time now.
+    pub fn on_read_error(&mut self, source: SourceId, error: ReadError, sink_now: Timestamp) {
+        if self.phase != Phase::Read(source) {
+            return;
+        }
+        let next = self.read_failed(source, error, Some(sink_now));
+        self.queued = Some(next);
+    }
+
+    fn read_failed(&mut self, _source: SourceId, e: ReadError, now: Option<Timestamp>) -> Command {
+        if e == ReadError::Paused {
+            // A frozen guest runs no code: this update did not happen.
+            self.paused = true;
+            let c = &mut self.status.counters;
+            c.updates = c.updates.saturating_sub(1);
+            return self.finish(None);
+        }
+        let c = &mut self.status.counters;
+        c.read_errors = c.read_errors.saturating_add(1);
+        self.failed_updates = self.failed_updates.saturating_add(1);
+        if self.status.holdover_since_ns.is_none() {
+            if e == ReadError::Busy {
+                self.notice(Notice::BusySkipped);
+            } else {
+                self.status.holdover_since_ns = Some(self.update_ns);
+                self.notice(Notice::HoldoverStarted {
+                    freq: self.freq_in_force,
+                });
+            }
+        }
+        let local = now
+            .or_else(|| self.last_check.map(|c| c.sink))
+            .unwrap_or(Timestamp::from_nanos(0));
+        let out = self.servo.no_sample(local);
+        self.apply(out, None)
+    }
+
+    /// The kernel status for a bound, with the leap bits of the last check.
+    fn kernel_status(&self, bound: Option<Duration>) -> KernelStatus {
+        let mut s = KernelStatus::from_bound(bound, self.cfg.bound_sigmas);
+        if let Some(c) = self.last_check {
+            s.tai_offset = c.tai_utc_s;
+            if c.tai_utc_s.is_some() || c.leap.is_some() {
+                const DAY: u64 = 86_400;
+                let midnight = c
+                    .wall
+                    .secs()
+                    .saturating_sub(c.wall.secs() % DAY)
+                    .saturating_add(DAY);
+                s.leap = match c.leap.filter(|l| l.unix_secs == midnight) {
+                    Some(l) if l.kind == crate::time::LeapKind::Insert => LeapBits::Insert,
+                    Some(_) => LeapBits::Delete,
+                    None => LeapBits::None,
+                };
+            }
+        }
+        s
+    }
+
+    /// Starts applying the servo's output: the frequency (with the kernel
+    /// status) first, then the step.
+    fn apply(&mut self, out: ServoOutput, sampled_at: Option<Timestamp>) -> Command {
+        let status = self
+            .cfg
+            .sink
+            .kernel_status
+            .then(|| self.kernel_status(out.error_bound));
+        let correction = out.action.correction();
+        if let Some((Some(step), _)) = correction {
+            let guessed = self.primary().and_then(|s| self.source(s));
+            if let Some(src) = guessed
+                .filter(|s| s.scale_guessed && is_scale_step(step, i64::from(self.cfg.tai_utc_s)))
+            {
+                if self.cfg.steers {
+                    // Nothing of this output is applied: stop before the
+                    // clock is touched.
+                    let h = Halt::ScaleStep {
+                        step,
+                        scale_offset: src.scale_offset,
+                    };
+                    self.halted = Some(h);
+                    self.phase = Phase::Idle;
+                    return Command::Halt(h);
+                }
+                self.notice(Notice::WouldRefuseScaleStep(step));
+            }
+        }
+        if !self.cfg.steers {
+            if let Some((Some(step), _)) = correction {
+                self.notice(Notice::WouldStep(step));
+            }
+            if correction.is_some() {
+                self.servo.applied(&Applied {
+                    step: None,
+                    freq: self.freq_in_force,
+                });
+            }
+            return self.finish(Some(out));
+        }
+        let freq_asked = correction.map(|(_, f)| f);
+        if freq_asked.is_none() && status.is_none() {
+            return self.finish(Some(out));
+        }
+        self.phase = Phase::Adjust {
+            out,
+            sampled_at,
+            freq_asked,
+        };
+        Command::Adjust(Adjust {
+            freq: freq_asked,
+            status,
+        })
+    }
+
+    /// The caller's answer to [`Command::Adjust`]: what is in force now and
+    /// when it took effect, or that the write failed.
+    pub fn on_adjusted(&mut self, result: Result<Adjusted, ()>) {
+        let Phase::Adjust {
+            out,
+            sampled_at,
+            freq_asked,
+        } = self.phase
+        else {
+            return;
+        };
+        let next = self.adjusted(
+            out,
+            sampled_at,
+            freq_asked,
+            result.map(|a| (a.freq, Some(a.at))),
+        );
+        self.queued = Some(next);
+    }
+
+    fn adjusted(
+        &mut self,
+        out: ServoOutput,
+        sampled_at: Option<Timestamp>,
+        freq_asked: Option<Ppb>,
+        result: Result<(Ppb, Option<Timestamp>), ()>,
+    ) -> Command {
+        let Some(_) = freq_asked else {
+            // A status write alone.
+            return self.finish(Some(out));
+        };
+        let before = self.freq_in_force;
+        let Ok((freq, took_effect)) = result else {
+            self.notice(Notice::AdjustFailed);
+            self.servo.reset();
+            return self.finish(Some(out));
+        };
+        self.freq_in_force = freq;
+        self.written = Some(freq);
+        if let Some((Some(asked), _)) = out.action.correction() {
+            // From the reading until the new frequency took effect the clock
+            // still ran at the old one: the step takes that drift out too.
+            let lag = match (sampled_at, took_effect) {
+                (Some(r), Some(t)) => t.duration_since(r),
+                _ => Duration::ZERO,
+            };
+            let drift = if lag > Duration::ZERO && lag <= self.cfg.interval {
+                before.saturating_sub(self.freq_in_force).phase_over(lag)
+            } else {
+                Duration::ZERO
+            };
+            let by = asked.saturating_sub(drift);
+            self.phase = Phase::Step {
+                out,
+                by,
+                took_effect,
+            };
+            return Command::Step(by);
+        }
+        self.servo.applied(&Applied {
+            step: None,
+            freq: self.freq_in_force,
+        });
+        if let Some(t) = took_effect {
+            self.servo.applied_at(t);
+        }
+        self.finish(Some(out))
+    }
+
+    /// The caller's answer to [`Command::Step`]: did the step succeed?
+    pub fn on_stepped(&mut self, ok: bool) {
+        let Phase::Step {
+            out,
+            by,
+            took_effect,
+        } = self.phase
+        else {
+            return;
+        };
+        let next = self.stepped(out, by, took_effect, ok);
+        self.queued = Some(next);
+    }
+
+    fn stepped(
+        &mut self,
+        out: ServoOutput,
+        by: Duration,
+        took_effect: Option<Timestamp>,
+        ok: bool,
+    ) -> Command {
+        let applied = if ok {
+            let c = &mut self.status.counters;
+            c.steps = c.steps.saturating_add(1);
+            if let Some(r) = &mut self.elapsed {
+                r.own = r.own.saturating_add(by);
+            }
+            self.notice(Notice::Stepped(by));
+            Some(by)
+        } else {
+            self.notice(Notice::StepFailed(by));
+            None
+        };
+        self.servo.applied(&Applied {
+            step: applied,
+            freq: self.freq_in_force,
+        });
+        if let Some(t) = took_effect {
+            // On the sink's time scale after the step.
+            self.servo
+                .applied_at(t.wrapping_add(applied.unwrap_or(Duration::ZERO)));
+        }
+        self.finish(Some(out))
+    }
+
+    /// Ends the update: status, statistics, the state to save, the next
+    /// deadline.
+    fn finish(&mut self, out: Option<ServoOutput>) -> Command {
+        self.phase = Phase::Idle;
+        let mut save = None;
+        if let Some(out) = out {
+            let holdover = self.status.holdover_since_ns.is_some();
+            let state = SyncState::reported(out.state, self.servo.gives_bound(), out.error_bound);
+            self.status.state = if holdover { SyncState::Holdover } else { state };
+            self.status.freq = self.freq_in_force;
+            self.status.bound = out.error_bound;
+            self.status.last_update_ns = self.update_ns;
+            if self.status.state.is_locked() {
+                self.learn_frequency();
+                let every = u64::from(self.cfg.save_every);
+                if every > 0 && self.status.counters.updates % every == 0 {
+                    save = self.saved_frequency();
+                }
+            }
+        }
+        self.schedule(out.and_then(|o| o.next_update));
+        save.map_or(Command::Wait(self.next_ns), Command::SaveState)
+    }
+
+    fn schedule(&mut self, soon: Option<Duration>) {
+        let now = self.update_ns;
+        let interval = u64::try_from(self.cfg.interval.as_nanos())
+            .unwrap_or(1)
+            .max(MIN_WAIT_NS);
+        if now >= self.grid_ns {
+            self.grid_ns = self.grid_ns.saturating_add(interval);
+            if self.grid_ns <= now {
+                // Fell behind (or was suspended): realign, don't burst.
+                self.grid_ns = now.saturating_add(interval);
+            }
+        }
+        // A re-read the servo asked for comes in between; the regular
+        // updates keep their grid.
+        self.next_ns = soon
+            .and_then(|d| u64::try_from(d.as_nanos()).ok())
+            .map_or(self.grid_ns, |d| {
+                self.grid_ns.min(now.saturating_add(d.max(1)))
+            });
+    }
+
+    fn learn_frequency(&mut self) {
+        let f = Real::from_fixed(self.freq_in_force.to_bits(), 32);
+        self.freq_stats = Some(match self.freq_stats {
+            None => (f, Real::ZERO),
+            Some((mean, var)) => {
+                let d = f - mean;
+                let w = Real::ratio(1, 16);
+                (mean + d * w, var * Real::ratio(15, 16) + d * d * w)
+            }
+        });
+    }
+
+    /// The frequency to keep: learnt while locked with a bound, not holding
+    /// over.
+    pub fn saved_frequency(&self) -> Option<SavedFrequency> {
+        let (_, var) = self.freq_stats?;
+        if !self.status.state.is_locked() {
+            return None;
+        }
+        Some(SavedFrequency {
+            freq: self.freq_in_force,
+            sd: Ppb::from_bits(var.sqrt().to_fixed(32)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,521 @@
+//! The engine against a small clock model: command order, steering,
+//! holdover, checks, leap seconds, pull-style callers.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    reason = "test clock model"
+)]
+
+use super::*;
+use crate::servo::{Kalman, KalmanConfig, ServoState};
+use crate::time::{Leap, LeapKind, UtcTaiOffset};
+
+/// A clock `offset_ns` ahead of true time, running `natural_ppb` fast
+/// before keel's correction, read with uniform noise of ±`noise_ns`.
+struct Model {
+    t_ns: u64,
+    offset_ns: f64,
+    natural_ppb: f64,
+    corr_ppb: f64,
+    noise_ns: f64,
+    rng: u64,
+    /// Reads fail while true.
+    failing: bool,
+    /// Wall time of true time 0, s.
+    wall0_s: u64,
+}
+
+impl Model {
+    fn new(offset_ns: f64, natural_ppb: f64, noise_ns: f64) -> Self {
+        Self {
+            t_ns: 1_000_000_000,
+            offset_ns,
+            natural_ppb,
+            corr_ppb: 0.0,
+            noise_ns,
+            rng: 0x9E37_79B9_7F4A_7C15,
+            failing: false,
+            wall0_s: 1_700_000_000,
+        }
+    }
+
+    fn advance_to(&mut self, t: u64) {
+        if t > self.t_ns {
+            let dt = (t - self.t_ns) as f64;
+            self.offset_ns += dt * (self.natural_ppb + self.corr_ppb) * 1e-9;
+            self.t_ns = t;
+        }
+    }
+
+    fn local(&self) -> Timestamp {
+        Timestamp::from_nanos((self.t_ns as f64 + self.offset_ns) as u64)
+    }
+
+    fn noise(&mut self) -> f64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        ((self.rng >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * self.noise_ns
+    }
+
+    fn check(&self) -> ClockCheck {
+        ClockCheck {
+            kernel_freq: Some(Ppb::from_bits((self.corr_ppb * 4_294_967_296.0) as i64)),
+            raw_ns: self.t_ns,
+            sink: self.local(),
+            pair_width_ns: 0,
+            suspended_ns: Some(0),
+            wall: Timestamp::from_secs_nanos(self.wall0_s + self.t_ns / 1_000_000_000, 0),
+            leap: None,
+            tai_utc_s: None,
+        }
+    }
+}
+
+/// What a caller saw while driving an engine.
+#[derive(Default)]
+struct Log {
+    commands: std::vec::Vec<Command>,
+    notices: std::vec::Vec<Notice>,
+}
+
+extern crate std;
+
+fn engine(cfg: EngineConfig) -> Engine<Kalman> {
+    let servo = Kalman::new(cfg.servo, KalmanConfig::default(), cfg.interval, Ppb::ZERO);
+    let mut e = Engine::new(cfg, servo, Ppb::ZERO, 1_000_000_000);
+    assert_eq!(e.add_source(SourceConfig::phc()), Some(SourceId(0)));
+    e
+}
+
+/// Drives `e` on `m` until loop time `end_ns`, answering every command as a
+/// careful daemon does (or, with `pull`, answering only the reads).
+fn drive(e: &mut Engine<Kalman>, m: &mut Model, end_ns: u64, pull: bool, log: &mut Log) {
+    loop {
+        let cmd = e.poll(m.t_ns);
+        while let Some(n) = e.take_notice() {
+            log.notices.push(n);
+        }
+        log.commands.push(cmd);
+        match cmd {
+            Command::Wait(t) => {
+                if t > end_ns {
+                    m.advance_to(end_ns);
+                    return;
+                }
+                m.advance_to(t);
+            }
+            Command::CheckClock => {
+                if !pull {
+                    e.on_clock_check(&m.check());
+                }
+            }
+            Command::Read { source, .. } => {
+                if m.failing {
+                    e.on_read_error(source, ReadError::Failed, m.local());
+                } else {
+                    let noise = m.noise();
+                    e.on_reading(
+                        source,
+                        &Reading {
+                            offset: Duration::from_nanos((m.offset_ns + noise) as i64),
+                            local_ts: m.local(),
+                            delay: Duration::from_nanos(40),
+                            uncertainty: Duration::from_nanos(20),
+                        },
+                    );
+                }
+            }
+            Command::Adjust(a) => {
+                if let Some(f) = a.freq {
+                    m.corr_ppb = f.to_bits() as f64 / 4_294_967_296.0;
+                }
+                if !pull {
+                    e.on_adjusted(Ok(Adjusted {
+                        freq: a.freq.unwrap_or(e.status().freq),
+                        at: m.local(),
+                    }));
+                }
+            }
+            Command::Step(d) => {
+                m.offset_ns += d.as_nanos() as f64;
+                if !pull {
+                    e.on_stepped(true);
+                }
+            }
+            Command::SaveState(_) => {}
+            Command::Halt(_) => return,
+        }
+    }
+}
+
+#[test]
+fn converges_locks_and_costs_one_adjust_per_steady_update() {
+    let mut e = engine(EngineConfig::default());
+    let mut m = Model::new(500_000_000.0, 50_000.0, 10.0);
+    let mut log = Log::default();
+    drive(&mut e, &mut m, 120_000_000_000, false, &mut log);
+    assert!(m.offset_ns.abs() < 50.0, "offset {}", m.offset_ns);
+    let st = *e.status();
+    assert!(st.state.is_locked(), "{st:?}");
+    let bound = st.bound.expect("a bound when locked");
+    assert!(
+        bound.as_nanos() as f64 >= m.offset_ns.abs(),
+        "{bound:?} {}",
+        m.offset_ns
+    );
+    assert_eq!(st.counters.steps, 1, "{st:?}");
+    assert!(
+        matches!(log.notices[0], Notice::Stepped(_)),
+        "{:?}",
+        log.notices
+    );
+    // An update: check, read, the kernel status (with the frequency when it
+    // changes), and the step after the frequency.
+    assert_eq!(log.commands[0], Command::CheckClock);
+    assert!(matches!(
+        log.commands[1],
+        Command::Read {
+            source: SourceId(0),
+            samples: 5
+        }
+    ));
+    assert!(
+        matches!(log.commands[2], Command::Adjust(Adjust { freq: None, status: Some(s) }) if s.unsync)
+    );
+    let step = log
+        .commands
+        .iter()
+        .position(|c| matches!(c, Command::Step(_)))
+        .unwrap();
+    assert!(matches!(
+        log.commands[step - 1],
+        Command::Adjust(Adjust {
+            freq: Some(_),
+            status: Some(_)
+        })
+    ));
+    // The last minute: each update is one check, one read and one adjust
+    // (frequency and kernel status together): two clock_adjtime calls.
+    let tail = &log.commands[log.commands.len() - 240..];
+    let checks = tail.iter().filter(|c| **c == Command::CheckClock).count();
+    let adjusts = tail
+        .iter()
+        .filter(|c| matches!(c, Command::Adjust(_)))
+        .count();
+    assert!(checks >= 50, "{checks}");
+    assert!(checks.abs_diff(adjusts) <= 1, "{checks} {adjusts}");
+    // Saved while locked.
+    assert!(
+        log.commands
+            .iter()
+            .any(|c| matches!(c, Command::SaveState(_)))
+    );
+    let saved = e.saved_frequency().expect("locked");
+    let err = saved.freq.to_bits() as f64 / 4_294_967_296.0 + 50_000.0;
+    assert!(err.abs() < 5.0, "saved {saved:?}");
+}
+
+#[test]
+fn a_step_has_the_drift_since_the_reading_taken_out() {
+    let mut e = engine(EngineConfig::default());
+    let mut m = Model::new(1_000_000.0, 50_000.0, 0.0);
+    let mut read_at = m.local();
+    let mut before = Ppb::ZERO;
+    for _ in 0..100 {
+        match e.poll(m.t_ns) {
+            Command::Wait(t) => m.advance_to(t),
+            Command::CheckClock => e.on_clock_check(&m.check()),
+            Command::Read { source, .. } => {
+                read_at = m.local();
+                e.on_reading(
+                    source,
+                    &Reading {
+                        offset: Duration::from_nanos(m.offset_ns as i64),
+                        local_ts: read_at,
+                        delay: Duration::from_nanos(20),
+                        uncertainty: Duration::from_nanos(10),
+                    },
+                );
+            }
+            Command::Adjust(Adjust { freq: None, .. }) => e.on_adjusted(Ok(Adjusted {
+                freq: before,
+                at: m.local(),
+            })),
+            Command::Adjust(Adjust { freq: Some(f), .. }) => {
+                // The frequency took effect 1 ms after the reading: until
+                // then the old one ran, and the step takes the difference
+                // out.
+                m.advance_to(m.t_ns + 1_000_000);
+                m.corr_ppb = f.to_bits() as f64 / 4_294_967_296.0;
+                e.on_adjusted(Ok(Adjusted {
+                    freq: f,
+                    at: m.local(),
+                }));
+                assert_eq!(
+                    read_at
+                        .wrapping_add(Duration::from_millis(1))
+                        .as_nanos()
+                        .abs_diff(m.local().as_nanos())
+                        / 1000,
+                    0
+                );
+                if let Command::Step(by) = e.poll(m.t_ns) {
+                    let drift = before
+                        .saturating_sub(f)
+                        .phase_over(Duration::from_millis(1));
+                    assert!(drift.as_nanos().abs() > 40, "{drift:?}");
+                    m.offset_ns += by.as_nanos() as f64;
+                    assert!(m.offset_ns.abs() < 5.0, "{} after {by:?}", m.offset_ns);
+                    e.on_stepped(true);
+                    assert!(matches!(e.poll(m.t_ns), Command::Wait(_)));
+                    assert_eq!(e.status().counters.steps, 1);
+                    return;
+                }
+                before = f;
+            }
+            c => panic!("{c:?}"),
+        }
+    }
+    panic!("no step");
+}
+
+#[test]
+fn failed_reads_hold_over_and_recover() {
+    let mut e = engine(EngineConfig::default());
+    let mut m = Model::new(0.0, 20_000.0, 5.0);
+    let mut log = Log::default();
+    drive(&mut e, &mut m, 60_000_000_000, false, &mut log);
+    assert!(e.status().state.is_locked());
+    m.failing = true;
+    drive(&mut e, &mut m, 70_000_000_000, false, &mut log);
+    assert_eq!(e.status().state, SyncState::Holdover);
+    assert!(e.status().holdover_since_ns.is_some());
+    assert!(e.status().counters.read_errors >= 9);
+    // The frequency was held: 10 s at a tracked frequency stays small.
+    assert!(m.offset_ns.abs() < 500.0, "{}", m.offset_ns);
+    m.failing = false;
+    drive(&mut e, &mut m, 80_000_000_000, false, &mut log);
+    assert_ne!(e.status().state, SyncState::Holdover);
+    assert!(
+        log.notices
+            .iter()
+            .any(|n| matches!(n, Notice::HoldoverStarted { .. }))
+    );
+    assert!(log.notices.iter().any(
+        |n| matches!(n, Notice::HoldoverEnded { failed_updates, .. } if *failed_updates >= 9)
+    ));
+}
+
+#[test]
+fn a_guessed_scale_never_steps_by_the_utc_tai_difference() {
+    let cfg = EngineConfig::default();
+    let servo = Kalman::new(cfg.servo, KalmanConfig::default(), cfg.interval, Ppb::ZERO);
+    let mut e = Engine::new(cfg, servo, Ppb::ZERO, 1_000_000_000);
+    let src = e
+        .add_source(SourceConfig {
+            scale_guessed: true,
+            ..SourceConfig::phc()
+        })
+        .unwrap();
+    let mut m = Model::new(37e9, 0.0, 0.0);
+    let mut log = Log::default();
+    drive(&mut e, &mut m, 10_000_000_000, false, &mut log);
+    let h = Halt::ScaleStep {
+        step: Duration::from_nanos(-37_000_000_000),
+        scale_offset: Duration::ZERO,
+    };
+    assert_eq!(log.commands.last(), Some(&Command::Halt(h)));
+    assert!(!log.commands.iter().any(|c| matches!(
+        c,
+        Command::Step(_) | Command::Adjust(Adjust { freq: Some(_), .. })
+    )));
+    assert_eq!(e.poll(m.t_ns), Command::Halt(h));
+    assert_eq!(src, SourceId(0));
+    // 30 s is no scale step: stepped.
+    let mut e = engine(EngineConfig::default());
+    let mut m = Model::new(30e9, 0.0, 0.0);
+    drive(&mut e, &mut m, 5_000_000_000, false, &mut Log::default());
+    assert_eq!(e.status().counters.steps, 1);
+    assert!(is_scale_step(Duration::from_nanos(-37_999_000_000), 37));
+    assert!(!is_scale_step(Duration::from_secs(35), 37));
+}
+
+#[test]
+fn another_process_dialling_the_frequency_is_seen_and_reacquired() {
+    let mut e = engine(EngineConfig::default());
+    let mut m = Model::new(0.0, 10_000.0, 5.0);
+    let mut log = Log::default();
+    drive(&mut e, &mut m, 30_000_000_000, false, &mut log);
+    let before = e.status().counters;
+    m.corr_ppb += 300.0;
+    drive(&mut e, &mut m, 40_000_000_000, false, &mut log);
+    let after = e.status().counters;
+    assert_eq!(after.interference, before.interference + 1);
+    assert_eq!(after.disruptions, before.disruptions + 1);
+    assert!(
+        log.notices
+            .iter()
+            .any(|n| matches!(n, Notice::FrequencyInterference { .. }))
+    );
+    // A step by someone else.
+    m.offset_ns += 5_000_000.0;
+    drive(&mut e, &mut m, 42_000_000_000, false, &mut log);
+    assert!(
+        log.notices
+            .iter()
+            .any(|n| matches!(n, Notice::StepInterference(d) if d.as_nanos() > 4_000_000))
+    );
+}
+
+#[test]
+fn a_suspend_is_a_disruption_and_a_signalled_one_comes_at_once() {
+    let mut e = engine(EngineConfig::default());
+    let mut m = Model::new(0.0, 0.0, 5.0);
+    drive(&mut e, &mut m, 20_000_000_000, false, &mut Log::default());
+    let mut c = m.check();
+    c.suspended_ns = Some(5_000_000_000);
+    m.advance_to(e.next_update_ns());
+    assert_eq!(e.poll(m.t_ns), Command::CheckClock);
+    e.on_clock_check(&c);
+    assert_eq!(e.status().counters.disruptions, 1);
+    assert!(matches!(
+        e.take_notice(),
+        Some(Notice::Disrupted(DisruptionCause::Suspended(5_000_000_000)))
+    ));
+    let mut log = Log::default();
+    drive(&mut e, &mut m, 30_000_000_000, false, &mut log);
+    // A signalled disruption between updates: the next update is now.
+    let now = m.t_ns;
+    assert!(e.next_update_ns() > now);
+    e.on_disruption(now, Disruption::Migration);
+    assert_eq!(e.next_update_ns(), now);
+    assert_eq!(e.poll(now), Command::CheckClock);
+}
+
+#[test]
+fn readings_near_a_leap_second_are_ignored_and_the_bits_are_set_that_day() {
+    let mut e = engine(EngineConfig::default());
+    let mut m = Model::new(0.0, 0.0, 5.0);
+    drive(&mut e, &mut m, 10_000_000_000, false, &mut Log::default());
+    // A leap at the next midnight: announced, readings kept.
+    let wall = m.check().wall.secs();
+    let midnight = wall - wall % 86_400 + 86_400;
+    let leap = Leap {
+        unix_secs: midnight,
+        kind: LeapKind::Insert,
+        offset: UtcTaiOffset(38),
+    };
+    m.advance_to(e.next_update_ns());
+    assert_eq!(e.poll(m.t_ns), Command::CheckClock);
+    let mut c = m.check();
+    c.leap = Some(leap);
+    c.tai_utc_s = Some(37);
+    e.on_clock_check(&c);
+    assert!(matches!(e.poll(m.t_ns), Command::Read { .. }));
+    e.on_read_error(SourceId(0), ReadError::Busy, m.local());
+    let Command::Adjust(Adjust {
+        status: Some(s),
+        freq,
+    }) = e.poll(m.t_ns)
+    else {
+        panic!("the status is written");
+    };
+    if let Some(f) = freq {
+        m.corr_ppb = f.to_bits() as f64 / 4_294_967_296.0;
+    }
+    assert_eq!(s.leap, LeapBits::Insert);
+    assert_eq!(s.tai_offset, Some(37));
+    assert!(matches!(e.poll(m.t_ns), Command::Wait(_)));
+    // One second before it: no read.
+    while e.take_notice().is_some() {}
+    m.advance_to(e.next_update_ns());
+    assert_eq!(e.poll(m.t_ns), Command::CheckClock);
+    let mut c = m.check();
+    c.leap = Some(leap);
+    c.wall = Timestamp::from_secs_nanos(midnight - 1, 0);
+    e.on_clock_check(&c);
+    assert!(!matches!(e.poll(m.t_ns), Command::Read { .. }));
+    assert_eq!(e.take_notice(), Some(Notice::LeapQuiet));
+}
+
+#[test]
+fn a_pull_style_caller_that_answers_only_reads_still_converges() {
+    let mut e = engine(EngineConfig::default());
+    let mut m = Model::new(2_000_000.0, -30_000.0, 10.0);
+    let mut log = Log::default();
+    drive(&mut e, &mut m, 120_000_000_000, true, &mut log);
+    assert!(m.offset_ns.abs() < 50.0, "{}", m.offset_ns);
+    assert!(e.status().state.is_locked());
+}
+
+#[test]
+fn a_dry_run_never_adjusts() {
+    let mut e = engine(EngineConfig {
+        steers: false,
+        ..EngineConfig::default()
+    });
+    let mut m = Model::new(1_000_000.0, 10_000.0, 10.0);
+    let mut log = Log::default();
+    drive(&mut e, &mut m, 30_000_000_000, false, &mut log);
+    assert!(
+        !log.commands
+            .iter()
+            .any(|c| matches!(c, Command::Step(_) | Command::Adjust(_)))
+    );
+    assert!(
+        log.notices
+            .iter()
+            .any(|n| matches!(n, Notice::WouldStep(_)))
+    );
+    assert!(m.corr_ppb.abs() < f64::EPSILON, "{}", m.corr_ppb);
+}
+
+#[test]
+fn the_step_limit_turns_steps_off() {
+    let mut e = engine(EngineConfig {
+        step_limit: 5,
+        servo: ServoConfig {
+            step_threshold: Duration::from_micros(100),
+            ..ServoConfig::default()
+        },
+        ..EngineConfig::default()
+    });
+    let mut m = Model::new(0.0, 0.0, 5.0);
+    let mut log = Log::default();
+    drive(&mut e, &mut m, 20_000_000_000, false, &mut log);
+    assert!(log.notices.contains(&Notice::StepLimitReached(5)));
+    m.offset_ns += 1_000_000.0;
+    drive(&mut e, &mut m, 25_000_000_000, false, &mut log);
+    assert_eq!(e.status().counters.steps, 0);
+}
+
+#[test]
+fn kernel_status_from_the_bound() {
+    let s = KernelStatus::from_bound(Some(Duration::from_nanos(1_001)), 5);
+    assert_eq!((s.maxerror_us, s.esterror_us, s.unsync), (2, 1, false));
+    let s = KernelStatus::from_bound(None, 5);
+    assert!(s.unsync);
+    assert_eq!(s.maxerror_us, KernelStatus::MAXERROR_LIMIT_US);
+    let s = KernelStatus::from_bound(Some(Duration::from_secs(20)), 5);
+    assert!(s.unsync);
+    let s = KernelStatus::from_bound(Some(Duration::from_nanos(-1)), 5);
+    assert!(s.unsync);
+}
+
+#[test]
+fn locked_is_earned_with_a_bound() {
+    use ServoState::{Jump, Locked, LockedStable, Unlocked};
+    let b = Some(Duration::from_nanos(40));
+    assert_eq!(SyncState::reported(Locked, true, None), SyncState::Unlocked);
+    assert_eq!(
+        SyncState::reported(LockedStable, true, None),
+        SyncState::Unlocked
+    );
+    assert_eq!(SyncState::reported(Locked, true, b), SyncState::Locked);
+    assert_eq!(SyncState::reported(Jump, true, None), SyncState::Jump);
+    assert_eq!(SyncState::reported(Unlocked, true, b), SyncState::Unlocked);
+    assert_eq!(SyncState::reported(Locked, false, None), SyncState::Locked);
+}
