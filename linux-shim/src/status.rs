@@ -351,23 +351,76 @@ fn json_str(s: &str) -> String {
 pub struct StatusServer {
     listener: UnixListener,
     path: PathBuf,
+    /// Device and inode of the socket this daemon created: only that is
+    /// removed at exit.
+    id: (u64, u64),
+}
+
+/// Clients answered per [`StatusServer::serve`] call: a flood of connections
+/// cannot keep the daemon's loop here (the listener stays readable, so the
+/// loop comes back after its other work).
+const ANSWERS_PER_CALL: usize = 256;
+
+/// What is at a path, without following a symbolic link.
+fn file_id(path: &Path) -> Option<(std::fs::FileType, (u64, u64))> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.file_type(), (m.dev(), m.ino())))
+}
+
+/// What a file type is, for messages.
+fn kind_name(t: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_file() {
+        "a regular file"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else {
+        "a file"
+    }
 }
 
 impl StatusServer {
     /// Binds `path` with owner-only permissions (0600). A stale socket of a
-    /// dead daemon is replaced; a live one is an error.
+    /// dead daemon is replaced; a live one is an error, and so is anything
+    /// that is not a socket (a regular file, a symbolic link, ...): keel
+    /// never removes a path that is not its own stale socket.
     ///
     /// # Errors
     /// What went wrong and how to fix it.
     pub fn bind(path: &Path) -> Result<Self, String> {
-        if path.exists() {
+        use std::os::unix::fs::FileTypeExt;
+        if let Some((t, _)) = file_id(path) {
+            if !t.is_socket() {
+                return Err(format!(
+                    "{}: status_socket names {} that is not a socket; keel does not remove it. Set status_socket (--status-socket) to another path, or remove it yourself if it is not needed",
+                    path.display(),
+                    kind_name(t)
+                ));
+            }
             if UnixStream::connect(path).is_ok() {
                 return Err(format!(
                     "{}: another keel is already running (its status socket answers); stop it first, or set status_socket to another path",
                     path.display()
                 ));
             }
-            let _ = std::fs::remove_file(path);
+            // A socket nobody listens on: a dead daemon's. Removed only if
+            // it is still that socket (unlink never follows a link).
+            if file_id(path).is_some_and(|(t, _)| t.is_socket()) {
+                std::fs::remove_file(path).map_err(|e| {
+                    format!(
+                        "{}: cannot remove the stale status socket: {e} (remove it yourself, or set status_socket to another path)",
+                        path.display()
+                    )
+                })?;
+            }
         }
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() && !dir.exists() {
@@ -391,19 +444,23 @@ impl StatusServer {
                 path.display()
             )
         })?;
+        let id = file_id(path).map_or((0, 0), |(_, id)| id);
+        let server = Self {
+            listener,
+            path: path.to_path_buf(),
+            id,
+        };
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
             format!(
                 "{}: cannot restrict the socket to its owner: {e}",
                 path.display()
             )
         })?;
-        listener
+        server
+            .listener
             .set_nonblocking(true)
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(Self {
-            listener,
-            path: path.to_path_buf(),
-        })
+        Ok(server)
     }
 
     /// The fd to poll.
@@ -412,20 +469,33 @@ impl StatusServer {
         self.listener.as_raw_fd()
     }
 
-    /// Answers every waiting client with `snap`.
-    pub fn serve(&self, snap: &Snapshot) {
+    /// Answers the waiting clients with `snap` (at most
+    /// [`ANSWERS_PER_CALL`]), never waiting for one: the answer is written
+    /// once, non-blocking, and the connection closed, so an idle or slow
+    /// client holds nothing.
+    pub fn serve(&self, snap: &Snapshot) -> usize {
         let text = snap.encode();
-        while let Ok((mut c, _)) = self.listener.accept() {
+        let mut n = 0;
+        while n < ANSWERS_PER_CALL {
+            let Ok((mut c, _)) = self.listener.accept() else {
+                break;
+            };
+            n += 1;
             // The answer is far below the socket buffer: one non-blocking write.
-            let _ = c.set_nonblocking(true);
-            let _ = c.write_all(text.as_bytes());
+            if c.set_nonblocking(true).is_ok() {
+                let _ = c.write_all(text.as_bytes());
+            }
         }
+        n
     }
 }
 
 impl Drop for StatusServer {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        // Only the socket this daemon made: not whatever replaced it since.
+        if file_id(&self.path).is_some_and(|(_, id)| id == self.id) {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -574,6 +644,91 @@ mod tests {
         assert!(e.contains("another keel is already running"), "{e}");
         drop(server);
         assert!(!path.exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("keel-status-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn never_removes_what_is_not_its_stale_socket() {
+        let dir = tmp("hostile");
+        // A regular file: refused, left alone.
+        let file = dir.join("precious");
+        std::fs::write(&file, "keep me").unwrap();
+        let e = StatusServer::bind(&file).err().expect("refused");
+        assert!(
+            e.contains("precious: status_socket names a regular file that is not a socket; keel does not remove it. Set status_socket (--status-socket) to another path"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+        // A symbolic link to it: refused, neither the link nor its target
+        // removed.
+        let link = dir.join("link.sock");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        let e = StatusServer::bind(&link).err().expect("refused");
+        assert!(
+            e.contains("names a symbolic link that is not a socket"),
+            "{e}"
+        );
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+        // A dangling link and a directory: refused too.
+        let dangling = dir.join("dangling.sock");
+        std::os::unix::fs::symlink(dir.join("nowhere"), &dangling).unwrap();
+        assert!(StatusServer::bind(&dangling).is_err());
+        assert!(std::fs::symlink_metadata(&dangling).is_ok());
+        let e = StatusServer::bind(&dir).err().expect("refused");
+        assert!(e.contains("names a directory"), "{e}");
+        // A stale socket (its listener gone without removing it): replaced.
+        let stale = dir.join("stale.sock");
+        drop(UnixListener::bind(&stale).unwrap());
+        assert!(stale.exists());
+        let server = StatusServer::bind(&stale).expect("stale socket replaced");
+        // At exit, a path replaced meanwhile is not removed.
+        std::fs::remove_file(&stale).unwrap();
+        std::fs::write(&stale, "not yours").unwrap();
+        drop(server);
+        assert_eq!(std::fs::read_to_string(&stale).unwrap(), "not yours");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn idle_clients_never_starve_a_status_query() {
+        let dir = tmp("flood");
+        let path = dir.join("keel.sock");
+        let server = StatusServer::bind(&path).unwrap();
+        // Clients that connect and never read, more than one call answers.
+        let idle: Vec<UnixStream> = (0..100)
+            .map(|_| UnixStream::connect(&path).unwrap())
+            .collect();
+        assert_eq!(server.serve(&snap()), 100);
+        let idle2: Vec<UnixStream> = (0..(ANSWERS_PER_CALL + 10))
+            .map(|_| UnixStream::connect(&path).unwrap())
+            .collect();
+        // One call answers a bounded number; the loop comes back for the rest.
+        assert_eq!(server.serve(&snap()), ANSWERS_PER_CALL);
+        let client = std::thread::spawn({
+            let path = path.clone();
+            move || query(&path)
+        });
+        let mut calls = 0;
+        while !client.is_finished() && calls < 1000 {
+            server.serve(&snap());
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            calls += 1;
+        }
+        assert_eq!(client.join().unwrap().unwrap(), snap());
+        drop((idle, idle2, server));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
