@@ -158,6 +158,8 @@ pub enum StateError {
     Io(PathBuf, std::io::Error),
     /// Its content is wrong (truncated, corrupt, other version).
     Corrupt(PathBuf, &'static str),
+    /// It is not a regular file (a FIFO, a device, a directory...).
+    NotAFile(PathBuf, &'static str),
 }
 
 impl fmt::Display for StateError {
@@ -176,6 +178,11 @@ impl fmt::Display for StateError {
             Self::Corrupt(p, why) => write!(
                 f,
                 "{}: state file is {why}; ignoring it and starting without a frequency estimate (it will be rewritten)",
+                p.display()
+            ),
+            Self::NotAFile(p, what) => write!(
+                f,
+                "{}: the state file is {what}, not a regular file; ignoring it and starting without a frequency estimate (keel will not write there either: set state_file to a file path, or state_file = \"\" to disable it)",
                 p.display()
             ),
         }
@@ -328,23 +335,76 @@ impl State {
     /// # Errors
     /// Missing, unreadable or bad: never fatal, the caller logs and goes on.
     pub fn load(path: &Path) -> Result<Self, StateError> {
-        let text = match std::fs::read(path) {
-            Ok(b) => b,
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        // Only a regular file is read; a device is not even opened.
+        match std::fs::metadata(path) {
+            Ok(m) if !m.is_file() => {
+                return Err(StateError::NotAFile(
+                    path.to_path_buf(),
+                    kind_name(m.file_type()),
+                ));
+            }
+            _ => {}
+        }
+        // Non-blocking: opening a FIFO for reading would otherwise wait for
+        // a writer for ever (it may have replaced the file since the check).
+        let mut f = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+        {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StateError::Missing(path.to_path_buf()));
             }
             Err(e) => return Err(StateError::Io(path.to_path_buf(), e)),
         };
+        let meta = f
+            .metadata()
+            .map_err(|e| StateError::Io(path.to_path_buf(), e))?;
+        if !meta.is_file() {
+            return Err(StateError::NotAFile(
+                path.to_path_buf(),
+                kind_name(meta.file_type()),
+            ));
+        }
+        // A state file is a few hundred bytes: anything far larger is not one.
+        let mut text = Vec::new();
+        (&mut f)
+            .take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut text)
+            .map_err(|e| StateError::Io(path.to_path_buf(), e))?;
+        if text.len() as u64 > MAX_FILE_BYTES {
+            return Err(StateError::Corrupt(
+                path.to_path_buf(),
+                "far too large to be a keel state file",
+            ));
+        }
         let text = String::from_utf8(text)
             .map_err(|_| StateError::Corrupt(path.to_path_buf(), "corrupt (not text)"))?;
         Self::decode(&text).map_err(|why| StateError::Corrupt(path.to_path_buf(), why))
     }
 
-    /// Writes `path` atomically: temp file, fsync, rename, fsync of the directory.
+    /// Writes `path` atomically: temp file, fsync, rename, fsync of the
+    /// directory.
+    ///
+    /// The temporary (`path` + `.tmp`) is created with `O_EXCL|O_NOFOLLOW`,
+    /// so a symbolic link planted there is never followed. One left behind
+    /// (a crash between create and rename) is removed and the create tried
+    /// once more; unlinking never follows a link either. `path` itself is
+    /// replaced only when it is missing or a regular file (or a link to
+    /// one): a FIFO, device or directory there is left alone.
     ///
     /// # Errors
     /// Any I/O error (the old file is then left as it was).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        if let Some(what) = not_a_file(path) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("it is {what}, not a regular file; keel does not replace it"),
+            ));
+        }
         let dir = path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
@@ -352,12 +412,27 @@ impl State {
         let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
         tmp_name.push(".tmp");
         let tmp = dir.join(tmp_name);
-        {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(self.encode().as_bytes())?;
-            f.sync_all()?;
-        }
-        if let Err(e) = std::fs::rename(&tmp, path) {
+        let mut f = match create_new(&tmp) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                // A stale temporary (or something planted there): the name is
+                // removed, whatever it points to is not touched.
+                let meta = std::fs::symlink_metadata(&tmp)?;
+                if meta.is_dir() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::AlreadyExists,
+                        format!("{} is a directory; remove it", tmp.display()),
+                    ));
+                }
+                std::fs::remove_file(&tmp)?;
+                create_new(&tmp)?
+            }
+            r => r?,
+        };
+        let written = f
+            .write_all(self.encode().as_bytes())
+            .and_then(|()| f.sync_all());
+        drop(f);
+        if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
@@ -368,6 +443,57 @@ impl State {
         }
         Ok(())
     }
+}
+
+/// The largest state file read (a real one is a few hundred bytes).
+const MAX_FILE_BYTES: u64 = 64 * 1024;
+
+/// Creates `path` for writing: never an existing file, never through a
+/// symbolic link, owner-writable and world-readable.
+fn create_new(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY)
+        .mode(0o644)
+        .open(path)
+}
+
+/// What a file type is, for messages.
+fn kind_name(t: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else {
+        "a regular file"
+    }
+}
+
+/// What is at `path` when it exists and is neither a regular file nor a
+/// link to one (a save would replace it).
+fn not_a_file(path: &Path) -> Option<&'static str> {
+    let m = std::fs::symlink_metadata(path).ok()?;
+    if m.is_file() {
+        return None;
+    }
+    if m.file_type().is_symlink() {
+        // Dangling: nothing is lost by replacing the link.
+        let target = std::fs::metadata(path).ok()?;
+        return (!target.is_file())
+            .then_some("a symbolic link to something that is not a regular file");
+    }
+    Some(kind_name(m.file_type()))
 }
 
 #[cfg(test)]
@@ -567,5 +693,112 @@ mod tests {
         let e = State::load(Path::new("/nonexistent/keel/state")).unwrap_err();
         assert!(matches!(e, StateError::Missing(_)));
         assert!(e.to_string().contains("no state file yet"));
+    }
+
+    fn tmpdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("keel-state-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn mkfifo(p: &Path) {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    }
+
+    #[test]
+    fn a_fifo_or_device_as_state_file_never_blocks_and_is_never_replaced() {
+        let dir = tmpdir("fifo");
+        let fifo = dir.join("state");
+        mkfifo(&fifo);
+        // Loaded in a thread: the old code blocked for ever in open(2).
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn({
+            let fifo = fifo.clone();
+            move || tx.send(State::load(&fifo).map_err(|e| e.to_string()))
+        });
+        let e = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("State::load blocked on a FIFO")
+            .unwrap_err();
+        assert!(
+            e.ends_with("state: the state file is a FIFO, not a regular file; ignoring it and starting without a frequency estimate (keel will not write there either: set state_file to a file path, or state_file = \"\" to disable it)"),
+            "{e}"
+        );
+        // Saving does not replace it.
+        let e = st().save(&fifo).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "it is a FIFO, not a regular file; keel does not replace it"
+        );
+        use std::os::unix::fs::FileTypeExt;
+        assert!(
+            std::fs::symlink_metadata(&fifo)
+                .unwrap()
+                .file_type()
+                .is_fifo()
+        );
+        assert!(!dir.join("state.tmp").exists());
+        // A device: not opened, not replaced.
+        let e = State::load(Path::new("/dev/null")).unwrap_err();
+        assert!(
+            matches!(e, StateError::NotAFile(_, "a character device")),
+            "{e}"
+        );
+        // A directory.
+        let e = State::load(&dir).unwrap_err();
+        assert!(matches!(e, StateError::NotAFile(_, "a directory")), "{e}");
+        assert!(st().save(&dir).is_err());
+        // A link to a FIFO is refused; a link to a regular file is read.
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&fifo, &link).unwrap();
+        assert!(matches!(
+            State::load(&link).unwrap_err(),
+            StateError::NotAFile(_, "a FIFO")
+        ));
+        assert!(st().save(&link).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_temporary_never_follows_a_link_and_a_stale_one_is_replaced() {
+        let dir = tmpdir("tmp");
+        let p = dir.join("state");
+        // A link planted at the temporary's name: the save goes through, the
+        // link's target is untouched.
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.join("state.tmp")).unwrap();
+        st().save(&p).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(State::load(&p).unwrap(), st());
+        assert!(std::fs::symlink_metadata(dir.join("state.tmp")).is_err());
+        // A dangling link there: the save does not create its target.
+        let target = dir.join("created-through-link");
+        std::os::unix::fs::symlink(&target, dir.join("state.tmp")).unwrap();
+        st().save(&p).unwrap();
+        assert!(!target.exists());
+        // A stale temporary of a crashed keel: replaced.
+        std::fs::write(dir.join("state.tmp"), "keel-state 3\nfreq_p").unwrap();
+        let newer = State {
+            freq_ppb: 12.5,
+            ..st()
+        };
+        newer.save(&p).unwrap();
+        assert_eq!(State::load(&p).unwrap(), newer);
+        assert!(!dir.join("state.tmp").exists());
+        // A directory there: an error, the old file kept.
+        std::fs::create_dir(dir.join("state.tmp")).unwrap();
+        let e = st().save(&p).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("state.tmp is a directory; remove it"),
+            "{e}"
+        );
+        assert_eq!(State::load(&p).unwrap(), newer);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
