@@ -257,7 +257,7 @@ pub fn run_observed<S: Servo>(
 }
 
 /// |whole + frac| rounded down, for `frac ∈ [0, 1)`.
-fn abs_floor(whole: i64, frac: f64) -> i64 {
+pub(crate) fn abs_floor(whole: i64, frac: f64) -> i64 {
     if whole >= 0 {
         whole
     } else if frac > 0.0 {

@@ -59,6 +59,7 @@
 
 mod config;
 pub mod drive;
+pub mod engine_loop;
 mod rng;
 mod world;
 
