@@ -109,7 +109,8 @@
 #define KEEL_SERVO_STORAGE_WORDS 256
 
 /**
- * `sizeof(keel_servo)`, bytes (2 KiB; the Kalman servo needs about 0.7 KiB).
+ * `sizeof(keel_servo)`, bytes (2 KiB; the Kalman servo needs about 1.4 KiB,
+ * `keel_servo_storage_used()` says exactly).
  */
 #define KEEL_SERVO_STORAGE_SIZE (KEEL_SERVO_STORAGE_WORDS * 8)
 
@@ -403,6 +404,36 @@ enum keel_servo_kind
 typedef enum keel_servo_kind keel_servo_kind;
 #else
 typedef int32_t keel_servo_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * A leap second announced for the end of the current UTC day (linuxptp's
+ * `servo_leap()` values).
+ */
+enum keel_leap
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * None announced, or the announcement is withdrawn.
+   */
+  KEEL_LEAP_NONE = 0,
+  /**
+   * 23:59:60 will be inserted (Linux `STA_INS`).
+   */
+  KEEL_LEAP_INSERT = 1,
+  /**
+   * 23:59:59 will be skipped (Linux `STA_DEL`).
+   */
+  KEEL_LEAP_DELETE = -1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum keel_leap keel_leap;
+#else
+typedef int32_t keel_leap;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -913,6 +944,41 @@ typedef struct keel_servo_config {
  * quiescent one is fine (it holds no pointers). Zero it (or call
  * `keel_servo_deinit()`) to make later calls fail with
  * `KEEL_STATUS_NOT_INITIALIZED`.
+ *
+ * **Two ways to drive it.**
+ *
+ * *With feedback* (keel's own loop): apply each output, report it with
+ * `keel_servo_applied()` and `keel_servo_applied_at()`, and take the early
+ * samples `has_next_update` asks for.
+ *
+ * *Pull mode* (a daemon that keeps its own loop, such as one behind
+ * linuxptp's `servo.h`: sample in, frequency out): call neither
+ * `keel_servo_applied()` nor `keel_servo_applied_at()`. When the next
+ * `keel_servo_sample()` or `keel_servo_no_sample()` comes without a report,
+ * the servo assumes its last output was applied exactly as returned: the
+ * step it asked for added in full, the frequency set to `freq_ppb_q32`
+ * (nothing done for `KEEL_SERVO_ACTION_NONE`), both taking effect at the
+ * local time of the sample that output answered. Each output stands alone:
+ * reporting some and not others is fine. What pull mode loses:
+ * - A step that failed or differed from `step_ns` (e.g. linuxptp steps by
+ *   the reading, not by keel's estimate), a frequency the daemon clamped or
+ *   rounded, another process writing the clock: the servo's model is off
+ *   by the difference, which only later readings show, as offset. Report
+ *   such an output with `keel_servo_applied()`.
+ * - The delay between the reading and the adjustment: the old frequency ran
+ *   that much longer than assumed, an offset of Δfrequency × delay (at
+ *   start-up 50 ppm over 5 ms is 250 ns; in the steady state a few ppb over
+ *   a few ms is far below 1 ns). `keel_servo_applied_at()` removes it.
+ *
+ * Sampling only on the nominal grid (not honouring `has_next_update`)
+ * keeps the steady-state accuracy and the outlier rejection, but a suspect
+ * reading is confirmed one interval later instead of 1/16 of an interval
+ * later, and the fast burst after a disruption or a frequency change is not
+ * taken: the three suspect readings that confirm a change come a whole
+ * interval apart. On the scenario report's +50 ppm frequency step at 1
+ * update/s the peak error is 150 µs in pull mode against 56 µs with the
+ * re-reads (`cargo test -p keel-tests --test ffi_c pull -- --nocapture`
+ * prints both); the steady state is the same to the bit.
  */
 typedef struct keel_servo {
   uint64_t _opaque[KEEL_SERVO_STORAGE_WORDS];
@@ -951,7 +1017,10 @@ typedef struct keel_servo_output {
   int64_t error_bound_ns;
   /**
    * When the servo wants its next sample sooner than the nominal interval:
-   * the delay from now, ns; valid when `has_next_update`.
+   * the delay from now, ns; valid when `has_next_update`. A re-read of a
+   * suspect reading (1/16 of the interval) or a step of a burst after a
+   * disruption or a frequency change. Optional: a daemon that samples
+   * only on its own grid loses the quick confirmation (see `keel_servo`).
    */
   int64_t next_update_ns;
   /**
@@ -1608,8 +1677,9 @@ keel_status keel_servo_deinit(struct keel_servo *servo);
  * - `uncertainty_ns`: known uncertainty of this reading (≥ 0; e.g. half the
  *   PHC read delay), 0 when unknown.
  *
- * Apply the output, then report what was done with `keel_servo_applied()`.
- * Sample on a kept grid of the interval (absolute deadlines, e.g.
+ * Apply the output. Reporting what was done with `keel_servo_applied()` is
+ * optional: without a report the output counts as applied exactly as
+ * returned (pull mode, see `keel_servo`). Sample on a kept grid of the interval (absolute deadlines, e.g.
  * `clock_nanosleep(..., TIMER_ABSTIME, ...)`), plus the early re-reads
  * `next_update_ns` asks for: a late wake-up costs nothing, but a schedule
  * that drifts half an interval off its grid restarts the Kalman servo's
@@ -1634,6 +1704,10 @@ keel_status keel_servo_sample(struct keel_servo *servo,
  * asked for or the step failed; `step_ns` is then ignored), and the
  * frequency correction now in force (ppb 32.32).
  *
+ * Optional: an output not reported before the next sample counts as
+ * applied exactly as returned (pull mode, see `keel_servo`). Report the
+ * outputs that were not: a failed or different step, a clamped frequency.
+ *
  * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`.
  *
  * # Safety
@@ -1648,8 +1722,10 @@ keel_status keel_servo_applied(struct keel_servo *servo,
  * Reports when the last output's corrections took effect: `at_ns` is the
  * local clock read right after applying them (ns since the epoch). Until
  * then the previous frequency was still in force; the default servo
- * accounts for the gap (a few ms at 50 ppm is a few hundred ns). Optional;
- * call it after `keel_servo_applied`.
+ * accounts for the gap (a few ms at 50 ppm is a few hundred ns). Optional:
+ * without it the corrections count as taking effect at the local time of
+ * the sample they answer. Call it after `keel_servo_applied` (or alone, in
+ * pull mode).
  *
  * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`.
  *
@@ -1668,6 +1744,96 @@ keel_status keel_servo_applied_at(struct keel_servo *servo, uint64_t at_ns);
  * `servo` is NULL or points to a valid `keel_servo`.
  */
 keel_status keel_servo_set_interval(struct keel_servo *servo, int64_t interval_ns);
+
+/**
+ * Changes the step thresholds after init (linuxptp's `first_step_threshold`
+ * and `step_threshold`, in ns; 0 disables either). The first step threshold
+ * applies until the servo's first step or lock. The learnt state is kept.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+ * `KEEL_STATUS_INVALID_ARGUMENT` (a negative threshold).
+ *
+ * # Safety
+ * `servo` is NULL or points to a valid `keel_servo`.
+ */
+keel_status keel_servo_set_step_thresholds(struct keel_servo *servo,
+                                           int64_t first_step_threshold_ns,
+                                           int64_t step_threshold_ns);
+
+/**
+ * Changes the largest |frequency correction| ever output after init, ppb
+ * (linuxptp's `max_frequency`, or the clock's own limit). The next output
+ * is clamped to it. The learnt state is kept.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+ * `KEEL_STATUS_INVALID_ARGUMENT` (not in 1..=2147483647).
+ *
+ * # Safety
+ * `servo` is NULL or points to a valid `keel_servo`.
+ */
+keel_status keel_servo_set_max_frequency(struct keel_servo *servo, int64_t max_frequency_ppb);
+
+/**
+ * Changes the stable-state rule after init (linuxptp's
+ * `servo_offset_threshold`, ns, 0 disables `KEEL_SERVO_STATE_LOCKED_STABLE`,
+ * and `servo_num_offset_values`, 0–65535). Applies from the next sample.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+ * `KEEL_STATUS_INVALID_ARGUMENT` (a negative threshold, a count > 65535).
+ *
+ * # Safety
+ * `servo` is NULL or points to a valid `keel_servo`.
+ */
+keel_status keel_servo_set_stable(struct keel_servo *servo,
+                                  int64_t stable_threshold_ns,
+                                  uint32_t stable_count);
+
+/**
+ * Announces a leap second for the end of the current UTC day, or withdraws
+ * the announcement (`leap`, a `keel_leap` value: +1 insert, −1 delete, 0
+ * none; linuxptp's `servo_leap()`). The servo never applies the leap: the
+ * caller, or the kernel with `STA_INS`/`STA_DEL`, does.
+ *
+ * While a leap is announced, the Kalman servo takes a reading that misses
+ * its prediction by one second either way (to within its outlier gate) for
+ * the leap seen by one clock and not yet by the other: it holds over
+ * through such readings (as through missing ones: no step, no frequency
+ * change, the error bound grows as in holdover) instead of stepping or
+ * slewing the second away. The first regular reading after them ends the
+ * announcement by itself; withdraw it (0) when the day passes without one.
+ * A second that stays after the announcement ends (the reference took the
+ * leap and the local clock never will) is corrected as any time step:
+ * stepped when the step threshold allows, else slewed.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+ * `KEEL_STATUS_INVALID_ARGUMENT` (not −1, 0 or 1), `KEEL_STATUS_UNAVAILABLE`
+ * (the PI and linreg servos, which like linuxptp's own PI cannot tell a
+ * leap from a step: suspend sampling around the leap instead, as phc2sys
+ * does in the last second of the day).
+ *
+ * # Safety
+ * `servo` is NULL or points to a valid `keel_servo`.
+ */
+keel_status keel_servo_leap(struct keel_servo *servo, int32_t leap);
+
+/**
+ * The frequency correction that would keep the clock on time, as the servo
+ * estimates it now, ppb 32.32 (positive: the clock must run faster; the
+ * oscillator's own error negated). Unlike an output's `freq_ppb_q32` it
+ * holds no correction of the offset. Kalman: the filter's frequency state;
+ * PI: the integral term (linuxptp's `drift`, negated); linreg: the chosen
+ * line's slope. For linuxptp's `rate_ratio()` (reference rate over the
+ * free-running local rate), `1 + freq·10⁻⁹` to first order.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+ * `KEEL_STATUS_UNAVAILABLE` (no estimate yet: Kalman and PI before their
+ * second sample, linreg before its fourth).
+ *
+ * # Safety
+ * `servo` is NULL or points to a valid `keel_servo`; `out_q32` is NULL or
+ * valid for writing an `int64_t`.
+ */
+keel_status keel_servo_get_frequency(const struct keel_servo *servo, int64_t *out_q32);
 
 /**
  * Forgets the history, keeping the frequency in force (linuxptp `servo_reset`).
@@ -1761,6 +1927,13 @@ keel_status keel_servo_get_stats(const struct keel_servo *servo, struct keel_ser
  * at start-up to catch a header/library mismatch.
  */
 size_t keel_servo_storage_size(void);
+
+/**
+ * How many bytes of a `keel_servo` the servo really uses (the largest
+ * servo, the Kalman one, plus the magic word and the settings): the rest of
+ * `KEEL_SERVO_STORAGE_SIZE` is headroom for later versions.
+ */
+size_t keel_servo_storage_used(void);
 
 /**
  * Converts a frequency correction (ppb 32.32, positive = faster) into the

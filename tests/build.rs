@@ -14,7 +14,8 @@ fn main() {
         .cargo_metadata(false)
         .file(root.join("c/header_c99.c"))
         .file(root.join("c/ctest.c"))
-        .file(root.join("c/replay.c"));
+        .file(root.join("c/replay.c"))
+        .file(root.join("c/pull.c"));
     for f in strict {
         c.flag(f);
     }

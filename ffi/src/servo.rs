@@ -1,17 +1,19 @@
-//! The servo: keel's default adaptive Kalman servo or linuxptp's PI, in
-//! caller-owned storage.
+//! The servo: keel's default adaptive Kalman servo, linuxptp's PI or
+//! linuxptp's linreg, in caller-owned storage; driven with feedback
+//! (`keel_servo_applied*`) or in pull mode (without it).
 
 use keel_core::servo::{
     Action, Applied, Kalman, KalmanConfig, LinReg, OffsetSample, Pi, PiConfig, Servo, ServoConfig,
     ServoOutput, ServoState,
 };
-use keel_core::time::{Duration, KernelFreq, Ppb, Timestamp};
+use keel_core::time::{Duration, KernelFreq, LeapKind, Ppb, Timestamp};
 
 use crate::{check_out, ffi_boundary, keel_status, try_ref, write_out};
 
 /// Number of 64-bit words in [`keel_servo`].
 pub const KEEL_SERVO_STORAGE_WORDS: usize = 256;
-/// `sizeof(keel_servo)`, bytes (2 KiB; the Kalman servo needs about 0.7 KiB).
+/// `sizeof(keel_servo)`, bytes (2 KiB; the Kalman servo needs about 1.4 KiB,
+/// `keel_servo_storage_used()` says exactly).
 pub const KEEL_SERVO_STORAGE_SIZE: usize = KEEL_SERVO_STORAGE_WORDS * 8;
 
 /// Caller-owned storage for one servo: declare it anywhere (stack, static,
@@ -20,6 +22,41 @@ pub const KEEL_SERVO_STORAGE_SIZE: usize = KEEL_SERVO_STORAGE_WORDS * 8;
 /// quiescent one is fine (it holds no pointers). Zero it (or call
 /// `keel_servo_deinit()`) to make later calls fail with
 /// `KEEL_STATUS_NOT_INITIALIZED`.
+///
+/// **Two ways to drive it.**
+///
+/// *With feedback* (keel's own loop): apply each output, report it with
+/// `keel_servo_applied()` and `keel_servo_applied_at()`, and take the early
+/// samples `has_next_update` asks for.
+///
+/// *Pull mode* (a daemon that keeps its own loop, such as one behind
+/// linuxptp's `servo.h`: sample in, frequency out): call neither
+/// `keel_servo_applied()` nor `keel_servo_applied_at()`. When the next
+/// `keel_servo_sample()` or `keel_servo_no_sample()` comes without a report,
+/// the servo assumes its last output was applied exactly as returned: the
+/// step it asked for added in full, the frequency set to `freq_ppb_q32`
+/// (nothing done for `KEEL_SERVO_ACTION_NONE`), both taking effect at the
+/// local time of the sample that output answered. Each output stands alone:
+/// reporting some and not others is fine. What pull mode loses:
+/// - A step that failed or differed from `step_ns` (e.g. linuxptp steps by
+///   the reading, not by keel's estimate), a frequency the daemon clamped or
+///   rounded, another process writing the clock: the servo's model is off
+///   by the difference, which only later readings show, as offset. Report
+///   such an output with `keel_servo_applied()`.
+/// - The delay between the reading and the adjustment: the old frequency ran
+///   that much longer than assumed, an offset of Δfrequency × delay (at
+///   start-up 50 ppm over 5 ms is 250 ns; in the steady state a few ppb over
+///   a few ms is far below 1 ns). `keel_servo_applied_at()` removes it.
+///
+/// Sampling only on the nominal grid (not honouring `has_next_update`)
+/// keeps the steady-state accuracy and the outlier rejection, but a suspect
+/// reading is confirmed one interval later instead of 1/16 of an interval
+/// later, and the fast burst after a disruption or a frequency change is not
+/// taken: the three suspect readings that confirm a change come a whole
+/// interval apart. On the scenario report's +50 ppm frequency step at 1
+/// update/s the peak error is 150 µs in pull mode against 56 µs with the
+/// re-reads (`cargo test -p keel-tests --test ffi_c pull -- --nocapture`
+/// prints both); the steady state is the same to the bit.
 #[repr(C)]
 pub struct keel_servo {
     _opaque: [u64; KEEL_SERVO_STORAGE_WORDS],
@@ -62,6 +99,19 @@ pub enum keel_servo_action {
     SetFrequency = 1,
     /// Add `step_ns` to the clock, then set the frequency to `freq_ppb_q32`.
     Step = 2,
+}
+
+/// A leap second announced for the end of the current UTC day (linuxptp's
+/// `servo_leap()` values).
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum keel_leap {
+    /// None announced, or the announcement is withdrawn.
+    None = 0,
+    /// 23:59:60 will be inserted (Linux `STA_INS`).
+    Insert = 1,
+    /// 23:59:59 will be skipped (Linux `STA_DEL`).
+    Delete = -1,
 }
 
 /// Servo settings. Fill with `keel_servo_config_default()`, change what you
@@ -135,7 +185,10 @@ pub struct keel_servo_output {
     /// `has_error_bound`.
     pub error_bound_ns: i64,
     /// When the servo wants its next sample sooner than the nominal interval:
-    /// the delay from now, ns; valid when `has_next_update`.
+    /// the delay from now, ns; valid when `has_next_update`. A re-read of a
+    /// suspect reading (1/16 of the interval) or a step of a burst after a
+    /// disruption or a frequency change. Optional: a daemon that samples
+    /// only on its own grid loses the quick confirmation (see `keel_servo`).
     pub next_update_ns: i64,
     /// Whether `error_bound_ns` is valid (the Kalman servo gives one, PI not).
     pub has_error_bound: bool,
@@ -196,6 +249,8 @@ impl AnyServo {
 #[repr(C)]
 struct ServoCell {
     magic: u64,
+    /// The thresholds and limits in force (for the one-field setters).
+    config: ServoConfig,
     servo: AnyServo,
 }
 
@@ -278,7 +333,7 @@ fn parse_kind(kind: i32) -> Result<keel_servo_kind, keel_status> {
     }
 }
 
-fn build(cfg: &keel_servo_config) -> Result<AnyServo, keel_status> {
+fn build(cfg: &keel_servo_config) -> Result<(ServoConfig, AnyServo), keel_status> {
     if cfg.struct_size != size_of::<keel_servo_config>() {
         return Err(keel_status::StructSize);
     }
@@ -303,7 +358,7 @@ fn build(cfg: &keel_servo_config) -> Result<AnyServo, keel_status> {
     };
     let interval = Duration::from_nanos(cfg.interval_ns);
     let freq = Ppb::from_bits(cfg.initial_freq_ppb_q32);
-    Ok(match kind {
+    let servo = match kind {
         keel_servo_kind::Kalman => {
             let gate = u8::try_from(cfg.kalman_gate).map_err(|_| bad)?;
             let bound_sigmas = u8::try_from(cfg.kalman_bound_sigmas).map_err(|_| bad)?;
@@ -340,7 +395,8 @@ fn build(cfg: &keel_servo_config) -> Result<AnyServo, keel_status> {
             AnyServo::Pi(Pi::new(sc, g, interval, freq))
         }
         keel_servo_kind::Linreg => AnyServo::LinReg(LinReg::new(sc, interval, freq)),
-    })
+    };
+    Ok((sc, servo))
 }
 
 /// Initialises `servo` from `config` (which may be re-used or discarded
@@ -364,9 +420,10 @@ pub unsafe extern "C" fn keel_servo_init(
         check_out(servo)?;
         // SAFETY: the caller guarantees `config` is NULL or valid.
         let cfg = unsafe { try_ref(config) }?;
-        let s = build(cfg)?;
+        let (config, s) = build(cfg)?;
         let cell = ServoCell {
             magic: SERVO_MAGIC,
+            config,
             servo: s,
         };
         // SAFETY: `servo` is non-NULL and valid for a `keel_servo`, which is
@@ -431,8 +488,9 @@ fn state(s: ServoState) -> keel_servo_state {
 /// - `uncertainty_ns`: known uncertainty of this reading (≥ 0; e.g. half the
 ///   PHC read delay), 0 when unknown.
 ///
-/// Apply the output, then report what was done with `keel_servo_applied()`.
-/// Sample on a kept grid of the interval (absolute deadlines, e.g.
+/// Apply the output. Reporting what was done with `keel_servo_applied()` is
+/// optional: without a report the output counts as applied exactly as
+/// returned (pull mode, see `keel_servo`). Sample on a kept grid of the interval (absolute deadlines, e.g.
 /// `clock_nanosleep(..., TIMER_ABSTIME, ...)`), plus the early re-reads
 /// `next_update_ns` asks for: a late wake-up costs nothing, but a schedule
 /// that drifts half an interval off its grid restarts the Kalman servo's
@@ -475,6 +533,10 @@ pub unsafe extern "C" fn keel_servo_sample(
 /// asked for or the step failed; `step_ns` is then ignored), and the
 /// frequency correction now in force (ppb 32.32).
 ///
+/// Optional: an output not reported before the next sample counts as
+/// applied exactly as returned (pull mode, see `keel_servo`). Report the
+/// outputs that were not: a failed or different step, a clamped frequency.
+///
 /// Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`.
 ///
 /// # Safety
@@ -500,8 +562,10 @@ pub unsafe extern "C" fn keel_servo_applied(
 /// Reports when the last output's corrections took effect: `at_ns` is the
 /// local clock read right after applying them (ns since the epoch). Until
 /// then the previous frequency was still in force; the default servo
-/// accounts for the gap (a few ms at 50 ppm is a few hundred ns). Optional;
-/// call it after `keel_servo_applied`.
+/// accounts for the gap (a few ms at 50 ppm is a few hundred ns). Optional:
+/// without it the corrections count as taking effect at the local time of
+/// the sample they answer. Call it after `keel_servo_applied` (or alone, in
+/// pull mode).
 ///
 /// Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`.
 ///
@@ -538,6 +602,171 @@ pub unsafe extern "C" fn keel_servo_set_interval(
         c.servo
             .get()
             .set_interval(Duration::from_nanos(interval_ns));
+        Ok(())
+    })
+}
+
+/// Changes the step thresholds after init (linuxptp's `first_step_threshold`
+/// and `step_threshold`, in ns; 0 disables either). The first step threshold
+/// applies until the servo's first step or lock. The learnt state is kept.
+///
+/// Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+/// `KEEL_STATUS_INVALID_ARGUMENT` (a negative threshold).
+///
+/// # Safety
+/// `servo` is NULL or points to a valid `keel_servo`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn keel_servo_set_step_thresholds(
+    servo: *mut keel_servo,
+    first_step_threshold_ns: i64,
+    step_threshold_ns: i64,
+) -> keel_status {
+    ffi_boundary!({
+        // SAFETY: the caller guarantees `servo` is NULL or valid.
+        let c = unsafe { cell(servo) }?;
+        if first_step_threshold_ns < 0 || step_threshold_ns < 0 {
+            return Err(keel_status::InvalidArgument);
+        }
+        c.config.first_step_threshold = Duration::from_nanos(first_step_threshold_ns);
+        c.config.step_threshold = Duration::from_nanos(step_threshold_ns);
+        let cfg = c.config;
+        c.servo.get().set_config(cfg);
+        Ok(())
+    })
+}
+
+/// Changes the largest |frequency correction| ever output after init, ppb
+/// (linuxptp's `max_frequency`, or the clock's own limit). The next output
+/// is clamped to it. The learnt state is kept.
+///
+/// Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+/// `KEEL_STATUS_INVALID_ARGUMENT` (not in 1..=2147483647).
+///
+/// # Safety
+/// `servo` is NULL or points to a valid `keel_servo`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn keel_servo_set_max_frequency(
+    servo: *mut keel_servo,
+    max_frequency_ppb: i64,
+) -> keel_status {
+    ffi_boundary!({
+        // SAFETY: the caller guarantees `servo` is NULL or valid.
+        let c = unsafe { cell(servo) }?;
+        if max_frequency_ppb <= 0 || max_frequency_ppb > i64::from(i32::MAX) {
+            return Err(keel_status::InvalidArgument);
+        }
+        c.config.max_frequency = Ppb::from_ppb(max_frequency_ppb);
+        let cfg = c.config;
+        c.servo.get().set_config(cfg);
+        Ok(())
+    })
+}
+
+/// Changes the stable-state rule after init (linuxptp's
+/// `servo_offset_threshold`, ns, 0 disables `KEEL_SERVO_STATE_LOCKED_STABLE`,
+/// and `servo_num_offset_values`, 0–65535). Applies from the next sample.
+///
+/// Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+/// `KEEL_STATUS_INVALID_ARGUMENT` (a negative threshold, a count > 65535).
+///
+/// # Safety
+/// `servo` is NULL or points to a valid `keel_servo`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn keel_servo_set_stable(
+    servo: *mut keel_servo,
+    stable_threshold_ns: i64,
+    stable_count: u32,
+) -> keel_status {
+    ffi_boundary!({
+        // SAFETY: the caller guarantees `servo` is NULL or valid.
+        let c = unsafe { cell(servo) }?;
+        let count = u16::try_from(stable_count).map_err(|_| keel_status::InvalidArgument)?;
+        if stable_threshold_ns < 0 {
+            return Err(keel_status::InvalidArgument);
+        }
+        c.config.stable_threshold = Duration::from_nanos(stable_threshold_ns);
+        c.config.stable_count = count;
+        let cfg = c.config;
+        c.servo.get().set_config(cfg);
+        Ok(())
+    })
+}
+
+/// Announces a leap second for the end of the current UTC day, or withdraws
+/// the announcement (`leap`, a `keel_leap` value: +1 insert, −1 delete, 0
+/// none; linuxptp's `servo_leap()`). The servo never applies the leap: the
+/// caller, or the kernel with `STA_INS`/`STA_DEL`, does.
+///
+/// While a leap is announced, the Kalman servo takes a reading that misses
+/// its prediction by one second either way (to within its outlier gate) for
+/// the leap seen by one clock and not yet by the other: it holds over
+/// through such readings (as through missing ones: no step, no frequency
+/// change, the error bound grows as in holdover) instead of stepping or
+/// slewing the second away. The first regular reading after them ends the
+/// announcement by itself; withdraw it (0) when the day passes without one.
+/// A second that stays after the announcement ends (the reference took the
+/// leap and the local clock never will) is corrected as any time step:
+/// stepped when the step threshold allows, else slewed.
+///
+/// Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+/// `KEEL_STATUS_INVALID_ARGUMENT` (not −1, 0 or 1), `KEEL_STATUS_UNAVAILABLE`
+/// (the PI and linreg servos, which like linuxptp's own PI cannot tell a
+/// leap from a step: suspend sampling around the leap instead, as phc2sys
+/// does in the last second of the day).
+///
+/// # Safety
+/// `servo` is NULL or points to a valid `keel_servo`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn keel_servo_leap(servo: *mut keel_servo, leap: i32) -> keel_status {
+    ffi_boundary!({
+        // SAFETY: the caller guarantees `servo` is NULL or valid.
+        let c = unsafe { cell(servo) }?;
+        let kind = match leap {
+            0 => None,
+            1 => Some(LeapKind::Insert),
+            -1 => Some(LeapKind::Delete),
+            _ => return Err(keel_status::InvalidArgument),
+        };
+        let AnyServo::Kalman(k) = &mut c.servo else {
+            return Err(keel_status::Unavailable);
+        };
+        k.leap(kind);
+        Ok(())
+    })
+}
+
+/// The frequency correction that would keep the clock on time, as the servo
+/// estimates it now, ppb 32.32 (positive: the clock must run faster; the
+/// oscillator's own error negated). Unlike an output's `freq_ppb_q32` it
+/// holds no correction of the offset. Kalman: the filter's frequency state;
+/// PI: the integral term (linuxptp's `drift`, negated); linreg: the chosen
+/// line's slope. For linuxptp's `rate_ratio()` (reference rate over the
+/// free-running local rate), `1 + freq·10⁻⁹` to first order.
+///
+/// Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+/// `KEEL_STATUS_UNAVAILABLE` (no estimate yet: Kalman and PI before their
+/// second sample, linreg before its fourth).
+///
+/// # Safety
+/// `servo` is NULL or points to a valid `keel_servo`; `out_q32` is NULL or
+/// valid for writing an `int64_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn keel_servo_get_frequency(
+    servo: *const keel_servo,
+    out_q32: *mut i64,
+) -> keel_status {
+    ffi_boundary!({
+        // SAFETY: the caller guarantees `servo` is NULL or valid; only read.
+        let c = unsafe { cell(servo.cast_mut()) }?;
+        check_out(out_q32)?;
+        let f = match &c.servo {
+            AnyServo::Kalman(k) => k.frequency_estimate(),
+            AnyServo::Pi(p) => p.frequency_estimate(),
+            AnyServo::LinReg(l) => l.frequency_estimate(),
+        }
+        .ok_or(keel_status::Unavailable)?;
+        // SAFETY: `out_q32` checked non-NULL; the caller guarantees it is valid.
+        unsafe { write_out(out_q32, f.to_bits()) };
         Ok(())
     })
 }
@@ -722,6 +951,14 @@ pub extern "C" fn keel_servo_storage_size() -> usize {
     size_of::<keel_servo>()
 }
 
+/// How many bytes of a `keel_servo` the servo really uses (the largest
+/// servo, the Kalman one, plus the magic word and the settings): the rest of
+/// `KEEL_SERVO_STORAGE_SIZE` is headroom for later versions.
+#[unsafe(no_mangle)]
+pub extern "C" fn keel_servo_storage_used() -> usize {
+    size_of::<ServoCell>()
+}
+
 /// Converts a frequency correction (ppb 32.32, positive = faster) into the
 /// kernel's `timex` tick and scaled-ppm pair for `user_hz` ticks per second
 /// (`sysconf(_SC_CLK_TCK)`, usually 100), as `adjtimex` needs it for
@@ -785,4 +1022,24 @@ pub unsafe extern "C" fn keel_freq_from_kernel(
         unsafe { write_out(out_q32, f.to_bits()) };
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size `KEEL_SERVO_STORAGE_SIZE`'s doc states is the real one.
+    #[test]
+    fn the_documented_size_is_the_real_one() {
+        let used = size_of::<ServoCell>();
+        #[allow(clippy::cast_precision_loss, reason = "a small size")]
+        let kib = used as f64 / 1024.0;
+        let said = std::format!("the Kalman servo needs about {kib:.1} KiB");
+        let header = include_str!("../../include/keel.h");
+        assert!(
+            header.contains(&said),
+            "{used} bytes: {said:?} not in keel.h"
+        );
+        assert_eq!(keel_servo_storage_used(), used);
+    }
 }

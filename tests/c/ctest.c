@@ -168,6 +168,11 @@ static void test_servo_uninit(void) {
     CHECK_ST(keel_servo_get_kind(&s, &k), KEEL_STATUS_NOT_INITIALIZED);
     CHECK_ST(keel_servo_error_bound(&s, S, &b), KEEL_STATUS_NOT_INITIALIZED);
     CHECK_ST(keel_servo_get_stats(&s, &stats), KEEL_STATUS_NOT_INITIALIZED);
+    CHECK_ST(keel_servo_set_step_thresholds(&s, 0, 0), KEEL_STATUS_NOT_INITIALIZED);
+    CHECK_ST(keel_servo_set_max_frequency(&s, 1000), KEEL_STATUS_NOT_INITIALIZED);
+    CHECK_ST(keel_servo_set_stable(&s, 0, 10), KEEL_STATUS_NOT_INITIALIZED);
+    CHECK_ST(keel_servo_leap(&s, KEEL_LEAP_NONE), KEEL_STATUS_NOT_INITIALIZED);
+    CHECK_ST(keel_servo_get_frequency(&s, &b), KEEL_STATUS_NOT_INITIALIZED);
     /* NULL servo */
     CHECK_ST(keel_servo_sample(NULL, 0, S, 0, &o), KEEL_STATUS_NULL_POINTER);
     CHECK_ST(keel_servo_applied(NULL, false, 0, 0), KEEL_STATUS_NULL_POINTER);
@@ -180,7 +185,78 @@ static void test_servo_uninit(void) {
     CHECK_ST(keel_servo_get_kind(NULL, &k), KEEL_STATUS_NULL_POINTER);
     CHECK_ST(keel_servo_error_bound(NULL, S, &b), KEEL_STATUS_NULL_POINTER);
     CHECK_ST(keel_servo_get_stats(NULL, &stats), KEEL_STATUS_NULL_POINTER);
+    CHECK_ST(keel_servo_set_step_thresholds(NULL, 0, 0), KEEL_STATUS_NULL_POINTER);
+    CHECK_ST(keel_servo_set_max_frequency(NULL, 1000), KEEL_STATUS_NULL_POINTER);
+    CHECK_ST(keel_servo_set_stable(NULL, 0, 10), KEEL_STATUS_NULL_POINTER);
+    CHECK_ST(keel_servo_leap(NULL, KEEL_LEAP_NONE), KEEL_STATUS_NULL_POINTER);
+    CHECK_ST(keel_servo_get_frequency(NULL, &b), KEEL_STATUS_NULL_POINTER);
     CHECK_ST(keel_servo_deinit(NULL), KEEL_STATUS_NULL_POINTER);
+    CHECK(keel_servo_storage_used() > 0 &&
+          keel_servo_storage_used() <= keel_servo_storage_size());
+}
+
+/* The setters after init: thresholds, the frequency limit, the stable rule,
+ * and their argument checks. Pull mode: no keel_servo_applied calls. */
+static void test_servo_setters(void) {
+    keel_servo_config c;
+    keel_servo s;
+    keel_servo_output o;
+    keel_servo_state st;
+    int64_t f = 12345;
+    uint64_t t = 1700000000u * S;
+    int i;
+    CHECK_ST(keel_servo_config_default(KEEL_SERVO_KIND_KALMAN, &c), KEEL_STATUS_OK);
+    CHECK_ST(keel_servo_init(&s, &c), KEEL_STATUS_OK);
+    CHECK_ST(keel_servo_get_frequency(&s, &f), KEEL_STATUS_UNAVAILABLE);
+    CHECK(f == 12345); /* untouched */
+    CHECK_ST(keel_servo_get_frequency(&s, NULL), KEEL_STATUS_NULL_POINTER);
+    CHECK_ST(keel_servo_set_step_thresholds(&s, -1, 0), KEEL_STATUS_INVALID_ARGUMENT);
+    CHECK_ST(keel_servo_set_step_thresholds(&s, 0, -1), KEEL_STATUS_INVALID_ARGUMENT);
+    CHECK_ST(keel_servo_set_max_frequency(&s, 0), KEEL_STATUS_INVALID_ARGUMENT);
+    CHECK_ST(keel_servo_set_max_frequency(&s, (int64_t)INT32_MAX + 1), KEEL_STATUS_INVALID_ARGUMENT);
+    CHECK_ST(keel_servo_set_stable(&s, -1, 10), KEEL_STATUS_INVALID_ARGUMENT);
+    CHECK_ST(keel_servo_set_stable(&s, 100, 65536), KEEL_STATUS_INVALID_ARGUMENT);
+    CHECK_ST(keel_servo_leap(&s, 2), KEEL_STATUS_INVALID_ARGUMENT);
+    CHECK_ST(keel_servo_leap(&s, KEEL_LEAP_INSERT), KEEL_STATUS_OK);
+    CHECK_ST(keel_servo_leap(&s, KEEL_LEAP_DELETE), KEEL_STATUS_OK);
+    CHECK_ST(keel_servo_leap(&s, KEEL_LEAP_NONE), KEEL_STATUS_OK);
+    /* No first step (0 disables it) and at most 1 ppm: a clock 1 ms ahead
+     * is slewed at the limit, never stepped; stable once within 1 µs x 3. */
+    CHECK_ST(keel_servo_set_step_thresholds(&s, 0, 0), KEEL_STATUS_OK);
+    CHECK_ST(keel_servo_set_max_frequency(&s, 1000), KEEL_STATUS_OK);
+    CHECK_ST(keel_servo_set_stable(&s, 1000, 3), KEEL_STATUS_OK);
+    for (i = 0; i < 10; i++) {
+        CHECK_ST(keel_servo_sample(&s, 1000000, t, 0, &o), KEEL_STATUS_OK);
+        CHECK(o.action != KEEL_SERVO_ACTION_STEP);
+        CHECK(o.freq_ppb_q32 >= -1000 * 4294967296LL && o.freq_ppb_q32 <= 1000 * 4294967296LL);
+        t += S;
+    }
+    CHECK_ST(keel_servo_get_frequency(&s, &f), KEEL_STATUS_OK);
+    /* Afresh, on a clock 5 ppm fast, in pull mode: it locks, turns stable
+     * under the rule set after init, and its frequency estimate is the
+     * correction that keeps time. */
+    CHECK_ST(keel_servo_init(&s, &c), KEEL_STATUS_OK);
+    CHECK_ST(keel_servo_set_stable(&s, 1000, 3), KEEL_STATUS_OK);
+    {
+        double offset = 0.0, corr = 0.0;
+        for (i = 0; i < 30; i++) {
+            CHECK_ST(keel_servo_sample(&s, (int64_t)offset, t, 0, &o), KEEL_STATUS_OK);
+            if (o.action == KEEL_SERVO_ACTION_STEP) offset += (double)o.step_ns;
+            if (o.action != KEEL_SERVO_ACTION_NONE) corr = (double)o.freq_ppb_q32 / 4294967296.0;
+            offset += 5000.0 + corr; /* 5 ppm fast */
+            t += S;
+        }
+        CHECK_ST(keel_servo_get_state(&s, &st), KEEL_STATUS_OK);
+        CHECK(st == KEEL_SERVO_STATE_LOCKED_STABLE);
+        CHECK_ST(keel_servo_get_frequency(&s, &f), KEEL_STATUS_OK);
+        CHECK(f > -5010 * 4294967296LL && f < -4990 * 4294967296LL);
+    }
+    keel_servo_deinit(&s);
+    /* PI and linreg take no leap input. */
+    CHECK_ST(keel_servo_config_default(KEEL_SERVO_KIND_PI, &c), KEEL_STATUS_OK);
+    CHECK_ST(keel_servo_init(&s, &c), KEEL_STATUS_OK);
+    CHECK_ST(keel_servo_leap(&s, KEEL_LEAP_INSERT), KEEL_STATUS_UNAVAILABLE);
+    CHECK_ST(keel_servo_set_step_thresholds(&s, 0, 1000), KEEL_STATUS_OK);
 }
 
 /* Runs a servo on a clock 30 µs ahead running 20 ppm fast, applying its
@@ -735,6 +811,7 @@ int keel_ctest_run(void) {
     test_status_str();
     test_servo_config();
     test_servo_uninit();
+    test_servo_setters();
     run_servo(KEEL_SERVO_KIND_KALMAN);
     run_servo(KEEL_SERVO_KIND_PI);
     run_servo(KEEL_SERVO_KIND_LINREG);
