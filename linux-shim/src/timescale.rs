@@ -20,7 +20,7 @@
 //!     off at start is exactly when a wrong guess would be stepped in.
 //!
 //! A scale chosen from evidence is a guess: the daemon then also refuses to
-//! step by the UTC–TAI difference ([`is_scale_step`]).
+//! step by the UTC–TAI difference (`keel_core::engine::is_scale_step`).
 
 use std::fmt;
 
@@ -33,10 +33,6 @@ use crate::phc::is_hypervisor_name;
 /// may be to count as evidence (an RTC-set or NTP-set system clock is
 /// within a few seconds of UTC).
 pub const EVIDENCE_TOLERANCE_S: i64 = 5;
-
-/// How close (s) to TAI − UTC a step must be to count as a step of the
-/// time-scale difference.
-pub const SCALE_STEP_TOLERANCE_S: i64 = 1;
 
 /// Why a scale was chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,13 +136,6 @@ pub fn decide(
     } else {
         Err(Refusal::Ambiguous(ahead))
     }
-}
-
-/// Is `step` within [`SCALE_STEP_TOLERANCE_S`] of ± TAI − UTC (`tai_utc_s`)?
-pub fn is_scale_step(step: Duration, tai_utc_s: i64) -> bool {
-    let diff = tai_utc_s.saturating_mul(1_000_000_000);
-    let tol = SCALE_STEP_TOLERANCE_S * 1_000_000_000;
-    diff > tol && step.unsigned_abs_nanos().abs_diff(diff.unsigned_abs()) <= tol.unsigned_abs()
 }
 
 /// `37.000 s ahead of` / `2.500 s behind`.
@@ -316,20 +305,6 @@ mod tests {
         // A TAI PHC: the system clock (UTC) reads 37 s less.
         assert_eq!(phc_ahead_ns(Duration::from_secs(-37)), 37 * S);
         assert_eq!(phc_ahead_ns(Duration::from_nanos(i64::MIN)), i64::MAX);
-    }
-
-    #[test]
-    fn steps_of_the_scale_difference() {
-        for s in [37, -37] {
-            assert!(is_scale_step(Duration::from_secs(s), 37));
-        }
-        assert!(is_scale_step(Duration::from_nanos(-37_999_000_000), 37));
-        assert!(is_scale_step(Duration::from_nanos(36_000_000_000), 37));
-        for ns in [0, 500_000_000, 35_900_000_000, -38_100_000_000, i64::MIN] {
-            assert!(!is_scale_step(Duration::from_nanos(ns), 37), "{ns}");
-        }
-        assert!(!is_scale_step(Duration::ZERO, 0));
-        assert!(!is_scale_step(Duration::from_secs(1), 1));
     }
 
     #[test]

@@ -8,11 +8,8 @@
 //! field); `maxerror` and `esterror` are µs, and `maxerror` ≥ 16 s means
 //! unsynchronised (`NTP_PHASE_LIMIT`).
 
+pub use keel_core::engine::{KernelStatus, LeapBits};
 use keel_core::time::{Duration, KernelFreq, Ppb, ScaledPpm};
-
-/// The kernel's `NTP_PHASE_LIMIT` in µs: a `maxerror` at or above this means
-/// "not synchronised".
-pub const MAXERROR_LIMIT_US: i64 = 16_000_000;
 
 /// Leap-second bits keel preserves when it rewrites `status`.
 const LEAP_BITS: i32 = libc::STA_INS | libc::STA_DEL;
@@ -103,79 +100,22 @@ pub fn step(delta: Duration) -> libc::timex {
     t
 }
 
-/// What keel tells the kernel about leap seconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LeapStatus {
-    /// No leap information: leave the kernel's `STA_INS`/`STA_DEL` as they are.
-    #[default]
-    Keep,
-    /// No leap second today: clear them.
-    None,
-    /// A leap second is inserted at the coming midnight UTC (`STA_INS`).
-    Insert,
-    /// One is deleted at the coming midnight UTC (`STA_DEL`).
-    Delete,
-}
-
-/// The synchronisation status keel advertises through `adjtimex`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SyncStatus {
-    /// `maxerror`, µs (rounded up, capped at [`MAXERROR_LIMIT_US`]).
-    pub maxerror_us: i64,
-    /// `esterror`, µs (rounded up).
-    pub esterror_us: i64,
-    /// Whether `STA_UNSYNC` is set.
-    pub unsync: bool,
-    /// The leap bits.
-    pub leap: LeapStatus,
-    /// TAI − UTC for `ADJ_TAI`, when a leap second list gives it.
-    pub tai_offset: Option<i16>,
-}
-
-impl SyncStatus {
-    /// From keel's error bound (`None` = no trustworthy bound) and the number
-    /// of standard deviations the bound is wide: `maxerror` = the bound,
-    /// `esterror` = one standard deviation (bound / `sigmas`); no bound or a
-    /// bound ≥ 16 s gives `STA_UNSYNC` with `maxerror` at the limit.
-    pub fn from_bound(bound: Option<Duration>, sigmas: u8) -> Self {
-        match bound {
-            Some(b) if !b.is_negative() && ceil_us(b) < MAXERROR_LIMIT_US => {
-                let us = ceil_us(b);
-                Self {
-                    maxerror_us: us,
-                    esterror_us: ceil_div(us, i64::from(sigmas.max(1))),
-                    unsync: false,
-                    leap: LeapStatus::Keep,
-                    tai_offset: None,
-                }
-            }
-            _ => Self {
-                maxerror_us: MAXERROR_LIMIT_US,
-                esterror_us: MAXERROR_LIMIT_US,
-                unsync: true,
-                leap: LeapStatus::Keep,
-                tai_offset: None,
-            },
-        }
-    }
-}
-
 /// Writes `maxerror`, `esterror` and `status`
 /// (`ADJ_MAXERROR | ADJ_ESTERROR | ADJ_STATUS`), plus `ADJ_TAI` when the TAI
 /// offset is known. `status` carries the leap bits keel decided (or those of
 /// `current_status` when it has no leap information); keel does not use the
 /// kernel PLL, so `STA_PLL`, `STA_FLL` and the PPS bits are cleared, and
 /// `STA_UNSYNC` is set when the bound is not trustworthy.
-pub fn status(s: SyncStatus, current_status: i32) -> libc::timex {
+pub fn status(s: KernelStatus, current_status: i32) -> libc::timex {
     let mut t = zeroed();
     t.modes = libc::ADJ_MAXERROR | libc::ADJ_ESTERROR | libc::ADJ_STATUS;
     t.maxerror = clong(s.maxerror_us);
     t.esterror = clong(s.esterror_us);
     let leap = match s.leap {
-        LeapStatus::Keep => current_status & LEAP_BITS,
-        LeapStatus::None => 0,
-        LeapStatus::Insert => libc::STA_INS,
-        LeapStatus::Delete => libc::STA_DEL,
+        LeapBits::Keep => current_status & LEAP_BITS,
+        LeapBits::None => 0,
+        LeapBits::Insert => libc::STA_INS,
+        LeapBits::Delete => libc::STA_DEL,
     };
     t.status = leap | if s.unsync { libc::STA_UNSYNC } else { 0 };
     if let Some(tai) = s.tai_offset {
@@ -200,14 +140,6 @@ pub fn kernel_freq(t: &libc::timex) -> KernelFreq {
 /// Does a `timex` carry any mode that writes? (The dry-run guard.)
 pub fn writes(t: &libc::timex) -> bool {
     t.modes != 0
-}
-
-fn ceil_us(d: Duration) -> i64 {
-    ceil_div(d.as_nanos().max(0), 1000)
-}
-
-fn ceil_div(a: i64, b: i64) -> i64 {
-    a.saturating_add(b.saturating_sub(1)) / b.max(1)
 }
 
 #[allow(
@@ -270,26 +202,26 @@ mod tests {
 
     #[test]
     fn status_from_bound() {
-        let s = SyncStatus::from_bound(Some(Duration::from_nanos(1_001)), 5);
+        let s = KernelStatus::from_bound(Some(Duration::from_nanos(1_001)), 5);
         assert_eq!(
             s,
-            SyncStatus {
+            KernelStatus {
                 maxerror_us: 2,
                 esterror_us: 1,
                 unsync: false,
-                leap: LeapStatus::Keep,
+                leap: LeapBits::Keep,
                 tai_offset: None,
             }
         );
-        let s = SyncStatus::from_bound(Some(Duration::from_micros(500)), 5);
+        let s = KernelStatus::from_bound(Some(Duration::from_micros(500)), 5);
         assert_eq!((s.maxerror_us, s.esterror_us), (500, 100));
         for b in [None, Some(Duration::from_secs(16)), Some(Duration::MAX)] {
-            let s = SyncStatus::from_bound(b, 5);
+            let s = KernelStatus::from_bound(b, 5);
             assert!(s.unsync);
-            assert_eq!(s.maxerror_us, MAXERROR_LIMIT_US);
+            assert_eq!(s.maxerror_us, KernelStatus::MAXERROR_LIMIT_US);
         }
         let t = status(
-            SyncStatus::from_bound(None, 5),
+            KernelStatus::from_bound(None, 5),
             libc::STA_PLL | libc::STA_INS | libc::STA_NANO,
         );
         assert_eq!(
@@ -299,7 +231,7 @@ mod tests {
         assert_eq!(t.status, libc::STA_INS | libc::STA_UNSYNC);
         assert_eq!(t.maxerror, 16_000_000);
         let t = status(
-            SyncStatus::from_bound(Some(Duration::from_nanos(300)), 5),
+            KernelStatus::from_bound(Some(Duration::from_nanos(300)), 5),
             libc::STA_UNSYNC,
         );
         assert_eq!(t.status, 0);
@@ -308,10 +240,10 @@ mod tests {
 
     #[test]
     fn status_with_leap_information() {
-        let base = SyncStatus::from_bound(Some(Duration::from_nanos(300)), 5);
+        let base = KernelStatus::from_bound(Some(Duration::from_nanos(300)), 5);
         let t = status(
-            SyncStatus {
-                leap: LeapStatus::Insert,
+            KernelStatus {
+                leap: LeapBits::Insert,
                 tai_offset: Some(37),
                 ..base
             },
@@ -321,8 +253,8 @@ mod tests {
         assert_eq!(t.modes & libc::ADJ_TAI, libc::ADJ_TAI);
         assert_eq!(t.constant, 37);
         let t = status(
-            SyncStatus {
-                leap: LeapStatus::Delete,
+            KernelStatus {
+                leap: LeapBits::Delete,
                 ..base
             },
             libc::STA_INS,
@@ -330,8 +262,8 @@ mod tests {
         assert_eq!(t.status, libc::STA_DEL);
         assert_eq!(t.modes & libc::ADJ_TAI, 0);
         let t = status(
-            SyncStatus {
-                leap: LeapStatus::None,
+            KernelStatus {
+                leap: LeapBits::None,
                 ..base
             },
             libc::STA_INS | libc::STA_DEL,

@@ -519,3 +519,17 @@ fn locked_is_earned_with_a_bound() {
     assert_eq!(SyncState::reported(Unlocked, true, b), SyncState::Unlocked);
     assert_eq!(SyncState::reported(Locked, false, None), SyncState::Locked);
 }
+
+#[test]
+fn steps_of_the_scale_difference() {
+    for s in [37, -37] {
+        assert!(is_scale_step(Duration::from_secs(s), 37));
+    }
+    assert!(is_scale_step(Duration::from_nanos(-37_999_000_000), 37));
+    assert!(is_scale_step(Duration::from_nanos(36_000_000_000), 37));
+    for ns in [0, 500_000_000, 35_900_000_000, -38_100_000_000, i64::MIN] {
+        assert!(!is_scale_step(Duration::from_nanos(ns), 37), "{ns}");
+    }
+    assert!(!is_scale_step(Duration::ZERO, 0));
+    assert!(!is_scale_step(Duration::from_secs(1), 1));
+}
