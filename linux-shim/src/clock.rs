@@ -18,7 +18,7 @@ use keel_core::time::{Duration, KernelFreq, Ppb, ScaledPpm, Timestamp};
 
 use crate::phc::{LinuxPhc, PhcDevice, PhcError, ReadFailure, ReadOk, Reader, SINK_REALTIME};
 use crate::state::Origin;
-use crate::timex::{self, SyncStatus};
+use crate::timex::{self, KernelStatus};
 use crate::vmclock::VmclockWatch;
 
 /// The ground truth, simulation only.
@@ -231,7 +231,7 @@ pub trait ClockBackend {
     ///
     /// # Errors
     /// The kernel refused, or the sink has no such state (a PHC).
-    fn set_status(&mut self, s: SyncStatus) -> io::Result<()>;
+    fn set_status(&mut self, s: KernelStatus) -> io::Result<()>;
     /// A disruption signalled by the platform (vmclock's marker), once.
     fn take_disruption(&mut self) -> Option<&'static str>;
     /// The ground truth (simulation only).
@@ -495,7 +495,7 @@ impl ClockBackend for SimClock {
         Ok(())
     }
 
-    fn set_status(&mut self, _s: SyncStatus) -> io::Result<()> {
+    fn set_status(&mut self, _s: KernelStatus) -> io::Result<()> {
         if self.phc_sink.is_some() {
             return Err(no_status());
         }
@@ -891,7 +891,7 @@ impl ClockBackend for LinuxClock {
         }
     }
 
-    fn set_status(&mut self, s: SyncStatus) -> io::Result<()> {
+    fn set_status(&mut self, s: KernelStatus) -> io::Result<()> {
         if self.sink.is_some() {
             return Err(no_status());
         }
@@ -1077,7 +1077,7 @@ mod tests {
         );
         assert_eq!(c.frequency(), Some(applied));
         // No kernel status on a PHC.
-        let e = c.set_status(SyncStatus::from_bound(None, 5)).unwrap_err();
+        let e = c.set_status(KernelStatus::from_bound(None, 5)).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::Unsupported);
         // The realtime sink takes the same value through the tick.
         let mut r = standard_sim();
@@ -1085,6 +1085,6 @@ mod tests {
             r.set_frequency(Ppb::from_ppb(2_000_000)).unwrap(),
             Ppb::from_ppb(2_000_000)
         );
-        assert!(r.set_status(SyncStatus::from_bound(None, 5)).is_ok());
+        assert!(r.set_status(KernelStatus::from_bound(None, 5)).is_ok());
     }
 }
