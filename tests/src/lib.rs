@@ -4,6 +4,7 @@
 
 pub mod baseline;
 pub mod core_servo;
+pub mod engine_driver;
 pub mod floor;
 pub mod interop;
 pub mod report;

@@ -1,15 +1,17 @@
 //! The scenario report: every scenario × servo × seed, as a markdown table of
 //! medians over seeds.
 
+use keel_core::engine::EngineConfig;
 use keel_core::servo::{
-    Kalman, KalmanConfig, LinReg as CoreLinReg, Pi as CorePi, PiConfig, Servo, ServoConfig,
+    Kalman, KalmanConfig, LinReg as CoreLinReg, Pi as CorePi, PiConfig, ServoConfig,
 };
 use keel_core::time::{Duration, Ppb};
 
 use crate::baseline::{LinReg, Phc2sys, Phc2sysConfig, Pi};
 use crate::core_servo::CoreServo;
+use crate::engine_driver::EngineDriver;
 use crate::floor::kalman_floor;
-use crate::runner::{RunResult, Scenario, ServoUnderTest, ppb_from_f64, run};
+use crate::runner::{RunResult, Scenario, ServoUnderTest, UPDATE_PHASE_NS, ppb_from_f64, run};
 use crate::stats::median;
 
 /// A servo in the report: a name and how to build it for a scenario.
@@ -102,20 +104,31 @@ pub const KEEL_LINREG: Contender = Contender {
     },
 };
 
-/// keel's default servo, untuned.
+/// keel as it ships: its engine (checks, reads of `n_samples` triples,
+/// re-reads, apply order) around its default servo, untuned.
 pub const KEEL: Contender = Contender {
     name: "keel",
     make: |s| {
-        let mut k = Kalman::new(
+        let k = Kalman::new(
             keel_config(s),
             KalmanConfig::default(),
             interval(s),
             start_freq(s),
         );
+        let cfg = EngineConfig {
+            interval: interval(s),
+            samples: u8::try_from(s.n_samples).unwrap_or(u8::MAX),
+            servo: keel_config(s),
+            save_every: 0,
+            ..EngineConfig::default()
+        };
+        let first = UPDATE_PHASE_NS.min(s.interval_ns / 2);
+        let mut d = EngineDriver::new("keel", cfg, k, start_freq(s), s.read, first);
         if let Some((freq, sd)) = s.prior {
-            k.set_frequency_prior(ppb_from_f64(freq), ppb_from_f64(sd));
+            d.engine_mut()
+                .set_frequency_prior(ppb_from_f64(freq), ppb_from_f64(sd));
         }
-        Box::new(CoreServo::new("keel", k))
+        Box::new(d)
     },
 };
 

@@ -62,6 +62,13 @@ pub trait ServoUnderTest {
     fn error_bound_ns(&self, _local_ts: Timestamp) -> Option<f64> {
         None
     }
+    /// For a contender that runs whole updates itself on the world (keel's
+    /// engine: its checks, reads, writes and schedule): one wake-up at true
+    /// time `now`, returning the next one. `None` (the default): the runner
+    /// reads, calls [`ServoUnderTest::update`], applies and schedules.
+    fn drive(&mut self, _world: &mut World, _now: u64, _res: &mut RunResult) -> Option<u64> {
+        None
+    }
 }
 
 /// One simulated experiment.
@@ -238,32 +245,37 @@ pub fn run(scn: &Scenario, servo: &mut dyn ServoUnderTest, seed: u64) -> RunResu
                 res.peak_offset_ns = res.peak_offset_ns.max(world.true_offset_ns().abs());
                 res.updates_after_settle += 1;
             }
-            let corr = match world
-                .read_phc(scn.read, scn.n_samples)
-                .ok()
-                .as_ref()
-                .and_then(offset_sample)
-            {
-                Some(s) => servo.update(&s),
-                None => servo.no_sample(world.local_time()),
-            };
-            apply(&mut world, &corr, &mut res);
-            if scheduled >= grid {
-                grid += scn.interval_ns;
-                if grid <= scheduled {
-                    // Fell behind (a frozen guest): realign, don't burst.
-                    grid = scheduled + scn.interval_ns;
-                }
-            }
-            scheduled = corr
-                .next_update_ns
-                .map_or(grid, |d| grid.min(scheduled + d.max(MIN_UPDATE_NS)));
             let late = if scn.update_jitter_ns > 0 {
                 xorshift(&mut overrun) % (scn.update_jitter_ns + 1)
             } else {
                 0
             };
-            next_update = (scheduled + late).max(now + MIN_UPDATE_NS);
+            if let Some(t) = servo.drive(&mut world, now, &mut res) {
+                // The engine keeps its own grid.
+                next_update = t.saturating_add(late).max(now + MIN_UPDATE_NS);
+            } else {
+                let corr = match world
+                    .read_phc(scn.read, scn.n_samples)
+                    .ok()
+                    .as_ref()
+                    .and_then(offset_sample)
+                {
+                    Some(s) => servo.update(&s),
+                    None => servo.no_sample(world.local_time()),
+                };
+                apply(&mut world, &corr, &mut res);
+                if scheduled >= grid {
+                    grid += scn.interval_ns;
+                    if grid <= scheduled {
+                        // Fell behind (a frozen guest): realign, don't burst.
+                        grid = scheduled + scn.interval_ns;
+                    }
+                }
+                scheduled = corr
+                    .next_update_ns
+                    .map_or(grid, |d| grid.min(scheduled + d.max(MIN_UPDATE_NS)));
+                next_update = (scheduled + late).max(now + MIN_UPDATE_NS);
+            }
         }
         if now != next_second {
             continue;

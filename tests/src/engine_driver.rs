@@ -1,0 +1,144 @@
+//! keel as it ships, under the scenario runner: its engine
+//! (`keel_core::engine`) driven on the simulated world exactly as `keel sync`
+//! drives it on the real clocks: clock checks from the world, PHC reads with
+//! the scenario's method and sample count, frequency writes through the
+//! simulated kernel, steps.
+
+use keel_core::engine::{
+    Adjusted, ClockCheck, Command, Disruption, Engine, EngineConfig, ReadError, Reading,
+    SourceConfig,
+};
+use keel_core::servo::Kalman;
+use keel_core::sim::{SimReadError, World};
+use keel_core::time::{KernelFreq, Timestamp};
+
+use crate::runner::{Correction, RunResult, Sample, ServoUnderTest};
+
+/// keel's engine around a servo, under test.
+pub struct EngineDriver {
+    name: &'static str,
+    engine: Engine<Kalman>,
+    read: keel_core::measure::phc::ReadMethod,
+    disrupted: bool,
+    /// True time the guest was found frozen, and the frozen time so far
+    /// (`CLOCK_BOOTTIME − CLOCK_MONOTONIC`).
+    frozen_since: Option<u64>,
+    suspended_ns: i64,
+}
+
+impl EngineDriver {
+    /// Wraps an engine whose source 0 is the world's PHC, read with `read`,
+    /// first updating at true time `first_ns`.
+    pub fn new(
+        name: &'static str,
+        cfg: EngineConfig,
+        servo: Kalman,
+        freq: keel_core::time::Ppb,
+        read: keel_core::measure::phc::ReadMethod,
+        first_ns: u64,
+    ) -> Self {
+        let mut engine = Engine::new(cfg, servo, freq, first_ns);
+        let _ = engine.add_source(SourceConfig::phc());
+        Self {
+            name,
+            engine,
+            read,
+            disrupted: false,
+            frozen_since: None,
+            suspended_ns: 0,
+        }
+    }
+
+    /// The engine (to seed a prior, read its status).
+    pub fn engine_mut(&mut self) -> &mut Engine<Kalman> {
+        &mut self.engine
+    }
+
+    fn check(&self, world: &World, now: u64) -> ClockCheck {
+        let local = world.local_time();
+        ClockCheck {
+            kernel_freq: Some(world.applied_frequency().to_ppb(KernelFreq::USER_HZ)),
+            // The world's raw oscillator is modelled as true time.
+            raw_ns: now,
+            sink: local,
+            pair_width_ns: 0,
+            suspended_ns: Some(self.suspended_ns),
+            wall: local,
+            leap: None,
+            tai_utc_s: None,
+        }
+    }
+}
+
+impl ServoUnderTest for EngineDriver {
+    fn name(&self) -> String {
+        self.name.into()
+    }
+
+    fn update(&mut self, _s: &Sample) -> Correction {
+        // The engine reads the world itself ([`ServoUnderTest::drive`]).
+        Correction::default()
+    }
+
+    fn disruption(&mut self) {
+        self.disrupted = true;
+    }
+
+    fn error_bound_ns(&self, local_ts: Timestamp) -> Option<f64> {
+        #[allow(clippy::cast_precision_loss, reason = "report-side conversion")]
+        self.engine.bound_at(local_ts).map(|d| d.as_nanos() as f64)
+    }
+
+    fn drive(&mut self, world: &mut World, now: u64, res: &mut RunResult) -> Option<u64> {
+        // A frozen guest's CLOCK_MONOTONIC stands still while
+        // CLOCK_BOOTTIME runs on: the frozen span shows when it runs again.
+        if world.is_frozen() {
+            self.frozen_since.get_or_insert(now);
+        } else if let Some(t0) = self.frozen_since.take() {
+            let gap = i64::try_from(now.saturating_sub(t0)).unwrap_or(i64::MAX);
+            self.suspended_ns = self.suspended_ns.saturating_add(gap);
+        }
+        if std::mem::take(&mut self.disrupted) {
+            self.engine.on_disruption(now, Disruption::Migration);
+        }
+        loop {
+            match self.engine.poll(now) {
+                Command::Wait(t) => return Some(t),
+                Command::CheckClock => {
+                    let c = self.check(world, now);
+                    self.engine.on_clock_check(&c);
+                }
+                Command::Read { source, samples } => {
+                    let read = world.read_phc(self.read, usize::from(samples));
+                    match read.ok().as_ref().and_then(|r| r.best_sample()) {
+                        Some(s) => self.engine.on_reading(source, &Reading::phc(&s)),
+                        None => {
+                            let e = match read {
+                                Err(SimReadError::Frozen) => ReadError::Paused,
+                                Err(SimReadError::Busy) => ReadError::Busy,
+                                _ => ReadError::Failed,
+                            };
+                            self.engine.on_read_error(source, e, world.local_time());
+                        }
+                    }
+                }
+                Command::Adjust(a) => {
+                    if let Some(f) = a.freq {
+                        world.adjtime_frequency(KernelFreq::from_ppb(f, KernelFreq::USER_HZ));
+                    }
+                    self.engine.on_adjusted(Ok(Adjusted {
+                        freq: world.applied_frequency().to_ppb(KernelFreq::USER_HZ),
+                        at: world.local_time(),
+                    }));
+                }
+                Command::Step(d) => {
+                    world.step(d);
+                    res.steps += 1;
+                    self.engine.on_stepped(true);
+                }
+                Command::SaveState(_) => {}
+                Command::Halt(_) => return Some(u64::MAX),
+            }
+        }
+    }
+}
