@@ -7,8 +7,9 @@
 #  3. the C tests (tests/c/ctest.c) linked with gcc against libkeel.a run clean
 #     under AddressSanitizer + UndefinedBehaviorSanitizer;
 #  4. `make install PREFIX=...` gives a working pkg-config file and a shared
-#     library with a versioned SONAME; examples/c builds from it with its plain
-#     Makefile (shared and static);
+#     library with a versioned SONAME; keel-static.pc links the C tests
+#     statically with libkeel.so installed beside libkeel.a; examples/c builds
+#     from it with its plain Makefile (shared and static);
 #  5. the C tests and the example daemon (simulated PHC, and a dry run on a real
 #     /dev/ptp* when there is one) run clean under valgrind.
 #
@@ -100,6 +101,17 @@ gcc -std=c99 "${STRICT[@]}" -g -DKEEL_CTEST_MAIN tests/c/ctest.c \
 valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
     "$work/ctest-shared"
 ok "C tests clean under valgrind"
+
+step "C tests linked statically through keel-static.pc"
+# shellcheck disable=SC2046 # pkg-config output is a list of flags
+gcc -std=c99 "${STRICT[@]}" -DKEEL_CTEST_MAIN tests/c/ctest.c \
+    $(pkg-config --cflags --libs keel-static) -o "$work/ctest-static"
+if ldd "$work/ctest-static" | grep -q libkeel; then
+    echo "keel-static.pc gave a program that loads libkeel.so" >&2
+    exit 1
+fi
+"$work/ctest-static" >/dev/null
+ok "static link through pkg-config keel-static, libkeel.so installed beside it"
 
 step "examples/c: plain Makefile with pkg-config (shared and static)"
 make -s -C examples/c clean all

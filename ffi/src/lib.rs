@@ -182,3 +182,24 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
         core::hint::spin_loop();
     }
 }
+
+/// A small hosted build (no `std` on a Unix, `panic = "abort"`; see
+/// "Size" in `ffi/README.md`) calls libc's `abort()` on a panic, a keel bug:
+/// the C program ends as on a failed `assert()`. Without std's panic
+/// runtime and its backtrace printer, libkeel adds about 120 KiB instead of
+/// 420 KiB to a program (`ffi/size-c.sh`).
+#[cfg(all(not(feature = "std"), unix, not(test)))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    unsafe extern "C" {
+        safe fn abort() -> !;
+    }
+    abort()
+}
+
+/// The precompiled `core` of a Unix target is built to unwind and names
+/// this personality routine; with `panic = "abort"` nothing unwinds through
+/// keel, so it is never called.
+#[cfg(all(not(feature = "std"), unix, not(test)))]
+#[unsafe(no_mangle)]
+extern "C" fn rust_eh_personality() {}

@@ -1024,7 +1024,7 @@ pub unsafe extern "C" fn keel_freq_from_kernel(
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
 

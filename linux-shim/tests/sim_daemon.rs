@@ -105,12 +105,15 @@ fn standard_scenario_converges() {
     );
     assert!(err.contains("stepped the clock by -500.050 ms"), "{err}");
     assert!(err.contains("offset rms"), "summary lines: {err}");
+    // The daemon as shipped is held to the scenario suite's goals for the
+    // same world (σ = 10 ns, 1/s): RMS ≤ 8 ns; the suite's worst max is
+    // about 30 ns.
     assert!(
-        ns(row(&out, "RMS |true offset|, second half")) < 50.0,
+        ns(row(&out, "RMS |true offset|, second half")) <= 8.0,
         "{out}"
     );
     assert!(
-        ns(row(&out, "max |true offset|, second half")) < 200.0,
+        ns(row(&out, "max |true offset|, second half")) < 40.0,
         "{out}"
     );
     assert_eq!(
