@@ -199,7 +199,9 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 
 /// The precompiled `core` of a Unix target is built to unwind and names
 /// this personality routine; with `panic = "abort"` nothing unwinds through
-/// keel, so it is never called.
+/// keel, so it is never called. Not part of the C API.
+///
+/// cbindgen:ignore
 #[cfg(all(not(feature = "std"), unix, not(test)))]
 #[unsafe(no_mangle)]
 extern "C" fn rust_eh_personality() {}
