@@ -34,6 +34,27 @@
 #define KEEL_VERSION_NUMBER 1000
 
 /**
+ * Number of 64-bit words in [`keel_engine`].
+ */
+#define KEEL_ENGINE_STORAGE_WORDS 384
+
+/**
+ * `sizeof(keel_engine)`, bytes (3 KiB; the engine with the largest servo
+ * needs about 2.3 KiB on 64-bit targets).
+ */
+#define KEEL_ENGINE_STORAGE_SIZE (KEEL_ENGINE_STORAGE_WORDS * 8)
+
+/**
+ * `_Alignof(keel_engine)`, bytes.
+ */
+#define KEEL_ENGINE_STORAGE_ALIGN 8
+
+/**
+ * How many sources one engine holds.
+ */
+#define KEEL_ENGINE_MAX_SOURCES 4
+
+/**
  * Length of an NTP request or reply without extensions, bytes.
  */
 #define KEEL_NTP_PACKET_LEN 48
@@ -186,6 +207,16 @@ enum keel_status
    */
   KEEL_STATUS_UNKNOWN = 10,
   /**
+   * No room for another item (e.g. the engine already has
+   * `KEEL_ENGINE_MAX_SOURCES` sources); nothing changed.
+   */
+  KEEL_STATUS_NO_CAPACITY = 11,
+  /**
+   * An engine answer (`keel_engine_on_*`) that does not fit the command
+   * the last `keel_engine_poll` returned; nothing changed.
+   */
+  KEEL_STATUS_UNEXPECTED_ANSWER = 12,
+  /**
    * NTP: the bytes are not an NTP packet (too short, bad extension fields or MAC).
    */
   KEEL_STATUS_NTP_MALFORMED = 100,
@@ -316,6 +347,262 @@ typedef int32_t keel_status;
 #endif // __cplusplus
 
 /**
+ * Which command `keel_engine_poll` returned.
+ */
+enum keel_engine_command_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Nothing to do before loop time `wait_until_ns`; sleep, watching for
+   * events (a disruption: `keel_engine_on_disruption`, then poll again).
+   */
+  KEEL_ENGINE_COMMAND_KIND_WAIT = 0,
+  /**
+   * Read the clocks for the checks (`keel_engine_clock_check`); answer
+   * with `keel_engine_on_clock_check`.
+   */
+  KEEL_ENGINE_COMMAND_KIND_CHECK_CLOCK = 1,
+  /**
+   * Read source `read_source` with `read_samples` readings; answer with
+   * `keel_engine_on_reading` or `keel_engine_on_read_error`.
+   */
+  KEEL_ENGINE_COMMAND_KIND_READ = 2,
+  /**
+   * Write the frequency (`adjust_has_freq`) and/or the kernel status
+   * (`adjust_has_status`), in one `clock_adjtime` for `CLOCK_REALTIME`;
+   * answer with `keel_engine_on_adjusted`.
+   */
+  KEEL_ENGINE_COMMAND_KIND_ADJUST = 3,
+  /**
+   * Add `step_ns` to the clock; answer with `keel_engine_on_stepped`.
+   */
+  KEEL_ENGINE_COMMAND_KIND_STEP = 4,
+  /**
+   * Keep `save_freq_ppb_q32` and `save_sd_ppb_q32` (a state file) for the
+   * next start's `keel_engine_set_frequency_prior`. Needs no answer.
+   */
+  KEEL_ENGINE_COMMAND_KIND_SAVE_STATE = 5,
+  /**
+   * Stop: the engine will not go on (`halt_*` say why). Every later poll
+   * returns the same.
+   */
+  KEEL_ENGINE_COMMAND_KIND_HALT = 6,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum keel_engine_command_kind keel_engine_command_kind;
+#else
+typedef int32_t keel_engine_command_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * The kernel's leap bits to write (`STA_INS`/`STA_DEL`).
+ */
+enum keel_engine_leap_bits
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Leave them as they are (no leap information).
+   */
+  KEEL_ENGINE_LEAP_BITS_KEEP = 0,
+  /**
+   * Clear both: no leap today.
+   */
+  KEEL_ENGINE_LEAP_BITS_NONE = 1,
+  /**
+   * Set `STA_INS`: insert a second at the end of today (UTC).
+   */
+  KEEL_ENGINE_LEAP_BITS_INSERT = 2,
+  /**
+   * Set `STA_DEL`: delete the last second of today (UTC).
+   */
+  KEEL_ENGINE_LEAP_BITS_DELETE = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum keel_engine_leap_bits keel_engine_leap_bits;
+#else
+typedef int32_t keel_engine_leap_bits;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Why the engine halted.
+ */
+enum keel_engine_halt_reason
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Not halted.
+   */
+  KEEL_ENGINE_HALT_REASON_NONE = 0,
+  /**
+   * The servo asked to step by the UTC–TAI difference while the source's
+   * time scale was only guessed: nothing was applied.
+   */
+  KEEL_ENGINE_HALT_REASON_SCALE_STEP = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum keel_engine_halt_reason keel_engine_halt_reason;
+#else
+typedef int32_t keel_engine_halt_reason;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * The engine's state, as `keel status` shows it.
+ */
+enum keel_engine_state
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Acquiring, or without a bound: not synchronised.
+   */
+  KEEL_ENGINE_STATE_UNLOCKED = 0,
+  /**
+   * Stepping.
+   */
+  KEEL_ENGINE_STATE_JUMP = 1,
+  /**
+   * Tracking with a bound.
+   */
+  KEEL_ENGINE_STATE_LOCKED = 2,
+  /**
+   * Tracking, stable.
+   */
+  KEEL_ENGINE_STATE_LOCKED_STABLE = 3,
+  /**
+   * No readings: the clock runs on the last frequency.
+   */
+  KEEL_ENGINE_STATE_HOLDOVER = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum keel_engine_state keel_engine_state;
+#else
+typedef int32_t keel_engine_state;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * What a notice says (`keel_engine_notice`).
+ */
+enum keel_engine_notice_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * The servo re-acquires (frequency kept) after a disruption:
+   * `cause` says which; with `CAUSE_SIGNALLED`, `disruption` (a
+   * `keel_disruption`); with `CAUSE_SUSPENDED`, `duration_ns` suspended.
+   */
+  KEEL_ENGINE_NOTICE_KIND_DISRUPTED = 0,
+  /**
+   * Another process set the clock's frequency: the kernel reports
+   * `freq_ppb_q32`, keel wrote `wrote_ppb_q32`.
+   */
+  KEEL_ENGINE_NOTICE_KIND_FREQUENCY_INTERFERENCE = 1,
+  /**
+   * The clock moved by `duration_ns` more than its frequency and keel's
+   * own steps explain.
+   */
+  KEEL_ENGINE_NOTICE_KIND_STEP_INTERFERENCE = 2,
+  /**
+   * The readings failed: holding over on `freq_ppb_q32` from this update.
+   */
+  KEEL_ENGINE_NOTICE_KIND_HOLDOVER_STARTED = 3,
+  /**
+   * Readings again after `count` failed updates and `duration_ns` of loop
+   * time.
+   */
+  KEEL_ENGINE_NOTICE_KIND_HOLDOVER_ENDED = 4,
+  /**
+   * A busy source skipped this update.
+   */
+  KEEL_ENGINE_NOTICE_KIND_BUSY_SKIPPED = 5,
+  /**
+   * Readings within 2 s of a leap second are ignored.
+   */
+  KEEL_ENGINE_NOTICE_KIND_LEAP_QUIET = 6,
+  /**
+   * The step limit (`count` updates) was reached: slewing only from now.
+   */
+  KEEL_ENGINE_NOTICE_KIND_STEP_LIMIT_REACHED = 7,
+  /**
+   * The clock was stepped by `duration_ns`.
+   */
+  KEEL_ENGINE_NOTICE_KIND_STEPPED = 8,
+  /**
+   * A dry run would have stepped by `duration_ns`.
+   */
+  KEEL_ENGINE_NOTICE_KIND_WOULD_STEP = 9,
+  /**
+   * A dry run would have refused a step of `duration_ns` (a guessed
+   * time scale's UTC–TAI step).
+   */
+  KEEL_ENGINE_NOTICE_KIND_WOULD_REFUSE_SCALE_STEP = 10,
+  /**
+   * The frequency write failed: the servo restarts.
+   */
+  KEEL_ENGINE_NOTICE_KIND_ADJUST_FAILED = 11,
+  /**
+   * A step of `duration_ns` failed.
+   */
+  KEEL_ENGINE_NOTICE_KIND_STEP_FAILED = 12,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum keel_engine_notice_kind keel_engine_notice_kind;
+#else
+typedef int32_t keel_engine_notice_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Why a `KEEL_ENGINE_NOTICE_KIND_DISRUPTED` notice.
+ */
+enum keel_engine_disruption_cause
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Not a disruption notice.
+   */
+  KEEL_ENGINE_DISRUPTION_CAUSE_NONE = 0,
+  /**
+   * Signalled or seen by the caller (`disruption`).
+   */
+  KEEL_ENGINE_DISRUPTION_CAUSE_SIGNALLED = 1,
+  /**
+   * `CLOCK_BOOTTIME − CLOCK_MONOTONIC` grew by `duration_ns`.
+   */
+  KEEL_ENGINE_DISRUPTION_CAUSE_SUSPENDED = 2,
+  /**
+   * Another process changed the frequency.
+   */
+  KEEL_ENGINE_DISRUPTION_CAUSE_INTERFERENCE = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum keel_engine_disruption_cause keel_engine_disruption_cause;
+#else
+typedef int32_t keel_engine_disruption_cause;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * What the caller should do to the clock.
  */
 enum keel_servo_action
@@ -436,6 +723,538 @@ typedef enum keel_leap keel_leap;
 typedef int32_t keel_leap;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+
+/**
+ * What kind of source a reading comes from (for `keel_engine_add_source`).
+ */
+enum keel_source_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * A PTP hardware clock read by cross-timestamp or sys/phc/sys triples.
+   */
+  KEEL_SOURCE_KIND_PHC = 0,
+  /**
+   * An NTP server (four-timestamp exchange).
+   */
+  KEEL_SOURCE_KIND_NTP = 1,
+  /**
+   * A pulse per second with a time-of-day source naming the second.
+   */
+  KEEL_SOURCE_KIND_PPS = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum keel_source_kind keel_source_kind;
+#else
+typedef int32_t keel_source_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Why a read gave no reading (for `keel_engine_on_read_error`).
+ */
+enum keel_read_error
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Transient (`EBUSY` after retries): this update is skipped, no holdover.
+   */
+  KEEL_READ_ERROR_BUSY = 0,
+  /**
+   * The device is gone, unreadable or gave nonsense: hold over.
+   */
+  KEEL_READ_ERROR_FAILED = 1,
+  /**
+   * The caller was not running (a frozen guest): this update did not happen.
+   */
+  KEEL_READ_ERROR_PAUSED = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum keel_read_error keel_read_error;
+#else
+typedef int32_t keel_read_error;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * A disruption the caller saw (for `keel_engine_on_disruption`).
+ */
+enum keel_disruption
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * The platform signalled a live migration (vmclock's marker).
+   */
+  KEEL_DISRUPTION_MIGRATION = 0,
+  /**
+   * The platform signalled a resume.
+   */
+  KEEL_DISRUPTION_RESUME = 1,
+  /**
+   * The source's read method stopped working, as after a migration.
+   */
+  KEEL_DISRUPTION_READ_METHOD_LOST = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum keel_disruption keel_disruption;
+#else
+typedef int32_t keel_disruption;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * The engine's settings. Fill with `keel_engine_config_default()`, change
+ * what you need, pass to `keel_engine_init()`.
+ */
+typedef struct keel_engine_config {
+  /**
+   * `sizeof(keel_engine_config)`.
+   */
+  size_t struct_size;
+  /**
+   * The servo inside (a `keel_servo_kind`). Default Kalman.
+   */
+  int32_t servo_kind;
+  /**
+   * The regular update interval, ns (> 0); the servo may ask for earlier
+   * re-reads. Default 1 s.
+   */
+  int64_t interval_ns;
+  /**
+   * Readings per source read (PHC triples, 1–25). Default 5.
+   */
+  uint32_t samples;
+  /**
+   * `true`: steer the clock; `false`: a dry run that measures and
+   * estimates but never asks to adjust or step. Default true.
+   */
+  bool steers;
+  /**
+   * Issue `KEEL_ENGINE_COMMAND_KIND_CHECK_CLOCK` at every update (suspend
+   * and interference detection, leap seconds). Firmware without a second
+   * clock turns this off. Default true.
+   */
+  bool clock_checks;
+  /**
+   * The clock has the kernel's `maxerror`/`esterror`/`status`/leap state
+   * (`CLOCK_REALTIME`; a PHC has none): adjust commands then carry a
+   * kernel status to write. Default true.
+   */
+  bool sink_kernel_status;
+  /**
+   * The largest frequency correction the clock accepts, ppb (1 to
+   * 2147483647; a PHC's `max_adj`). Default 100500000 (±10 % + 500 ppm,
+   * `CLOCK_REALTIME`).
+   */
+  int64_t sink_max_frequency_ppb;
+  /**
+   * The frequency correction in force on the clock at start, ppb in 32.32
+   * fixed point (positive: the clock runs faster). Default 0.
+   */
+  int64_t initial_freq_ppb_q32;
+  /**
+   * Step on the first update when |offset| exceeds this, ns (≥ 0; 0
+   * disables). Default 20000 (20 µs).
+   */
+  int64_t first_step_threshold_ns;
+  /**
+   * Step whenever |offset| exceeds this, ns (≥ 0; 0 disables). Default 0.
+   */
+  int64_t step_threshold_ns;
+  /**
+   * The largest |frequency correction| the servo outputs, ppb (1 to
+   * 2147483647; further limited by `sink_max_frequency_ppb`). Default
+   * 100500000.
+   */
+  int64_t max_frequency_ppb;
+  /**
+   * |offset| below this counts toward the stable state, ns (≥ 0; 0
+   * disables). Default 0.
+   */
+  int64_t stable_threshold_ns;
+  /**
+   * Consecutive offsets within the stable threshold that make the state
+   * stable (0–65535). Default 10.
+   */
+  uint32_t stable_count;
+  /**
+   * After this many updates, slew only (the step thresholds are dropped);
+   * 0: the thresholds stay. Default 0.
+   */
+  uint32_t step_limit;
+  /**
+   * Issue `KEEL_ENGINE_COMMAND_KIND_SAVE_STATE` every this many updates
+   * while locked; 0: never. Default 60.
+   */
+  uint32_t save_every;
+  /**
+   * TAI − UTC, s (−32768 to 32767), for refusing a guessed time scale's
+   * step. Default 37.
+   */
+  int32_t tai_utc_s;
+  /**
+   * The kernel status's error bound is this many standard deviations wide
+   * (`esterror` = bound / this; 1–255). Default 5.
+   */
+  uint32_t bound_sigmas;
+  /**
+   * Kalman: innovations beyond this many standard deviations make a
+   * reading a suspect (1–255). Default 5.
+   */
+  uint32_t kalman_gate;
+  /**
+   * Kalman: its error bound is this many standard deviations wide
+   * (1–255). Default 5.
+   */
+  uint32_t kalman_bound_sigmas;
+  /**
+   * Kalman: the reference's own error (added to the bound), ns (≥ 0).
+   * Default 0.
+   */
+  int64_t kalman_reference_error_ns;
+  /**
+   * PI: linuxptp `pi_proportional_scale` (finite; configuration only).
+   * Default 0.7.
+   */
+  double pi_kp_scale;
+  /**
+   * PI: `pi_proportional_exponent`. Default 0.
+   */
+  double pi_kp_exponent;
+  /**
+   * PI: `pi_proportional_norm_max`. Default 1.
+   */
+  double pi_kp_norm_max;
+  /**
+   * PI: `pi_integral_scale`. Default 0.3.
+   */
+  double pi_ki_scale;
+  /**
+   * PI: `pi_integral_exponent`. Default 0.
+   */
+  double pi_ki_exponent;
+  /**
+   * PI: `pi_integral_norm_max`. Default 2.
+   */
+  double pi_ki_norm_max;
+} keel_engine_config;
+
+/**
+ * Caller-owned storage for one engine: declare it anywhere (stack, static,
+ * inside your own struct), then `keel_engine_init()` it. It holds no
+ * pointers: a quiescent engine may be copied. Zero it (or call
+ * `keel_engine_deinit()`) to make later calls fail with
+ * `KEEL_STATUS_NOT_INITIALIZED`.
+ */
+typedef struct keel_engine {
+  uint64_t _opaque[KEEL_ENGINE_STORAGE_WORDS];
+} keel_engine;
+
+/**
+ * One command from `keel_engine_poll`: `kind` says which fields are valid.
+ * Every question (`CHECK_CLOCK`, `READ`, `ADJUST`, `STEP`) is answered by
+ * its `keel_engine_on_*` call before the next poll; a caller that does not
+ * answer gets the pull-style assumptions (no check, a busy read, an
+ * adjustment applied as asked at the reading's time, a step applied).
+ */
+typedef struct keel_engine_command {
+  /**
+   * What to do.
+   */
+  keel_engine_command_kind kind;
+  /**
+   * `WAIT`: the loop time to sleep until, ns (the caller's monotonic
+   * clock, as passed to `keel_engine_poll`).
+   */
+  uint64_t wait_until_ns;
+  /**
+   * `READ`: the source id (from `keel_engine_add_source`).
+   */
+  uint8_t read_source;
+  /**
+   * `READ`: readings to take in the one read (PHC triples, 1–25).
+   */
+  uint8_t read_samples;
+  /**
+   * `ADJUST`: a frequency to set (`adjust_freq_ppb_q32`).
+   */
+  bool adjust_has_freq;
+  /**
+   * `ADJUST`: a kernel status to write (`adjust_maxerror_us` ...).
+   */
+  bool adjust_has_status;
+  /**
+   * `ADJUST`: `adjust_tai_offset_s` is valid (`ADJ_TAI`).
+   */
+  bool adjust_has_tai_offset;
+  /**
+   * `ADJUST`: set `STA_UNSYNC` (no trustworthy bound).
+   */
+  bool adjust_unsync;
+  /**
+   * `ADJUST`: the absolute frequency correction to set, ppb in 32.32
+   * fixed point; positive = the clock runs faster.
+   */
+  int64_t adjust_freq_ppb_q32;
+  /**
+   * `ADJUST`: `timex.maxerror`, µs (the bound, capped at 16 s).
+   */
+  int64_t adjust_maxerror_us;
+  /**
+   * `ADJUST`: `timex.esterror`, µs (one standard deviation).
+   */
+  int64_t adjust_esterror_us;
+  /**
+   * `ADJUST`: the leap bits to write.
+   */
+  keel_engine_leap_bits adjust_leap;
+  /**
+   * `ADJUST`: TAI − UTC, s, for `ADJ_TAI`.
+   */
+  int32_t adjust_tai_offset_s;
+  /**
+   * `STEP`: ns to add to the clock (positive: the clock jumps ahead).
+   * `HALT` (scale step): the step that was refused.
+   */
+  int64_t step_ns;
+  /**
+   * `SAVE_STATE`: the frequency correction that kept the clock on time,
+   * ppb 32.32 (positive: faster).
+   */
+  int64_t save_freq_ppb_q32;
+  /**
+   * `SAVE_STATE`: its standard deviation, ppb 32.32 (≥ 0).
+   */
+  int64_t save_sd_ppb_q32;
+  /**
+   * `HALT`: why.
+   */
+  keel_engine_halt_reason halt_reason;
+  /**
+   * `HALT` (scale step): the source's scale offset, ns.
+   */
+  int64_t halt_scale_offset_ns;
+} keel_engine_command;
+
+/**
+ * What the caller read for `KEEL_ENGINE_COMMAND_KIND_CHECK_CLOCK`.
+ */
+typedef struct keel_engine_clock_check {
+  /**
+   * `kernel_freq_ppb_q32` is valid.
+   */
+  bool has_kernel_freq;
+  /**
+   * `suspended_ns` is valid.
+   */
+  bool has_suspended;
+  /**
+   * `tai_utc_s` is valid.
+   */
+  bool has_tai_utc;
+  /**
+   * The clock's frequency correction as the kernel reports it (read back
+   * with `clock_adjtime`), ppb 32.32; positive = faster.
+   */
+  int64_t kernel_freq_ppb_q32;
+  /**
+   * The unsteered oscillator (`CLOCK_MONOTONIC_RAW`), ns, at the middle
+   * of a back-to-back pair with `sink_ns`.
+   */
+  uint64_t raw_ns;
+  /**
+   * The steered clock's time read in that pair, ns since its epoch.
+   */
+  uint64_t sink_ns;
+  /**
+   * How long the pair of reads took, raw ns (widens the tolerance).
+   */
+  uint64_t pair_width_ns;
+  /**
+   * `CLOCK_BOOTTIME − CLOCK_MONOTONIC`, ns (grows by the time suspended).
+   */
+  int64_t suspended_ns;
+  /**
+   * UTC now, ns since 1970.
+   */
+  uint64_t wall_ns;
+  /**
+   * The leap second nearest ahead of `wall_ns`, or one passed less than a
+   * minute ago: 0 none, 1 insertion, −1 deletion (linuxptp's
+   * `servo_leap()` values).
+   */
+  int32_t leap;
+  /**
+   * With `leap`: TAI − UTC after it, s.
+   */
+  int32_t leap_tai_utc_after_s;
+  /**
+   * With `leap`: the UTC second (since 1970) at which the new offset
+   * applies (the midnight after the leap).
+   */
+  uint64_t leap_unix_s;
+  /**
+   * TAI − UTC now, s.
+   */
+  int32_t tai_utc_s;
+} keel_engine_clock_check;
+
+/**
+ * One reading of a source for `keel_engine_on_reading`: the clock against
+ * the source. From a PHC read, take `keel_phc_best_sample()`'s offset,
+ * local time and delay, with `uncertainty_ns = delay_ns / 2`.
+ */
+typedef struct keel_engine_reading {
+  /**
+   * clock − source on the source's own scale, ns; positive: the clock is
+   * ahead.
+   */
+  int64_t offset_ns;
+  /**
+   * The clock's own time of the reading, ns since its epoch.
+   */
+  uint64_t local_ts_ns;
+  /**
+   * The read's round trip, ns (≥ 0; a PHC triple's width, an NTP delay).
+   */
+  int64_t delay_ns;
+  /**
+   * Half-width of the interval the true offset lies in, as the read
+   * itself tells, ns (≥ 0).
+   */
+  int64_t uncertainty_ns;
+} keel_engine_reading;
+
+/**
+ * The engine's status snapshot (from `keel_engine_status`).
+ */
+typedef struct keel_engine_snapshot {
+  /**
+   * The state.
+   */
+  keel_engine_state state;
+  /**
+   * `source` is valid (a reading has been taken).
+   */
+  bool has_source;
+  /**
+   * `last_offset_ns` is valid.
+   */
+  bool has_last_offset;
+  /**
+   * `bound_ns` is valid.
+   */
+  bool has_bound;
+  /**
+   * `holdover_since_ns` is valid (holding over).
+   */
+  bool has_holdover_since;
+  /**
+   * The source of the last reading.
+   */
+  uint8_t source;
+  /**
+   * The last reading's offset (clock − reference, after the source's
+   * scale offset), ns; positive: the clock is ahead.
+   */
+  int64_t last_offset_ns;
+  /**
+   * The last reading's delay, ns.
+   */
+  int64_t last_delay_ns;
+  /**
+   * The frequency correction in force, ppb 32.32; positive = faster.
+   */
+  int64_t freq_ppb_q32;
+  /**
+   * A bound on |true offset| right after the last update, ns.
+   */
+  int64_t bound_ns;
+  /**
+   * Loop time of the last update, ns.
+   */
+  uint64_t last_update_ns;
+  /**
+   * Loop time the readings started failing, ns.
+   */
+  uint64_t holdover_since_ns;
+  /**
+   * Loop time of the next regular update or re-read, ns.
+   */
+  uint64_t next_update_ns;
+  /**
+   * Updates run (readings or holdover).
+   */
+  uint64_t updates;
+  /**
+   * Steps applied.
+   */
+  uint64_t steps;
+  /**
+   * Disruptions (signalled, suspend, interference, a lost read method).
+   */
+  uint64_t disruptions;
+  /**
+   * Reads that gave no reading.
+   */
+  uint64_t read_errors;
+  /**
+   * Times another process changed the clock.
+   */
+  uint64_t interference;
+  /**
+   * Notices dropped because `keel_engine_take_notice` was not called in
+   * time (the engine keeps the last 8).
+   */
+  uint32_t notices_dropped;
+} keel_engine_snapshot;
+
+/**
+ * Something worth a log line, oldest first (`keel_engine_take_notice`).
+ * `kind` says which fields are valid; the others are zero.
+ */
+typedef struct keel_engine_notice {
+  /**
+   * What happened.
+   */
+  keel_engine_notice_kind kind;
+  /**
+   * `DISRUPTED`: why.
+   */
+  keel_engine_disruption_cause cause;
+  /**
+   * `DISRUPTED` with `CAUSE_SIGNALLED`: a `keel_disruption` value.
+   */
+  int32_t disruption;
+  /**
+   * A frequency, ppb 32.32 (positive: faster): the kernel's
+   * (`FREQUENCY_INTERFERENCE`) or the one held (`HOLDOVER_STARTED`).
+   */
+  int64_t freq_ppb_q32;
+  /**
+   * `FREQUENCY_INTERFERENCE`: what keel wrote, ppb 32.32.
+   */
+  int64_t wrote_ppb_q32;
+  /**
+   * A duration, ns (signed: a step is added to the clock; an
+   * interference is how far the clock moved beyond what was expected).
+   */
+  int64_t duration_ns;
+  /**
+   * A count: failed updates (`HOLDOVER_ENDED`), the step limit
+   * (`STEP_LIMIT_REACHED`).
+   */
+  uint64_t count;
+} keel_engine_notice;
 
 /**
  * Client-side limits.
@@ -1224,6 +2043,233 @@ extern "C" {
  * `"keel/0.1.0"`. Never NULL; never free it.
  */
 const char *keel_version(void);
+
+/**
+ * The precompiled `core` of a Unix target is built to unwind and names
+ * this personality routine; with `panic = "abort"` nothing unwinds through
+ * keel, so it is never called.
+ */
+void rust_eh_personality(void);
+
+/**
+ * `sizeof(keel_engine)` as this library was built: compare with the
+ * header's at start-up to catch a header/library mismatch.
+ */
+size_t keel_engine_storage_size(void);
+
+/**
+ * The default engine configuration around the servo `servo_kind` (a
+ * `keel_servo_kind`), written to `*out` (with `struct_size` set): the
+ * settings of `keel sync` steering `CLOCK_REALTIME` from a PHC.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER` (`out`), `KEEL_STATUS_INVALID_ARGUMENT`
+ * (unknown kind).
+ *
+ * # Safety
+ * `out` is NULL or valid for writing a `keel_engine_config`.
+ */
+keel_status keel_engine_config_default(int32_t servo_kind, struct keel_engine_config *out);
+
+/**
+ * Initialises `engine` from `config` (which may be re-used or discarded
+ * afterwards), with its first update due at loop time `first_update_ns`
+ * (the caller's monotonic clock, ns; pass "now" to start at once). It has
+ * no sources yet: add them with `keel_engine_add_source`. Re-initialising
+ * an initialised engine starts it afresh.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_STRUCT_SIZE`,
+ * `KEEL_STATUS_INVALID_ARGUMENT` (unknown servo kind, `interval_ns <= 0`,
+ * `samples` not in 1–25, a negative threshold, a frequency limit not in
+ * 1–2147483647 ppb, `stable_count` > 65535, `tai_utc_s` beyond 16 bits,
+ * `bound_sigmas`, Kalman gate or sigmas not in 1–255, non-finite PI gains).
+ * On error `*engine` is left as it was.
+ *
+ * # Safety
+ * `engine` is NULL or valid for writing a `keel_engine`; `config` is NULL
+ * or points to a valid `keel_engine_config`.
+ */
+keel_status keel_engine_init(struct keel_engine *engine,
+                             const struct keel_engine_config *config,
+                             uint64_t first_update_ns);
+
+/**
+ * Marks `engine` as uninitialised (later calls fail with
+ * `KEEL_STATUS_NOT_INITIALIZED`). Holds no resources, so this is optional.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`.
+ *
+ * # Safety
+ * `engine` is NULL or valid for writing a `keel_engine`.
+ */
+keel_status keel_engine_deinit(struct keel_engine *engine);
+
+/**
+ * Registers a source of kind `kind` (a `keel_source_kind`) and writes its
+ * id to `*id_out`. `scale_offset_ns` is added to every reading's offset to
+ * bring the source onto the clock's time scale (TAI − UTC in ns for a TAI
+ * source steering a UTC clock, else 0); `scale_guessed` says that scale was
+ * guessed from evidence, not configured: a step of the UTC–TAI difference
+ * then halts the engine instead of being applied.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+ * `KEEL_STATUS_INVALID_ARGUMENT` (unknown kind), `KEEL_STATUS_NO_CAPACITY`
+ * (already `KEEL_ENGINE_MAX_SOURCES` sources).
+ *
+ * # Safety
+ * `engine` is NULL or valid; `id_out` is NULL or valid for writing.
+ */
+keel_status keel_engine_add_source(struct keel_engine *engine,
+                                   int32_t kind,
+                                   int64_t scale_offset_ns,
+                                   bool scale_guessed,
+                                   uint8_t *id_out);
+
+/**
+ * A frequency known before the first readings (a state file written from
+ * `KEEL_ENGINE_COMMAND_KIND_SAVE_STATE`): the correction that kept the
+ * clock on time, ppb 32.32 (positive: faster; clamped to the clock's
+ * range), and its standard deviation, ppb 32.32 (≥ 0). The servo tests it
+ * against its first readings before using it.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+ * `KEEL_STATUS_INVALID_ARGUMENT` (a negative `sd_ppb_q32`).
+ *
+ * # Safety
+ * `engine` is NULL or valid.
+ */
+keel_status keel_engine_set_frequency_prior(struct keel_engine *engine,
+                                            int64_t freq_ppb_q32,
+                                            int64_t sd_ppb_q32);
+
+/**
+ * What to do next at loop time `now_ns` (the caller's monotonic clock, ns),
+ * written to `*out`. Call it in a loop: after every answer, and when a
+ * `WAIT` deadline passes or an event arrives.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`.
+ *
+ * # Safety
+ * `engine` is NULL or valid; `out` is NULL or valid for writing.
+ */
+keel_status keel_engine_poll(struct keel_engine *engine,
+                             uint64_t now_ns,
+                             struct keel_engine_command *out);
+
+/**
+ * The answer to `KEEL_ENGINE_COMMAND_KIND_CHECK_CLOCK`: what the caller
+ * read. The next command comes from `keel_engine_poll`.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+ * `KEEL_STATUS_INVALID_ARGUMENT` (`leap` not −1, 0 or 1; a TAI − UTC
+ * beyond 16 bits), `KEEL_STATUS_UNEXPECTED_ANSWER` (the last poll did not
+ * ask for a clock check); on error the engine is unchanged.
+ *
+ * # Safety
+ * `engine` is NULL or valid; `check` is NULL or points to a valid
+ * `keel_engine_clock_check`.
+ */
+keel_status keel_engine_on_clock_check(struct keel_engine *engine,
+                                       const struct keel_engine_clock_check *check);
+
+/**
+ * The answer to `KEEL_ENGINE_COMMAND_KIND_READ`: a reading of `source`.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+ * `KEEL_STATUS_INVALID_ARGUMENT` (a negative delay or uncertainty),
+ * `KEEL_STATUS_UNEXPECTED_ANSWER` (the last poll did not ask to read
+ * `source`); on error the engine is unchanged.
+ *
+ * # Safety
+ * `engine` is NULL or valid; `reading` is NULL or points to a valid
+ * `keel_engine_reading`.
+ */
+keel_status keel_engine_on_reading(struct keel_engine *engine,
+                                   uint8_t source,
+                                   const struct keel_engine_reading *reading);
+
+/**
+ * The answer to `KEEL_ENGINE_COMMAND_KIND_READ` when the read gave no
+ * reading: why (`error`, a `keel_read_error`), and the clock's time now,
+ * ns since its epoch.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+ * `KEEL_STATUS_INVALID_ARGUMENT` (unknown error),
+ * `KEEL_STATUS_UNEXPECTED_ANSWER`; on error the engine is unchanged.
+ *
+ * # Safety
+ * `engine` is NULL or valid.
+ */
+keel_status keel_engine_on_read_error(struct keel_engine *engine,
+                                      uint8_t source,
+                                      int32_t error,
+                                      uint64_t sink_now_ns);
+
+/**
+ * The answer to `KEEL_ENGINE_COMMAND_KIND_ADJUST`. `ok`: the write
+ * succeeded; then `freq_ppb_q32` is the frequency correction now in force
+ * (read back after the write: the kernel's quantisation and clamping
+ * applied; ppb 32.32, positive = faster) and `at_ns` the clock's time
+ * right after the write (when it took effect), ns since its epoch. With
+ * `ok` false the other two are ignored and the servo restarts.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+ * `KEEL_STATUS_UNEXPECTED_ANSWER`.
+ *
+ * # Safety
+ * `engine` is NULL or valid.
+ */
+keel_status keel_engine_on_adjusted(struct keel_engine *engine,
+                                    bool ok,
+                                    int64_t freq_ppb_q32,
+                                    uint64_t at_ns);
+
+/**
+ * The answer to `KEEL_ENGINE_COMMAND_KIND_STEP`: did the step succeed?
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+ * `KEEL_STATUS_UNEXPECTED_ANSWER`.
+ *
+ * # Safety
+ * `engine` is NULL or valid.
+ */
+keel_status keel_engine_on_stepped(struct keel_engine *engine, bool ok);
+
+/**
+ * A disruption the caller saw (`what`, a `keel_disruption`: a vmclock
+ * marker, a resume, a read method that stopped working) at loop time
+ * `now_ns`. Between updates it brings the next update forward to `now_ns`
+ * (poll again); during one it applies before the reading.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+ * `KEEL_STATUS_INVALID_ARGUMENT` (unknown `what`).
+ *
+ * # Safety
+ * `engine` is NULL or valid.
+ */
+keel_status keel_engine_on_disruption(struct keel_engine *engine, uint64_t now_ns, int32_t what);
+
+/**
+ * The status after the last update, written to `*out` (what `keel status`
+ * and the metrics show).
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`.
+ *
+ * # Safety
+ * `engine` is NULL or valid; `out` is NULL or valid for writing.
+ */
+keel_status keel_engine_status(struct keel_engine *engine, struct keel_engine_snapshot *out);
+
+/**
+ * Takes the oldest notice not yet taken (something worth a log line) into
+ * `*out`. Call it until it returns `KEEL_STATUS_UNAVAILABLE` (none left).
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+ * `KEEL_STATUS_UNAVAILABLE` (no notice; nothing written).
+ *
+ * # Safety
+ * `engine` is NULL or valid; `out` is NULL or valid for writing.
+ */
+keel_status keel_engine_take_notice(struct keel_engine *engine, struct keel_engine_notice *out);
 
 /**
  * Writes the default client limits to `*out` (with `struct_size` set).
@@ -2028,4 +3074,14 @@ keel_status keel_vmclock_time_at(const struct keel_vmclock_snapshot *snapshot,
 static_assert(sizeof(keel_servo) == KEEL_SERVO_STORAGE_SIZE, "keel_servo size");
 #elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(keel_servo) == KEEL_SERVO_STORAGE_SIZE, "keel_servo size");
+#endif
+#if defined(__cplusplus)
+static_assert(sizeof(keel_engine) == KEEL_ENGINE_STORAGE_SIZE, "keel_engine size");
+static_assert(alignof(keel_engine) == KEEL_ENGINE_STORAGE_ALIGN, "keel_engine alignment");
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(keel_engine) == KEEL_ENGINE_STORAGE_SIZE, "keel_engine size");
+_Static_assert(_Alignof(keel_engine) == KEEL_ENGINE_STORAGE_ALIGN, "keel_engine alignment");
+#else
+/* C99: a negative array size fails the build when the storage differs. */
+extern char keel_engine_size_check[(sizeof(keel_engine) == KEEL_ENGINE_STORAGE_SIZE) ? 1 : -1];
 #endif

@@ -15,7 +15,9 @@ fn main() {
         .file(root.join("c/header_c99.c"))
         .file(root.join("c/ctest.c"))
         .file(root.join("c/replay.c"))
-        .file(root.join("c/pull.c"));
+        .file(root.join("c/pull.c"))
+        .file(root.join("c/engine_replay.c"))
+        .file(root.join("c/engine_test.c"));
     for f in strict {
         c.flag(f);
     }

@@ -36,6 +36,7 @@ extern crate std;
 
 use core::ffi::c_char;
 
+mod engine;
 mod ntp;
 mod phc;
 mod ptp;
@@ -43,6 +44,7 @@ mod servo;
 mod status;
 mod vmclock;
 
+pub use engine::*;
 pub use ntp::*;
 pub use phc::*;
 pub use ptp::*;

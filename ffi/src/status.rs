@@ -37,6 +37,12 @@ pub enum keel_status {
     Unavailable = 9,
     /// An error keel does not know how to classify (a newer core error).
     Unknown = 10,
+    /// No room for another item (e.g. the engine already has
+    /// `KEEL_ENGINE_MAX_SOURCES` sources); nothing changed.
+    NoCapacity = 11,
+    /// An engine answer (`keel_engine_on_*`) that does not fit the command
+    /// the last `keel_engine_poll` returned; nothing changed.
+    UnexpectedAnswer = 12,
 
     /// NTP: the bytes are not an NTP packet (too short, bad extension fields or MAC).
     NtpMalformed = 100,
@@ -128,6 +134,11 @@ const ALL: &[(keel_status, &str)] = &[
     (keel_status::NoSample, "no usable sample\0"),
     (keel_status::Unavailable, "value not available\0"),
     (keel_status::Unknown, "unclassified error\0"),
+    (keel_status::NoCapacity, "no room for another item\0"),
+    (
+        keel_status::UnexpectedAnswer,
+        "answer does not fit the engine's last command\0",
+    ),
     (keel_status::NtpMalformed, "NTP packet malformed\0"),
     (
         keel_status::NtpNotServerMode,

@@ -55,7 +55,8 @@ static void test_status_str(void) {
         KEEL_STATUS_OK, KEEL_STATUS_NULL_POINTER, KEEL_STATUS_INVALID_ARGUMENT,
         KEEL_STATUS_NOT_INITIALIZED, KEEL_STATUS_STRUCT_SIZE, KEEL_STATUS_BUFFER_TOO_SMALL,
         KEEL_STATUS_PANIC, KEEL_STATUS_NEED_MORE, KEEL_STATUS_NO_SAMPLE,
-        KEEL_STATUS_UNAVAILABLE, KEEL_STATUS_UNKNOWN, KEEL_STATUS_NTP_MALFORMED,
+        KEEL_STATUS_UNAVAILABLE, KEEL_STATUS_UNKNOWN, KEEL_STATUS_NO_CAPACITY,
+        KEEL_STATUS_UNEXPECTED_ANSWER, KEEL_STATUS_NTP_MALFORMED,
         KEEL_STATUS_NTP_NOT_SERVER_MODE, KEEL_STATUS_NTP_BAD_VERSION,
         KEEL_STATUS_NTP_ORIGIN_MISMATCH, KEEL_STATUS_NTP_KISS_RATE, KEEL_STATUS_NTP_KISS_DENY,
         KEEL_STATUS_NTP_KISS_OTHER, KEEL_STATUS_NTP_ZERO_TIMESTAMP,
@@ -87,7 +88,7 @@ static void test_status_str(void) {
         for (j = 0; j < i; j++) CHECK(strcmp(s, keel_status_str(known[j])) != 0);
     }
     CHECK(strcmp(keel_status_str(-1), "unknown status code") == 0);
-    CHECK(strcmp(keel_status_str(11), "unknown status code") == 0);
+    CHECK(strcmp(keel_status_str(13), "unknown status code") == 0);
     CHECK(strcmp(keel_status_str(INT32_MAX), "unknown status code") == 0);
     CHECK(strcmp(keel_status_str(INT32_MIN), "unknown status code") == 0);
 }

@@ -55,6 +55,19 @@ pub enum Answer {
     Adjusted(Adjusted),
     /// [`Command::Step`] (always applied here).
     Stepped,
+    /// The loop time is now this, ns: told before the first poll and
+    /// whenever it changed since (a replay passes it to
+    /// [`Engine::poll`]).
+    Now(u64),
+    /// At a [`Command::Wait`], before the world moves on: the true offset
+    /// (local − reference) as whole ns rounded down and the fraction's
+    /// `f64` bits, as the digest folds them in.
+    TrueOffset {
+        /// Whole ns, rounded down.
+        whole_ns: i64,
+        /// The fraction in `[0, 1)` as `f64::to_bits`.
+        frac_bits: u64,
+    },
 }
 
 /// What a run did.
@@ -203,9 +216,13 @@ impl EngineLoop {
             suspended_ns: None,
             wall,
             leap: self.leap.map(|(l, _)| l),
-            tai_utc_s: self
-                .leap
-                .map(|(l, before)| if wall.secs() >= l.unix_secs { l.offset.0 } else { before }),
+            tai_utc_s: self.leap.map(|(l, before)| {
+                if wall.secs() >= l.unix_secs {
+                    l.offset.0
+                } else {
+                    before
+                }
+            }),
         }
     }
 
@@ -220,8 +237,13 @@ impl EngineLoop {
         let mut h = DIGEST_START;
         let quarter_from = self.updates.saturating_sub(self.updates / 4);
         let mut max_last_quarter = 0i64;
+        let mut told_now = None;
         loop {
             let now = world.now_ns();
+            if told_now != Some(now) {
+                told_now = Some(now);
+                observe(&Answer::Now(now));
+            }
             if let Some(k) = world.take_disruption() {
                 let d = match k {
                     DisruptionKind::Migration => Disruption::Migration,
@@ -236,6 +258,10 @@ impl EngineLoop {
             match cmd {
                 Command::Wait(t) => {
                     let (whole, frac) = world.true_offset_split();
+                    observe(&Answer::TrueOffset {
+                        whole_ns: whole,
+                        frac_bits: frac.to_bits(),
+                    });
                     digest_word(&mut h, u64::from_ne_bytes(whole.to_ne_bytes()));
                     digest_word(&mut h, frac.to_bits());
                     let updates = engine.status().counters.updates;
@@ -265,7 +291,10 @@ impl EngineLoop {
                         Some(s) => {
                             let r = Reading::phc(&s);
                             observe(&Answer::Reading(r));
-                            digest_word(&mut h, u64::from_ne_bytes(r.offset.as_nanos().to_ne_bytes()));
+                            digest_word(
+                                &mut h,
+                                u64::from_ne_bytes(r.offset.as_nanos().to_ne_bytes()),
+                            );
                             digest_word(&mut h, r.local_ts.as_nanos());
                             engine.on_reading(source, &r);
                         }
@@ -313,13 +342,14 @@ impl EngineLoop {
     }
 }
 
+/// The digest of [`default_engine_run`]`(1, 600)` on `x86_64`; libkeel (C
+/// replaying the recorded [`Answer`]s) and the Cortex-M firmware must give the
+/// same.
+pub const ENGINE_SEED1_600: u64 = 0x2B29_F288_4885_1A23;
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The digest of `default_engine_run(1, 600)` on `x86_64`; libkeel and
-    /// the firmware must give the same.
-    const ENGINE_SEED1_600: u64 = 0x2B29_F288_4885_1A23;
 
     #[test]
     fn the_reference_engine_run_locks_through_its_events() {
