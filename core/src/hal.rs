@@ -48,9 +48,13 @@
 use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::InputPin;
 
+use crate::engine::{
+    Adjusted, Command, Engine, EngineConfig, ReadError, Reading, SinkConfig, SourceConfig,
+    SourceId, Status,
+};
 use crate::measure::phc::PhcReading;
 use crate::num::Real;
-use crate::servo::{Applied, Kalman, KalmanConfig, OffsetSample, Servo, ServoConfig, ServoOutput};
+use crate::servo::{Kalman, KalmanConfig, OffsetSample, Servo, ServoConfig};
 use crate::time::{Duration, Ppb, Timestamp};
 
 /// What went wrong in a clock or counter, in general terms (the
@@ -372,19 +376,35 @@ pub enum WaitPpsError<P, K> {
     Clock(K),
 }
 
-/// A [`Clock`] steered by a [`Servo`] (by default keel's [`Kalman`]).
+/// A [`Clock`] steered by keel's engine ([`Engine`]) around a [`Servo`] (by
+/// default keel's [`Kalman`]): a thin adapter that pushes each reading into
+/// the engine and carries out its commands on the clock (the frequency first,
+/// then a step with the drift since the reading taken out), so firmware gets
+/// the same decisions as `keel sync`.
 ///
-/// Every input returns the servo's [`ServoOutput`] after its action has been
-/// applied to the clock and reported back to the servo. When the clock
-/// rejects a step or a frequency, the servo is told what is really in force
-/// and the error is returned.
+/// Every input returns the engine's [`Status`] after its commands were
+/// carried out. When the clock rejects a step or a frequency, the engine is
+/// told and the error is returned. Loop time is the clock's own reading.
 #[derive(Clone, Debug)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Disciplined<K, S = Kalman> {
     clock: K,
-    servo: S,
-    /// The correction in force on the clock.
-    freq: Ppb,
+    engine: Engine<S>,
+}
+
+/// The engine settings of a [`Disciplined`] clock: pushed readings at
+/// `interval`, no kernel status, no OS clock checks, nothing to save.
+pub fn disciplined_config(interval: Duration) -> EngineConfig {
+    EngineConfig {
+        interval,
+        samples: 1,
+        clock_checks: false,
+        save_every: 0,
+        sink: SinkConfig {
+            kernel_status: false,
+            max_frequency: ServoConfig::default().max_frequency,
+        },
+        ..EngineConfig::default()
+    }
 }
 
 /// Reference seconds of a PPS edge: the edge's local sub-second part as an
@@ -402,21 +422,20 @@ impl<K: Clock> Disciplined<K, Kalman> {
     /// keel's default servo at 1 s updates (one PPS per second), no
     /// correction in force yet.
     pub fn with_default_servo(clock: K) -> Self {
-        let servo = Kalman::new(
-            ServoConfig::default(),
-            KalmanConfig::default(),
-            Duration::from_secs(1),
-            Ppb::ZERO,
-        );
-        Self::new(clock, servo, Ppb::ZERO)
+        let cfg = disciplined_config(Duration::from_secs(1));
+        let servo = Kalman::new(cfg.servo, KalmanConfig::default(), cfg.interval, Ppb::ZERO);
+        Self::new(clock, Engine::new(cfg, servo, Ppb::ZERO, 0))
     }
 }
 
 impl<K: Clock, S: Servo> Disciplined<K, S> {
-    /// Joins `clock` and `servo`; `freq` is the correction in force on the
-    /// clock now (the one the servo was created with).
-    pub fn new(clock: K, servo: S, freq: Ppb) -> Self {
-        Self { clock, servo, freq }
+    /// Joins `clock` and `engine` (whose frequency in force is the clock's);
+    /// a source is registered for the readings if the engine has none.
+    pub fn new(clock: K, mut engine: Engine<S>) -> Self {
+        if engine.status().source.is_none() {
+            let _ = engine.add_source(SourceConfig::phc());
+        }
+        Self { clock, engine }
     }
 
     /// The clock.
@@ -424,24 +443,24 @@ impl<K: Clock, S: Servo> Disciplined<K, S> {
         &self.clock
     }
 
-    /// The clock, e.g. to read it (do not adjust it behind the servo's back).
+    /// The clock, e.g. to read it (do not adjust it behind the engine's back).
     pub fn clock_mut(&mut self) -> &mut K {
         &mut self.clock
     }
 
-    /// The servo.
-    pub fn servo(&self) -> &S {
-        &self.servo
+    /// The engine.
+    pub fn engine(&self) -> &Engine<S> {
+        &self.engine
     }
 
-    /// The servo, e.g. to signal a disruption.
-    pub fn servo_mut(&mut self) -> &mut S {
-        &mut self.servo
+    /// The engine, e.g. to signal a disruption or take its notices.
+    pub fn engine_mut(&mut self) -> &mut Engine<S> {
+        &mut self.engine
     }
 
     /// The parts back.
-    pub fn into_parts(self) -> (K, S) {
-        (self.clock, self.servo)
+    pub fn into_parts(self) -> (K, Engine<S>) {
+        (self.clock, self.engine)
     }
 
     /// A PPS edge timestamped `edge` by this clock: the reference's second
@@ -453,11 +472,7 @@ impl<K: Clock, S: Servo> Disciplined<K, S> {
     ///
     /// # Errors
     /// When the clock rejects the servo's correction.
-    pub fn pps_edge(
-        &mut self,
-        edge: Timestamp,
-        uncertainty: Duration,
-    ) -> Result<ServoOutput, K::Error> {
+    pub fn pps_edge(&mut self, edge: Timestamp, uncertainty: Duration) -> Result<Status, K::Error> {
         self.sample(OffsetSample {
             offset: pps_offset(edge),
             local_ts: edge,
@@ -476,7 +491,7 @@ impl<K: Clock, S: Servo> Disciplined<K, S> {
         local: Timestamp,
         reference: Timestamp,
         uncertainty: Duration,
-    ) -> Result<ServoOutput, K::Error> {
+    ) -> Result<Status, K::Error> {
         self.sample(OffsetSample {
             offset: local.duration_since(reference),
             local_ts: local,
@@ -489,13 +504,9 @@ impl<K: Clock, S: Servo> Disciplined<K, S> {
     ///
     /// # Errors
     /// When the clock cannot be read (holdover) or rejects the correction.
-    pub fn phc(&mut self, reading: &PhcReading) -> Result<ServoOutput, K::Error> {
+    pub fn phc(&mut self, reading: &PhcReading) -> Result<Status, K::Error> {
         match reading.best_sample() {
-            Some(s) => self.sample(OffsetSample {
-                offset: s.offset,
-                local_ts: s.local_ts,
-                uncertainty: Duration::from_nanos(s.delay.as_nanos().div_euclid(2)),
-            }),
+            Some(s) => self.push(&Reading::phc(&s)),
             None => self.no_sample(),
         }
     }
@@ -504,10 +515,16 @@ impl<K: Clock, S: Servo> Disciplined<K, S> {
     ///
     /// # Errors
     /// When the clock cannot be read or rejects the correction.
-    pub fn no_sample(&mut self) -> Result<ServoOutput, K::Error> {
+    pub fn no_sample(&mut self) -> Result<Status, K::Error> {
         let now = self.clock.now()?;
-        let out = self.servo.no_sample(now);
-        self.apply(out)
+        let src = SourceId(0);
+        if self
+            .engine
+            .push_no_reading(now.as_nanos(), src, ReadError::Failed, now)
+        {
+            self.carry_out(now.as_nanos())?;
+        }
+        Ok(*self.engine.status())
     }
 
     /// Waits for the next PPS edge on `pps` and feeds it to the servo.
@@ -519,7 +536,7 @@ impl<K: Clock, S: Servo> Disciplined<K, S> {
         pps: &mut PpsInput<P>,
         delay: &mut D,
         max_polls: u32,
-    ) -> Result<ServoOutput, WaitPpsError<P::Error, K::Error>> {
+    ) -> Result<Status, WaitPpsError<P::Error, K::Error>> {
         let edge = pps
             .wait_edge(&mut self.clock, delay, max_polls)
             .map_err(WaitPpsError::Pps)?;
@@ -527,44 +544,79 @@ impl<K: Clock, S: Servo> Disciplined<K, S> {
             .map_err(WaitPpsError::Clock)
     }
 
-    /// One sample into the servo, its action applied.
+    /// One sample into the engine, its commands carried out.
     ///
     /// # Errors
-    /// When the clock rejects the servo's correction.
-    pub fn sample(&mut self, s: OffsetSample) -> Result<ServoOutput, K::Error> {
-        let out = self.servo.sample(&s);
-        self.apply(out)
+    /// When the clock rejects the engine's correction.
+    pub fn sample(&mut self, s: OffsetSample) -> Result<Status, K::Error> {
+        self.push(&Reading {
+            offset: s.offset,
+            local_ts: s.local_ts,
+            delay: Duration::ZERO,
+            uncertainty: s.uncertainty,
+        })
     }
 
-    fn apply(&mut self, out: ServoOutput) -> Result<ServoOutput, K::Error> {
-        let Some((step, freq)) = out.action.correction() else {
-            return Ok(out);
-        };
-        if let Some(d) = step {
-            if let Err(e) = self.clock.step(d) {
-                self.servo.applied(&Applied {
-                    step: None,
-                    freq: self.freq,
-                });
-                return Err(e);
+    fn push(&mut self, r: &Reading) -> Result<Status, K::Error> {
+        let now = self.clock.now()?.as_nanos();
+        if self.engine.push_reading(now, SourceId(0), r) {
+            self.carry_out(now)?;
+        }
+        Ok(*self.engine.status())
+    }
+
+    /// Carries out the engine's commands until it waits; the first error of
+    /// the clock is returned after the engine has been told.
+    fn carry_out(&mut self, now: u64) -> Result<(), K::Error> {
+        let mut first_err = None;
+        loop {
+            match self.engine.poll(now) {
+                Command::Adjust(a) => {
+                    let done = match a.freq {
+                        None => Ok(Adjusted {
+                            freq: self.engine.status().freq,
+                            at: Timestamp::EPOCH,
+                        }),
+                        Some(f) => match self.clock.set_frequency(f) {
+                            Ok(()) => match self.clock.now() {
+                                Ok(at) => Ok(Adjusted { freq: f, at }),
+                                Err(e) => {
+                                    first_err.get_or_insert(e);
+                                    Err(())
+                                }
+                            },
+                            Err(e) => {
+                                first_err.get_or_insert(e);
+                                Err(())
+                            }
+                        },
+                    };
+                    self.engine.on_adjusted(done);
+                }
+                Command::Step(d) => match self.clock.step(d) {
+                    Ok(()) => self.engine.on_stepped(true),
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                        self.engine.on_stepped(false);
+                    }
+                },
+                // Pushed updates read nothing and check nothing; the next
+                // reading comes when the caller has one.
+                Command::Wait(_)
+                | Command::Read { .. }
+                | Command::CheckClock
+                | Command::SaveState(_)
+                | Command::Halt(_) => break,
             }
         }
-        let result = self.clock.set_frequency(freq);
-        if result.is_ok() {
-            self.freq = freq;
-        }
-        self.servo.applied(&Applied {
-            step,
-            freq: self.freq,
-        });
-        result.map(|()| out)
+        first_err.map_or(Ok(()), Err)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::servo::{Action, ServoState};
+    use crate::engine::SyncState;
     use core::cell::Cell;
     use core::convert::Infallible;
 
@@ -708,25 +760,18 @@ mod tests {
         };
         let clock = CounterClock::new(ctr, Timestamp::from_nanos(200_000_000));
         let mut d = Disciplined::with_default_servo(clock);
-        let mut steps = 0;
         for k in 1..=300u64 {
             t.set(k * S);
             // Input capture: the counter latched at the edge.
             let edge = d.clock_mut().now_infallible();
             let out = d.pps_edge(edge, Duration::ZERO).unwrap();
-            if matches!(out.action, Action::Step { .. }) {
-                steps += 1;
-            }
             if k > 120 {
                 let off = offset_now(d.clock_mut(), &t);
                 assert!(off.abs() < 100, "second {k}: offset {off} ns");
-                assert!(matches!(
-                    out.state,
-                    ServoState::Locked | ServoState::LockedStable
-                ));
+                assert!(out.state.is_locked(), "{out:?}");
             }
         }
-        assert_eq!(steps, 1);
+        assert_eq!(d.engine().status().counters.steps, 1);
         // The correction cancels the counter's +35 ppm.
         let f = d.clock().frequency().floor_ppb();
         assert!((f + 35_000).abs() < 20, "correction {f} ppb");
@@ -756,7 +801,7 @@ mod tests {
             if k > 100 {
                 let off = offset_now(d.clock_mut(), &t);
                 assert!(off.abs() < 15_000, "second {k}: offset {off} ns");
-                assert_ne!(out.state, ServoState::Unlocked);
+                assert_ne!(out.state, SyncState::Unlocked);
             }
             // Past the high part of the pulse before waiting again.
             t.set(t.get() + 500_000_000);
@@ -832,7 +877,7 @@ mod tests {
             }
         }
         assert!(refused >= 1);
-        // What the servo was told is what the clock runs at.
-        assert_eq!(d.clock().0.frequency(), d.freq);
+        // What the engine was told is what the clock runs at.
+        assert_eq!(d.clock().0.frequency(), d.engine().status().freq);
     }
 }

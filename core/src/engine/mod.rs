@@ -328,7 +328,56 @@ impl<S: Servo> Engine<S> {
         }
     }
 
-    fn begin(&mut self, now_ns: u64) -> Command {
+    /// A reading that arrived by itself at loop time `now_ns` (a PPS edge,
+    /// an NTP reply, a pull-style caller's sample): an update runs on it at
+    /// once, without the clock checks; its commands come from
+    /// [`Engine::poll`]. `false` (and nothing done) while another update is
+    /// in progress or the engine has halted.
+    pub fn push_reading(&mut self, now_ns: u64, source: SourceId, r: &Reading) -> bool {
+        if let Phase::Read(s) = self.phase {
+            // It answers the read asked for.
+            self.on_reading(s, r);
+            return true;
+        }
+        if self.phase != Phase::Idle || self.halted.is_some() || self.queued.is_some() {
+            return false;
+        }
+        self.count_update(now_ns);
+        if let Some(cause) = self.pending.take() {
+            self.disrupt(cause);
+        }
+        self.phase = Phase::Read(source);
+        self.on_reading(source, r);
+        true
+    }
+
+    /// [`Engine::push_reading`] for a reading that did not come (a missed
+    /// PPS edge, an NTP timeout): holdover bookkeeping, at sink time
+    /// `sink_now`.
+    pub fn push_no_reading(
+        &mut self,
+        now_ns: u64,
+        source: SourceId,
+        error: ReadError,
+        sink_now: Timestamp,
+    ) -> bool {
+        if let Phase::Read(s) = self.phase {
+            self.on_read_error(s, error, sink_now);
+            return true;
+        }
+        if self.phase != Phase::Idle || self.halted.is_some() || self.queued.is_some() {
+            return false;
+        }
+        self.count_update(now_ns);
+        if let Some(cause) = self.pending.take() {
+            self.disrupt(cause);
+        }
+        self.phase = Phase::Read(source);
+        self.on_read_error(source, error, sink_now);
+        true
+    }
+
+    fn count_update(&mut self, now_ns: u64) {
         self.update_ns = now_ns;
         let c = &mut self.status.counters;
         c.updates = c.updates.saturating_add(1);
@@ -338,6 +387,10 @@ impl<S: Servo> Engine<S> {
             self.servo.set_config(Self::servo_config(&self.cfg, true));
             self.notice(Notice::StepLimitReached(self.cfg.step_limit));
         }
+    }
+
+    fn begin(&mut self, now_ns: u64) -> Command {
+        self.count_update(now_ns);
         if self.cfg.clock_checks {
             self.phase = Phase::Check;
             Command::CheckClock
