@@ -145,7 +145,7 @@ impl Reading {
             offset: s.offset,
             local_ts: s.local_ts,
             delay: s.delay,
-            uncertainty: Duration::from_nanos(s.delay.as_nanos() / 2),
+            uncertainty: s.uncertainty(),
         }
     }
 }

@@ -109,6 +109,16 @@ pub struct PhcSample {
     pub delay: Duration,
 }
 
+impl PhcSample {
+    /// The half-width of the interval the true offset lies in: a PHC
+    /// latched anywhere inside the triple is within ±delay/2 of the offset
+    /// (zero for a cross-timestamp). The one place keel turns a PHC read's
+    /// delay into an uncertainty.
+    pub const fn uncertainty(&self) -> Duration {
+        Duration::from_nanos(self.delay.as_nanos() / 2)
+    }
+}
+
 impl PhcReading {
     /// The best offset sample of this reading: the cross-timestamp itself, or
     /// the triple with the shortest interval, read at its midpoint (phc2sys's

@@ -71,7 +71,9 @@ pub enum Action {
     None,
     /// Set the clock's frequency correction to this value (absolute).
     SetFrequency(Ppb),
-    /// Step the clock by `step` (added to it), then set the frequency.
+    /// Step the clock by `step` (added to it) and set the frequency. keel's
+    /// engine writes the frequency first, then steps by `step` less the
+    /// drift of the old frequency since the reading (see `engine`).
     Step {
         /// Added to the local clock.
         step: Duration,

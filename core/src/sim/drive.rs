@@ -198,7 +198,7 @@ pub fn run_observed<S: Servo>(
         let sample = sample.map(|s| OffsetSample {
             offset: s.offset,
             local_ts: s.local_ts,
-            uncertainty: Duration::from_nanos(s.delay.as_nanos() / 2),
+            uncertainty: s.uncertainty(),
         });
         let out = match sample {
             Some(s) => servo.sample(&s),
