@@ -2045,13 +2045,6 @@ extern "C" {
 const char *keel_version(void);
 
 /**
- * The precompiled `core` of a Unix target is built to unwind and names
- * this personality routine; with `panic = "abort"` nothing unwinds through
- * keel, so it is never called.
- */
-void rust_eh_personality(void);
-
-/**
  * `sizeof(keel_engine)` as this library was built: compare with the
  * header's at start-up to catch a header/library mismatch.
  */
