@@ -1797,7 +1797,8 @@ typedef struct keel_servo_config {
  * interval apart. On the scenario report's +50 ppm frequency step at 1
  * update/s the peak error is 150 µs in pull mode against 56 µs with the
  * re-reads (`cargo test -p keel-tests --test ffi_c pull -- --nocapture`
- * prints both); the steady state is the same to the bit.
+ * prints both); the steady state is the same (bit for bit as with
+ * feedback, for an output applied exactly).
  */
 typedef struct keel_servo {
   uint64_t _opaque[KEEL_SERVO_STORAGE_WORDS];

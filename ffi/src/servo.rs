@@ -56,7 +56,8 @@ pub const KEEL_SERVO_STORAGE_SIZE: usize = KEEL_SERVO_STORAGE_WORDS * 8;
 /// interval apart. On the scenario report's +50 ppm frequency step at 1
 /// update/s the peak error is 150 µs in pull mode against 56 µs with the
 /// re-reads (`cargo test -p keel-tests --test ffi_c pull -- --nocapture`
-/// prints both); the steady state is the same to the bit.
+/// prints both); the steady state is the same (bit for bit as with
+/// feedback, for an output applied exactly).
 #[repr(C)]
 pub struct keel_servo {
     _opaque: [u64; KEEL_SERVO_STORAGE_WORDS],
