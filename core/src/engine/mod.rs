@@ -39,7 +39,6 @@ pub use io::{
 
 use heapless::Deque;
 
-use crate::num::Real;
 use crate::servo::{Applied, OffsetSample, Servo, ServoConfig, ServoOutput};
 use crate::time::{Duration, Ppb, Timestamp};
 
@@ -131,9 +130,9 @@ pub struct Engine<S> {
     /// What keel last wrote (`None`: nothing yet, or to be rewritten).
     written: Option<Ppb>,
     failed_updates: u64,
-    /// Exponential mean and variance of the frequency while locked, ppb and
-    /// ppb²; restarted by a disruption.
-    freq_stats: Option<(Real, Real)>,
+    /// Exponential mean (ppb 32.32) and variance (ppb², 16 fraction bits)
+    /// of the frequency while locked; restarted by a disruption.
+    freq_stats: Option<(i64, i64)>,
     status: Status,
     notices: Deque<Notice, NOTICES>,
     notices_dropped: u32,
@@ -828,14 +827,22 @@ impl<S: Servo> Engine<S> {
             });
     }
 
+    /// Folds the frequency in force into its exponential mean and variance
+    /// (weight 1/16 per locked update): the mean in ppb 32.32, the variance
+    /// in ppb² with 16 fraction bits (saturating far outside a lock).
     fn learn_frequency(&mut self) {
-        let f = Real::from_fixed(self.freq_in_force.to_bits(), 32);
+        let f = self.freq_in_force.to_bits();
         self.freq_stats = Some(match self.freq_stats {
-            None => (f, Real::ZERO),
+            None => (f, 0),
             Some((mean, var)) => {
-                let d = f - mean;
-                let w = Real::ratio(1, 16);
-                (mean + d * w, var * Real::ratio(15, 16) + d * d * w)
+                let d = f.saturating_sub(mean);
+                // ppb with 8 fraction bits: its square has 16.
+                let d8 = d >> 24;
+                (
+                    mean.saturating_add(d >> 4),
+                    var.saturating_sub(var >> 4)
+                        .saturating_add(d8.saturating_mul(d8) >> 4),
+                )
             }
         });
     }
@@ -847,9 +854,14 @@ impl<S: Servo> Engine<S> {
         if !self.status.state.is_locked() {
             return None;
         }
+        let sd8 = var.unsigned_abs().isqrt();
         Some(SavedFrequency {
             freq: self.freq_in_force,
-            sd: Ppb::from_bits(var.sqrt().to_fixed(32)),
+            sd: Ppb::from_bits(
+                i64::try_from(sd8)
+                    .unwrap_or(i64::MAX)
+                    .saturating_mul(1 << 24),
+            ),
         })
     }
 }
