@@ -127,7 +127,8 @@ pub struct Engine<S> {
     last_check: Option<ClockCheck>,
     leap_quiet: bool,
     freq_in_force: Ppb,
-    /// What keel last wrote (`None`: nothing yet, or to be rewritten).
+    /// What keel last wrote (`None`: another process changed it; keel's is
+    /// written back with the next update).
     written: Option<Ppb>,
     failed_updates: u64,
     /// Exponential mean (ppb 32.32) and variance (ppb², 16 fraction bits)
@@ -161,7 +162,8 @@ impl<S: Servo> Engine<S> {
             last_check: None,
             leap_quiet: false,
             freq_in_force: freq,
-            written: None,
+            // What the caller says is in force counts as keel's own.
+            written: Some(freq),
             failed_updates: 0,
             freq_stats: None,
             status: Status {
@@ -653,7 +655,11 @@ impl<S: Servo> Engine<S> {
             }
             return self.finish(Some(out));
         }
-        let freq_asked = correction.map(|(_, f)| f);
+        // The servo's frequency; or, when another process changed the
+        // frequency (nothing written since), keel's own put back at once.
+        let freq_asked = correction
+            .map(|(_, f)| f)
+            .or_else(|| self.written.is_none().then_some(self.freq_in_force));
         if freq_asked.is_none() && status.is_none() {
             return self.finish(Some(out));
         }
@@ -727,12 +733,14 @@ impl<S: Servo> Engine<S> {
             };
             return Command::Step(by);
         }
-        self.servo.applied(&Applied {
-            step: None,
-            freq: self.freq_in_force,
-        });
-        if let Some(t) = took_effect {
-            self.servo.applied_at(t);
+        if out.action.correction().is_some() {
+            self.servo.applied(&Applied {
+                step: None,
+                freq: self.freq_in_force,
+            });
+            if let Some(t) = took_effect {
+                self.servo.applied_at(t);
+            }
         }
         self.finish(Some(out))
     }

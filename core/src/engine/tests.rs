@@ -350,7 +350,37 @@ fn another_process_dialling_the_frequency_is_seen_and_reacquired() {
     let mut log = Log::default();
     drive(&mut e, &mut m, 30_000_000_000, false, &mut log);
     let before = e.status().counters;
+    let keels = e.status().freq;
     m.corr_ppb += 300.0;
+    // The update that sees it puts keel's frequency back at once, though
+    // the servo re-acquires (and holds) after the disruption.
+    m.advance_to(e.next_update_ns());
+    assert_eq!(e.poll(m.t_ns), Command::CheckClock);
+    e.on_clock_check(&m.check());
+    let Command::Read { source, .. } = e.poll(m.t_ns) else {
+        panic!("a read");
+    };
+    e.on_reading(
+        source,
+        &Reading {
+            offset: Duration::from_nanos(m.offset_ns as i64),
+            local_ts: m.local(),
+            delay: Duration::ZERO,
+            uncertainty: Duration::ZERO,
+        },
+    );
+    let Command::Adjust(Adjust { freq: Some(f), .. }) = e.poll(m.t_ns) else {
+        panic!("keel's frequency written back");
+    };
+    assert!(
+        (f.to_bits() - keels.to_bits()).abs() < 1 << 32,
+        "{f:?} {keels:?}"
+    );
+    m.corr_ppb = f.to_bits() as f64 / 4_294_967_296.0;
+    e.on_adjusted(Ok(Adjusted {
+        freq: f,
+        at: m.local(),
+    }));
     drive(&mut e, &mut m, 40_000_000_000, false, &mut log);
     let after = e.status().counters;
     assert_eq!(after.interference, before.interference + 1);
