@@ -241,6 +241,11 @@ pub trait ClockBackend {
     fn frozen(&self) -> bool {
         false
     }
+    /// Simulation only: how the run's speed compared with the one asked,
+    /// when it fell short (a factor beyond what the machine can run).
+    fn speed_note(&self) -> Option<String> {
+        None
+    }
 }
 
 /// `CLOCK_REALTIME`'s range: 10 % through the tick plus 500 ppm.
@@ -266,6 +271,14 @@ pub enum Speed {
     /// This many simulated seconds per real second (1 = real time).
     Factor(f64),
 }
+
+/// Longest a simulated catch-up runs before the daemon's loop gets control
+/// back (signals must be handled within 100 ms).
+pub const CATCH_UP_BUDGET: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// World segments (wander steps, events) advanced between two looks at the
+/// real-time budget.
+const CATCH_UP_SEGMENTS: u32 = 256;
 
 /// The simulation's stand-in for `/etc/machine-id` (the state file's
 /// record is then the same on every machine, and tests are deterministic).
@@ -311,6 +324,15 @@ impl PhcDevice for SimDev<'_> {
             SimReadError::InvalidSamples => PhcError::Invalid,
             SimReadError::Frozen => PhcError::Frozen,
         })
+    }
+}
+
+/// A speed factor: `1×`, `0.25×`, `1234×`, `5.6e7×`.
+pub fn fmt_factor(x: f64) -> String {
+    if (1e-3..1e5).contains(&x) {
+        format!("{}×", (x * 1000.0).round() / 1000.0)
+    } else {
+        format!("{x:.1e}×")
     }
 }
 
@@ -406,11 +428,18 @@ impl ClockBackend for SimClock {
     }
 
     fn catch_up(&mut self, deadline_ns: u64) {
+        // Never past the loop's deadline (the next update or the end): a
+        // factor larger than the machine can run skips no update, the
+        // simulation only falls behind real time ([`ClockBackend::speed_note`]).
         let t = match self.speed {
             Speed::Max => deadline_ns,
-            Speed::Factor(_) => self.target_ns(),
+            Speed::Factor(_) => self.target_ns().min(deadline_ns),
         };
-        self.world.advance_to(t);
+        // In pieces, within a real-time budget: the loop gets back to
+        // poll(2) (signals, status) in time whatever the span. Where it
+        // stops changes nothing in the simulated world.
+        let budget = Instant::now() + CATCH_UP_BUDGET;
+        while !self.world.advance_toward(t, CATCH_UP_SEGMENTS) && Instant::now() < budget {}
         // A frozen guest's CLOCK_MONOTONIC stands still while CLOCK_BOOTTIME
         // (true time here) runs on: account the frozen span, as seen at the
         // loop's wake-ups, when the guest runs again.
@@ -511,6 +540,25 @@ impl ClockBackend for SimClock {
 
     fn frozen(&self) -> bool {
         self.world.is_frozen()
+    }
+
+    fn speed_note(&self) -> Option<String> {
+        let Speed::Factor(asked) = self.speed else {
+            return None;
+        };
+        let real = self.started.elapsed().as_secs_f64();
+        #[allow(clippy::cast_precision_loss, reason = "display")]
+        let ran = self.world.now_ns() as f64 / 1e9 / real.max(1e-9);
+        // Behind where real time would have it by more than 10 %.
+        #[allow(clippy::cast_precision_loss, reason = "comparison")]
+        let behind = (self.world.now_ns() as f64) < self.target_ns() as f64 * 0.9;
+        behind.then(|| {
+            format!(
+                "speed: asked {}, ran {} (as fast as this machine allows; every update was made, none skipped)",
+                fmt_factor(asked),
+                fmt_factor(ran)
+            )
+        })
     }
 
     fn truth(&self) -> Option<Truth> {
@@ -933,6 +981,54 @@ mod tests {
         assert_eq!(c.loop_now_ns(), 5_000_000_000);
         assert!(c.truth().is_some());
         assert!(c.read().is_ok());
+    }
+
+    #[test]
+    fn a_huge_factor_never_passes_the_deadline_nor_holds_the_loop() {
+        let mut c = SimClock::new(
+            &SimConfig::default(),
+            1,
+            "standard",
+            Speed::Factor(1e308),
+            Reader::new(crate::phc::MethodChoice::Auto, 5),
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert_eq!(c.poll_timeout_ms(1_000_000_000), 0);
+        // Was: straight to the real-time target (u64::MAX ns), skipping
+        // every update in between, for minutes.
+        c.catch_up(1_000_000_000);
+        assert_eq!(c.loop_now_ns(), 1_000_000_000);
+        c.catch_up(2_000_000_000);
+        assert_eq!(c.loop_now_ns(), 2_000_000_000);
+        // A deadline at the end of time: back within the budget, short of it.
+        let t = Instant::now();
+        c.catch_up(u64::MAX);
+        assert!(c.loop_now_ns() < u64::MAX);
+        assert!(
+            t.elapsed() < CATCH_UP_BUDGET * 20,
+            "catch-up held the loop for {:?}",
+            t.elapsed()
+        );
+        let note = c.speed_note().expect("the speed fell short");
+        assert!(
+            note.starts_with("speed: asked 1.0e308×, ran ")
+                && note.ends_with(
+                    "(as fast as this machine allows; every update was made, none skipped)"
+                ),
+            "{note}"
+        );
+        // A factor the machine keeps up with says nothing.
+        let mut slow = SimClock::new(
+            &SimConfig::default(),
+            1,
+            "standard",
+            Speed::Factor(1.0),
+            Reader::new(crate::phc::MethodChoice::Auto, 5),
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        slow.catch_up(u64::MAX);
+        assert!(slow.loop_now_ns() >= 200_000_000);
+        assert_eq!(slow.speed_note(), None);
     }
 
     #[test]

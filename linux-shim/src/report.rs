@@ -121,6 +121,10 @@ pub struct RunStats {
     bounds: Vec<f32>,
     /// Updates.
     pub updates: u64,
+    /// Updates with the truth known in the first half.
+    first_n: u64,
+    /// Time of the last update, s.
+    last_t: Option<f64>,
 }
 
 impl RunStats {
@@ -136,7 +140,11 @@ impl RunStats {
     /// Adds an update.
     pub fn add(&mut self, r: &Record) {
         self.updates += 1;
+        self.last_t = Some(r.t_s);
         let Some(t) = r.true_ns else { return };
+        if r.t_s < self.half_s {
+            self.first_n += 1;
+        }
         if t.abs() > 1000.0 {
             if r.t_s < self.half_s {
                 self.last_above_1us_first_half = Some(r.t_s);
@@ -165,26 +173,41 @@ impl RunStats {
     /// The end table (markdown).
     pub fn table(&mut self, head: &[(String, String)]) -> String {
         let mut rows: Vec<(String, String)> = head.to_vec();
+        // A window that never ran has no figures ("-"), and says why.
+        let stopped = self.last_t.map_or_else(
+            || "no update was made".to_string(),
+            |t| format!("the run stopped at t = {t:.0} s"),
+        );
         let settle = match self.last_above_1us_first_half {
+            _ if self.first_n == 0 => format!("- ({stopped})"),
             None => "0 s (never above)".to_string(),
             Some(t) if t + self.interval_s >= self.half_s => "not within the first half".into(),
             Some(t) => format!("{:.0} s", t + self.interval_s),
         };
         rows.push(("settle: |true offset| < 1 µs from".into(), settle));
-        let n = self.steady_n.max(1);
         #[allow(clippy::cast_precision_loss, reason = "statistics")]
-        let nf = n as f64;
+        let nf = self.steady_n as f64;
+        let second = |v: String| {
+            if self.steady_n == 0 {
+                format!(
+                    "- (the second half, from t = {:.0} s, did not run: {stopped})",
+                    self.half_s
+                )
+            } else {
+                v
+            }
+        };
         rows.push((
             "RMS |true offset|, second half".into(),
-            fmt_ns((self.steady_sq / nf).sqrt()),
+            second(fmt_ns((self.steady_sq / nf).sqrt())),
         ));
         rows.push((
             "max |true offset|, second half".into(),
-            fmt_ns(self.steady_max),
+            second(fmt_ns(self.steady_max)),
         ));
         rows.push((
             "RMS true frequency error, second half".into(),
-            format!("{:.2} ppb", (self.steady_freq_sq / nf).sqrt()),
+            second(format!("{:.2} ppb", (self.steady_freq_sq / nf).sqrt())),
         ));
         if let Some(t) = self.last_above_1us_second_half {
             rows.push((
@@ -266,8 +289,22 @@ pub fn csv_row(r: &Record) -> String {
     )
 }
 
+/// Set when an output file (the CSV trace) could not be written: `keel sync`
+/// then exits non-zero. (The daemon loop logs the error and carries on.)
+static OUTPUT_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Did writing an output file fail during this run?
+pub fn output_failed() -> bool {
+    OUTPUT_FAILED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A CSV trace written as the run goes.
-pub struct Csv(std::io::BufWriter<std::fs::File>);
+pub struct Csv {
+    w: std::io::BufWriter<std::fs::File>,
+    path: std::path::PathBuf,
+    /// The first write error (later rows are not tried).
+    failed: Option<std::io::Error>,
+}
 
 impl Csv {
     /// Creates `path`.
@@ -280,20 +317,41 @@ impl Csv {
         let mut w = std::io::BufWriter::new(f);
         w.write_all(CSV_HEADER.as_bytes())
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(Self(w))
+        Ok(Self {
+            w,
+            path: path.to_path_buf(),
+            failed: None,
+        })
     }
 
-    /// Appends a row.
+    /// Appends a row. The first failure is logged once and remembered.
     pub fn row(&mut self, r: &Record) {
-        let _ = self.0.write_all(csv_row(r).as_bytes());
+        if self.failed.is_some() {
+            return;
+        }
+        if let Err(e) = self.w.write_all(csv_row(r).as_bytes()) {
+            crate::error!(
+                "{}: cannot write the CSV trace: {e}; the trace is incomplete",
+                self.path.display()
+            );
+            OUTPUT_FAILED.store(true, std::sync::atomic::Ordering::Relaxed);
+            self.failed = Some(e);
+        }
     }
 
     /// Flushes.
     ///
     /// # Errors
-    /// The write failed.
+    /// A write failed (now or earlier).
     pub fn finish(mut self) -> std::io::Result<()> {
-        self.0.flush()
+        let r = match self.failed.take() {
+            Some(e) => Err(e),
+            None => self.w.flush(),
+        };
+        if r.is_err() {
+            OUTPUT_FAILED.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        r
     }
 }
 
@@ -486,6 +544,42 @@ mod tests {
         ] {
             assert!(squeezed.contains(want), "{want} in {t}");
         }
+    }
+
+    #[test]
+    fn a_window_that_never_ran_has_no_figures() {
+        let squeeze = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+        // Stopped at 40 s of a 100 s run: the second half never ran (it
+        // read "RMS 0.0 ns" before).
+        let mut st = RunStats::new(100.0, 1.0);
+        for t in 0..=40 {
+            st.add(&rec(f64::from(t), 10.0, Some(50.0)));
+        }
+        let t = squeeze(&st.table(&[]));
+        for want in [
+            "| settle: |true offset| < 1 µs from | 0 s (never above) |",
+            "| RMS |true offset|, second half | - (the second half, from t = 50 s, did not run: the run stopped at t = 40 s) |",
+            "| max |true offset|, second half | - (the second half, from t = 50 s, did not run: the run stopped at t = 40 s) |",
+            "| RMS true frequency error, second half | - (the second half, from t = 50 s, did not run: the run stopped at t = 40 s) |",
+        ] {
+            assert!(t.contains(want), "{want} in {t}");
+        }
+        assert!(!t.contains("| 0.0 ns |"), "{t}");
+        // No update at all: no settle time either (it read "0 s").
+        let mut none = RunStats::new(100.0, 1.0);
+        let t = squeeze(&none.table(&[]));
+        assert!(
+            t.contains("| settle: |true offset| < 1 µs from | - (no update was made) |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| error bound violations | 0 of 0 checks |"),
+            "{t}"
+        );
+        assert!(
+            !t.contains("0.0 ns") && !t.contains("0 s (never above)"),
+            "{t}"
+        );
     }
 
     #[test]

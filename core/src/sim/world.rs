@@ -445,28 +445,50 @@ impl World {
     /// time is monotone). The cost is linear in the number of wander steps
     /// and events crossed.
     pub fn advance_to(&mut self, t_true_ns: u64) {
-        while self.now < t_true_ns {
-            let mut next = t_true_ns
-                .min(self.now.saturating_add(MAX_SEGMENT_NS))
-                .min(self.next_wander);
-            if let Some(e) = self.events.get(self.cursor) {
-                next = next.min(e.at_ns);
+        while self.advance_segment(t_true_ns) {}
+    }
+
+    /// [`World::advance_to`] in pieces: crosses at most `max_segments` of
+    /// the breakpoints (wander steps, events, delayed writes) on the way to
+    /// `t_true_ns`, and says whether it got there. Where it stops changes
+    /// nothing: the same segments are integrated as by one `advance_to`, so
+    /// a caller can return to its own loop (signals) in between.
+    pub fn advance_toward(&mut self, t_true_ns: u64, max_segments: u32) -> bool {
+        for _ in 0..max_segments {
+            if !self.advance_segment(t_true_ns) {
+                return true;
             }
-            if let Some(&(at, _)) = self.pending.front() {
-                next = next.min(at);
-            }
-            if self.frozen_until > self.now {
-                next = next.min(self.frozen_until);
-            }
-            if next <= self.now {
-                // Unreachable (every breakpoint is in the future after
-                // `process_due`); guarantees progress regardless.
-                next = t_true_ns;
-            }
-            self.integrate(self.now, next);
-            self.now = next;
-            self.process_due();
         }
+        self.now >= t_true_ns
+    }
+
+    /// One segment of [`World::advance_to`]; `false` when `t_true_ns` is
+    /// already reached.
+    fn advance_segment(&mut self, t_true_ns: u64) -> bool {
+        if self.now >= t_true_ns {
+            return false;
+        }
+        let mut next = t_true_ns
+            .min(self.now.saturating_add(MAX_SEGMENT_NS))
+            .min(self.next_wander);
+        if let Some(e) = self.events.get(self.cursor) {
+            next = next.min(e.at_ns);
+        }
+        if let Some(&(at, _)) = self.pending.front() {
+            next = next.min(at);
+        }
+        if self.frozen_until > self.now {
+            next = next.min(self.frozen_until);
+        }
+        if next <= self.now {
+            // Unreachable (every breakpoint is in the future after
+            // `process_due`); guarantees progress regardless.
+            next = t_true_ns;
+        }
+        self.integrate(self.now, next);
+        self.now = next;
+        self.process_due();
+        true
     }
 
     /// True time, ns since the start.
@@ -1161,6 +1183,34 @@ mod tests {
             );
             assert_eq!(a.true_offset_ns().to_bits(), b.true_offset_ns().to_bits());
         }
+    }
+
+    #[test]
+    fn advancing_in_pieces_is_advancing_at_once() {
+        let cfg = rich_config();
+        let mut a = World::new(&cfg, 5);
+        let mut b = World::new(&cfg, 5);
+        let mut pieces = 0u32;
+        for k in 1..100 {
+            // Several wander steps and events per target.
+            let t = k * 7 * S + 123_456;
+            a.advance_to(t);
+            // A few segments at a time (a daemon returning to its loop).
+            while !b.advance_toward(t, 1 + u32::try_from(k % 3).unwrap()) {
+                pieces += 1;
+            }
+            assert!(b.advance_toward(t, 0));
+            assert_eq!(a.now_ns(), b.now_ns());
+            assert_eq!(a.local_time(), b.local_time());
+            assert_eq!(a.true_offset_ns().to_bits(), b.true_offset_ns().to_bits());
+            assert_eq!(
+                a.natural_freq_ppb().to_bits(),
+                b.natural_freq_ppb().to_bits()
+            );
+        }
+        assert!(pieces > 0, "never stopped short");
+        // Far beyond the end of time: bounded work per call.
+        assert!(!b.advance_toward(u64::MAX, 10));
     }
 
     // ---- read noise and outliers -----------------------------------------
