@@ -21,6 +21,7 @@ mod timescale;
 mod timex;
 mod vmclock;
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -315,7 +316,7 @@ fn sync(args: &[String]) -> Result<ExitCode, Failure> {
             let sim = scenario::build(&sa.scenario, duration).map_err(Failure::Usage)?;
             let speed = match sa.speed {
                 Speed::Max => "max".to_string(),
-                Speed::Factor(x) => format!("{x}×"),
+                Speed::Factor(x) => clock::fmt_factor(x),
             };
             table_head.push(("scenario".into(), sa.scenario.clone()));
             table_head.push((
@@ -369,21 +370,12 @@ fn sync(args: &[String]) -> Result<ExitCode, Failure> {
                         .map_err(Failure::Runtime)?,
                 )
             };
-            // Refuse a PHC we cannot open now, with a fix; later losses are
-            // handled by holdover and reopening.
-            if let Err((kind, e)) = LinuxPhc::open(&dev) {
-                return Err(Failure::Runtime(format!(
-                    "{}: cannot open the PHC: {e}{}",
-                    dev.display(),
-                    match kind {
-                        phc::PhcError::Permission =>
-                            " (run as a user that can read it, e.g. add a udev rule or DeviceAllow= in the systemd unit)",
-                        phc::PhcError::NoDevice =>
-                            " (is the driver loaded? `modprobe ptp_kvm`; `keel phc` lists what exists)",
-                        _ => "",
-                    }
-                )));
+            // Refuse, now and with a fix, a sink or source that is not a PHC
+            // or cannot be opened; a PHC lost later is held over and reopened.
+            if let Some(sd) = &sink_dev {
+                check_phc(sd, "sink").map_err(Failure::Runtime)?;
             }
+            check_phc(&dev, "source").map_err(Failure::Runtime)?;
             // Two PHCs: the sink is kept on the source's time scale (phc2sys
             // applies no UTC/TAI shift between PHCs either). Else the
             // source's scale: configured, known, or read from evidence.
@@ -450,6 +442,11 @@ fn sync(args: &[String]) -> Result<ExitCode, Failure> {
                 ),
             )
         };
+    // Every output path is checked before the run (the CSV file is created
+    // by the daemon at start).
+    if let Some(p) = &sa.svg {
+        check_svg_path(p).map_err(Failure::Runtime)?;
+    }
     let duration_ns = if sa.sim {
         Some(sa.duration_ns.unwrap_or(600_000_000_000))
     } else {
@@ -482,6 +479,9 @@ fn sync(args: &[String]) -> Result<ExitCode, Failure> {
     let out = daemon::run(opts, backend.as_mut()).map_err(Failure::Runtime)?;
     if !out.table.is_empty() {
         println!("\n{}", out.table);
+        if let Some(note) = backend.speed_note() {
+            println!("{note}");
+        }
         if let Some(p) = &sa.csv {
             println!("trace: {}", p.display());
         }
@@ -489,7 +489,100 @@ fn sync(args: &[String]) -> Result<ExitCode, Failure> {
             println!("plot:  {}", p.display());
         }
     }
+    let mut lost = Vec::new();
+    if let Some(p) = sa.csv.as_ref().filter(|_| report::output_failed()) {
+        lost.push(format!("{}: the CSV trace is incomplete", p.display()));
+    }
+    if let Some(p) = sa.svg.as_ref().filter(|p| !svg_written(p)) {
+        lost.push(format!("{}: the SVG plot was not written", p.display()));
+    }
+    if !lost.is_empty() {
+        return Err(Failure::Runtime(format!(
+            "{} (the error is logged above); check the disk space and the path, and run again",
+            lost.join("; ")
+        )));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Can the SVG plot be written at `path`? Created (empty) now, so a bad path
+/// fails before the run, not after it; the plot is written at the end.
+fn check_svg_path(path: &Path) -> Result<(), String> {
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| {
+            format!(
+                "{}: cannot create the SVG plot: {e} (choose a writable path for --svg)",
+                path.display()
+            )
+        })?;
+    match f.metadata() {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(format!(
+            "{}: --svg needs a regular file, not a device, FIFO or socket (choose a file path)",
+            path.display()
+        )),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Was the whole SVG plot written to `path`?
+fn svg_written(path: &Path) -> bool {
+    std::fs::read(path).is_ok_and(|b| b.trim_ascii_end().ends_with(b"</svg>"))
+}
+
+/// Is `dev` a PHC that can be opened now? A path that is not a character
+/// device is not even opened (a FIFO would block); a character device that
+/// does not answer `PTP_CLOCK_GETCAPS` (`/dev/null`, a tty) is not a PHC.
+///
+/// # Errors
+/// What `dev` is instead, and what to do (`role` is `source` or `sink`).
+fn check_phc(dev: &Path, role: &str) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    let hint = "`keel phc` lists the PHCs of this machine";
+    match std::fs::metadata(dev) {
+        Ok(m) if !m.file_type().is_char_device() => {
+            let what = if m.is_dir() {
+                "a directory"
+            } else if m.is_file() {
+                "a regular file"
+            } else if m.file_type().is_fifo() {
+                "a FIFO"
+            } else {
+                "not a character device"
+            };
+            return Err(format!(
+                "{role} {}: not a PHC (it is {what}); set {role} to a /dev/ptpN device or a PHC clock name ({hint})",
+                dev.display()
+            ));
+        }
+        _ => {}
+    }
+    let mut d = LinuxPhc::open(dev).map_err(|(kind, e)| {
+        format!(
+            "{role} {}: cannot open the PHC: {e}{}",
+            dev.display(),
+            match kind {
+                phc::PhcError::Permission =>
+                    " (run as a user that can read it, e.g. add a udev rule or DeviceAllow= in the systemd unit)",
+                phc::PhcError::NoDevice =>
+                    " (is the driver loaded? `modprobe ptp_kvm`; `keel phc` lists what exists)",
+                _ => "",
+            }
+        )
+    })?;
+    match d.caps() {
+        Err(phc::PhcError::NotSupported | phc::PhcError::Invalid) => Err(format!(
+            "{role} {}: not a PHC: it does not answer PTP_CLOCK_GETCAPS; set {role} to a /dev/ptpN device or a PHC clock name ({hint})",
+            dev.display()
+        )),
+        // Busy or vanished: transient, handled by the daemon.
+        _ => Ok(()),
+    }
 }
 
 /// PHC − `CLOCK_REALTIME` (ns) of the PHC at `dev`, read at start with
@@ -747,6 +840,58 @@ fn phc_compare(dev: &Path, count: u32, samples: usize) -> Result<ExitCode, Failu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_is_not_a_phc_is_refused_at_start() {
+        // A character device that is no PHC: `keel sync` ran for ever in
+        // holdover on it.
+        let e = check_phc(Path::new("/dev/null"), "source").unwrap_err();
+        assert_eq!(
+            e,
+            "source /dev/null: not a PHC: it does not answer PTP_CLOCK_GETCAPS; set source to a /dev/ptpN device or a PHC clock name (`keel phc` lists the PHCs of this machine)"
+        );
+        let dir = std::env::temp_dir().join(format!("keel-main-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("ptp0");
+        std::fs::write(&file, "").unwrap();
+        let e = check_phc(&file, "sink").unwrap_err();
+        assert!(
+            e.contains("ptp0: not a PHC (it is a regular file); set sink to"),
+            "{e}"
+        );
+        // A FIFO is not opened (that would block).
+        let fifo = dir.join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = check_phc(&fifo, "source").unwrap_err();
+        assert!(e.contains("not a PHC (it is a FIFO)"), "{e}");
+        let e = check_phc(Path::new("/nonexistent/ptp9"), "source").unwrap_err();
+        assert!(e.contains("/nonexistent/ptp9: cannot open the PHC"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_svg_path_is_checked_before_the_run() {
+        let e = check_svg_path(Path::new("/proc/x.svg")).unwrap_err();
+        assert!(
+            e.starts_with("/proc/x.svg: cannot create the SVG plot: ")
+                && e.ends_with("(choose a writable path for --svg)"),
+            "{e}"
+        );
+        let e = check_svg_path(Path::new("/dev/null")).unwrap_err();
+        assert!(e.contains("--svg needs a regular file"), "{e}");
+        let dir = std::env::temp_dir().join(format!("keel-main-svg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("plot.svg");
+        check_svg_path(&p).unwrap();
+        assert!(!svg_written(&p));
+        std::fs::write(&p, "<svg>\n</svg>\n").unwrap();
+        assert!(svg_written(&p));
+        std::fs::write(&p, "<svg>\n<path").unwrap();
+        assert!(!svg_written(&p));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn durations() {

@@ -910,17 +910,18 @@ fn sink_errors_are_clear() {
 }
 
 #[test]
-fn an_unknown_phc_time_scale_is_never_guessed_blindly() {
-    // /dev/null opens but reads as no PHC: keel cannot tell its time scale
-    // from evidence and will not guess.
+fn a_source_that_is_no_phc_is_refused_whatever_the_time_scale() {
+    // /dev/null opens but is no PHC: refused at start (issue 18; it used to
+    // run for ever in holdover when time_scale was configured, and to fail
+    // on the time scale it could not read otherwise). Refusing to guess an
+    // unreadable PHC's time scale is tested in timescale.rs.
     let o = run(&["sync", "--dry-run", "--source", "/dev/null"]);
     let err = text(&o).1;
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(o.status.code(), Some(1), "{err}");
     assert_eq!(
         err.trim_end(),
-        "keel: /dev/null (unknown PHC): keel does not know this PHC's time scale and could not read it against the system clock to tell; set time_scale = \"utc\" or \"tai\" in keel.toml (ptp4l keeps a NIC's PHC on TAI)"
+        "keel: source /dev/null: not a PHC: it does not answer PTP_CLOCK_GETCAPS; set source to a /dev/ptpN device or a PHC clock name (`keel phc` lists the PHCs of this machine)"
     );
-    // Configured, it is taken as it is.
     let dir = tmpdir("time-scale");
     let p = dir.join("keel.toml");
     std::fs::write(
@@ -939,9 +940,8 @@ fn an_unknown_phc_time_scale_is_never_guessed_blindly() {
         "1s",
     ]);
     let err = text(&o).1;
-    assert!(o.status.success(), "{err}");
-    assert!(err.contains("PHC read failed"), "{err}");
-    assert!(!err.contains("time scale"), "{err}");
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("source /dev/null: not a PHC"), "{err}");
 }
 
 /// Writes a state file for the simulated `CLOCK_REALTIME`: version 2 (no
