@@ -136,23 +136,26 @@ impl Metrics {
 /// Reads what `c` sent, answers a complete request, writes what the socket
 /// takes.
 fn step(c: &mut Conn, now: Instant, body: &dyn Fn() -> String) -> Next {
-    if !c.answered {
-        let mut tmp = [0u8; 1024];
-        loop {
-            match c.s.read(&mut tmp) {
-                Ok(0) => return Next::Close,
-                Ok(n) => {
-                    c.buf.extend_from_slice(tmp.get(..n).unwrap_or(&[]));
-                    c.active = now;
-                    if c.buf.len() > MAX_REQUEST {
-                        return Next::Close;
-                    }
+    // Read what came in (after the answer: discarded, so a readable socket
+    // does not wake the loop again and again), a bounded amount per call.
+    let mut tmp = [0u8; 1024];
+    for _ in 0..16 {
+        match c.s.read(&mut tmp) {
+            Ok(0) => return Next::Close,
+            Ok(_) if c.answered => {}
+            Ok(n) => {
+                c.buf.extend_from_slice(tmp.get(..n).unwrap_or(&[]));
+                c.active = now;
+                if c.buf.len() > MAX_REQUEST {
+                    return Next::Close;
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return Next::Close,
             }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Next::Close,
         }
+    }
+    if !c.answered {
         if !(c.buf.windows(4).any(|w| w == b"\r\n\r\n") || c.buf.windows(2).any(|w| w == b"\n\n")) {
             return Next::Keep;
         }
