@@ -227,7 +227,10 @@ impl Loop<'_> {
         }
         if l.error == PhcError::NotSupported {
             self.signalled = Some(if using.is_some() {
-                format!("{} stopped working ({}), as after a live migration", l.method, l.error)
+                format!(
+                    "{} stopped working ({}), as after a live migration",
+                    l.method, l.error
+                )
             } else {
                 format!("{} stopped working ({})", l.method, l.error)
             });

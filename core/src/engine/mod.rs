@@ -27,7 +27,8 @@
 //! frequency statistics for the state file, and the next deadline: the
 //! regular grid, or sooner when the servo asks for a re-read.
 //!
-//! Integer and [`Real`] arithmetic only; no allocation; deterministic.
+//! Integer arithmetic only (the servo adds [`crate::num::Real`]); no allocation;
+//! deterministic.
 
 mod io;
 
