@@ -182,6 +182,10 @@ impl RunStats {
             _ if self.first_n == 0 => format!("- ({stopped})"),
             None => "0 s (never above)".to_string(),
             Some(t) if t + self.interval_s >= self.half_s => "not within the first half".into(),
+            // Stopped early, still above at its last update: no evidence.
+            Some(t) if self.steady_n == 0 && self.last_t == Some(t) => {
+                format!("- (not settled when {stopped})")
+            }
             Some(t) => format!("{:.0} s", t + self.interval_s),
         };
         rows.push(("settle: |true offset| < 1 µs from".into(), settle));
@@ -565,6 +569,16 @@ mod tests {
             assert!(t.contains(want), "{want} in {t}");
         }
         assert!(!t.contains("| 0.0 ns |"), "{t}");
+        // Stopped early while still above 1 µs: not "settled from 41 s".
+        let mut st = RunStats::new(100.0, 1.0);
+        for t in 0..=40 {
+            st.add(&rec(f64::from(t), 5e3, None));
+        }
+        let t = squeeze(&st.table(&[]));
+        assert!(
+            t.contains("| settle: |true offset| < 1 µs from | - (not settled when the run stopped at t = 40 s) |"),
+            "{t}"
+        );
         // No update at all: no settle time either (it read "0 s").
         let mut none = RunStats::new(100.0, 1.0);
         let t = squeeze(&none.table(&[]));
