@@ -36,6 +36,9 @@ use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use keel_core::engine::SavedPrior;
+use keel_core::time::Ppb;
+
 /// What survives a restart.
 #[derive(Clone, Debug, PartialEq)]
 pub struct State {
@@ -104,7 +107,7 @@ pub enum Doubt {
         /// Now.
         now: String,
     },
-    /// Saved this many days ago (more than [`AGE_FREE_DAYS`]).
+    /// Saved this many days ago (more than `SavedPrior::AGE_FREE_S`).
     Old(f64),
     /// Saved this many seconds in the future: the system clock is behind,
     /// the age is unknown.
@@ -137,17 +140,6 @@ impl fmt::Display for Doubt {
         }
     }
 }
-
-/// The standard deviation (ppb) a saved frequency is widened to when it was
-/// learnt on another machine, clocksource or source, or when that is not
-/// known: a cloned VM or another host can be tens of ppm off.
-pub const MISMATCH_SD_PPB: f64 = 10_000.0;
-
-/// Days a saved frequency is trusted as it is.
-pub const AGE_FREE_DAYS: f64 = 1.0;
-
-/// Wander allowed per day of age (ppb), up to [`MISMATCH_SD_PPB`].
-pub const AGE_SD_PPB_PER_DAY: f64 = 1_000.0;
 
 /// Why a state file was not used.
 #[derive(Debug)]
@@ -288,11 +280,9 @@ impl State {
 
     /// The standard deviation (ppb) to trust the saved frequency with, on
     /// the machine `now` at Unix time `now_unix`, and why it is wider than
-    /// saved. Widened to at least [`MISMATCH_SD_PPB`] when the machine,
-    /// clocksource or source differs or is unknown, or when the age is
-    /// unknown; otherwise, after [`AGE_FREE_DAYS`], by
-    /// [`AGE_SD_PPB_PER_DAY`] per day of age up to [`MISMATCH_SD_PPB`].
-    /// Never narrower than saved.
+    /// saved: the engine decides the width
+    /// ([`keel_core::engine::SavedPrior::trusted_sd`]) from whether machine,
+    /// clocksource and source are the same and known, and from the age.
     pub fn prior(&self, now: &Origin, now_unix: u64) -> (f64, Vec<Doubt>) {
         let mut doubts = Vec::new();
         let fields = [
@@ -311,22 +301,27 @@ impl State {
                 });
             }
         }
-        let mut sd = self.freq_sd_ppb;
-        if !doubts.is_empty() {
-            sd = sd.max(MISMATCH_SD_PPB);
-        }
-        if self.saved_unix > now_unix.saturating_add(3600) {
+        let age_s = if self.saved_unix > now_unix.saturating_add(3600) {
             doubts.push(Doubt::Future(self.saved_unix - now_unix));
-            sd = sd.max(MISMATCH_SD_PPB);
+            None
         } else {
-            #[allow(clippy::cast_precision_loss, reason = "days")]
-            let days = now_unix.saturating_sub(self.saved_unix) as f64 / 86_400.0;
-            if days > AGE_FREE_DAYS {
-                doubts.push(Doubt::Old(days));
-                let aged = (self.freq_sd_ppb + AGE_SD_PPB_PER_DAY * days).min(MISMATCH_SD_PPB);
-                sd = sd.max(aged);
+            let age = now_unix.saturating_sub(self.saved_unix);
+            if age > SavedPrior::AGE_FREE_S {
+                #[allow(clippy::cast_precision_loss, reason = "days, for the log")]
+                doubts.push(Doubt::Old(age as f64 / 86_400.0));
             }
-        }
+            Some(age)
+        };
+        // How far to trust it is the engine's decision.
+        let saved = SavedPrior {
+            freq: Ppb::from_f64(self.freq_ppb),
+            sd: Ppb::from_f64(self.freq_sd_ppb),
+            same_origin: !doubts
+                .iter()
+                .any(|d| matches!(d, Doubt::Unknown(_) | Doubt::Differs { .. })),
+            age_s,
+        };
+        let sd = saved.trusted_sd().to_f64();
         (sd, doubts)
     }
 
@@ -597,7 +592,7 @@ mod tests {
             },
             T0,
         );
-        assert_eq!(sd, MISMATCH_SD_PPB);
+        assert_eq!(sd, SavedPrior::MISMATCH_SD.to_f64());
         assert_eq!(d.len(), 1);
         assert!(d[0].is_mismatch());
         assert!(d[0].to_string().contains("another machine"), "{}", d[0]);
@@ -609,7 +604,7 @@ mod tests {
             },
             T0,
         );
-        assert_eq!(sd, MISMATCH_SD_PPB);
+        assert_eq!(sd, SavedPrior::MISMATCH_SD.to_f64());
         assert_eq!(
             d.iter().map(ToString::to_string).collect::<Vec<_>>(),
             [
@@ -623,7 +618,7 @@ mod tests {
             ..st()
         };
         let (sd, d) = old.prior(&here(), T0);
-        assert_eq!(sd, MISMATCH_SD_PPB);
+        assert_eq!(sd, SavedPrior::MISMATCH_SD.to_f64());
         assert_eq!(
             d,
             [
@@ -656,10 +651,10 @@ mod tests {
         assert_eq!(d, [Doubt::Old(3.0)]);
         assert_eq!(d[0].to_string(), "it was saved 3.0 days ago");
         let (sd, _) = st().prior(&here(), T0 + 400 * DAY);
-        assert_eq!(sd, MISMATCH_SD_PPB);
+        assert_eq!(sd, SavedPrior::MISMATCH_SD.to_f64());
         // Saved in the future: the age is unknown.
         let (sd, d) = st().prior(&here(), T0 - DAY);
-        assert_eq!(sd, MISMATCH_SD_PPB);
+        assert_eq!(sd, SavedPrior::MISMATCH_SD.to_f64());
         assert_eq!(d, [Doubt::Future(DAY)]);
         // Saved at the epoch's end: no overflow.
         let late = State {
@@ -667,7 +662,7 @@ mod tests {
             ..st()
         };
         assert_eq!(late.prior(&here(), u64::MAX).0, 0.5);
-        assert_eq!(late.prior(&here(), 0).0, MISMATCH_SD_PPB);
+        assert_eq!(late.prior(&here(), 0).0, SavedPrior::MISMATCH_SD.to_f64());
     }
 
     #[test]

@@ -498,6 +498,62 @@ pub enum DisruptionCause {
     Interference,
 }
 
+/// A frequency saved earlier (a state file) and what is known of where and
+/// when it was learnt: how far to trust it as a prior.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SavedPrior {
+    /// The correction that kept the clock on time.
+    pub freq: Ppb,
+    /// Its standard deviation when saved.
+    pub sd: Ppb,
+    /// Learnt on this machine, clocksource and source, as far as known
+    /// (`false` when any differs or is not recorded).
+    pub same_origin: bool,
+    /// Seconds since it was saved; `None` when unknown (saved "in the
+    /// future": the clock is behind).
+    pub age_s: Option<u64>,
+}
+
+impl SavedPrior {
+    /// The standard deviation a prior learnt elsewhere (another machine,
+    /// clocksource or source, or unknown) is widened to: a cloned VM or
+    /// another host can be tens of ppm off.
+    pub const MISMATCH_SD: Ppb = Ppb::from_ppb(10_000);
+    /// Seconds a saved frequency is trusted as it is.
+    pub const AGE_FREE_S: u64 = 86_400;
+    /// Wander allowed per day of age, up to [`SavedPrior::MISMATCH_SD`].
+    pub const AGE_SD_PER_DAY: Ppb = Ppb::from_ppb(1_000);
+
+    /// The standard deviation to trust it with: never narrower than saved;
+    /// at least [`SavedPrior::MISMATCH_SD`] when learnt elsewhere or of
+    /// unknown age; after [`SavedPrior::AGE_FREE_S`], wider by
+    /// [`SavedPrior::AGE_SD_PER_DAY`] per day of age, up to the mismatch
+    /// width.
+    pub fn trusted_sd(&self) -> Ppb {
+        let mut sd = self.sd;
+        if !self.same_origin {
+            sd = sd.max(Self::MISMATCH_SD);
+        }
+        match self.age_s {
+            None => sd = sd.max(Self::MISMATCH_SD),
+            Some(a) if a > Self::AGE_FREE_S => {
+                #[allow(
+                    clippy::arithmetic_side_effects,
+                    reason = "i64 × u64 fits in i128; the divisor is a constant"
+                )]
+                let wander = i128::from(Self::AGE_SD_PER_DAY.to_bits()) * i128::from(a) / 86_400;
+                let aged = Ppb::from_bits(i64::try_from(wander).unwrap_or(i64::MAX))
+                    .saturating_add(self.sd)
+                    .min(Self::MISMATCH_SD);
+                sd = sd.max(aged);
+            }
+            Some(_) => {}
+        }
+        sd
+    }
+}
+
 /// Is `step` within one second of ± TAI − UTC (`tai_utc_s`), i.e. the step a
 /// wrong guess at a source's time scale would make?
 pub fn is_scale_step(step: Duration, tai_utc_s: i64) -> bool {

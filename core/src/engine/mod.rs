@@ -35,7 +35,7 @@ mod io;
 pub use io::{
     Adjust, Adjusted, ClockCheck, Command, Counters, Disruption, DisruptionCause, EngineConfig,
     Halt, KernelStatus, LeapBits, MAX_SOURCES, Notice, ReadError, Reading, SavedFrequency,
-    SinkConfig, SourceConfig, SourceId, SourceKind, Status, SyncState, is_scale_step,
+    SavedPrior, SinkConfig, SourceConfig, SourceId, SourceKind, Status, SyncState, is_scale_step,
 };
 
 use heapless::Deque;
@@ -214,6 +214,15 @@ impl<S: Servo> Engine<S> {
     pub fn set_frequency_prior(&mut self, freq: Ppb, sd: Ppb) {
         let f = freq.clamp_abs(self.cfg.sink.max_frequency);
         self.servo.set_frequency_prior(f, sd);
+    }
+
+    /// A frequency saved earlier: its prior, widened for its origin and
+    /// age ([`SavedPrior::trusted_sd`]). Returns the standard deviation
+    /// used.
+    pub fn set_saved_frequency(&mut self, saved: &SavedPrior) -> Ppb {
+        let sd = saved.trusted_sd();
+        self.set_frequency_prior(saved.freq, sd);
+        sd
     }
 
     /// Changes the update interval (a configuration reload).

@@ -85,6 +85,19 @@ impl Ppb {
         Self(self.0.saturating_neg())
     }
 
+    /// From a float ppb value (configuration files, reports), saturating;
+    /// NaN gives zero. Not for the sample path.
+    #[allow(clippy::cast_possible_truncation, reason = "saturating float-to-int")]
+    pub fn from_f64(ppb: f64) -> Self {
+        Self::from_bits((ppb * 4_294_967_296.0) as i64)
+    }
+
+    /// As a float ppb value (reports). Not for the sample path.
+    #[allow(clippy::cast_precision_loss, reason = "reporting")]
+    pub fn to_f64(self) -> f64 {
+        self.to_bits() as f64 / 4_294_967_296.0
+    }
+
     /// Clamp to `±limit` (`limit` taken as its absolute value).
     #[must_use]
     pub fn clamp_abs(self, limit: Self) -> Self {
