@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use keel_core::measure::phc::{PHC_MAX_SAMPLES, PhcReading, ReadMethod};
 use keel_core::time::Timestamp;
 
-use crate::ptp;
+use crate::ptp::{self, Answer as _};
 
 /// Why a PHC read failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -437,10 +437,10 @@ impl LinuxPhc {
     /// The ioctl's error.
     pub fn caps(&mut self) -> Result<ptp::ClockCaps, PhcError> {
         self.ensure_open()?;
-        let mut caps = ptp::ClockCaps::default();
+        let mut caps = ptp::caps_request();
         // SAFETY: `caps` is a live, properly sized `struct ptp_clock_caps`
         // that the kernel fills in; the fd is open for the call's duration.
-        let rc = unsafe { libc::ioctl(self.fd()?, ptp::PTP_CLOCK_GETCAPS.into(), &raw mut caps) };
+        let rc = unsafe { libc::ioctl(self.fd()?, ptp::PTP_CLOCK_GETCAPS, &raw mut caps) };
         check(rc).map(|()| caps)
     }
 }
@@ -474,26 +474,24 @@ impl PhcDevice for LinuxPhc {
         let fd = self.fd()?;
         match method {
             ReadMethod::Precise => {
-                let mut req = ptp::SysOffsetPrecise::request();
+                let mut req = ptp::precise_request();
                 // SAFETY: `req` is a live `struct ptp_sys_offset_precise` the
                 // kernel reads and fills; the fd stays open during the call.
-                let rc =
-                    unsafe { libc::ioctl(fd, ptp::PTP_SYS_OFFSET_PRECISE.into(), &raw mut req) };
+                let rc = unsafe { libc::ioctl(fd, ptp::PTP_SYS_OFFSET_PRECISE, &raw mut req) };
                 check(rc)?;
                 req.reading().map_err(|_| PhcError::Invalid)
             }
             ReadMethod::Extended => {
-                let mut req = ptp::SysOffsetExtended::request(n);
+                let mut req = ptp::extended_request(n);
                 // SAFETY: as above, for `struct ptp_sys_offset_extended`.
-                let rc =
-                    unsafe { libc::ioctl(fd, ptp::PTP_SYS_OFFSET_EXTENDED.into(), &raw mut req) };
+                let rc = unsafe { libc::ioctl(fd, ptp::PTP_SYS_OFFSET_EXTENDED, &raw mut req) };
                 check(rc)?;
                 req.reading().map_err(|_| PhcError::Invalid)
             }
             ReadMethod::Basic => {
-                let mut req = ptp::SysOffset::request(n);
+                let mut req = ptp::sys_offset_request(n);
                 // SAFETY: as above, for `struct ptp_sys_offset`.
-                let rc = unsafe { libc::ioctl(fd, ptp::PTP_SYS_OFFSET.into(), &raw mut req) };
+                let rc = unsafe { libc::ioctl(fd, ptp::PTP_SYS_OFFSET, &raw mut req) };
                 check(rc)?;
                 req.reading().map_err(|_| PhcError::Invalid)
             }

@@ -1,162 +1,132 @@
-//! `<linux/ptp_clock.h>` mirrors: the ioctl request numbers and structs keel
-//! uses, with pure request builders and pure conversions of the kernel's
-//! answers into [`PhcReading`]s. Nothing here performs I/O.
+//! `<linux/ptp_clock.h>`: the structs and ioctl request numbers keel uses,
+//! taken from `libc` (which encodes the request numbers for each
+//! architecture's `_IOC` layout: asm-generic, powerpc, mips, sparc), with pure
+//! request builders and pure conversions of the kernel's answers into
+//! [`PhcReading`]s. Nothing here performs I/O.
 
 use keel_core::measure::phc::{PHC_MAX_SAMPLES, PhcReading, PhcTriple};
 use keel_core::time::Timestamp;
 
-/// `struct ptp_clock_time`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ClockTime {
-    /// Seconds.
-    pub sec: i64,
-    /// Nanoseconds, `0..1e9`.
-    pub nsec: u32,
-    /// Reserved.
-    pub reserved: u32,
-}
-
-impl ClockTime {
-    /// As a keel timestamp; `None` for a time before 1970 or a nanosecond
-    /// field out of range (a broken driver).
-    pub fn to_timestamp(self) -> Option<Timestamp> {
-        let sec = u64::try_from(self.sec).ok()?;
-        (self.nsec < 1_000_000_000).then(|| Timestamp::from_secs_nanos(sec, self.nsec))
-    }
-}
-
 /// `struct ptp_clock_caps` (80 bytes).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ClockCaps {
-    /// Maximum frequency adjustment, ppb.
-    pub max_adj: i32,
-    /// Programmable alarms.
-    pub n_alarm: i32,
-    /// External timestamp channels.
-    pub n_ext_ts: i32,
-    /// Programmable periodic outputs.
-    pub n_per_out: i32,
-    /// PPS callback.
-    pub pps: i32,
-    /// Input/output pins.
-    pub n_pins: i32,
-    /// Whether the clock supports precise system-device cross timestamps.
-    pub cross_timestamping: i32,
-    /// Whether the clock supports adjust phase.
-    pub adjust_phase: i32,
-    /// Maximum phase adjustment, ns.
-    pub max_phase_adj: i32,
-    /// Reserved.
-    pub rsv: [i32; 11],
-}
-
+pub use libc::ptp_clock_caps as ClockCaps;
+/// `struct ptp_clock_time`: seconds, nanoseconds `0..1e9`, reserved.
+pub use libc::ptp_clock_time as ClockTime;
 /// `struct ptp_sys_offset` (`PTP_SYS_OFFSET`, basic): `2n + 1` alternating
 /// system/PHC/system… timestamps.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct SysOffset {
-    /// Requested number of PHC readings, `1..=25`.
-    pub n_samples: u32,
-    /// Reserved, zero.
-    pub rsv: [u32; 3],
-    /// `sys, phc, sys, phc, …, sys`.
-    pub ts: [ClockTime; 2 * PHC_MAX_SAMPLES + 1],
-}
+pub use libc::ptp_sys_offset as SysOffset;
+/// `struct ptp_sys_offset_extended` (`PTP_SYS_OFFSET_EXTENDED`):
+/// `[sys_before, phc, sys_after]` per sample.
+pub use libc::ptp_sys_offset_extended as SysOffsetExtended;
+/// `struct ptp_sys_offset_precise` (`PTP_SYS_OFFSET_PRECISE`): the PHC,
+/// `CLOCK_REALTIME` and `CLOCK_MONOTONIC_RAW` at the same instant.
+pub use libc::ptp_sys_offset_precise as SysOffsetPrecise;
 
-/// `struct ptp_sys_offset_extended` (`PTP_SYS_OFFSET_EXTENDED`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct SysOffsetExtended {
-    /// Requested number of triples, `1..=25`.
-    pub n_samples: u32,
-    /// System clock of the triples (0 = `CLOCK_REALTIME`; was `rsv[0]`).
-    pub clockid: i32,
-    /// Reserved, zero.
-    pub rsv: [u32; 2],
-    /// `[sys_before, phc, sys_after]` per sample.
-    pub ts: [[ClockTime; 3]; PHC_MAX_SAMPLES],
-}
+/// `PTP_CLOCK_GETCAPS`: `_IOR('=', 1, struct ptp_clock_caps)`.
+pub use libc::PTP_CLOCK_GETCAPS;
+/// `PTP_SYS_OFFSET`: `_IOW('=', 5, struct ptp_sys_offset)`.
+pub use libc::PTP_SYS_OFFSET;
+/// `PTP_SYS_OFFSET_EXTENDED`: `_IOWR('=', 9, struct ptp_sys_offset_extended)`.
+pub use libc::PTP_SYS_OFFSET_EXTENDED;
+/// `PTP_SYS_OFFSET_PRECISE`: `_IOWR('=', 8, struct ptp_sys_offset_precise)`.
+pub use libc::PTP_SYS_OFFSET_PRECISE;
 
-/// `struct ptp_sys_offset_precise` (`PTP_SYS_OFFSET_PRECISE`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SysOffsetPrecise {
-    /// The PHC.
-    pub device: ClockTime,
-    /// `CLOCK_REALTIME` at the same instant.
-    pub sys_realtime: ClockTime,
-    /// `CLOCK_MONOTONIC_RAW` at the same instant.
-    pub sys_monoraw: ClockTime,
-    /// Reserved, zero.
-    pub rsv: [u32; 4],
-}
-
+// The kernel's sizes (the same on every architecture: the structs hold only
+// 32-bit fields and `ptp_clock_time`, whose 64-bit seconds come first). The
+// request numbers encode them, so a wrong size would be a wrong request.
 const _: () = assert!(size_of::<ClockTime>() == 16);
 const _: () = assert!(size_of::<ClockCaps>() == 80);
 const _: () = assert!(size_of::<SysOffset>() == 832);
 const _: () = assert!(size_of::<SysOffsetExtended>() == 1216);
 const _: () = assert!(size_of::<SysOffsetPrecise>() == 64);
-
-/// `_IOC(dir, '=', nr, size)` of the asm-generic layout (x86, arm64, riscv).
-const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
-    #[allow(
-        clippy::cast_possible_truncation,
-        reason = "struct sizes are checked above to fit the 14-bit size field"
-    )]
-    let size = size as u32;
-    (dir << 30) | (size << 16) | ((b'=' as u32) << 8) | nr
-}
-
-const IOC_WRITE: u32 = 1;
-const IOC_READ: u32 = 2;
-
-/// `PTP_CLOCK_GETCAPS`: `_IOR('=', 1, struct ptp_clock_caps)`.
-pub const PTP_CLOCK_GETCAPS: u32 = ioc(IOC_READ, 1, size_of::<ClockCaps>());
-/// `PTP_SYS_OFFSET`: `_IOW('=', 5, struct ptp_sys_offset)`.
-pub const PTP_SYS_OFFSET: u32 = ioc(IOC_WRITE, 5, size_of::<SysOffset>());
-/// `PTP_SYS_OFFSET_PRECISE`: `_IOWR('=', 8, struct ptp_sys_offset_precise)`.
-pub const PTP_SYS_OFFSET_PRECISE: u32 = ioc(IOC_READ | IOC_WRITE, 8, size_of::<SysOffsetPrecise>());
-/// `PTP_SYS_OFFSET_EXTENDED`: `_IOWR('=', 9, struct ptp_sys_offset_extended)`.
-pub const PTP_SYS_OFFSET_EXTENDED: u32 =
-    ioc(IOC_READ | IOC_WRITE, 9, size_of::<SysOffsetExtended>());
+// keel's sample count is the kernel's `PTP_MAX_SAMPLES`.
+const _: () = assert!(PHC_MAX_SAMPLES == libc::PTP_MAX_SAMPLES as usize);
 
 /// A kernel answer that cannot be a valid reading.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BadReading;
 
+/// A `ptp_clock_time` as a keel timestamp; `None` for a time before 1970 or a
+/// nanosecond field out of range (a broken driver).
+fn to_timestamp(t: &ClockTime) -> Option<Timestamp> {
+    let sec = u64::try_from(t.sec).ok()?;
+    (t.nsec < 1_000_000_000).then(|| Timestamp::from_secs_nanos(sec, t.nsec))
+}
+
+const ZERO_TIME: ClockTime = ClockTime {
+    sec: 0,
+    nsec: 0,
+    reserved: 0,
+};
+
 fn clamp_n(n: usize) -> u32 {
     u32::try_from(n.clamp(1, PHC_MAX_SAMPLES)).unwrap_or(1)
 }
 
-impl SysOffset {
-    /// A request for `n` readings (clamped to `1..=25`).
-    pub fn request(n: usize) -> Self {
-        Self {
-            n_samples: clamp_n(n),
-            rsv: [0; 3],
-            ts: [ClockTime::default(); 2 * PHC_MAX_SAMPLES + 1],
-        }
+/// An all-zero `struct ptp_clock_caps` for `PTP_CLOCK_GETCAPS` to fill in.
+pub fn caps_request() -> ClockCaps {
+    ClockCaps {
+        max_adj: 0,
+        n_alarm: 0,
+        n_ext_ts: 0,
+        n_per_out: 0,
+        pps: 0,
+        n_pins: 0,
+        cross_timestamping: 0,
+        adjust_phase: 0,
+        max_phase_adj: 0,
+        rsv: [0; 11],
     }
+}
 
-    /// The triples of the answer: `(ts[2i], ts[2i+1], ts[2i+2])`.
+/// A `PTP_SYS_OFFSET` request for `n` readings (clamped to `1..=25`).
+pub fn sys_offset_request(n: usize) -> SysOffset {
+    SysOffset {
+        n_samples: clamp_n(n),
+        rsv: [0; 3],
+        ts: [ZERO_TIME; 2 * PHC_MAX_SAMPLES + 1],
+    }
+}
+
+/// A `PTP_SYS_OFFSET_EXTENDED` request for `n` triples (clamped to `1..=25`)
+/// against `CLOCK_REALTIME`.
+pub fn extended_request(n: usize) -> SysOffsetExtended {
+    SysOffsetExtended {
+        n_samples: clamp_n(n),
+        clockid: libc::CLOCK_REALTIME,
+        rsv: [0; 2],
+        ts: [[ZERO_TIME; 3]; PHC_MAX_SAMPLES],
+    }
+}
+
+/// An empty `PTP_SYS_OFFSET_PRECISE` request.
+pub fn precise_request() -> SysOffsetPrecise {
+    SysOffsetPrecise {
+        device: ZERO_TIME,
+        sys_realtime: ZERO_TIME,
+        sys_monoraw: ZERO_TIME,
+        rsv: [0; 4],
+    }
+}
+
+/// The kernel's answer to a `PTP_SYS_OFFSET*` request, as a reading.
+pub trait Answer {
+    /// The reading of the answer.
     ///
     /// # Errors
     /// [`BadReading`] for an out-of-range count or timestamp.
-    pub fn reading(&self) -> Result<PhcReading, BadReading> {
+    fn reading(&self) -> Result<PhcReading, BadReading>;
+}
+
+impl Answer for SysOffset {
+    /// The triples of the answer: `(ts[2i], ts[2i+1], ts[2i+2])`.
+    fn reading(&self) -> Result<PhcReading, BadReading> {
         let n = usize::try_from(self.n_samples).map_err(|_| BadReading)?;
         if n == 0 || n > PHC_MAX_SAMPLES {
             return Err(BadReading);
         }
         let mut samples = [PhcTriple::default(); PHC_MAX_SAMPLES];
         for (i, s) in samples.iter_mut().take(n).enumerate() {
-            let t = |k: usize| {
-                self.ts
-                    .get(k)
-                    .and_then(|c| c.to_timestamp())
-                    .ok_or(BadReading)
-            };
+            let t = |k: usize| self.ts.get(k).and_then(to_timestamp).ok_or(BadReading);
             *s = PhcTriple {
                 sys_before: t(2 * i)?,
                 phc: t(2 * i + 1)?,
@@ -167,22 +137,9 @@ impl SysOffset {
     }
 }
 
-impl SysOffsetExtended {
-    /// A request for `n` triples (clamped to `1..=25`) against `CLOCK_REALTIME`.
-    pub fn request(n: usize) -> Self {
-        Self {
-            n_samples: clamp_n(n),
-            clockid: libc::CLOCK_REALTIME,
-            rsv: [0; 2],
-            ts: [[ClockTime::default(); 3]; PHC_MAX_SAMPLES],
-        }
-    }
-
+impl Answer for SysOffsetExtended {
     /// The triples of the answer.
-    ///
-    /// # Errors
-    /// [`BadReading`] for an out-of-range count or timestamp.
-    pub fn reading(&self) -> Result<PhcReading, BadReading> {
+    fn reading(&self) -> Result<PhcReading, BadReading> {
         let n = usize::try_from(self.n_samples).map_err(|_| BadReading)?;
         if n == 0 || n > PHC_MAX_SAMPLES {
             return Err(BadReading);
@@ -190,29 +147,21 @@ impl SysOffsetExtended {
         let mut samples = [PhcTriple::default(); PHC_MAX_SAMPLES];
         for (s, [a, p, b]) in samples.iter_mut().zip(self.ts.iter()).take(n) {
             *s = PhcTriple {
-                sys_before: a.to_timestamp().ok_or(BadReading)?,
-                phc: p.to_timestamp().ok_or(BadReading)?,
-                sys_after: b.to_timestamp().ok_or(BadReading)?,
+                sys_before: to_timestamp(a).ok_or(BadReading)?,
+                phc: to_timestamp(p).ok_or(BadReading)?,
+                sys_after: to_timestamp(b).ok_or(BadReading)?,
             };
         }
         Ok(PhcReading::Sampled { samples, len: n })
     }
 }
 
-impl SysOffsetPrecise {
-    /// An empty request.
-    pub fn request() -> Self {
-        Self::default()
-    }
-
+impl Answer for SysOffsetPrecise {
     /// The cross-timestamp of the answer.
-    ///
-    /// # Errors
-    /// [`BadReading`] for an out-of-range timestamp.
-    pub fn reading(&self) -> Result<PhcReading, BadReading> {
+    fn reading(&self) -> Result<PhcReading, BadReading> {
         Ok(PhcReading::Precise {
-            sys: self.sys_realtime.to_timestamp().ok_or(BadReading)?,
-            phc: self.device.to_timestamp().ok_or(BadReading)?,
+            sys: to_timestamp(&self.sys_realtime).ok_or(BadReading)?,
+            phc: to_timestamp(&self.device).ok_or(BadReading)?,
         })
     }
 }
@@ -222,12 +171,49 @@ mod tests {
     use super::*;
     use keel_core::time::Duration;
 
+    /// The request number's 32 bits (`Ioctl` is `c_ulong` on glibc, `c_int`
+    /// on musl).
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "request numbers are 32-bit in every layout"
+    )]
+    fn bits(request: libc::Ioctl) -> u32 {
+        request as u32
+    }
+
     #[test]
+    #[cfg(not(any(
+        target_arch = "powerpc",
+        target_arch = "powerpc64",
+        target_arch = "mips",
+        target_arch = "mips64",
+        target_arch = "sparc",
+        target_arch = "sparc64"
+    )))]
     fn request_numbers_match_the_kernel_header() {
-        assert_eq!(PTP_CLOCK_GETCAPS, 0x8050_3d01);
-        assert_eq!(PTP_SYS_OFFSET, 0x4340_3d05);
-        assert_eq!(PTP_SYS_OFFSET_PRECISE, 0xc040_3d08);
-        assert_eq!(PTP_SYS_OFFSET_EXTENDED, 0xc4c0_3d09);
+        // asm-generic: 2 direction bits (write 1, read 2), 14 size bits.
+        assert_eq!(bits(PTP_CLOCK_GETCAPS), 0x8050_3d01);
+        assert_eq!(bits(PTP_SYS_OFFSET), 0x4340_3d05);
+        assert_eq!(bits(PTP_SYS_OFFSET_PRECISE), 0xc040_3d08);
+        assert_eq!(bits(PTP_SYS_OFFSET_EXTENDED), 0xc4c0_3d09);
+    }
+
+    #[test]
+    #[cfg(any(
+        target_arch = "powerpc",
+        target_arch = "powerpc64",
+        target_arch = "mips",
+        target_arch = "mips64",
+        target_arch = "sparc",
+        target_arch = "sparc64"
+    ))]
+    fn request_numbers_match_the_kernel_header() {
+        // powerpc, mips, sparc: 3 direction bits (read 2, write 4), 13 size bits.
+        assert_eq!(bits(PTP_CLOCK_GETCAPS), 0x4050_3d01);
+        assert_eq!(bits(PTP_SYS_OFFSET), 0x8340_3d05);
+        assert_eq!(bits(PTP_SYS_OFFSET_PRECISE), 0xc040_3d08);
+        assert_eq!(bits(PTP_SYS_OFFSET_EXTENDED), 0xc4c0_3d09);
     }
 
     fn ct(sec: i64, nsec: u32) -> ClockTime {
@@ -240,16 +226,16 @@ mod tests {
 
     #[test]
     fn requests_clamp_the_count() {
-        assert_eq!(SysOffset::request(0).n_samples, 1);
-        assert_eq!(SysOffset::request(5).n_samples, 5);
-        assert_eq!(SysOffset::request(99).n_samples, 25);
-        let e = SysOffsetExtended::request(30);
+        assert_eq!(sys_offset_request(0).n_samples, 1);
+        assert_eq!(sys_offset_request(5).n_samples, 5);
+        assert_eq!(sys_offset_request(99).n_samples, 25);
+        let e = extended_request(30);
         assert_eq!((e.n_samples, e.clockid, e.rsv), (25, 0, [0, 0]));
     }
 
     #[test]
     fn basic_answer_shares_timestamps() {
-        let mut r = SysOffset::request(2);
+        let mut r = sys_offset_request(2);
         // sys 10.000000100, phc 9.000000150, sys 10.000000200, phc 9.000000260, sys 10.000000300
         r.ts[0] = ct(10, 100);
         r.ts[1] = ct(9, 150);
@@ -271,7 +257,7 @@ mod tests {
 
     #[test]
     fn extended_and_precise_answers() {
-        let mut r = SysOffsetExtended::request(1);
+        let mut r = extended_request(1);
         r.ts[0] = [ct(5, 0), ct(5, 400), ct(5, 1000)];
         let best = r.reading().unwrap().best_sample().unwrap();
         // sys midpoint 5.000000500 − phc 5.000000400 = +100 ns (system ahead)
@@ -279,7 +265,7 @@ mod tests {
         let p = SysOffsetPrecise {
             device: ct(7, 10),
             sys_realtime: ct(7, 0),
-            ..SysOffsetPrecise::request()
+            ..precise_request()
         };
         let best = p.reading().unwrap().best_sample().unwrap();
         assert_eq!(best.offset, Duration::from_nanos(-10));
@@ -288,15 +274,21 @@ mod tests {
 
     #[test]
     fn broken_answers_are_rejected() {
-        let mut r = SysOffsetExtended::request(1);
+        let mut r = extended_request(1);
         r.ts[0] = [ct(-1, 0), ct(5, 0), ct(5, 0)];
         assert_eq!(r.reading(), Err(BadReading));
         r.ts[0] = [ct(5, 1_000_000_000), ct(5, 0), ct(5, 0)];
         assert_eq!(r.reading(), Err(BadReading));
         r.n_samples = 26;
         assert_eq!(r.reading(), Err(BadReading));
-        let mut b = SysOffset::request(1);
+        let mut b = sys_offset_request(1);
         b.n_samples = 0;
         assert_eq!(b.reading(), Err(BadReading));
+    }
+
+    #[test]
+    fn caps_request_is_zero() {
+        let c = caps_request();
+        assert_eq!((c.max_adj, c.n_pins, c.rsv), (0, 0, [0; 11]));
     }
 }
