@@ -232,6 +232,19 @@ pub trait ClockBackend {
     /// # Errors
     /// The kernel refused, or the sink has no such state (a PHC).
     fn set_status(&mut self, s: KernelStatus) -> io::Result<()>;
+    /// Writes the frequency (if any) and the kernel status (if any), in one
+    /// `clock_adjtime` where the sink allows (`CLOCK_REALTIME`). Returns the
+    /// frequency write's result (the correction in force) and the status
+    /// write's.
+    fn adjust(
+        &mut self,
+        freq: Option<Ppb>,
+        status: Option<KernelStatus>,
+    ) -> (Option<io::Result<Ppb>>, Option<io::Result<()>>) {
+        let f = freq.map(|f| self.set_frequency(f));
+        let s = status.map(|s| self.set_status(s));
+        (f, s)
+    }
     /// A disruption signalled by the platform (vmclock's marker), once.
     fn take_disruption(&mut self) -> Option<&'static str>;
     /// The ground truth (simulation only).
@@ -729,6 +742,9 @@ pub struct LinuxClock {
     label: String,
     vmclock: Option<VmclockWatch>,
     sink: Option<PhcSink>,
+    /// `CLOCK_REALTIME`'s status bits as last read (their leap bits are kept
+    /// when keel has no leap information), saving a query per write.
+    status_bits: Option<i32>,
 }
 
 impl LinuxClock {
@@ -741,7 +757,18 @@ impl LinuxClock {
             label: label.to_string(),
             vmclock: None,
             sink: None,
+            status_bits: None,
         }
+    }
+
+    /// The kernel's status bits: as last read, else queried now.
+    fn current_status(&mut self) -> i32 {
+        if let Some(b) = self.status_bits {
+            return b;
+        }
+        let b = Self::query().map(|t| t.status).unwrap_or(0);
+        self.status_bits = Some(b);
+        b
     }
 
     /// Also watches a vmclock device's disruption marker.
@@ -890,9 +917,10 @@ impl ClockBackend for LinuxClock {
 
     fn frequency(&mut self) -> Option<Ppb> {
         match &mut self.sink {
-            None => Self::query()
-                .ok()
-                .map(|t| timex::kernel_freq(&t).to_ppb(KernelFreq::USER_HZ)),
+            None => Self::query().ok().map(|t| {
+                self.status_bits = Some(t.status);
+                timex::kernel_freq(&t).to_ppb(KernelFreq::USER_HZ)
+            }),
             // The kernel reports a PHC's frequency as the last ADJ_FREQUENCY
             // written to it by any process (`dialed_frequency` in
             // ptp_clock_adjtime), so another writer (ptp4l, phc2sys) shows
@@ -943,12 +971,38 @@ impl ClockBackend for LinuxClock {
         if self.sink.is_some() {
             return Err(no_status());
         }
-        match &self.actuator {
-            Some(a) => {
-                let current = Self::query().map(|t| t.status).unwrap_or(0);
-                a.apply(timex::status(s, current))
+        if self.actuator.is_none() {
+            return Ok(());
+        }
+        let current = self.current_status();
+        let t = timex::status(s, current);
+        self.status_bits = Some(t.status);
+        self.actuator.as_ref().map_or(Ok(()), |a| a.apply(t))
+    }
+
+    fn adjust(
+        &mut self,
+        freq: Option<Ppb>,
+        status: Option<KernelStatus>,
+    ) -> (Option<io::Result<Ppb>>, Option<io::Result<()>>) {
+        let (Some(f), Some(s), None, true) =
+            (freq, status, self.sink.as_ref(), self.actuator.is_some())
+        else {
+            let f = freq.map(|f| self.set_frequency(f));
+            let s = status.map(|s| self.set_status(s));
+            return (f, s);
+        };
+        // CLOCK_REALTIME: both in one clock_adjtime.
+        let k = KernelFreq::from_ppb(f, KernelFreq::USER_HZ);
+        let t = timex::frequency_and_status(k, s, self.current_status());
+        self.status_bits = Some(t.status);
+        let r = self.actuator.as_ref().map_or(Ok(()), |a| a.apply(t));
+        match r {
+            Ok(()) => (Some(Ok(k.to_ppb(KernelFreq::USER_HZ))), Some(Ok(()))),
+            Err(e) => {
+                let kind = e.kind();
+                (Some(Err(e)), Some(Err(io::Error::from(kind))))
             }
-            None => Ok(()),
         }
     }
 

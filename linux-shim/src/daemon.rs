@@ -79,16 +79,9 @@ pub struct Options {
 pub struct Outcome {
     /// The end table (simulation), else empty.
     pub table: String,
-}
-
-#[allow(clippy::cast_precision_loss, reason = "reporting")]
-fn ppb_f64(p: Ppb) -> f64 {
-    p.to_bits() as f64 / 4_294_967_296.0
-}
-
-#[allow(clippy::cast_possible_truncation, reason = "saturating float-to-int")]
-fn ppb_from_f64(v: f64) -> Ppb {
-    Ppb::from_bits((v * 4_294_967_296.0) as i64)
+    /// Output files that could not be written whole (each says which and
+    /// why): the run then fails.
+    pub lost: Vec<String>,
 }
 
 #[allow(clippy::cast_precision_loss, reason = "reporting")]
@@ -279,27 +272,24 @@ impl Loop<'_> {
     }
 
     fn adjust(&mut self, freq: Option<Ppb>, status: Option<KernelStatus>) {
-        let mut result = Ok(Adjusted {
-            freq: self.engine.status().freq,
-            at: Timestamp::from_nanos(0),
-        });
-        if let Some(want) = freq {
-            result = match self.backend.set_frequency(want) {
-                Ok(applied) => Ok(Adjusted {
-                    freq: applied,
-                    at: self.backend.sink_now(),
-                }),
-                Err(e) => {
-                    error!("cannot set the clock frequency: {e}; restarting the servo");
-                    Err(())
-                }
-            };
+        let (f, s) = self.backend.adjust(freq, status);
+        if let Some(Err(e)) = s {
+            warn!("cannot write the kernel's maxerror/status: {e}");
         }
-        if let Some(s) = status {
-            if let Err(e) = self.backend.set_status(s) {
-                warn!("cannot write the kernel's maxerror/status: {e}");
+        let result = match f {
+            None => Ok(Adjusted {
+                freq: self.engine.status().freq,
+                at: Timestamp::from_nanos(0),
+            }),
+            Some(Ok(applied)) => Ok(Adjusted {
+                freq: applied,
+                at: self.backend.sink_now(),
+            }),
+            Some(Err(e)) => {
+                error!("cannot set the clock frequency: {e}; restarting the servo");
+                Err(())
             }
-        }
+        };
         self.engine.on_adjusted(result);
     }
 
@@ -343,8 +333,8 @@ impl Loop<'_> {
                         } else {
                             format!(" of {}", self.backend.sink_name())
                         },
-                        ppb_f64(kernel),
-                        ppb_f64(wrote),
+                        Ppb::to_f64(kernel),
+                        Ppb::to_f64(wrote),
                         if realtime {
                             "chronyd, ntpd, systemd-timesyncd, phc2sys"
                         } else {
@@ -363,7 +353,7 @@ impl Loop<'_> {
                         .unwrap_or((Device::Source, PhcError::Invalid));
                     warn!(
                         "{d} read failed: {e}; holding over at {:+.3} ppb and retrying every update",
-                        ppb_f64(freq)
+                        Ppb::to_f64(freq)
                     );
                 }
                 #[allow(clippy::cast_precision_loss, reason = "log")]
@@ -491,7 +481,7 @@ impl Loop<'_> {
             self.snap.last_offset_ns = st.last_offset.map_or(0, Duration::as_nanos);
             self.snap.delay_ns = st.last_delay.as_nanos();
         }
-        rec.freq_ppb = ppb_f64(st.freq);
+        rec.freq_ppb = Ppb::to_f64(st.freq);
         rec.state = st.state.name();
         self.snap.state = st.state.name().to_string();
         self.snap.method.clone_from(&self.method);
@@ -550,8 +540,8 @@ impl Loop<'_> {
             return;
         };
         let st = State {
-            freq_ppb: ppb_f64(freq),
-            freq_sd_ppb: ppb_f64(sd),
+            freq_ppb: Ppb::to_f64(freq),
+            freq_sd_ppb: Ppb::to_f64(sd),
             saved_unix: self.backend.realtime().secs(),
             sink: self.backend.sink_name(),
             origin: self.backend.origin(),
@@ -701,7 +691,7 @@ fn load_prior(cfg: &Config, backend: &mut dyn ClockBackend) -> Option<(Ppb, Ppb)
                 st.freq_ppb,
                 sd
             );
-            Some((ppb_from_f64(st.freq_ppb), ppb_from_f64(sd)))
+            Some((Ppb::from_f64(st.freq_ppb), Ppb::from_f64(sd)))
         }
         Err(e @ StateError::Missing(_)) => {
             info!("{e}");
@@ -883,18 +873,27 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
     if lp.backend.adjusts() && lp.mode != Mode::Sim {
         info!(
             "frequency left at {:+.3} ppb",
-            ppb_f64(lp.engine.status().freq)
+            Ppb::to_f64(lp.engine.status().freq)
         );
     }
-    if let Some(c) = lp.csv.take() {
+    let mut lost = Vec::new();
+    if let (Some(c), Some(path)) = (lp.csv.take(), &opts.csv) {
         if let Err(e) = c.finish() {
-            error!("CSV trace: {e}");
+            error!("{}: cannot write the CSV trace: {e}", path.display());
+            lost.push(format!(
+                "{}: the CSV trace is incomplete ({e})",
+                path.display()
+            ));
         }
     }
     let truth = lp.backend.truth().is_some();
     if let (Some(p), Some(path)) = (&lp.plot, &opts.svg) {
         if let Err(e) = std::fs::write(path, p.svg(&opts.title, truth)) {
             error!("{}: cannot write the SVG plot: {e}", path.display());
+            lost.push(format!(
+                "{}: the SVG plot was not written ({e})",
+                path.display()
+            ));
         }
     }
     let c = lp.engine.status().counters;
@@ -917,15 +916,18 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
                     .map_or("-".into(), |m| m.to_string()),
             ));
             head.push(("state at the end".into(), lp.snap.state.clone()));
+            if let Some(note) = lp.backend.speed_note() {
+                head.push(("speed".into(), note));
+            }
             head.push((
                 "final frequency".into(),
-                format!("{:+.3} ppb", ppb_f64(lp.engine.status().freq)),
+                format!("{:+.3} ppb", Ppb::to_f64(lp.engine.status().freq)),
             ));
             s.table(&head)
         }
         None => String::new(),
     };
-    Ok(Outcome { table })
+    Ok(Outcome { table, lost })
 }
 
 #[cfg(test)]

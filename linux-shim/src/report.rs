@@ -293,15 +293,6 @@ pub fn csv_row(r: &Record) -> String {
     )
 }
 
-/// Set when an output file (the CSV trace) could not be written: `keel sync`
-/// then exits non-zero. (The daemon loop logs the error and carries on.)
-static OUTPUT_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Did writing an output file fail during this run?
-pub fn output_failed() -> bool {
-    OUTPUT_FAILED.load(std::sync::atomic::Ordering::Relaxed)
-}
-
 /// A CSV trace written as the run goes.
 pub struct Csv {
     w: std::io::BufWriter<std::fs::File>,
@@ -338,7 +329,6 @@ impl Csv {
                 "{}: cannot write the CSV trace: {e}; the trace is incomplete",
                 self.path.display()
             );
-            OUTPUT_FAILED.store(true, std::sync::atomic::Ordering::Relaxed);
             self.failed = Some(e);
         }
     }
@@ -348,14 +338,10 @@ impl Csv {
     /// # Errors
     /// A write failed (now or earlier).
     pub fn finish(mut self) -> std::io::Result<()> {
-        let r = match self.failed.take() {
+        match self.failed.take() {
             Some(e) => Err(e),
             None => self.w.flush(),
-        };
-        if r.is_err() {
-            OUTPUT_FAILED.store(true, std::sync::atomic::Ordering::Relaxed);
         }
-        r
     }
 }
 

@@ -125,6 +125,18 @@ pub fn status(s: KernelStatus, current_status: i32) -> libc::timex {
     t
 }
 
+/// The frequency and the status in one write: [`status`] plus
+/// `ADJ_FREQUENCY | ADJ_TICK` with [`frequency`]'s fields (one
+/// `clock_adjtime` per steady update instead of two).
+pub fn frequency_and_status(k: KernelFreq, s: KernelStatus, current_status: i32) -> libc::timex {
+    let mut t = status(s, current_status);
+    let f = frequency(k);
+    t.modes |= f.modes;
+    t.freq = f.freq;
+    t.tick = f.tick;
+    t
+}
+
 /// The kernel frequency in a `timex` read back from the kernel.
 #[allow(
     clippy::useless_conversion,
@@ -355,6 +367,20 @@ mod tests {
                 tick_us: 10_001,
                 freq: ScaledPpm(65_536)
             }
+        );
+    }
+
+    #[test]
+    fn frequency_and_status_in_one_write() {
+        let k = KernelFreq::from_ppb(Ppb::from_ppb(-50_000), KernelFreq::USER_HZ);
+        let s = KernelStatus::from_bound(Some(Duration::from_nanos(300)), 5);
+        let one = frequency_and_status(k, s, libc::STA_INS);
+        let (f, st) = (frequency(k), status(s, libc::STA_INS));
+        assert_eq!(one.modes, f.modes | st.modes);
+        assert_eq!((one.freq, one.tick), (f.freq, f.tick));
+        assert_eq!(
+            (one.maxerror, one.esterror, one.status),
+            (st.maxerror, st.esterror, st.status)
         );
     }
 }

@@ -170,8 +170,9 @@ fn an_output_that_cannot_be_written_fails_the_run() {
     );
     assert!(err.contains("cannot write the SVG plot"), "{err}");
     assert!(
-        err.contains("trace.csv: the CSV trace is incomplete; ")
-            && err.contains("plot.svg: the SVG plot was not written (the error is logged above); check the disk space and the path, and run again"),
+        err.contains("trace.csv: the CSV trace is incomplete (File too large")
+            && err.contains("plot.svg: the SVG plot was not written (File too large")
+            && err.contains("; check the disk space and the path, and run again"),
         "{err}"
     );
     // The table is still shown: the run itself was fine.
