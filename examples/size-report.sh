@@ -7,10 +7,12 @@
 # panic = abort) for thumbv7em-none-eabihf and thumbv6m-none-eabi:
 #   size-empty  the harness alone (start-up, semihosting, stack painting): the baseline
 #   size-servo  (a) keel's default servo (Kalman) alone
+#   size-engine (c) keel's engine (the whole sync loop) + the servo + PHC triples
 #   size-full   (b) servo + PTP E2E slave (wire encode/decode) + NTP client
 # runs each under QEMU to measure the peak stack (stack painting), and lists
 # the 64-bit / 128-bit division helpers reachable from the per-sample servo
-# update (`keel_servo_update`, kept out of line in the firmware).
+# update (`keel_servo_update`, kept out of line in the firmware) and from the
+# engine update (`keel_engine_update`: a reading in, the next command out).
 #
 # Flash = .vector_table + .text + .rodata (+ .data's load image);
 # RAM = .data + .bss + peak stack (the servo and the PTP/NTP state live in
@@ -48,9 +50,9 @@ echo "| target | build | flash B (.vector+.text+.rodata+.data) | keel flash B | 
 echo "|---|---|---:|---:|---:|---:|---:|---:|"
 divs=""
 for t in "${targets[@]}"; do
-    (cd "$fw" && cargo build -q --release --target "$t" --bin size-empty --bin size-servo --bin size-full)
+    (cd "$fw" && cargo build -q --release --target "$t" --bin size-empty --bin size-servo --bin size-engine --bin size-full)
     declare -A flash ram
-    for b in size-empty size-servo size-full; do
+    for b in size-empty size-servo size-engine size-full; do
         elf="$CARGO_TARGET_DIR/$t/release/$b"
         out="$($(qemu_for "$t") -nographic -monitor none -serial none \
             -semihosting-config enable=on,target=native -kernel "$elf" 2>/dev/null)" || {
@@ -64,18 +66,22 @@ for t in "${targets[@]}"; do
         flash[$b]=$((v + x + r + d))
         ram[$b]=$((d + s + stack))
         if [[ $b != size-empty ]]; then
-            label=$([[ $b == size-servo ]] && echo "(a) servo" || echo "(b) servo+NTP+PTP")
+            case $b in
+                size-servo) label="(a) servo"; entry=keel_servo_update ;;
+                size-engine) label="(c) engine+servo+PHC"; entry=keel_engine_update ;;
+                *) label="(b) servo+NTP+PTP"; entry=keel_servo_update ;;
+            esac
             echo "| $t | $label | ${flash[$b]} | $((flash[$b] - flash[size-empty])) | $((d + s)) | $stack | ${ram[$b]} | $((ram[$b] - ram[size-empty])) |"
             # Division helpers reachable from the per-sample update.
             dis="$(arm-none-eabi-objdump -d --no-show-raw-insn "$elf")"
-            found="$(python3 "$here/size-calls.py" keel_servo_update <<<"$dis")"
+            found="$(python3 "$here/size-calls.py" "$entry" <<<"$dis")"
             whole="$(python3 "$here/size-calls.py" Reset <<<"$dis")"
-            divs+="- $t $label: servo update: ${found:-none}; whole program (incl. NTP/PTP): ${whole:-none}"$'\n'
+            divs+="- $t $label: $entry: ${found:-none}; whole program: ${whole:-none}"$'\n'
         fi
     done
     unset flash ram
 done
 echo
-echo "64-/128-bit division helpers reachable from the servo update (\`keel_servo_update\`) and from reset (callers in brackets):"
+echo "64-/128-bit division helpers reachable from the servo update (\`keel_servo_update\`), the engine update (\`keel_engine_update\`) and from reset (callers in brackets):"
 echo
 printf '%s' "$divs"

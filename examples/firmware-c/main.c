@@ -3,10 +3,16 @@
  * (build/scenario.h, generated on the host from keel_core::sim) and folds
  * every servo output into the same digest as the Rust firmware and the host.
  * A C firmware's real loop looks the same, with the samples coming from its
- * PHC/PTP/NTP measurements and the actions going to its clock. */
+ * PHC/PTP/NTP measurements and the actions going to its clock.
+ *
+ * Then keel's engine (keel_engine_*, the whole sync loop): the reference
+ * engine scenario's answers (build/engine_scenario.h) are fed to it by
+ * tests/c/engine_replay.c, which recomputes the digest of every command and
+ * answer: it must equal the host's (and the Rust firmware's). */
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "engine_scenario.h"
 #include "keel.h"
 #include "scenario.h"
 #include "semihosting.h"
@@ -42,8 +48,61 @@ static const char *state_name(keel_servo_state s)
     }
 }
 
-/* Caller-owned servo storage, as keel.h asks. */
+/* Caller-owned servo and engine storage, as keel.h asks. */
 static keel_servo servo;
+static keel_engine engine;
+
+static const char *engine_state_name(keel_engine_state s)
+{
+    switch (s) {
+    case KEEL_ENGINE_STATE_UNLOCKED: return "unlocked";
+    case KEEL_ENGINE_STATE_JUMP: return "jump";
+    case KEEL_ENGINE_STATE_LOCKED: return "locked";
+    case KEEL_ENGINE_STATE_LOCKED_STABLE: return "locked-stable";
+    case KEEL_ENGINE_STATE_HOLDOVER: return "holdover";
+    default: return "?";
+    }
+}
+
+/* The engine run: prints an ENGINE line; true when the digest equals the
+ * host's and the engine ended locked. */
+static bool engine_run(void)
+{
+    keel_engine_config cfg;
+    keel_replay_result r;
+    if (keel_engine_config_default(KEEL_SERVO_KIND_KALMAN, &cfg) != KEEL_STATUS_OK) {
+        return false;
+    }
+    /* default_engine(): the defaults, first update at 1 s, one PHC. */
+    int rc = keel_engine_replay(&engine, &cfg, 1000000000u, keel_eng, KEEL_ENG_ANSWERS,
+                                KEEL_ENG_UPDATES, &r);
+    if (rc != 0) {
+        sh_puts("ENGINE replay failed at step ");
+        sh_put_i64(r.error);
+        sh_puts(": ");
+        sh_puts(keel_status_str(r.status));
+        sh_puts("\n");
+        return false;
+    }
+    bool same = r.hash == KEEL_ENG_HOST_HASH;
+    bool locked = r.state == KEEL_ENGINE_STATE_LOCKED || r.state == KEEL_ENGINE_STATE_LOCKED_STABLE;
+    sh_puts("ENGINE seed=");
+    sh_put_u64(KEEL_ENG_SEED);
+    sh_puts(" updates=");
+    sh_put_u64(r.updates);
+    sh_puts(" hash=");
+    sh_put_hex(r.hash);
+    sh_puts(" state=");
+    sh_puts(engine_state_name(r.state));
+    sh_puts(" steps=");
+    sh_put_u64(r.steps);
+    sh_puts(" disruptions=");
+    sh_put_u64(r.disruptions);
+    sh_puts(" interference=");
+    sh_put_u64(r.interference);
+    sh_puts(same ? " host_hash=equal\n" : " host_hash=DIFFERENT\n");
+    return same && locked;
+}
 
 int main(void)
 {
@@ -117,5 +176,6 @@ int main(void)
     sh_puts(" missed=");
     sh_put_u64(missed);
     sh_puts(same ? " host_hash=equal\n" : " host_hash=DIFFERENT\n");
-    return same && locked_from >= 0 ? 0 : 1;
+    bool engine_ok = engine_run();
+    return same && locked_from >= 0 && engine_ok ? 0 : 1;
 }

@@ -1,9 +1,12 @@
-//! keel's default servo on the seeded simulated oscillator, under QEMU.
+//! keel's default servo on the seeded simulated oscillator, under QEMU, and
+//! then keel's engine (the whole sync loop) on the reference engine scenario.
 //!
-//! Prints one `RESULT` line with the run's digest and exits with success when
-//! the servo locked within 1 µs. The host computes the same digest with
-//! `keel_core::sim::drive::default_servo_run` (see
-//! `tests/tests/firmware_qemu.rs`).
+//! Prints a `RESULT` line with the servo run's digest (the host computes the
+//! same with `keel_core::sim::drive::default_servo_run`, example
+//! `sim_digest`) and an `ENGINE` line with the engine run's
+//! (`keel_core::sim::engine_loop::default_engine_run`, example
+//! `engine_digest`); exits with success when the servo locked within 1 µs
+//! and the engine locked.
 
 #![no_std]
 #![no_main]
@@ -15,6 +18,7 @@ use keel_core::servo::ServoState;
 use keel_core::servo::Kalman;
 use keel_core::sim::World;
 use keel_core::sim::drive::{default_loop, default_servo, default_world, run};
+use keel_core::sim::engine_loop::{default_engine, default_engine_loop, default_engine_world};
 use keel_firmware_cortex_m::{exit, hprintln, paint_stack, peak_stack, static_ram};
 
 /// Seed and number of updates: `KEEL_FW_SEED` / `KEEL_FW_UPDATES` at build
@@ -57,7 +61,6 @@ fn main() -> ! {
     let r = run(world, servo, &default_loop(UPDATES));
     #[cfg(feature = "defmt")]
     defmt::info!("keel-sim: {}", r);
-    let stack = peak_stack();
     let state = match r.state {
         ServoState::Unlocked => "Unlocked",
         ServoState::Jump => "Jump",
@@ -78,10 +81,34 @@ fn main() -> ! {
         r.final_offset_ns,
         r.max_offset_last_quarter_ns
     );
+    // The engine: the same loop the daemon and libkeel run, on the reference
+    // engine scenario (interference, a signalled migration, a leap second).
+    // The world's storage is re-used; the engine lives in a static too.
+    static mut ENGINE: MaybeUninit<keel_core::engine::Engine<Kalman>> = MaybeUninit::uninit();
+    // SAFETY: as above; the servo run is over and holds no borrow of WORLD.
+    let (world, engine) = unsafe {
+        (
+            (*core::ptr::addr_of_mut!(WORLD)).write(default_engine_world(SEED)),
+            (*core::ptr::addr_of_mut!(ENGINE)).write(default_engine()),
+        )
+    };
+    let e = default_engine_loop(u64::from(UPDATES)).run(world, engine, &mut |_| {});
+    hprintln!(
+        "ENGINE seed={} updates={} hash={:#018x} locked={} steps={} disruptions={} interference={} max_offset_last_quarter_ns={}",
+        SEED,
+        e.counters.updates,
+        e.hash,
+        e.locked,
+        e.counters.steps,
+        e.counters.disruptions,
+        e.counters.interference,
+        e.max_offset_last_quarter_ns
+    );
+    let stack = peak_stack();
     hprintln!(
         "MEMORY static_ram={} peak_stack={}",
         static_ram(),
         stack.map_or(-1, |s| s as i64)
     );
-    exit(locked && stack.is_some())
+    exit(locked && e.locked && stack.is_some())
 }
