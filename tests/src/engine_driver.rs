@@ -8,17 +8,28 @@ use keel_core::engine::{
     Adjusted, ClockCheck, Command, Disruption, Engine, EngineConfig, ReadError, Reading,
     SourceConfig,
 };
+use keel_core::measure::phc::ReadMethod;
 use keel_core::servo::Kalman;
 use keel_core::sim::{SimReadError, World};
 use keel_core::time::{KernelFreq, Timestamp};
 
 use crate::runner::{Correction, RunResult, Sample, ServoUnderTest};
 
+/// The method the daemon's prober tries after `m` (PRECISE → EXTENDED →
+/// BASIC).
+fn next_method(m: ReadMethod) -> Option<ReadMethod> {
+    match m {
+        ReadMethod::Precise => Some(ReadMethod::Extended),
+        ReadMethod::Extended => Some(ReadMethod::Basic),
+        ReadMethod::Basic => None,
+    }
+}
+
 /// keel's engine around a servo, under test.
 pub struct EngineDriver {
     name: &'static str,
     engine: Engine<Kalman>,
-    read: keel_core::measure::phc::ReadMethod,
+    read: ReadMethod,
     disrupted: bool,
     /// True time the guest was found frozen, and the frozen time so far
     /// (`CLOCK_BOOTTIME − CLOCK_MONOTONIC`).
@@ -34,7 +45,7 @@ impl EngineDriver {
         cfg: EngineConfig,
         servo: Kalman,
         freq: keel_core::time::Ppb,
-        read: keel_core::measure::phc::ReadMethod,
+        read: ReadMethod,
         first_ns: u64,
     ) -> Self {
         let mut engine = Engine::new(cfg, servo, freq, first_ns);
@@ -109,7 +120,17 @@ impl ServoUnderTest for EngineDriver {
                     self.engine.on_clock_check(&c);
                 }
                 Command::Read { source, samples } => {
-                    let read = world.read_phc(self.read, usize::from(samples));
+                    let mut read = world.read_phc(self.read, usize::from(samples));
+                    // A method that stops working is replaced by the next
+                    // one, as the daemon's prober does after a migration.
+                    while read == Err(SimReadError::NotSupported) {
+                        let Some(next) = next_method(self.read) else {
+                            break;
+                        };
+                        self.read = next;
+                        self.engine.on_disruption(now, Disruption::ReadMethodLost);
+                        read = world.read_phc(self.read, usize::from(samples));
+                    }
                     match read.ok().as_ref().and_then(|r| r.best_sample()) {
                         Some(s) => self.engine.on_reading(source, &Reading::phc(&s)),
                         None => {

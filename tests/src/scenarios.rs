@@ -413,6 +413,8 @@ pub fn suite() -> Vec<Scenario> {
     // 10. The world changes: wrong saved frequencies, reference steps,
     //     rising read noise.
     v.extend(changes());
+    // 11. The daemon's named worlds (`keel sync --clock sim --scenario`).
+    v.extend(daemon_worlds());
     // 9. A day at σ = 10 ns, for the error bound's violation rate.
     let mut s = standard(10.0, 1);
     s.duration_s = 86_400;
@@ -420,6 +422,28 @@ pub fn suite() -> Vec<Scenario> {
     s.name = "24 h σ=10 ns".into();
     v.push(s);
     v
+}
+
+/// The worlds of `keel sync --clock sim --scenario NAME`
+/// (`keel_core::sim::catalogue`, the one catalogue), as the daemon runs
+/// them: 600 s, PRECISE reads (falling back as its prober does), its 5
+/// samples, settle times from the perturbation at half time, statistics
+/// over the last quarter.
+pub fn daemon_worlds() -> Vec<Scenario> {
+    keel_core::sim::catalogue::NAMED
+        .iter()
+        .filter_map(|(name, _)| {
+            let sim = keel_core::sim::catalogue::named(name, 600 * S).ok()?;
+            let mut s = standard(10.0, 1);
+            s.sim = sim;
+            s.name = format!("daemon world {name}");
+            s.duration_s = 600;
+            s.steady_s = (450, 600);
+            s.settle_from_s = 300;
+            s.n_samples = 5;
+            Some(s)
+        })
+        .collect()
 }
 
 /// `10 ns`, `1 µs`, `0.5 s`.

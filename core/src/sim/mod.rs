@@ -57,6 +57,7 @@
 
 #![cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 
+pub mod catalogue;
 mod config;
 pub mod drive;
 pub mod engine_loop;
