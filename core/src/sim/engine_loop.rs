@@ -32,8 +32,9 @@ pub struct EngineLoop {
     pub method: ReadMethod,
     /// Stop after this many engine updates.
     pub updates: u64,
-    /// UTC = the local clock + this many seconds.
-    pub utc_epoch_s: u64,
+    /// UTC = the local clock (which starts near the world's epoch) + this
+    /// many seconds.
+    pub utc_ahead_s: u64,
     /// A leap second the checks report, and TAI − UTC before it.
     pub leap: Option<(Leap, i16)>,
 }
@@ -177,13 +178,17 @@ pub fn default_engine_world(seed: u64) -> World {
 /// that a leap second is inserted 400 s in.
 pub fn default_engine_loop(updates: u64) -> EngineLoop {
     const DAY: u64 = 86_400;
+    // The world's clocks start at its epoch (Unix seconds); UTC is moved so
+    // that the next midnight, with its leap second, comes 400 s in.
+    let start = SimConfig::default().reference.epoch_ns / 1_000_000_000;
+    let midnight = start - start % DAY + DAY;
     EngineLoop {
         method: ReadMethod::Extended,
         updates,
-        utc_epoch_s: DAY - 400,
+        utc_ahead_s: midnight - 400 - start,
         leap: Some((
             Leap {
-                unix_secs: DAY,
+                unix_secs: midnight,
                 kind: LeapKind::Insert,
                 offset: UtcTaiOffset(38),
             },
@@ -206,7 +211,7 @@ impl EngineLoop {
     fn check(&self, world: &World) -> ClockCheck {
         let local = world.local_time();
         let wall = local.wrapping_add(Duration::from_secs(
-            i64::try_from(self.utc_epoch_s).unwrap_or(0),
+            i64::try_from(self.utc_ahead_s).unwrap_or(0),
         ));
         ClockCheck {
             kernel_freq: Some(world.applied_frequency().to_ppb(KernelFreq::USER_HZ)),
@@ -345,7 +350,7 @@ impl EngineLoop {
 /// The digest of [`default_engine_run`]`(1, 600)` on `x86_64`; libkeel (C
 /// replaying the recorded [`Answer`]s) and the Cortex-M firmware must give the
 /// same.
-pub const ENGINE_SEED1_600: u64 = 0x7001_8B5B_1535_90DC;
+pub const ENGINE_SEED1_600: u64 = 0x9BC2_C673_1104_97B6;
 
 #[cfg(test)]
 mod tests {
@@ -364,6 +369,29 @@ mod tests {
         assert_eq!(r.counters.disruptions, 2, "{r:?}");
         assert_eq!(r.counters.interference, 1, "{r:?}");
         assert_eq!(r.hash, ENGINE_SEED1_600, "digest {:#018x}", r.hash);
+    }
+
+    /// The leap second comes 400 s in: the checks around it see it, and the
+    /// engine reads nothing within 2 s of it.
+    #[test]
+    fn the_reference_run_passes_its_leap_second() {
+        let lp = default_engine_loop(600);
+        let leap = lp.leap.unwrap().0.unix_secs;
+        let (mut near, mut checks, mut reads) = (0, 0, 0);
+        let mut world = default_engine_world(1);
+        let mut engine = default_engine();
+        lp.run(&mut world, &mut engine, &mut |a| match a {
+            Answer::Check(c) => {
+                checks += 1;
+                if c.wall.secs().abs_diff(leap) <= 2 {
+                    near += 1;
+                }
+            }
+            Answer::Reading(_) | Answer::ReadError(..) => reads += 1,
+            _ => {}
+        });
+        assert!(near >= 4, "{near} checks near the leap");
+        assert!(checks - reads >= near, "{checks} checks, {reads} reads");
     }
 
     #[test]
