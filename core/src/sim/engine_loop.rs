@@ -181,11 +181,11 @@ pub fn default_engine_loop(updates: u64) -> EngineLoop {
     // The world's clocks start at its epoch (Unix seconds); UTC is moved so
     // that the next midnight, with its leap second, comes 400 s in.
     let start = SimConfig::default().reference.epoch_ns / 1_000_000_000;
-    let midnight = start - start % DAY + DAY;
+    let midnight = start.saturating_sub(start % DAY).saturating_add(DAY);
     EngineLoop {
         method: ReadMethod::Extended,
         updates,
-        utc_ahead_s: midnight - 400 - start,
+        utc_ahead_s: midnight.saturating_sub(400).saturating_sub(start),
         leap: Some((
             Leap {
                 unix_secs: midnight,
