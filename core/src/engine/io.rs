@@ -240,18 +240,17 @@ impl KernelStatus {
     /// no bound, or one of 16 s or more, sets `STA_UNSYNC` with `maxerror` at
     /// the limit. Leap bits [`LeapBits::Keep`], no TAI offset.
     pub fn from_bound(bound: Option<Duration>, sigmas: u8) -> Self {
-        let ceil_div = |a: i64, b: i64| {
-            let q = a / b;
-            if a % b > 0 { q.saturating_add(1) } else { q }
-        };
-        match bound {
-            Some(b)
-                if !b.is_negative() && ceil_div(b.as_nanos(), 1000) < Self::MAXERROR_LIMIT_US =>
-            {
-                let us = ceil_div(b.as_nanos(), 1000);
+        match bound.and_then(|b| ceil_us(b).filter(|&us| us < Self::MAXERROR_LIMIT_US)) {
+            Some(us) => {
+                // us < 2²⁴: a 32-bit division (no 64-bit helper on Cortex-M).
+                let (u, d) = (
+                    u32::try_from(us).unwrap_or(u32::MAX),
+                    u32::from(sigmas.max(1)),
+                );
+                let est = u / d + u32::from(u % d != 0);
                 Self {
                     maxerror_us: us,
-                    esterror_us: ceil_div(us, i64::from(sigmas.max(1))),
+                    esterror_us: i64::from(est),
                     unsync: false,
                     leap: LeapBits::Keep,
                     tai_offset: None,
@@ -266,6 +265,24 @@ impl KernelStatus {
             },
         }
     }
+}
+
+/// `d` in whole µs, rounded up; `None` when negative or 2³⁴ ns (17 s) or
+/// more. Multiplies by a reciprocal instead of dividing (Cortex-M has no
+/// 64-bit division).
+fn ceil_us(d: Duration) -> Option<i64> {
+    const LIMIT: u64 = 1 << 34;
+    /// ⌈2³⁸ / 1000⌉: `n × M >> 38` is ⌊n / 1000⌋ or one more for n < 2³⁴.
+    const M: u64 = 274_877_907;
+    let n = u64::try_from(d.as_nanos()).ok().filter(|&n| n < LIMIT)?;
+    let mut q = n.wrapping_mul(M) >> 38;
+    if q.wrapping_mul(1000) > n {
+        q = q.wrapping_sub(1);
+    }
+    if q.wrapping_mul(1000) < n {
+        q = q.wrapping_add(1);
+    }
+    i64::try_from(q).ok()
 }
 
 /// A frequency write (and the kernel status beside it, in one

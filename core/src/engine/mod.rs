@@ -59,13 +59,14 @@ const SUSPEND_MIN_NS: i64 = 100_000_000;
 /// below).
 const FREQ_INTERFERENCE_PPB: i64 = 1;
 
-/// Elapsed-time interference tolerance: 100 µs plus 200 ppm of the span. On
+/// Elapsed-time interference tolerance: 100 µs plus 244 ppm (2⁻¹²) of the
+/// span. On
 /// Linux `CLOCK_REALTIME` and `CLOCK_MONOTONIC_RAW` share the oscillator, so
 /// the deviation is normally zero; a simulation that models the raw clock as
 /// true time needs its oscillator error (≤ 100 ppm) to fit, and a PHC sink
 /// runs on its own crystal (tens of ppm).
 fn jump_tolerance_ns(span_ns: u64) -> u64 {
-    100_000u64.saturating_add(span_ns / 5_000)
+    100_000u64.saturating_add(span_ns >> 12)
 }
 
 /// The shortest wait between updates, ns.
@@ -135,6 +136,8 @@ pub struct Engine<S> {
     /// Exponential mean (ppb 32.32) and variance (ppb², 16 fraction bits)
     /// of the frequency while locked; restarted by a disruption.
     freq_stats: Option<(i64, i64)>,
+    /// Locked updates since the state was last handed out to save.
+    since_save: u32,
     status: Status,
     notices: Deque<Notice, NOTICES>,
     notices_dropped: u32,
@@ -167,6 +170,7 @@ impl<S: Servo> Engine<S> {
             written: Some(freq),
             failed_updates: 0,
             freq_stats: None,
+            since_save: 0,
             status: Status {
                 state: SyncState::Unlocked,
                 source: None,
@@ -280,7 +284,7 @@ impl<S: Servo> Engine<S> {
     /// reading.
     pub fn on_disruption(&mut self, now_ns: u64, what: Disruption) {
         let cause = DisruptionCause::Signalled(what);
-        if self.phase == Phase::Idle {
+        if matches!(self.phase, Phase::Idle) {
             self.pending = Some(cause);
             if now_ns < self.next_ns {
                 self.next_ns = now_ns;
@@ -350,7 +354,7 @@ impl<S: Servo> Engine<S> {
             self.on_reading(s, r);
             return true;
         }
-        if self.phase != Phase::Idle || self.halted.is_some() || self.queued.is_some() {
+        if !matches!(self.phase, Phase::Idle) || self.halted.is_some() || self.queued.is_some() {
             return false;
         }
         self.count_update(now_ns);
@@ -376,7 +380,7 @@ impl<S: Servo> Engine<S> {
             self.on_read_error(s, error, sink_now);
             return true;
         }
-        if self.phase != Phase::Idle || self.halted.is_some() || self.queued.is_some() {
+        if !matches!(self.phase, Phase::Idle) || self.halted.is_some() || self.queued.is_some() {
             return false;
         }
         self.count_update(now_ns);
@@ -413,7 +417,7 @@ impl<S: Servo> Engine<S> {
     /// The caller's answer to [`Command::CheckClock`]; the next command comes
     /// from [`Engine::poll`].
     pub fn on_clock_check(&mut self, check: &ClockCheck) {
-        if self.phase != Phase::Check {
+        if !matches!(self.phase, Phase::Check) {
             return;
         }
         self.check(check);
@@ -538,7 +542,7 @@ impl<S: Servo> Engine<S> {
 
     /// The caller's answer to [`Command::Read`]: a reading of `source`.
     pub fn on_reading(&mut self, source: SourceId, r: &Reading) {
-        if self.phase != Phase::Read(source) {
+        if !matches!(self.phase, Phase::Read(s) if s == source) {
             return;
         }
         let scale = self
@@ -568,7 +572,7 @@ impl<S: Servo> Engine<S> {
     /// The caller's answer to [`Command::Read`]: no reading, and why, with
     /// the sink's time now.
     pub fn on_read_error(&mut self, source: SourceId, error: ReadError, sink_now: Timestamp) {
-        if self.phase != Phase::Read(source) {
+        if !matches!(self.phase, Phase::Read(s) if s == source) {
             return;
         }
         let next = self.read_failed(source, error, Some(sink_now));
@@ -609,13 +613,14 @@ impl<S: Servo> Engine<S> {
         if let Some(c) = self.last_check {
             s.tai_offset = c.tai_utc_s;
             if c.tai_utc_s.is_some() || c.leap.is_some() {
+                // A leap second is at a midnight: it is today's when it is
+                // less than a day ahead.
                 const DAY: u64 = 86_400;
-                let midnight = c
-                    .wall
-                    .secs()
-                    .saturating_sub(c.wall.secs() % DAY)
-                    .saturating_add(DAY);
-                s.leap = match c.leap.filter(|l| l.unix_secs == midnight) {
+                let now = c.wall.secs();
+                let today = |l: &crate::time::Leap| {
+                    l.unix_secs > now && l.unix_secs.saturating_sub(now) <= DAY
+                };
+                s.leap = match c.leap.filter(today) {
                     Some(l) if l.kind == crate::time::LeapKind::Insert => LeapBits::Insert,
                     Some(_) => LeapBits::Delete,
                     None => LeapBits::None,
@@ -814,8 +819,9 @@ impl<S: Servo> Engine<S> {
             self.status.last_update_ns = self.update_ns;
             if self.status.state.is_locked() {
                 self.learn_frequency();
-                let every = u64::from(self.cfg.save_every);
-                if every > 0 && self.status.counters.updates % every == 0 {
+                self.since_save = self.since_save.saturating_add(1);
+                if self.cfg.save_every > 0 && self.since_save >= self.cfg.save_every {
+                    self.since_save = 0;
                     save = self.saved_frequency();
                 }
             }
@@ -872,7 +878,7 @@ impl<S: Servo> Engine<S> {
         if !self.status.state.is_locked() {
             return None;
         }
-        let sd8 = var.unsigned_abs().isqrt();
+        let sd8 = isqrt(var.unsigned_abs());
         Some(SavedFrequency {
             freq: self.freq_in_force,
             sd: Ppb::from_bits(
@@ -882,6 +888,27 @@ impl<S: Servo> Engine<S> {
             ),
         })
     }
+}
+
+/// ⌊√x⌋, bit by bit (no division: Cortex-M has no 64-bit divide).
+fn isqrt(x: u64) -> u64 {
+    let mut rem = x;
+    let mut root = 0u64;
+    let mut bit = 1u64 << 62;
+    while bit > rem {
+        bit >>= 2;
+    }
+    while bit != 0 {
+        let trial = root.saturating_add(bit);
+        if rem >= trial {
+            rem = rem.saturating_sub(trial);
+            root = (root >> 1).saturating_add(bit);
+        } else {
+            root >>= 1;
+        }
+        bit >>= 2;
+    }
+    root
 }
 
 #[cfg(test)]

@@ -563,3 +563,61 @@ fn steps_of_the_scale_difference() {
     assert!(!is_scale_step(Duration::ZERO, 0));
     assert!(!is_scale_step(Duration::from_secs(1), 1));
 }
+
+#[test]
+fn microseconds_round_up_without_division() {
+    for ns in [
+        0i64,
+        1,
+        999,
+        1000,
+        1001,
+        1999,
+        2000,
+        123_456_789,
+        (1 << 34) - 1,
+    ] {
+        let want = (ns + 999) / 1000;
+        assert_eq!(
+            KernelStatus::from_bound(Some(Duration::from_nanos(ns)), 1).maxerror_us,
+            want.min(KernelStatus::MAXERROR_LIMIT_US),
+            "{ns}"
+        );
+    }
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..100_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let ns = (x % 16_000_000_000) as i64;
+        let s = KernelStatus::from_bound(Some(Duration::from_nanos(ns)), 5);
+        let us = (ns + 999) / 1000;
+        assert_eq!((s.maxerror_us, s.esterror_us), (us, (us + 4) / 5), "{ns}");
+    }
+}
+
+#[test]
+fn integer_square_roots() {
+    for x in [
+        0u64,
+        1,
+        2,
+        3,
+        4,
+        15,
+        16,
+        17,
+        1 << 40,
+        u64::MAX,
+        (1 << 32) - 1,
+    ] {
+        assert_eq!(super::isqrt(x), x.isqrt(), "{x}");
+    }
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    for _ in 0..10_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        assert_eq!(super::isqrt(x), x.isqrt(), "{x}");
+    }
+}
