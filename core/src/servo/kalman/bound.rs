@@ -1,0 +1,91 @@
+//! The error bound: the predicted offset plus `bound_sigmas` standard
+//! deviations of the bound's covariance, reaching any suspect readings not
+//! judged yet, plus the reads' asymmetry and the reference's own error.
+
+use super::{Kalman, Stage};
+use crate::num::Real;
+use crate::time::{Duration, Timestamp};
+
+impl Kalman {
+    /// A bound on |true offset| at local time `t`.
+    pub fn error_bound_at(&self, t: Timestamp) -> Duration {
+        if self.stage != Stage::Tracking {
+            return Duration::MAX;
+        }
+        let local_dt = t.duration_since(self.t_last).as_nanos().max(0);
+        if local_dt == 0 {
+            return self.bound_at_last(self.x_real());
+        }
+        let frame = self.frame();
+        let (_, s) = frame.reference_span(local_dt);
+        let cov = self.bound_cov.unwrap_or(self.cov);
+        let mean = self.x_real() + frame.rate * s;
+        self.bound(
+            mean.abs().max(self.suspect_trend_at(t)),
+            self.spread(cov.predict(s, self.bound_wander()).p00),
+        )
+    }
+
+    /// Two held suspects on one side extended along their line to local
+    /// time `t`, |ns| (zero without such a pair): until they are judged,
+    /// the offset may be growing as they do.
+    fn suspect_trend_at(&self, t: Timestamp) -> Real {
+        let [Some(a), Some(b)] = self.suspects else {
+            return Real::ZERO;
+        };
+        let span = b.local_ts.duration_since(a.local_ts).as_nanos();
+        let ahead = t.duration_since(b.local_ts).as_nanos();
+        if (a.innovation < 0) != (b.innovation < 0) || span <= 0 || ahead <= 0 {
+            return Real::ZERO;
+        }
+        let (oa, ob) = (
+            Real::from_i64(a.offset.as_nanos()),
+            Real::from_i64(b.offset.as_nanos()),
+        );
+        let ratio = Real::from_i64(ahead) / Real::from_i64(span);
+        // The line's own uncertainty there: two readings' difference,
+        // `bound_sigmas` standard deviations, carried `ratio` spans on.
+        let spread = self.spread(self.r_basis.scale2(1)) * ratio;
+        (ob + (ob - oa) * ratio).abs() + spread
+    }
+
+    /// Is there an error bound yet (see
+    /// [`Servo::error_bound`](crate::servo::Servo::error_bound))?
+    pub(super) fn bound_known(&self) -> bool {
+        self.stage == Stage::Tracking && self.noise.model().is_some()
+    }
+
+    /// The error bound at the last update, for the offset estimate `x` (ns).
+    pub(super) fn bound_at_last(&self, x: Real) -> Duration {
+        let spread = match (self.bound_cov, self.steady_cycle()) {
+            (Some(b), _) => self.spread(b.p00),
+            (None, Some(c)) => c.spread,
+            (None, None) => self.spread(self.cov.p00),
+        };
+        self.bound(x, spread)
+    }
+
+    /// The error bound for an offset estimate `mean` (ns) of width `spread`
+    /// ([`Kalman::spread`]).
+    fn bound(&self, mean: Real, spread: Real) -> Duration {
+        // Suspect readings not judged yet may be right (a step, a frequency
+        // change): the bound reaches them until they are judged.
+        let reach = self.suspects.iter().flatten().fold(mean.abs(), |m, s| {
+            m.max(Real::from_i64(s.offset.as_nanos()).abs())
+        });
+        let bound = reach + spread;
+        // A read's asymmetry is invisible to the filter: the PHC may have been
+        // latched anywhere in the read interval, so the usual half delay is
+        // added in full.
+        let asymmetry = Duration::from_nanos(self.uncertainty_floor.unwrap_or(0));
+        Duration::from_nanos(bound.to_i64())
+            .saturating_add(asymmetry)
+            .saturating_add(self.cfg.reference_error)
+    }
+
+    /// The error bound's width `bound_sigmas·σ` for offset variance `var`
+    /// (ns²), ns.
+    pub(super) fn spread(&self, var: Real) -> Real {
+        Real::from_i64(i64::from(self.cfg.bound_sigmas)) * var.sqrt()
+    }
+}
