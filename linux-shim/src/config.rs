@@ -1,11 +1,12 @@
 //! The configuration: a TOML file (`/etc/keel/keel.toml` by default) plus
 //! command-line overrides.
 //!
-//! keel reads the TOML subset its options need — top-level `key = value`
-//! lines with strings, integers, floats and booleans, and `#` comments — with
-//! its own small parser, so that every error names the file, the line, the key
-//! and what is expected (tables, arrays and dates are rejected with a message
-//! saying so). `linux-shim/keel.toml.example` documents every option.
+//! The file is parsed by the `toml` crate, so any valid TOML is read (quoted
+//! keys, escapes, hex integers, multi-line strings, a byte-order mark), into a
+//! serde struct that refuses unknown keys. Each value is then checked here,
+//! for the file and the command line alike, so that every error names the
+//! file and line (or the option), the key, what is expected and the allowed
+//! range. `linux-shim/keel.toml.example` documents every option.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -13,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 use keel_core::measure::phc::ReadMethod;
 use keel_core::time::{Duration, Ppb};
+use serde::Deserialize;
+use toml::{Spanned, Value};
 
 use crate::phc::MethodChoice;
 
@@ -143,55 +146,56 @@ impl Default for Config {
     }
 }
 
-/// Every key, in documentation order.
-pub const KEYS: &[&str] = &[
-    "source",
-    "time_scale",
-    "tai_utc_offset",
-    "leap_seconds_list",
-    "vmclock",
-    "read_method",
-    "samples",
-    "sink",
-    "interval",
-    "servo",
-    "step",
-    "step_threshold",
-    "step_limit",
-    "max_frequency",
-    "reference_error",
-    "summary_updates",
-    "state_file",
-    "state_save_updates",
-    "status_socket",
-    "metrics_listen",
-    "metrics_allow_remote",
-    "log_level",
-];
+/// Declares the keys once: [`KEYS`] and the serde struct of the file.
+macro_rules! keys {
+    ($($key:ident),* $(,)?) => {
+        /// Every key, in documentation order.
+        pub const KEYS: &[&str] = &[$(stringify!($key)),*];
 
-/// A parsed TOML value.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    /// `"…"`.
-    Str(String),
-    /// `42`.
-    Int(i64),
-    /// `1.5`.
-    Float(f64),
-    /// `true`/`false`.
-    Bool(bool),
-}
-
-impl fmt::Display for Value {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Str(s) => write!(f, "\"{s}\""),
-            Self::Int(i) => write!(f, "{i}"),
-            Self::Float(x) => write!(f, "{x}"),
-            Self::Bool(b) => write!(f, "{b}"),
+        /// The file as serde reads it: any TOML value per known key, with
+        /// where it is; an unknown key is an error.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct FileKeys {
+            $($key: Option<Spanned<Value>>,)*
         }
-    }
+
+        impl FileKeys {
+            /// The keys the file sets, in the file's order.
+            fn in_file_order(self) -> Vec<(&'static str, Spanned<Value>)> {
+                let mut set = Vec::new();
+                $(if let Some(v) = self.$key { set.push((stringify!($key), v)); })*
+                set.sort_by_key(|(_, v)| v.span().start);
+                set
+            }
+        }
+    };
 }
+
+keys!(
+    source,
+    time_scale,
+    tai_utc_offset,
+    leap_seconds_list,
+    vmclock,
+    read_method,
+    samples,
+    sink,
+    interval,
+    servo,
+    step,
+    step_threshold,
+    step_limit,
+    max_frequency,
+    reference_error,
+    summary_updates,
+    state_file,
+    state_save_updates,
+    status_socket,
+    metrics_listen,
+    metrics_allow_remote,
+    log_level,
+);
 
 /// Where a setting came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -263,56 +267,70 @@ impl Config {
     /// Unreadable file or bad content.
     pub fn load(path: &Path, missing_ok: bool) -> Result<Self, LoadError> {
         let mut c = Self::default();
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                c.merge_str(path, &text).map_err(LoadError::Bad)?;
-                Ok(c)
+        match c.merge_file(path) {
+            Err(LoadError::Io(_, e)) if missing_ok && e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Self::default())
             }
-            Err(e) if missing_ok && e.kind() == std::io::ErrorKind::NotFound => Ok(c),
-            Err(e) => Err(LoadError::Io(path.to_path_buf(), e)),
+            r => r.map(|()| c),
         }
+    }
+
+    /// Applies the settings of the file at `path`.
+    ///
+    /// # Errors
+    /// Unreadable file, not UTF-8, or bad content.
+    pub fn merge_file(&mut self, path: &Path) -> Result<(), LoadError> {
+        let bytes = std::fs::read(path).map_err(|e| LoadError::Io(path.to_path_buf(), e))?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            let at = e.valid_up_to();
+            let (line, start, _) = line_at(&bytes, at);
+            let head = String::from_utf8_lossy(&bytes[start..at]);
+            LoadError::Bad(ConfigError {
+                origin: Origin::File(path.to_path_buf(), line),
+                key: key_before(&head),
+                message: format!(
+                    "not UTF-8 text (byte 0x{:02x} at column {}): a TOML file is UTF-8; convert it, e.g. `iconv -f latin1 -t utf-8`",
+                    bytes[at],
+                    at - start + 1
+                ),
+            })
+        })?;
+        self.merge_str(path, text).map_err(LoadError::Bad)
     }
 
     /// Applies the settings of a file's text.
     ///
     /// # Errors
-    /// The first bad line.
+    /// The first error: a TOML syntax error, an unknown or repeated key, or a
+    /// bad value (in the file's order).
     pub fn merge_str(&mut self, path: &Path, text: &str) -> Result<(), ConfigError> {
-        let mut seen: Vec<String> = Vec::new();
-        for (i, raw) in text.lines().enumerate() {
-            let origin = Origin::File(path.to_path_buf(), i + 1);
-            let Some((key, value)) = parse_line(raw).map_err(|message| ConfigError {
-                origin: origin.clone(),
-                key: None,
-                message,
-            })?
-            else {
-                continue;
-            };
-            if seen.contains(&key) {
-                return Err(ConfigError {
-                    origin,
-                    key: Some(key),
-                    message: "set twice in this file".into(),
-                });
-            }
-            self.set(&key, value, &origin)?;
-            seen.push(key);
+        let (table, errors) = toml::de::DeTable::parse_recoverable(text);
+        if let Some(e) = errors
+            .iter()
+            .min_by_key(|e| e.span().map_or(0, |s| s.start))
+        {
+            return Err(file_error(path, text, e));
+        }
+        let keys = FileKeys::deserialize(toml::de::Deserializer::from(table))
+            .map_err(|e| file_error(path, text, &e))?;
+        for (key, v) in keys.in_file_order() {
+            let (line, ..) = line_at(text.as_bytes(), v.span().start);
+            self.set(key, v.into_inner(), &Origin::File(path.to_path_buf(), line))?;
         }
         Ok(())
     }
 
-    /// Sets one key from a command-line string (parsed as the key's type).
+    /// Sets one key from a command-line string: a string key takes the text
+    /// as it is (or the TOML string it spells); another key reads it as a
+    /// TOML value (`2`, `0.25`, `1e-3`, `0x10`, `true`).
     ///
     /// # Errors
     /// Unknown key or bad value.
     pub fn set_cli(&mut self, flag: &str, key: &str, raw: &str) -> Result<(), ConfigError> {
-        let v = parse_value(raw).unwrap_or_else(|_| Value::Str(raw.to_string()));
-        // A bare word for a string key is the string itself.
-        let v = match (v, is_string_key(key)) {
-            (Value::Str(s), _) => Value::Str(s),
-            (_, true) => Value::Str(raw.to_string()),
-            (v, false) => v,
+        let v = match raw.parse::<Value>() {
+            Ok(Value::String(s)) => Value::String(s),
+            Ok(v) if !is_string_key(key) => v,
+            _ => Value::String(raw.to_string()),
         };
         self.set(key, v, &Origin::Cli(flag.to_string()))
     }
@@ -321,255 +339,287 @@ impl Config {
     ///
     /// # Errors
     /// Unknown key or bad value: the message says what is expected.
+    pub fn set(&mut self, key: &str, v: Value, origin: &Origin) -> Result<(), ConfigError> {
+        self.set_value(key, &v).map_err(|message| ConfigError {
+            origin: origin.clone(),
+            key: Some(key.to_string()),
+            message,
+        })?;
+        self.check_combination(origin, key)
+    }
+
+    /// Sets one key; the error says what is expected and what was found.
     #[allow(
         clippy::too_many_lines,
         reason = "one arm per option, flat and readable"
     )]
-    pub fn set(&mut self, key: &str, v: Value, origin: &Origin) -> Result<(), ConfigError> {
+    fn set_value(&mut self, key: &str, v: &Value) -> Result<(), String> {
+        let want = |expected: &str| format!("expected {expected}; {}", found(v));
+        let path = || path_or_off(v).ok_or_else(|| want("a path, or \"\" for none"));
+        match key {
+            "source" => {
+                self.source = string(v).filter(|s| !s.is_empty()).ok_or_else(|| {
+                    want("\"auto\", a device path such as \"/dev/ptp0\", or a PHC clock name such as \"KVM virtual PTP\"")
+                })?;
+            }
+            "sink" => {
+                let expected = "expected \"CLOCK_REALTIME\" (the system clock), a PHC device path such as \"/dev/ptp1\", or a PHC clock name such as \"igb\"";
+                let s = string(v)
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| format!("{expected}; {}", found(v)))?;
+                if s == "auto" {
+                    return Err(format!("\"auto\" only chooses a source; {expected}"));
+                }
+                if s.starts_with("CLOCK_") && s != crate::phc::SINK_REALTIME {
+                    return Err(format!(
+                        "keel steers CLOCK_REALTIME or a PHC, not {s}; {expected}"
+                    ));
+                }
+                self.sink = s;
+            }
+            "time_scale" => {
+                self.time_scale = choice(
+                    v,
+                    &[
+                        ("auto", TimeScale::Auto),
+                        ("utc", TimeScale::Utc),
+                        ("tai", TimeScale::Tai),
+                    ],
+                )?;
+            }
+            "tai_utc_offset" => {
+                self.tai_utc_offset = int_in(v, 0, 100).ok_or_else(|| {
+                    want("an integer number of seconds in 0..=100 (37 since 2017)")
+                })?;
+            }
+            "read_method" => {
+                self.read_method = choice(
+                    v,
+                    &[
+                        ("auto", MethodChoice::Auto),
+                        ("precise", MethodChoice::Only(ReadMethod::Precise)),
+                        ("extended", MethodChoice::Only(ReadMethod::Extended)),
+                        ("basic", MethodChoice::Only(ReadMethod::Basic)),
+                    ],
+                )?;
+            }
+            "samples" => {
+                let n = int_in(v, 1, 25)
+                    .ok_or_else(|| want("an integer in 1..=25 (PTP_MAX_SAMPLES)"))?;
+                self.samples = usize::try_from(n).unwrap_or(1);
+            }
+            "interval" => {
+                self.interval = seconds_in(v, 0.01, 1024.0)
+                    .ok_or_else(|| want("a number of seconds in 0.01..=1024"))?;
+            }
+            "servo" => {
+                self.servo = choice(
+                    v,
+                    &[
+                        ("kalman", ServoKind::Kalman),
+                        ("pi", ServoKind::Pi),
+                        ("linreg", ServoKind::Linreg),
+                    ],
+                )?;
+            }
+            "step" => {
+                self.step = choice(
+                    v,
+                    &[
+                        ("always", StepPolicy::Always),
+                        ("first", StepPolicy::First),
+                        ("never", StepPolicy::Never),
+                    ],
+                )?;
+            }
+            "step_threshold" => {
+                self.step_threshold = seconds_in(v, 0.000_000_001, 1e6)
+                    .ok_or_else(|| want("a positive number of seconds (e.g. 0.00002 for 20 µs)"))?;
+            }
+            "step_limit" => {
+                let n = int_in(v, 0, 1_000_000).ok_or_else(|| {
+                    want("an integer number of updates in 0..=1000000 (0 = no limit)")
+                })?;
+                self.step_limit = u32::try_from(n).unwrap_or(0);
+            }
+            "max_frequency" => {
+                let n = int_in(v, 1, 100_500_000).ok_or_else(|| {
+                    want("an integer number of ppb in 1..=100500000 (10 % + 500 ppm)")
+                })?;
+                self.max_frequency = Ppb::from_ppb(n);
+            }
+            "reference_error" => {
+                self.reference_error = seconds_in(v, 0.0, 1000.0).ok_or_else(|| {
+                    want("a number of seconds in 0..=1000 (the reference's own error)")
+                })?;
+            }
+            "summary_updates" => {
+                let n = int_in(v, 0, 1_000_000)
+                    .ok_or_else(|| want("an integer in 0..=1000000 (0 = a line every update)"))?;
+                self.summary_updates = u32::try_from(n).unwrap_or(60);
+            }
+            "state_file" => self.state_file = path()?,
+            "leap_seconds_list" => self.leap_seconds_list = path()?,
+            "vmclock" => self.vmclock = path()?,
+            "status_socket" => self.status_socket = path()?,
+            "state_save_updates" => {
+                let n = int_in(v, 1, 1_000_000).ok_or_else(|| want("an integer in 1..=1000000"))?;
+                self.state_save_updates = u32::try_from(n).unwrap_or(600);
+            }
+            "metrics_listen" => {
+                let bad = || want("\"ADDRESS:PORT\" such as \"127.0.0.1:9641\", or \"\" for none");
+                let s = string(v).ok_or_else(bad)?;
+                self.metrics_listen = if s.is_empty() {
+                    None
+                } else {
+                    Some(s.parse().map_err(|_| bad())?)
+                };
+            }
+            "metrics_allow_remote" => {
+                self.metrics_allow_remote = v.as_bool().ok_or_else(|| want("true or false"))?;
+            }
+            "log_level" => {
+                self.log_level = choice(
+                    v,
+                    &[
+                        ("error", LogLevel::Error),
+                        ("warning", LogLevel::Warning),
+                        ("info", LogLevel::Info),
+                        ("debug", LogLevel::Debug),
+                    ],
+                )?;
+            }
+            _ => return Err(format!("unknown key; expected one of: {}", KEYS.join(", "))),
+        }
+        Ok(())
+    }
+
+    fn check_combination(&self, origin: &Origin, key: &str) -> Result<(), ConfigError> {
         let err = |message: String| ConfigError {
             origin: origin.clone(),
             key: Some(key.to_string()),
             message,
         };
-        let found = |v: &Value| format!("found {v}");
-        match key {
-            "source" => {
-                self.source = string(&v).filter(|s| !s.is_empty()).ok_or_else(|| {
-                    err(format!(
-                        "expected \"auto\", a device path such as \"/dev/ptp0\", or a PHC clock name such as \"KVM virtual PTP\"; {}",
-                        found(&v)
-                    ))
-                })?;
-            }
-            "sink" => {
-                let expected = "expected \"CLOCK_REALTIME\" (the system clock), a PHC device path such as \"/dev/ptp1\", or a PHC clock name such as \"igb\"";
-                let s = string(&v)
-                    .filter(|s| !s.is_empty())
-                    .ok_or_else(|| err(format!("{expected}; {}", found(&v))))?;
-                if s == "auto" {
-                    return Err(err(format!("\"auto\" only chooses a source; {expected}")));
-                }
-                if s.starts_with("CLOCK_") && s != crate::phc::SINK_REALTIME {
-                    return Err(err(format!(
-                        "keel steers CLOCK_REALTIME or a PHC, not {s}; {expected}"
-                    )));
-                }
-                self.sink = s;
-            }
-            "time_scale" => {
-                self.time_scale = match string(&v).as_deref() {
-                    Some("auto") => TimeScale::Auto,
-                    Some("utc") => TimeScale::Utc,
-                    Some("tai") => TimeScale::Tai,
-                    _ => {
-                        return Err(err(format!(
-                            "expected \"auto\", \"utc\" or \"tai\"; {}",
-                            found(&v)
-                        )));
-                    }
-                };
-            }
-            "tai_utc_offset" => {
-                self.tai_utc_offset = int_in(&v, 0, 100).ok_or_else(|| {
-                    err(format!(
-                        "expected an integer number of seconds in 0..=100 (37 since 2017); {}",
-                        found(&v)
-                    ))
-                })?;
-            }
-            "read_method" => {
-                self.read_method = match string(&v).as_deref() {
-                    Some("auto") => MethodChoice::Auto,
-                    Some("precise") => MethodChoice::Only(ReadMethod::Precise),
-                    Some("extended") => MethodChoice::Only(ReadMethod::Extended),
-                    Some("basic") => MethodChoice::Only(ReadMethod::Basic),
-                    _ => {
-                        return Err(err(format!(
-                            "expected \"auto\", \"precise\", \"extended\" or \"basic\"; {}",
-                            found(&v)
-                        )));
-                    }
-                };
-            }
-            "samples" => {
-                let n = int_in(&v, 1, 25).ok_or_else(|| {
-                    err(format!(
-                        "expected an integer in 1..=25 (PTP_MAX_SAMPLES); {}",
-                        found(&v)
-                    ))
-                })?;
-                self.samples = usize::try_from(n).unwrap_or(1);
-            }
-            "interval" => {
-                self.interval = seconds_in(&v, 0.01, 1024.0).ok_or_else(|| {
-                    err(format!(
-                        "expected a number of seconds in 0.01..=1024; {}",
-                        found(&v)
-                    ))
-                })?;
-            }
-            "servo" => {
-                self.servo = match string(&v).as_deref() {
-                    Some("kalman") => ServoKind::Kalman,
-                    Some("pi") => ServoKind::Pi,
-                    Some("linreg") => ServoKind::Linreg,
-                    _ => {
-                        return Err(err(format!(
-                            "expected \"kalman\", \"pi\" or \"linreg\"; {}",
-                            found(&v)
-                        )));
-                    }
-                };
-            }
-            "step" => {
-                self.step = match string(&v).as_deref() {
-                    Some("always") => StepPolicy::Always,
-                    Some("first") => StepPolicy::First,
-                    Some("never") => StepPolicy::Never,
-                    _ => {
-                        return Err(err(format!(
-                            "expected \"always\", \"first\" or \"never\"; {}",
-                            found(&v)
-                        )));
-                    }
-                };
-            }
-            "step_threshold" => {
-                self.step_threshold = seconds_in(&v, 0.000_000_001, 1e6).ok_or_else(|| {
-                    err(format!(
-                        "expected a positive number of seconds (e.g. 0.00002 for 20 µs); {}",
-                        found(&v)
-                    ))
-                })?;
-            }
-            "step_limit" => {
-                self.step_limit = u32::try_from(int_in(&v, 0, 1_000_000).ok_or_else(|| {
-                    err(format!(
-                        "expected an integer number of updates in 0..=1000000 (0 = no limit); {}",
-                        found(&v)
-                    ))
-                })?)
-                .unwrap_or(0);
-            }
-            "max_frequency" => {
-                let n = int_in(&v, 1, 100_500_000).ok_or_else(|| {
-                    err(format!(
-                        "expected an integer number of ppb in 1..=100500000 (10 % + 500 ppm); {}",
-                        found(&v)
-                    ))
-                })?;
-                self.max_frequency = Ppb::from_ppb(n);
-            }
-            "reference_error" => {
-                self.reference_error = seconds_in(&v, 0.0, 1000.0).ok_or_else(|| {
-                    err(format!(
-                        "expected a number of seconds in 0..=1000 (the reference's own error); {}",
-                        found(&v)
-                    ))
-                })?;
-            }
-            "summary_updates" => {
-                self.summary_updates =
-                    u32::try_from(int_in(&v, 0, 1_000_000).ok_or_else(|| {
-                        err(format!(
-                            "expected an integer in 0..=1000000 (0 = a line every update); {}",
-                            found(&v)
-                        ))
-                    })?)
-                    .unwrap_or(60);
-            }
-            "state_file" => {
-                self.state_file = path_or_off(&v).ok_or_else(|| {
-                    err(format!("expected a path, or \"\" for none; {}", found(&v)))
-                })?
-            }
-            "leap_seconds_list" => {
-                self.leap_seconds_list = path_or_off(&v).ok_or_else(|| {
-                    err(format!("expected a path, or \"\" for none; {}", found(&v)))
-                })?
-            }
-            "vmclock" => {
-                self.vmclock = path_or_off(&v).ok_or_else(|| {
-                    err(format!("expected a path, or \"\" for none; {}", found(&v)))
-                })?
-            }
-            "state_save_updates" => {
-                self.state_save_updates =
-                    u32::try_from(int_in(&v, 1, 1_000_000).ok_or_else(|| {
-                        err(format!("expected an integer in 1..=1000000; {}", found(&v)))
-                    })?)
-                    .unwrap_or(600);
-            }
-            "status_socket" => {
-                self.status_socket = path_or_off(&v).ok_or_else(|| {
-                    err(format!("expected a path, or \"\" for none; {}", found(&v)))
-                })?
-            }
-            "metrics_listen" => {
-                let s = string(&v).ok_or_else(|| err(format!("expected \"ADDRESS:PORT\" such as \"127.0.0.1:9641\", or \"\" for none; {}", found(&v))))?;
-                self.metrics_listen = if s.is_empty() {
-                    None
-                } else {
-                    Some(s.parse().map_err(|_| {
-                        err(format!("expected \"ADDRESS:PORT\" such as \"127.0.0.1:9641\", or \"\" for none; {}", found(&v)))
-                    })?)
-                };
-            }
-            "metrics_allow_remote" => {
-                self.metrics_allow_remote = match v {
-                    Value::Bool(b) => b,
-                    _ => return Err(err(format!("expected true or false; {}", found(&v)))),
-                };
-            }
-            "log_level" => {
-                self.log_level = match string(&v).as_deref() {
-                    Some("error") => LogLevel::Error,
-                    Some("warning") => LogLevel::Warning,
-                    Some("info") => LogLevel::Info,
-                    Some("debug") => LogLevel::Debug,
-                    _ => {
-                        return Err(err(format!(
-                            "expected \"error\", \"warning\", \"info\" or \"debug\"; {}",
-                            found(&v)
-                        )));
-                    }
-                };
-            }
-            _ => {
-                return Err(ConfigError {
-                    origin: origin.clone(),
-                    key: Some(key.to_string()),
-                    message: format!("unknown key; expected one of: {}", KEYS.join(", ")),
-                });
-            }
-        }
-        self.check_combination(origin, key)
-    }
-
-    fn check_combination(&self, origin: &Origin, key: &str) -> Result<(), ConfigError> {
         if self.sink == self.source {
-            return Err(ConfigError {
-                origin: origin.clone(),
-                key: Some(key.to_string()),
-                message: format!(
-                    "source and sink are the same clock (\"{}\"): keel cannot steer the clock it follows; set sink to \"CLOCK_REALTIME\" or to another PHC",
-                    self.sink
-                ),
-            });
+            return Err(err(format!(
+                "source and sink are the same clock (\"{}\"): keel cannot steer the clock it follows; set sink to \"CLOCK_REALTIME\" or to another PHC",
+                self.sink
+            )));
         }
         if let Some(a) = self.metrics_listen {
             if !a.ip().is_loopback() && !self.metrics_allow_remote {
-                return Err(ConfigError {
-                    origin: origin.clone(),
-                    key: Some(key.to_string()),
-                    message: format!(
-                        "metrics_listen {a} is not a loopback address; set metrics_allow_remote = true to expose the metrics beyond this host"
-                    ),
-                });
+                return Err(err(format!(
+                    "metrics_listen {a} is not a loopback address; set metrics_allow_remote = true to expose the metrics beyond this host"
+                )));
             }
         }
         Ok(())
     }
+}
+
+/// The error of a file that the `toml` crate or serde refused, at its line.
+fn file_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+    let span = e.span().unwrap_or(0..0);
+    let (line, start, end) = line_at(text.as_bytes(), span.start);
+    let origin = Origin::File(path.to_path_buf(), line);
+    let shown = text.get(start..end).unwrap_or("").trim();
+    let at = text.get(span.clone()).unwrap_or("");
+    let msg = e.message();
+    let (key, message) = if let Some(k) = msg
+        .strip_prefix("unknown field `")
+        .and_then(|m| m.rsplit_once("`, expected").map(|(k, _)| k))
+    {
+        if shown.starts_with('[') {
+            let table = shown.split('#').next().unwrap_or(shown).trim_end();
+            (
+                None,
+                format!(
+                    "tables such as `{table}` are not used by keel: every option is a top-level `key = value`"
+                ),
+            )
+        } else {
+            (
+                Some(k.to_string()),
+                format!("unknown key; expected one of: {}", KEYS.join(", ")),
+            )
+        }
+    } else if msg == "duplicate key" {
+        (
+            Some(at.trim_matches(['"', '\'']).to_string()),
+            "set twice in this file".into(),
+        )
+    } else if let Some(k) = key_before(text.get(start..span.start).unwrap_or("")) {
+        let message = if msg.starts_with("string values must be quoted") {
+            format!("`{at}` is not a TOML value (strings need quotes: \"{at}\")")
+        } else {
+            msg.to_string()
+        };
+        (Some(k), message)
+    } else {
+        (None, format!("{msg}; found `{shown}`"))
+    };
+    ConfigError {
+        origin,
+        key,
+        message,
+    }
+}
+
+/// The 1-based line of byte `offset`, and the byte range of that line.
+fn line_at(text: &[u8], offset: usize) -> (usize, usize, usize) {
+    let offset = offset.min(text.len());
+    let start = text[..offset]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let end = text[offset..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(text.len(), |i| offset + i);
+    let line = text[..start].iter().filter(|&&b| b == b'\n').count() + 1;
+    (line, start, end)
+}
+
+/// The key of a line that begins `key =` (bare or quoted), given the text
+/// before the place of an error.
+fn key_before(head: &str) -> Option<String> {
+    let (k, _) = head.split_once('=')?;
+    let k = k.trim().trim_start_matches('\u{feff}');
+    let bare = k.trim_matches(['"', '\'']);
+    (!bare.is_empty()).then(|| bare.to_string())
+}
+
+/// "found …", the value as TOML writes it.
+fn found(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("found \"{s}\""),
+        Value::Integer(i) => format!("found {i}"),
+        Value::Float(x) if x.is_nan() => "found nan".into(),
+        Value::Float(x) if x.is_infinite() => {
+            format!("found {}inf", if *x < 0.0 { "-" } else { "" })
+        }
+        Value::Float(x) => format!("found {x:?}"),
+        Value::Boolean(b) => format!("found {b}"),
+        Value::Datetime(d) => format!("found the date-time {d}"),
+        Value::Array(_) => "found an array".into(),
+        Value::Table(_) => "found a table".into(),
+    }
+}
+
+/// One of `options`' names, as a string.
+fn choice<T: Copy>(v: &Value, options: &[(&str, T)]) -> Result<T, String> {
+    if let Some(&(_, t)) = options.iter().find(|(name, _)| v.as_str() == Some(*name)) {
+        return Ok(t);
+    }
+    let names: Vec<String> = options.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+    let (last, rest) = names
+        .split_last()
+        .map_or(("", &[][..]), |(l, r)| (l.as_str(), r));
+    Err(format!(
+        "expected {} or {last}; {}",
+        rest.join(", "),
+        found(v)
+    ))
 }
 
 fn is_string_key(key: &str) -> bool {
@@ -591,25 +641,16 @@ fn is_string_key(key: &str) -> bool {
 }
 
 fn string(v: &Value) -> Option<String> {
-    match v {
-        Value::Str(s) => Some(s.clone()),
-        _ => None,
-    }
+    v.as_str().map(str::to_string)
 }
 
 fn path_or_off(v: &Value) -> Option<Option<PathBuf>> {
-    match v {
-        Value::Str(s) if s.is_empty() => Some(None),
-        Value::Str(s) => Some(Some(PathBuf::from(s))),
-        _ => None,
-    }
+    v.as_str()
+        .map(|s| (!s.is_empty()).then(|| PathBuf::from(s)))
 }
 
 fn int_in(v: &Value, lo: i64, hi: i64) -> Option<i64> {
-    match v {
-        Value::Int(i) if (lo..=hi).contains(i) => Some(*i),
-        _ => None,
-    }
+    v.as_integer().filter(|i| (lo..=hi).contains(i))
 }
 
 #[allow(
@@ -619,106 +660,11 @@ fn int_in(v: &Value, lo: i64, hi: i64) -> Option<i64> {
 fn seconds_in(v: &Value, lo: f64, hi: f64) -> Option<Duration> {
     #[allow(clippy::cast_precision_loss, reason = "small integers")]
     let s = match v {
-        Value::Int(i) => *i as f64,
+        Value::Integer(i) => *i as f64,
         Value::Float(f) => *f,
         _ => return None,
     };
     (s.is_finite() && s >= lo && s <= hi).then(|| Duration::from_nanos((s * 1e9).round() as i64))
-}
-
-/// One line: `None` for blank/comment lines, else `(key, value)`.
-fn parse_line(raw: &str) -> Result<Option<(String, Value)>, String> {
-    let line = raw.trim();
-    if line.is_empty() || line.starts_with('#') {
-        return Ok(None);
-    }
-    if line.starts_with('[') {
-        return Err(format!(
-            "tables such as `{line}` are not used by keel: every option is a top-level `key = value`"
-        ));
-    }
-    let Some((k, rest)) = line.split_once('=') else {
-        return Err(format!("expected `key = value`, found `{line}`"));
-    };
-    let key = k.trim();
-    if key.is_empty()
-        || !key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        return Err(format!("expected a bare key before `=`, found `{key}`"));
-    }
-    let value = parse_value(rest.trim()).map_err(|m| format!("key `{key}`: {m}"))?;
-    Ok(Some((key.to_string(), value)))
-}
-
-/// A TOML scalar followed by an optional comment.
-fn parse_value(s: &str) -> Result<Value, String> {
-    if let Some(body) = s.strip_prefix('"') {
-        let mut out = String::new();
-        let mut chars = body.chars();
-        loop {
-            match chars.next() {
-                None => return Err("unterminated string (missing closing `\"`)".into()),
-                Some('"') => break,
-                Some('\\') => match chars.next() {
-                    Some('"') => out.push('"'),
-                    Some('\\') => out.push('\\'),
-                    Some('n') => out.push('\n'),
-                    Some('t') => out.push('\t'),
-                    other => {
-                        return Err(format!(
-                            "unsupported escape `\\{}` in string",
-                            other.map(String::from).unwrap_or_default()
-                        ));
-                    }
-                },
-                Some(c) => out.push(c),
-            }
-        }
-        let tail = chars.as_str().trim();
-        if !tail.is_empty() && !tail.starts_with('#') {
-            return Err(format!("unexpected `{tail}` after the string"));
-        }
-        return Ok(Value::Str(out));
-    }
-    if let Some(body) = s.strip_prefix('\'') {
-        let end = body
-            .find('\'')
-            .ok_or("unterminated string (missing closing `'`)")?;
-        let tail = body[end + 1..].trim();
-        if !tail.is_empty() && !tail.starts_with('#') {
-            return Err(format!("unexpected `{tail}` after the string"));
-        }
-        return Ok(Value::Str(body[..end].to_string()));
-    }
-    let word = s.split('#').next().unwrap_or("").trim();
-    if word.is_empty() {
-        return Err("missing value after `=`".into());
-    }
-    if word.starts_with('[') || word.starts_with('{') {
-        return Err("arrays and inline tables are not used by keel".into());
-    }
-    match word {
-        "true" => return Ok(Value::Bool(true)),
-        "false" => return Ok(Value::Bool(false)),
-        _ => {}
-    }
-    let digits: String = word.chars().filter(|&c| c != '_').collect();
-    if let Ok(i) = digits.parse::<i64>() {
-        return Ok(Value::Int(i));
-    }
-    if digits
-        .chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
-    {
-        if let Ok(f) = digits.parse::<f64>() {
-            return Ok(Value::Float(f));
-        }
-    }
-    Err(format!(
-        "`{word}` is not a TOML value (strings need quotes: \"{word}\")"
-    ))
 }
 
 #[cfg(test)]
@@ -777,7 +723,7 @@ mod tests {
             ),
             (
                 "source = \"auto\nx",
-                "/etc/keel/keel.toml:1: key `source`: unterminated string (missing closing `\"`)",
+                "/etc/keel/keel.toml:1: key `source`: invalid basic string, expected `\"`",
             ),
             (
                 "metrics_listen = \"0.0.0.0:9641\"\n",
@@ -789,12 +735,121 @@ mod tests {
             ),
             (
                 "just words\n",
-                "/etc/keel/keel.toml:1: expected `key = value`, found `just words`",
+                "/etc/keel/keel.toml:1: key with no value, expected `=`; found `just words`",
             ),
         ];
         for (text, want) in cases {
             assert_eq!(parse(text).unwrap_err(), *want, "for {text:?}");
         }
+    }
+
+    #[test]
+    fn any_valid_toml_is_read() {
+        // A byte-order mark, quoted keys, escapes, hex and underscores,
+        // multi-line and literal strings, comments anywhere.
+        let c = parse(concat!(
+            "\u{feff}# keel\n",
+            "\"source\" = \"KVM virtual PTP \\u00e9\\U0001F600\"\n",
+            "'samples' = 0x10 # hex\n",
+            "max_frequency = 0o1_000\n",
+            "state_file = \"\"\"\n/var/lib/keel/state2\"\"\"\n",
+            "status_socket = '''/run/k\\eel.sock'''\n",
+            "interval = 2.5e-1\n",
+            "step_limit = +3\n",
+            "metrics_allow_remote = true\n",
+        ))
+        .unwrap();
+        assert_eq!(c.source, "KVM virtual PTP é😀");
+        assert_eq!(c.samples, 16);
+        assert_eq!(c.max_frequency, Ppb::from_ppb(512));
+        assert_eq!(c.state_file, Some(PathBuf::from("/var/lib/keel/state2")));
+        assert_eq!(c.status_socket, Some(PathBuf::from("/run/k\\eel.sock")));
+        assert_eq!(c.interval, Duration::from_millis(250));
+        assert_eq!(c.step_limit, 3);
+        assert!(c.metrics_allow_remote);
+        // The line of an error counts from the first line, the mark or not.
+        assert_eq!(
+            parse("\u{feff}\nservo = \"pid\"\n").unwrap_err(),
+            "/etc/keel/keel.toml:2: key `servo`: expected \"kalman\", \"pi\" or \"linreg\"; found \"pid\""
+        );
+    }
+
+    #[test]
+    fn every_toml_value_is_named_when_it_is_the_wrong_one() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "interval = nan\n",
+                "/etc/keel/keel.toml:1: key `interval`: expected a number of seconds in 0.01..=1024; found nan",
+            ),
+            (
+                "step_threshold = -inf\n",
+                "/etc/keel/keel.toml:1: key `step_threshold`: expected a positive number of seconds (e.g. 0.00002 for 20 µs); found -inf",
+            ),
+            (
+                "samples = 2.0\n",
+                "/etc/keel/keel.toml:1: key `samples`: expected an integer in 1..=25 (PTP_MAX_SAMPLES); found 2.0",
+            ),
+            (
+                "step = 1979-05-27\n",
+                "/etc/keel/keel.toml:1: key `step`: expected \"always\", \"first\" or \"never\"; found the date-time 1979-05-27",
+            ),
+            (
+                "\nservo = [\"pi\"]\n",
+                "/etc/keel/keel.toml:2: key `servo`: expected \"kalman\", \"pi\" or \"linreg\"; found an array",
+            ),
+            (
+                "metrics_allow_remote = \"yes\"\n",
+                "/etc/keel/keel.toml:1: key `metrics_allow_remote`: expected true or false; found \"yes\"",
+            ),
+            (
+                "log_level = { level = \"debug\" }\n",
+                "/etc/keel/keel.toml:1: key `log_level`: expected \"error\", \"warning\", \"info\" or \"debug\"; found a table",
+            ),
+            (
+                "interval = 1.\n",
+                "/etc/keel/keel.toml:1: key `interval`: invalid fraction, expected digits",
+            ),
+            (
+                "servo = \"pi\"\n\"servo\" = \"pi\"\n",
+                "/etc/keel/keel.toml:2: key `servo`: set twice in this file",
+            ),
+            (
+                "daemon.servo = \"pi\"\n",
+                "/etc/keel/keel.toml:1: key `daemon`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, sink, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level",
+            ),
+            (
+                "servo = \"pi\"\n[[servos]] # more\n",
+                "/etc/keel/keel.toml:2: tables such as `[[servos]]` are not used by keel: every option is a top-level `key = value`",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse(text).unwrap_err(), *want, "for {text:?}");
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_named_with_its_line() {
+        let dir = std::env::temp_dir().join(format!("keel-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("keel.toml");
+        std::fs::write(&p, b"servo = \"pi\"\nsource = \"caf\xe9\"\n").unwrap();
+        let e = Config::load(&p, false).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}:2: key `source`: not UTF-8 text (byte 0xe9 at column 14): a TOML file is UTF-8; convert it, e.g. `iconv -f latin1 -t utf-8`",
+                p.display()
+            )
+        );
+        // A missing file at the default path is no error; elsewhere it is.
+        let missing = dir.join("none.toml");
+        assert_eq!(Config::load(&missing, true).unwrap(), Config::default());
+        let e = Config::load(&missing, false).unwrap_err().to_string();
+        assert!(
+            e.contains("none.toml: cannot read the configuration file: "),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -864,6 +919,19 @@ mod tests {
         assert_eq!(c.step, StepPolicy::Always);
         c.set_cli("--step-limit", "step_limit", "3").unwrap();
         assert_eq!(c.step_limit, 3);
+        // Numbers are TOML numbers; a string key takes the text, or the TOML
+        // string it spells.
+        c.set_cli("--samples", "samples", "0x10").unwrap();
+        assert_eq!(c.samples, 16);
+        c.set_cli("--state-file", "state_file", "\"\"").unwrap();
+        assert_eq!(c.state_file, None);
+        c.set_cli("--state-file", "state_file", "1").unwrap();
+        assert_eq!(c.state_file, Some(PathBuf::from("1")));
+        let e = c.set_cli("--interval", "interval", "inf").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "command line option --interval: key `interval`: expected a number of seconds in 0.01..=1024; found inf"
+        );
         let e = c.set_cli("--samples", "samples", "many").unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -32,18 +32,51 @@ use crate::config::{Config, TimeScale};
 use crate::daemon::{Mode, Options};
 use crate::phc::{LinuxPhc, MethodChoice, PROBE_ORDER, PhcDevice, Reader};
 
-const USAGE: &str = "\
+const ABOUT: &str = "\
 keel — steer the system clock (or another PHC) from a PTP hardware clock
 
 USAGE:
-  keel sync [OPTIONS]            run the daemon (see below)
-  keel status [--json] [--socket PATH]
+  keel sync [OPTIONS]            run the daemon (`keel sync --help`)
+  keel status [--json] [--socket PATH] [--config FILE]
                                  ask the running daemon, like `chronyc tracking`
   keel phc [list]                list PHCs: name, capabilities, which ioctls work
   keel phc compare DEVICE [--count N] [--samples N]
                                  print CLOCK_REALTIME − PHC offsets (read-only)
-  keel --version | --help
+  keel help [COMMAND] | --help | --version
+  Every command takes --help.
+";
 
+const SYNC_USAGE: &str = "\
+keel sync: run the daemon — read a PHC, steer CLOCK_REALTIME (or a PHC sink)
+
+USAGE:
+  keel sync [OPTIONS]
+";
+
+/// The options of `keel sync`; the scenario list comes from the catalogue.
+fn sync_options() -> String {
+    let names: Vec<&str> = scenario::SCENARIOS.iter().map(|(n, _)| *n).collect();
+    let mut scenarios = String::new();
+    let mut width = 0;
+    for (i, &n) in names.iter().enumerate() {
+        let n = if n == "standard" {
+            "standard (default)"
+        } else {
+            n
+        };
+        let sep = if i == 0 { "" } else { ", " };
+        if i > 0 && width + sep.len() + n.len() > 54 {
+            scenarios.push_str(",\n                         ");
+            width = 0;
+        } else {
+            scenarios.push_str(sep);
+            width += sep.len();
+        }
+        scenarios.push_str(n);
+        width += n.len();
+    }
+    format!(
+        "\
 SYNC OPTIONS (each overrides the configuration file's key of the same name):
   --config FILE          configuration file (default /etc/keel/keel.toml;
                          with --clock sim only read when given)
@@ -64,19 +97,51 @@ SYNC OPTIONS (each overrides the configuration file's key of the same name):
   --log-level error|warning|info|debug
   --duration D           stop after D (e.g. 600s, 10m, 2h, 1d)
 SIMULATION (--clock sim):
-  --scenario NAME        standard (default), noisy, outliers, freq-step, migration,
-                         migration-silent, clock-step, suspend, outage, busy, interference
+  --scenario NAME        {scenarios}
   --seed N               (default 1)      --duration D (default 600s)
   --speed max|FACTOR     max: as fast as possible; FACTOR× real time (default 1)
   --csv FILE             write the trace      --svg FILE   write a plot
+"
+    )
+}
+
+const STATUS_HELP: &str = "\
+keel status: the running daemon's state, like `chronyc tracking`
+
+USAGE:
+  keel status [--json] [--socket PATH] [--config FILE]
+
+OPTIONS:
+  --json                 the whole state as one JSON object
+  --socket PATH          the daemon's status socket (default: status_socket
+                         of the configuration file, /run/keel/keel.sock)
+  --config FILE          where to read status_socket (default /etc/keel/keel.toml)
+";
+
+const PHC_HELP: &str = "\
+keel phc: the PTP hardware clocks of this machine (read-only)
+
+USAGE:
+  keel phc [list]        each PHC: name, time scale, capabilities, which read
+                         ioctls work
+  keel phc compare DEVICE [--count N] [--samples N]
+                         print CLOCK_REALTIME − PHC offsets of DEVICE
+                         (/dev/ptpN)
+
+COMPARE OPTIONS:
+  --count N              how many offsets (default 5)
+  --samples N            readings per offset, the best kept (1..=25, default 5)
 ";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
+    match run(&mut lexopt::Parser::from_env()) {
         Ok(code) => code,
-        Err(Failure::Usage(m)) => {
+        Err(Failure::Usage("", m)) => {
             eprintln!("keel: {m}\nTry `keel --help`.");
+            ExitCode::from(2)
+        }
+        Err(Failure::Usage(cmd, m)) => {
+            eprintln!("keel {cmd}: {m}\nTry `keel {cmd} --help`.");
             ExitCode::from(2)
         }
         Err(Failure::Config(m)) => {
@@ -91,45 +156,89 @@ fn main() -> ExitCode {
 }
 
 enum Failure {
-    Usage(String),
+    /// A command line that cannot be followed: the command (`""` for none)
+    /// whose `--help` to point at, and what was wrong.
+    Usage(&'static str, String),
     Config(String),
     Runtime(String),
 }
 
-fn run(args: &[String]) -> Result<ExitCode, Failure> {
-    match args.first().map(String::as_str) {
-        None | Some("--help" | "-h" | "help") => {
-            print!("{USAGE}");
-            Ok(ExitCode::SUCCESS)
+/// A usage error of `cmd` from the argument parser, in keel's words.
+fn usage(cmd: &'static str, e: lexopt::Error) -> Failure {
+    let m = match e {
+        lexopt::Error::UnexpectedOption(o) => format!("unknown option `{o}`"),
+        lexopt::Error::UnexpectedArgument(a) => {
+            format!("unexpected argument `{}`", a.to_string_lossy())
         }
-        Some("--version" | "-V") => {
+        lexopt::Error::MissingValue { option: Some(o) } => format!("{o} needs a value"),
+        lexopt::Error::UnexpectedValue { option, value } => {
+            format!(
+                "{option} takes no value (got `{}`)",
+                value.to_string_lossy()
+            )
+        }
+        e => e.to_string(),
+    };
+    Failure::Usage(cmd, m)
+}
+
+/// The value of the option just read, as text.
+fn text_value(p: &mut lexopt::Parser, cmd: &'static str) -> Result<String, Failure> {
+    p.value()
+        .and_then(lexopt::ValueExt::string)
+        .map_err(|e| usage(cmd, e))
+}
+
+/// The value of the option just read, as a path (any bytes).
+fn path_value(p: &mut lexopt::Parser, cmd: &'static str) -> Result<PathBuf, Failure> {
+    p.value().map(PathBuf::from).map_err(|e| usage(cmd, e))
+}
+
+fn run(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
+    use lexopt::prelude::*;
+    let cmd = match p.next().map_err(|e| usage("", e))? {
+        None | Some(Short('h') | Long("help")) => return help(None),
+        Some(Short('V') | Long("version")) => {
             println!("keel {}", env!("CARGO_PKG_VERSION"));
-            Ok(ExitCode::SUCCESS)
+            return Ok(ExitCode::SUCCESS);
         }
-        Some("sync") => sync(args.get(1..).unwrap_or(&[])),
-        Some("status") => status_cmd(args.get(1..).unwrap_or(&[])),
-        Some("phc") => phc_cmd(args.get(1..).unwrap_or(&[])),
-        Some(other) => Err(Failure::Usage(format!(
-            "unknown command `{other}`; expected sync, status or phc"
-        ))),
+        Some(Value(v)) => v.string().map_err(|e| usage("", e))?,
+        Some(a) => return Err(usage("", a.unexpected())),
+    };
+    match cmd.as_str() {
+        "sync" => sync(p),
+        "status" => status_cmd(p),
+        "phc" => phc_cmd(p),
+        "help" => {
+            let topic = match p.next().map_err(|e| usage("", e))? {
+                Some(Value(v)) => Some(v.string().map_err(|e| usage("", e))?),
+                None => None,
+                Some(a) => return Err(usage("", a.unexpected())),
+            };
+            help(topic.as_deref())
+        }
+        other => Err(Failure::Usage(
+            "",
+            format!("unknown command `{other}`; expected sync, status or phc"),
+        )),
     }
 }
 
-/// `--flag value` pairs and bare switches.
-struct Args<'a> {
-    rest: std::slice::Iter<'a, String>,
-}
-
-impl<'a> Args<'a> {
-    fn next_flag(&mut self) -> Option<&'a str> {
-        self.rest.next().map(String::as_str)
+/// Prints the help of `topic` (a command), or of keel.
+fn help(topic: Option<&str>) -> Result<ExitCode, Failure> {
+    match topic {
+        None => print!("{ABOUT}\n{}", sync_options()),
+        Some("sync") => print!("{SYNC_USAGE}\n{}", sync_options()),
+        Some("status") => print!("{STATUS_HELP}"),
+        Some("phc") => print!("{PHC_HELP}"),
+        Some(other) => {
+            return Err(Failure::Usage(
+                "",
+                format!("no help for `{other}`; expected sync, status or phc"),
+            ));
+        }
     }
-    fn value(&mut self, flag: &str) -> Result<&'a str, Failure> {
-        self.rest
-            .next()
-            .map(String::as_str)
-            .ok_or_else(|| Failure::Usage(format!("{flag} needs a value")))
-    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `600`, `600s`, `10m`, `2h`, `1d` → ns.
@@ -167,8 +276,31 @@ struct SyncArgs {
     svg: Option<PathBuf>,
 }
 
-fn parse_sync(args: &[String]) -> Result<SyncArgs, Failure> {
-    let mut a = Args { rest: args.iter() };
+/// The configuration key that the `keel sync` option `--flag` overrides.
+fn override_key(flag: &str) -> Option<&'static str> {
+    Some(match flag {
+        "source" => "source",
+        "sink" => "sink",
+        "interval" => "interval",
+        "samples" => "samples",
+        "read-method" => "read_method",
+        "servo" => "servo",
+        "step" => "step",
+        "step-threshold" => "step_threshold",
+        "step-limit" => "step_limit",
+        "state-file" => "state_file",
+        "status-socket" => "status_socket",
+        "metrics" => "metrics_listen",
+        "summary" => "summary_updates",
+        "log-level" => "log_level",
+        _ => return None,
+    })
+}
+
+/// `keel sync`'s options; `None` when the help was asked for (and shown).
+fn parse_sync(p: &mut lexopt::Parser) -> Result<Option<SyncArgs>, Failure> {
+    use lexopt::prelude::*;
+    let bad = |m: String| Failure::Usage("sync", m);
     let mut s = SyncArgs {
         config_path: None,
         overrides: Vec::new(),
@@ -181,90 +313,64 @@ fn parse_sync(args: &[String]) -> Result<SyncArgs, Failure> {
         csv: None,
         svg: None,
     };
-    while let Some(flag) = a.next_flag() {
-        let key: Option<&'static str> = match flag {
-            "--source" => Some("source"),
-            "--sink" => Some("sink"),
-            "--interval" => Some("interval"),
-            "--samples" => Some("samples"),
-            "--read-method" => Some("read_method"),
-            "--servo" => Some("servo"),
-            "--step" => Some("step"),
-            "--step-threshold" => Some("step_threshold"),
-            "--step-limit" => Some("step_limit"),
-            "--state-file" => Some("state_file"),
-            "--status-socket" => Some("status_socket"),
-            "--metrics" => Some("metrics_listen"),
-            "--summary" => Some("summary_updates"),
-            "--log-level" => Some("log_level"),
-            _ => None,
+    while let Some(arg) = p.next().map_err(|e| usage("sync", e))? {
+        let flag = match arg {
+            Short('h') | Long("help") => {
+                help(Some("sync"))?;
+                return Ok(None);
+            }
+            Long(f) => f.to_string(),
+            a => return Err(usage("sync", a.unexpected())),
         };
-        if let Some(k) = key {
-            s.overrides
-                .push((flag.to_string(), k, a.value(flag)?.to_string()));
+        if let Some(k) = override_key(&flag) {
+            let v = text_value(p, "sync")?;
+            s.overrides.push((format!("--{flag}"), k, v));
             continue;
         }
-        match flag {
-            "--config" => s.config_path = Some(PathBuf::from(a.value(flag)?)),
-            "--clock" => match a.value(flag)? {
+        match flag.as_str() {
+            "config" => s.config_path = Some(path_value(p, "sync")?),
+            "clock" => match text_value(p, "sync")?.as_str() {
                 "sim" => s.sim = true,
                 "system" => s.sim = false,
-                v => {
-                    return Err(Failure::Usage(format!(
-                        "--clock {v}: expected `system` or `sim`"
-                    )));
-                }
+                v => return Err(bad(format!("--clock {v}: expected `system` or `sim`"))),
             },
-            "--dry-run" => s.dry_run = true,
-            "--scenario" => s.scenario = a.value(flag)?.to_string(),
-            "--seed" => {
-                let v = a.value(flag)?;
-                s.seed = v.parse().map_err(|_| {
-                    Failure::Usage(format!("--seed {v}: expected a non-negative integer"))
-                })?;
+            "dry-run" => s.dry_run = true,
+            "scenario" => s.scenario = text_value(p, "sync")?,
+            "seed" => {
+                let v = text_value(p, "sync")?;
+                s.seed = v
+                    .parse()
+                    .map_err(|_| bad(format!("--seed {v}: expected a non-negative integer")))?;
             }
-            "--duration" => {
-                let v = a.value(flag)?;
-                s.duration_ns = Some(parse_duration(v).ok_or_else(|| {
-                    Failure::Usage(format!(
+            "duration" => {
+                let v = text_value(p, "sync")?;
+                s.duration_ns = Some(parse_duration(&v).ok_or_else(|| {
+                    bad(format!(
                         "--duration {v}: expected a positive time such as 600s, 10m, 2h or 1d"
                     ))
                 })?);
             }
-            "--speed" => {
-                let v = a.value(flag)?;
-                s.speed = if v == "max" {
-                    Speed::Max
-                } else {
-                    match v.parse::<f64>() {
-                        Ok(x) if x.is_finite() && x > 0.0 => Speed::Factor(x),
-                        _ => {
-                            return Err(Failure::Usage(format!(
-                                "--speed {v}: expected `max` or a positive factor (1 = real time)"
-                            )));
-                        }
+            "speed" => {
+                let v = text_value(p, "sync")?;
+                s.speed = match v.parse::<f64>() {
+                    _ if v == "max" => Speed::Max,
+                    Ok(x) if x.is_finite() && x > 0.0 => Speed::Factor(x),
+                    _ => {
+                        return Err(bad(format!(
+                            "--speed {v}: expected `max` or a positive factor (1 = real time)"
+                        )));
                     }
                 };
             }
-            "--csv" => s.csv = Some(PathBuf::from(a.value(flag)?)),
-            "--svg" => s.svg = Some(PathBuf::from(a.value(flag)?)),
-            "--help" | "-h" => {
-                print!("{USAGE}");
-                return Err(Failure::Usage("(help shown)".into()));
-            }
-            other => {
-                return Err(Failure::Usage(format!(
-                    "unknown option `{other}` for `keel sync`"
-                )));
-            }
+            "csv" => s.csv = Some(path_value(p, "sync")?),
+            "svg" => s.svg = Some(path_value(p, "sync")?),
+            _ => return Err(bad(format!("unknown option `--{flag}`"))),
         }
     }
     if !s.sim && (s.csv.is_some() || s.svg.is_some() || s.speed != Speed::Factor(1.0)) {
-        return Err(Failure::Usage(
-            "--csv, --svg and --speed belong to --clock sim".into(),
-        ));
+        return Err(bad("--csv, --svg and --speed belong to --clock sim".into()));
     }
-    Ok(s)
+    Ok(Some(s))
 }
 
 fn load_config(sa: &SyncArgs) -> Result<Config, String> {
@@ -278,9 +384,7 @@ fn load_config(sa: &SyncArgs) -> Result<Config, String> {
             ..Config::default()
         };
         if let Some(p) = &sa.config_path {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| config::LoadError::Io(p.clone(), e).to_string())?;
-            c.merge_str(p, &text).map_err(|e| e.to_string())?;
+            c.merge_file(p).map_err(|e| e.to_string())?;
         }
         c
     } else {
@@ -297,10 +401,9 @@ fn load_config(sa: &SyncArgs) -> Result<Config, String> {
     Ok(c)
 }
 
-fn sync(args: &[String]) -> Result<ExitCode, Failure> {
-    let sa = match parse_sync(args) {
-        Err(Failure::Usage(m)) if m == "(help shown)" => return Ok(ExitCode::SUCCESS),
-        r => r?,
+fn sync(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
+    let Some(sa) = parse_sync(p)? else {
+        return Ok(ExitCode::SUCCESS);
     };
     let cfg = load_config(&sa).map_err(Failure::Config)?;
     log::init(cfg.log_level);
@@ -313,7 +416,8 @@ fn sync(args: &[String]) -> Result<ExitCode, Failure> {
     let (mut backend, mode, tai_offset, title): (Box<dyn ClockBackend>, Mode, Duration, String) =
         if sa.sim {
             let duration = sa.duration_ns.unwrap_or(600_000_000_000);
-            let sim = scenario::build(&sa.scenario, duration).map_err(Failure::Usage)?;
+            let sim =
+                scenario::build(&sa.scenario, duration).map_err(|m| Failure::Usage("sync", m))?;
             let speed = match sa.speed {
                 Speed::Max => "max".to_string(),
                 Speed::Factor(x) => clock::fmt_factor(x),
@@ -623,21 +727,18 @@ fn f64_s(ns: u64) -> f64 {
     ns as f64 / 1e9
 }
 
-fn status_cmd(args: &[String]) -> Result<ExitCode, Failure> {
-    let mut a = Args { rest: args.iter() };
+fn status_cmd(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
+    use lexopt::prelude::*;
     let mut json = false;
     let mut socket: Option<PathBuf> = None;
     let mut config_path: Option<PathBuf> = None;
-    while let Some(flag) = a.next_flag() {
-        match flag {
-            "--json" => json = true,
-            "--socket" => socket = Some(PathBuf::from(a.value(flag)?)),
-            "--config" => config_path = Some(PathBuf::from(a.value(flag)?)),
-            other => {
-                return Err(Failure::Usage(format!(
-                    "unknown option `{other}` for `keel status`"
-                )));
-            }
+    while let Some(arg) = p.next().map_err(|e| usage("status", e))? {
+        match arg {
+            Short('h') | Long("help") => return help(Some("status")),
+            Long("json") => json = true,
+            Long("socket") => socket = Some(path_value(p, "status")?),
+            Long("config") => config_path = Some(path_value(p, "status")?),
+            a => return Err(usage("status", a.unexpected())),
         }
     }
     let socket = match socket {
@@ -668,55 +769,52 @@ fn status_cmd(args: &[String]) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn phc_cmd(args: &[String]) -> Result<ExitCode, Failure> {
-    match args.first().map(String::as_str) {
-        None | Some("list") => {
-            phc_list();
-            Ok(ExitCode::SUCCESS)
-        }
-        Some("compare") => {
-            let mut a = Args {
-                rest: args.get(1..).unwrap_or(&[]).iter(),
-            };
-            let mut dev: Option<PathBuf> = None;
-            let mut count = 5u32;
-            let mut samples = 5usize;
-            while let Some(flag) = a.next_flag() {
-                match flag {
-                    "--count" => {
-                        let v = a.value(flag)?;
-                        count = v.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
-                            Failure::Usage(format!("--count {v}: expected a positive integer"))
-                        })?;
-                    }
-                    "--samples" => {
-                        let v = a.value(flag)?;
-                        samples =
-                            v.parse()
-                                .ok()
-                                .filter(|n| (1..=25).contains(n))
-                                .ok_or_else(|| {
-                                    Failure::Usage(format!(
-                                        "--samples {v}: expected an integer in 1..=25"
-                                    ))
-                                })?;
-                    }
-                    d if !d.starts_with('-') && dev.is_none() => dev = Some(PathBuf::from(d)),
-                    other => {
-                        return Err(Failure::Usage(format!(
-                            "unknown argument `{other}` for `keel phc compare`"
-                        )));
-                    }
+fn phc_cmd(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
+    use lexopt::prelude::*;
+    let bad = |m: String| Failure::Usage("phc", m);
+    let mut command: Option<String> = None;
+    let mut dev: Option<PathBuf> = None;
+    let mut count = 5u32;
+    let mut samples = 5usize;
+    while let Some(arg) = p.next().map_err(|e| usage("phc", e))? {
+        let compare = command.as_deref() == Some("compare");
+        match arg {
+            Short('h') | Long("help") => return help(Some("phc")),
+            Value(v) if command.is_none() => match v.to_str() {
+                Some(c @ ("list" | "compare")) => command = Some(c.to_string()),
+                _ => {
+                    return Err(bad(format!(
+                        "unknown command `{}`; expected list or compare",
+                        v.to_string_lossy()
+                    )));
                 }
+            },
+            Value(v) if compare && dev.is_none() => dev = Some(PathBuf::from(v)),
+            Long("count") if compare => {
+                let v = text_value(p, "phc")?;
+                count = v
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| bad(format!("--count {v}: expected a positive integer")))?;
             }
-            let dev = dev.ok_or_else(|| {
-                Failure::Usage("`keel phc compare` needs a device, e.g. /dev/ptp0".into())
-            })?;
-            phc_compare(&dev, count, samples)
+            Long("samples") if compare => {
+                let v = text_value(p, "phc")?;
+                samples = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=25).contains(n))
+                    .ok_or_else(|| bad(format!("--samples {v}: expected an integer in 1..=25")))?;
+            }
+            a => return Err(usage("phc", a.unexpected())),
         }
-        Some(other) => Err(Failure::Usage(format!(
-            "unknown `keel phc` command `{other}`; expected list or compare"
-        ))),
+    }
+    if command.as_deref() == Some("compare") {
+        let dev = dev.ok_or_else(|| bad("compare needs a DEVICE, e.g. /dev/ptp0".into()))?;
+        phc_compare(&dev, count, samples)
+    } else {
+        phc_list();
+        Ok(ExitCode::SUCCESS)
     }
 }
 
@@ -872,6 +970,120 @@ mod tests {
         check_svg_path(&p).unwrap();
         assert!(p.is_file());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn sync_args(args: &[&str]) -> Result<Option<SyncArgs>, String> {
+        parse_sync(&mut lexopt::Parser::from_args(args)).map_err(|f| match f {
+            Failure::Usage(cmd, m) => format!("{cmd}: {m}"),
+            Failure::Config(m) | Failure::Runtime(m) => m,
+        })
+    }
+
+    #[test]
+    fn every_sync_option_is_taken() {
+        let s = sync_args(&[
+            "--config",
+            "k.toml",
+            "--clock",
+            "sim",
+            "--dry-run",
+            "--source",
+            "/dev/ptp0",
+            "--sink",
+            "igb",
+            "--interval",
+            "0.5",
+            "--samples",
+            "7",
+            "--read-method",
+            "basic",
+            "--servo",
+            "pi",
+            "--step",
+            "never",
+            "--step-threshold",
+            "0.001",
+            "--step-limit",
+            "3",
+            "--state-file",
+            "",
+            "--status-socket",
+            "/tmp/k.sock",
+            "--metrics",
+            "127.0.0.1:9641",
+            "--summary",
+            "0",
+            "--log-level",
+            "debug",
+            "--duration",
+            "10m",
+            "--scenario",
+            "noisy",
+            "--seed",
+            "7",
+            "--speed",
+            "max",
+            "--csv",
+            "t.csv",
+            "--svg=t.svg",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(s.config_path, Some(PathBuf::from("k.toml")));
+        assert!(s.sim && s.dry_run);
+        assert_eq!((s.scenario.as_str(), s.seed), ("noisy", 7));
+        assert_eq!(s.duration_ns, Some(600_000_000_000));
+        assert_eq!(s.speed, Speed::Max);
+        assert_eq!(s.csv, Some(PathBuf::from("t.csv")));
+        assert_eq!(s.svg, Some(PathBuf::from("t.svg")));
+        let keys: Vec<&str> = s.overrides.iter().map(|(_, k, _)| *k).collect();
+        assert_eq!(
+            keys,
+            [
+                "source",
+                "sink",
+                "interval",
+                "samples",
+                "read_method",
+                "servo",
+                "step",
+                "step_threshold",
+                "step_limit",
+                "state_file",
+                "status_socket",
+                "metrics_listen",
+                "summary_updates",
+                "log_level"
+            ]
+        );
+        // Each override is a key of the configuration, checked there.
+        let mut c = Config::default();
+        for (flag, key, v) in &s.overrides {
+            c.set_cli(flag, key, v).unwrap();
+        }
+        assert_eq!(c.samples, 7);
+        assert_eq!(c.state_file, None);
+        assert!(sync_args(&["--help"]).unwrap().is_none());
+        for (args, want) in [
+            (
+                &["--speed", "2"][..],
+                "sync: --csv, --svg and --speed belong to --clock sim",
+            ),
+            (&["--seed"][..], "sync: --seed needs a value"),
+            (&["--bogus"][..], "sync: unknown option `--bogus`"),
+            (&["-x"][..], "sync: unknown option `-x`"),
+            (&["now"][..], "sync: unexpected argument `now`"),
+            (
+                &["--dry-run=yes"][..],
+                "sync: --dry-run takes no value (got `yes`)",
+            ),
+            (
+                &["--speed", "0"][..],
+                "sync: --speed 0: expected `max` or a positive factor (1 = real time)",
+            ),
+        ] {
+            assert_eq!(sync_args(args).err().as_deref(), Some(want), "{args:?}");
+        }
     }
 
     #[test]

@@ -1,0 +1,165 @@
+//! The command line: every command has `--help`, usage errors all read the
+//! same way, and the configuration file is read as TOML (issue 18 §4).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn keel(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(args)
+        .env("KEEL_FORBID_CLOCK_WRITES", "1")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("keel-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn every_command_has_help() {
+    for (args, first) in [
+        (&["--help"][..], "keel — steer the system clock"),
+        (&["-h"][..], "keel — steer the system clock"),
+        (&[][..], "keel — steer the system clock"),
+        (&["help"][..], "keel — steer the system clock"),
+        (&["sync", "--help"][..], "keel sync: run the daemon"),
+        (
+            &["sync", "--clock", "sim", "-h"][..],
+            "keel sync: run the daemon",
+        ),
+        (&["help", "sync"][..], "keel sync: run the daemon"),
+        (
+            &["status", "--help"][..],
+            "keel status: the running daemon's state",
+        ),
+        (
+            &["help", "status"][..],
+            "keel status: the running daemon's state",
+        ),
+        (&["phc", "--help"][..], "keel phc: the PTP hardware clocks"),
+        (
+            &["phc", "compare", "--help"][..],
+            "keel phc: the PTP hardware clocks",
+        ),
+        (
+            &["phc", "list", "-h"][..],
+            "keel phc: the PTP hardware clocks",
+        ),
+    ] {
+        let o = keel(args);
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{args:?}: {err}");
+        assert!(out.starts_with(first), "{args:?}: {out}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
+    let (out, _) = text(&keel(&["--version"]));
+    assert!(out.starts_with("keel "), "{out}");
+    // The scenario list is the catalogue's.
+    let (out, _) = text(&keel(&["sync", "--help"]));
+    for name in ["standard (default)", "slow-syscalls", "interference"] {
+        assert!(out.contains(name), "{name} in {out}");
+    }
+}
+
+#[test]
+fn usage_errors_name_the_command_and_its_help() {
+    for (args, want) in [
+        (
+            &["sync", "--bogus"][..],
+            "keel sync: unknown option `--bogus`\nTry `keel sync --help`.",
+        ),
+        (
+            &["sync", "--seed"][..],
+            "keel sync: --seed needs a value\nTry `keel sync --help`.",
+        ),
+        (
+            &["sync", "--clock", "sim", "--scenario", "nope"][..],
+            "keel sync: unknown scenario \"nope\"; expected one of: standard, noisy, outliers, freq-step, migration, migration-silent, clock-step, suspend, outage, busy, slow-syscalls, interference\nTry `keel sync --help`.",
+        ),
+        (
+            &["status", "--verbose"][..],
+            "keel status: unknown option `--verbose`\nTry `keel status --help`.",
+        ),
+        (
+            &["status", "--json=yes"][..],
+            "keel status: --json takes no value (got `yes`)\nTry `keel status --help`.",
+        ),
+        (
+            &["phc", "compare"][..],
+            "keel phc: compare needs a DEVICE, e.g. /dev/ptp0\nTry `keel phc --help`.",
+        ),
+        (
+            &["phc", "compare", "/dev/ptp0", "--count", "x"][..],
+            "keel phc: --count x: expected a positive integer\nTry `keel phc --help`.",
+        ),
+        (
+            &["phc", "list", "--count", "2"][..],
+            "keel phc: unknown option `--count`\nTry `keel phc --help`.",
+        ),
+        (
+            &["phc", "remove"][..],
+            "keel phc: unknown command `remove`; expected list or compare\nTry `keel phc --help`.",
+        ),
+        (
+            &["start"][..],
+            "keel: unknown command `start`; expected sync, status or phc\nTry `keel --help`.",
+        ),
+        (
+            &["--verbose"][..],
+            "keel: unknown option `--verbose`\nTry `keel --help`.",
+        ),
+    ] {
+        let o = keel(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert_eq!(text(&o).1.trim_end(), want, "{args:?}");
+    }
+}
+
+#[test]
+fn the_configuration_file_is_any_valid_toml() {
+    let dir = tmpdir("toml");
+    let p = dir.join("keel.toml");
+    std::fs::write(
+        &p,
+        "\u{feff}# keel\n\"summary_updates\" = 0x0\nlog_level = '''warning'''\nservo = \"\\u0070i\"\n",
+    )
+    .unwrap();
+    let o = keel(&[
+        "sync",
+        "--clock",
+        "sim",
+        "--speed",
+        "max",
+        "--duration",
+        "20s",
+        "--config",
+        p.to_str().unwrap(),
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.is_empty(), "warning level hides info lines: {err}");
+    assert!(out.contains("servo") && out.contains("pi"), "{out}");
+    // Not UTF-8: the line and the fix, not a read error.
+    std::fs::write(&p, b"# keel\n\n# caf\xe9\n").unwrap();
+    let o = keel(&["sync", "--clock", "sim", "--config", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        text(&o).1.trim_end(),
+        format!(
+            "keel: {}:3: not UTF-8 text (byte 0xe9 at column 6): a TOML file is UTF-8; convert it, e.g. `iconv -f latin1 -t utf-8`",
+            p.display()
+        )
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
