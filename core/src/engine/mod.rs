@@ -31,12 +31,15 @@
 //! deterministic.
 
 mod io;
+mod served;
 
 pub use io::{
     Adjust, Adjusted, ClockCheck, Command, Counters, Disruption, DisruptionCause, EngineConfig,
     Halt, KernelStatus, LeapBits, MAX_SOURCES, Notice, ReadError, Reading, SavedFrequency,
     SavedPrior, SinkConfig, SourceConfig, SourceId, SourceKind, Status, SyncState, is_scale_step,
 };
+
+pub use served::{GROWTH_FLOOR_PPB, Served, ServedStatus};
 
 use heapless::Deque;
 

@@ -621,3 +621,38 @@ fn integer_square_roots() {
         assert_eq!(super::isqrt(x), x.isqrt(), "{x}");
     }
 }
+
+#[test]
+fn the_served_bound_grows_to_cover_the_truth_until_void() {
+    let mut e = engine(EngineConfig::default());
+    let mut m = Model::new(0.0, 20_000.0, 5.0);
+    let horizon = Duration::from_secs(10);
+    assert_eq!(
+        e.served_at(m.local(), horizon).status,
+        ServedStatus::Unknown
+    );
+    drive(&mut e, &mut m, 60_000_000_000, false, &mut Log::default());
+    let at = m.local();
+    let s = e.served_at(at, horizon);
+    assert_eq!(s.status, ServedStatus::Synchronized);
+    assert!(s.growth_ppb >= GROWTH_FLOOR_PPB);
+    assert!(s.bound < Duration::from_micros(1), "{s:?}");
+    // No update for the whole horizon: the linear extrapolation holds.
+    let t0 = m.t_ns;
+    for k in 0..=100u64 {
+        m.advance_to(t0 + k * 100_000_000);
+        let dt_s = (m.local().duration_since(at).as_nanos()) as f64 / 1e9;
+        let served = s.bound.as_nanos() as f64 + f64::from(s.growth_ppb) * dt_s;
+        assert!(
+            m.offset_ns.abs() <= served,
+            "{k}: {} > {served}",
+            m.offset_ns
+        );
+    }
+    // A signalled disruption: disrupted at once, before the next update.
+    e.on_disruption(m.t_ns, Disruption::Migration);
+    assert_eq!(
+        e.served_at(m.local(), horizon).status,
+        ServedStatus::Disrupted
+    );
+}
