@@ -828,31 +828,6 @@ mod tests {
     }
 
     #[test]
-    fn a_file_that_is_not_utf8_is_named_with_its_line() {
-        let dir = std::env::temp_dir().join(format!("keel-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("keel.toml");
-        std::fs::write(&p, b"servo = \"pi\"\nsource = \"caf\xe9\"\n").unwrap();
-        let e = Config::load(&p, false).unwrap_err().to_string();
-        assert_eq!(
-            e,
-            format!(
-                "{}:2: key `source`: not UTF-8 text (byte 0xe9 at column 14): a TOML file is UTF-8; convert it, e.g. `iconv -f latin1 -t utf-8`",
-                p.display()
-            )
-        );
-        // A missing file at the default path is no error; elsewhere it is.
-        let missing = dir.join("none.toml");
-        assert_eq!(Config::load(&missing, true).unwrap(), Config::default());
-        let e = Config::load(&missing, false).unwrap_err().to_string();
-        assert!(
-            e.contains("none.toml: cannot read the configuration file: "),
-            "{e}"
-        );
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
     fn sink_values() {
         let c = parse("sink = \"/dev/ptp1\"\n").unwrap();
         assert_eq!(c.sink, "/dev/ptp1");

@@ -163,3 +163,102 @@ fn the_configuration_file_is_any_valid_toml() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn every_sync_option_is_taken() {
+    let dir = tmpdir("options");
+    let d = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    let cfg = d("keel.toml");
+    std::fs::write(&cfg, "summary_updates = 5\n").unwrap();
+    let (csv, svg, sock) = (d("t.csv"), d("t.svg"), d("keel.sock"));
+    let o = keel(&[
+        "sync",
+        "--config",
+        &cfg,
+        "--clock",
+        "sim",
+        "--dry-run",
+        "--source",
+        "/dev/ptp0",
+        "--sink",
+        "igb",
+        "--interval",
+        "0.5",
+        "--samples",
+        "7",
+        "--read-method",
+        "basic",
+        "--servo",
+        "pi",
+        "--step",
+        "never",
+        "--step-threshold",
+        "0.001",
+        "--step-limit",
+        "3",
+        "--state-file",
+        "",
+        "--status-socket",
+        &sock,
+        "--metrics",
+        "127.0.0.1:0",
+        "--summary",
+        "0",
+        "--log-level",
+        "warning",
+        "--duration",
+        "1m",
+        "--scenario",
+        "noisy",
+        "--seed",
+        "7",
+        "--speed",
+        "max",
+        "--csv",
+        &csv,
+        &format!("--svg={svg}"),
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    for row in [
+        "| scenario ",
+        "| noisy ",
+        "| 7 / 60 s / max ",
+        "| pi ",
+        "PTP_SYS_OFFSET ",
+    ] {
+        assert!(out.contains(row), "{row} in {out}");
+    }
+    assert!(std::fs::metadata(&csv).unwrap().len() > 0);
+    assert!(std::fs::metadata(&svg).unwrap().len() > 0);
+    // Options of the simulation need it; each usage error says which.
+    for (args, want) in [
+        (
+            &["sync", "--speed", "2"][..],
+            "keel sync: --csv, --svg and --speed belong to --clock sim",
+        ),
+        (&["sync", "-x"][..], "keel sync: unknown option `-x`"),
+        (&["sync", "now"][..], "keel sync: unexpected argument `now`"),
+        (
+            &["sync", "--dry-run=yes"][..],
+            "keel sync: --dry-run takes no value (got `yes`)",
+        ),
+        (
+            &["sync", "--clock", "sim", "--speed", "0"][..],
+            "keel sync: --speed 0: expected `max` or a positive factor (1 = real time)",
+        ),
+        (
+            &["sync", "--clock", "sim", "--duration", "5x"][..],
+            "keel sync: --duration 5x: expected a positive time such as 600s, 10m, 2h or 1d",
+        ),
+    ] {
+        let o = keel(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = text(&o).1;
+        assert!(
+            err.starts_with(&format!("{want}\nTry `keel sync --help`.")),
+            "{args:?}: {err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
