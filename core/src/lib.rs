@@ -21,6 +21,8 @@ pub mod filter;
 pub mod hal;
 pub mod measure;
 pub mod num;
+#[cfg(target_has_atomic = "64")]
+pub mod page;
 pub mod select;
 pub mod servo;
 pub mod time;

@@ -1,0 +1,342 @@
+//! keel's time page: what `keel sync` publishes for applications, and the
+//! TrueTime-style read `now() → [earliest, latest]` over it.
+//!
+//! The page is [`WORDS`] 64-bit words in native byte order (a file mapped
+//! shared by the daemon, read-only by the readers). The writer and the
+//! readers only touch it through atomics, so this module needs no `unsafe`:
+//! the caller maps the file and hands a `&[AtomicU64; WORDS]` over.
+//!
+//! Layout, version 1 (word index, byte offset, field):
+//!
+//! | word | off  | field | meaning |
+//! |---|---|---|---|
+//! | 0 | 0x00 | `magic` | [`MAGIC`], `"KEELPAGE"` in memory order |
+//! | 1 | 0x08 | `version` | [`VERSION`]; a reader refuses another |
+//! | 2 | 0x10 | `seq` | seqlock: odd while the writer is inside; 0 = never written |
+//! | 3 | 0x18 | `as_of_mono_ns` | `CLOCK_MONOTONIC` at the snapshot, ns |
+//! | 4 | 0x20 | `as_of_real_ns` | `CLOCK_REALTIME` at the snapshot, ns since 1970 (i64) |
+//! | 5 | 0x28 | `void_after_mono_ns` | `CLOCK_MONOTONIC` after which the snapshot is void |
+//! | 6 | 0x30 | `bound_ns` | bound on \|`CLOCK_REALTIME` − true time\| at the snapshot (`u64::MAX`: none) |
+//! | 7 | 0x38 | `growth_ppb` | how fast the bound grows, ns per s of `CLOCK_MONOTONIC` |
+//! | 8 | 0x40 | `status` | 0 unknown, 1 synchronized, 2 free-running, 3 disrupted (ClockBound's numbers) |
+//! | 9 | 0x48 | `flags` | bit 0: `disruption_marker` is the vmclock device's |
+//! | 10 | 0x50 | `disruption_marker` | the vmclock marker the snapshot was taken under |
+//! | 11 | 0x58 | `updates` | the daemon's update count (a heartbeat) |
+//!
+//! A read at `(mono, real)`: `bound = bound_ns + ⌈growth_ppb × (mono −
+//! as_of_mono_ns) / 10⁹⌉`, `[real − bound, real + bound]`; the status turns
+//! unknown once `mono ≥ void_after_mono_ns` (a dead daemon), and a reader
+//! that sees the vmclock marker differ from the page's reports disrupted
+//! (a migration, before the daemon's next update).
+
+use core::sync::atomic::{AtomicU64, Ordering, fence};
+
+use crate::engine::ServedStatus;
+
+/// Words in the page.
+pub const WORDS: usize = 12;
+/// Bytes in the page.
+pub const BYTES: usize = WORDS * 8;
+/// `"KEELPAGE"` read as a native-endian word.
+pub const MAGIC: u64 = u64::from_ne_bytes(*b"KEELPAGE");
+/// The layout version.
+pub const VERSION: u64 = 1;
+/// `flags` bit: `disruption_marker` is the vmclock device's.
+pub const FLAG_VMCLOCK: u64 = 1;
+/// A read this far before `as_of` still counts as at `as_of` (two clock
+/// reads on different CPUs), ns; further back is a causality breach.
+pub const CAUSALITY_BLUR_NS: u64 = 1_000;
+
+const W_MAGIC: usize = 0;
+const W_VERSION: usize = 1;
+const W_SEQ: usize = 2;
+const W_BODY: usize = 3;
+
+/// The page's words.
+pub type Words = [AtomicU64; WORDS];
+
+/// One consistent copy of a page's body.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// `CLOCK_MONOTONIC` at the snapshot, ns.
+    pub as_of_mono_ns: u64,
+    /// `CLOCK_REALTIME` at the snapshot, ns since 1970.
+    pub as_of_real_ns: i64,
+    /// Void from this `CLOCK_MONOTONIC` on, ns.
+    pub void_after_mono_ns: u64,
+    /// The bound at the snapshot, ns (`u64::MAX`: none).
+    pub bound_ns: u64,
+    /// The bound's growth, ppb.
+    pub growth_ppb: u64,
+    /// The status (0..=3, [`status_code`]).
+    pub status: u64,
+    /// [`FLAG_VMCLOCK`].
+    pub flags: u64,
+    /// The vmclock disruption marker.
+    pub disruption_marker: u64,
+    /// The daemon's update count.
+    pub updates: u64,
+}
+
+impl Snapshot {
+    fn to_words(self) -> [u64; WORDS - W_BODY] {
+        [
+            self.as_of_mono_ns,
+            self.as_of_real_ns.cast_unsigned(),
+            self.void_after_mono_ns,
+            self.bound_ns,
+            self.growth_ppb,
+            self.status,
+            self.flags,
+            self.disruption_marker,
+            self.updates,
+        ]
+    }
+
+    fn from_words(w: [u64; WORDS - W_BODY]) -> Self {
+        Self {
+            as_of_mono_ns: w[0],
+            as_of_real_ns: w[1].cast_signed(),
+            void_after_mono_ns: w[2],
+            bound_ns: w[3],
+            growth_ppb: w[4],
+            status: w[5],
+            flags: w[6],
+            disruption_marker: w[7],
+            updates: w[8],
+        }
+    }
+
+    /// The interval at `CLOCK_MONOTONIC` `mono_ns` and `CLOCK_REALTIME`
+    /// `real_ns` (read together), with `vmclock_marker` the device's marker
+    /// now, if it was read.
+    ///
+    /// # Errors
+    /// [`ReadError::CausalityBreach`] when `mono_ns` is before the snapshot
+    /// (by more than [`CAUSALITY_BLUR_NS`]).
+    pub fn interval_at(
+        &self,
+        mono_ns: u64,
+        real_ns: i64,
+        vmclock_marker: Option<u64>,
+    ) -> Result<Interval, ReadError> {
+        let elapsed = match mono_ns.checked_sub(self.as_of_mono_ns) {
+            Some(e) => e,
+            None if self.as_of_mono_ns.abs_diff(mono_ns) <= CAUSALITY_BLUR_NS => 0,
+            None => return Err(ReadError::CausalityBreach),
+        };
+        let grown = (u128::from(elapsed) * u128::from(self.growth_ppb)).div_ceil(1_000_000_000);
+        let bound = u128::from(self.bound_ns).saturating_add(grown);
+        let bound = i64::try_from(bound).unwrap_or(i64::MAX);
+        let mut status = status_of(self.status);
+        if mono_ns >= self.void_after_mono_ns || self.bound_ns == u64::MAX {
+            status = ServedStatus::Unknown;
+        }
+        if self.flags & FLAG_VMCLOCK != 0
+            && vmclock_marker.is_some_and(|m| m != self.disruption_marker)
+        {
+            status = ServedStatus::Disrupted;
+        }
+        Ok(Interval {
+            earliest_ns: real_ns.saturating_sub(bound),
+            latest_ns: real_ns.saturating_add(bound),
+            status,
+        })
+    }
+}
+
+/// What `now()` returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interval {
+    /// The earliest true time, ns since 1970.
+    pub earliest_ns: i64,
+    /// The latest true time, ns since 1970.
+    pub latest_ns: i64,
+    /// The clock's status.
+    pub status: ServedStatus,
+}
+
+/// Why a page could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ReadError {
+    /// Not a keel page (magic), or another layout version.
+    NotAPage,
+    /// Never written yet.
+    NotWritten,
+    /// The writer was inside at every try.
+    Busy,
+    /// `CLOCK_MONOTONIC` before the snapshot.
+    CausalityBreach,
+}
+
+impl core::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::NotAPage => "not a keel time page of layout version 1",
+            Self::NotWritten => "the time page was never written (keel sync not running yet?)",
+            Self::Busy => "the time page was being written at every try",
+            Self::CausalityBreach => "CLOCK_MONOTONIC is before the time page's snapshot",
+        })
+    }
+}
+
+impl core::error::Error for ReadError {}
+
+/// The page's number for a status.
+pub const fn status_code(s: ServedStatus) -> u64 {
+    match s {
+        ServedStatus::Unknown => 0,
+        ServedStatus::Synchronized => 1,
+        ServedStatus::FreeRunning => 2,
+        ServedStatus::Disrupted => 3,
+    }
+}
+
+/// The status for a page's number (unknown for any other).
+pub const fn status_of(code: u64) -> ServedStatus {
+    match code {
+        1 => ServedStatus::Synchronized,
+        2 => ServedStatus::FreeRunning,
+        3 => ServedStatus::Disrupted,
+        _ => ServedStatus::Unknown,
+    }
+}
+
+/// Writes the header of a fresh page (seq 0: not written yet).
+pub fn init(page: &Words) {
+    page[W_MAGIC].store(MAGIC, Ordering::Relaxed);
+    page[W_VERSION].store(VERSION, Ordering::Relaxed);
+    page[W_SEQ].store(0, Ordering::Release);
+}
+
+/// Publishes `s` under the seqlock (one writer).
+pub fn write(page: &Words, s: &Snapshot) {
+    let seq = page[W_SEQ].load(Ordering::Relaxed);
+    let odd = seq.wrapping_add(1) | 1;
+    page[W_SEQ].store(odd, Ordering::Relaxed);
+    // The odd count is visible before any field changes.
+    fence(Ordering::Release);
+    for (w, v) in page[W_BODY..].iter().zip(s.to_words()) {
+        w.store(v, Ordering::Relaxed);
+    }
+    // Every field is visible before the even count.
+    page[W_SEQ].store(odd.wrapping_add(1), Ordering::Release);
+}
+
+/// Tries before a read gives up with [`ReadError::Busy`] (a writer takes
+/// under a microsecond; this is far more than one write).
+pub const READ_TRIES: u32 = 10_000;
+
+/// A consistent copy of the page's body; never blocks beyond
+/// [`READ_TRIES`] attempts.
+///
+/// # Errors
+/// [`ReadError::NotAPage`], [`ReadError::NotWritten`], [`ReadError::Busy`].
+pub fn read(page: &Words) -> Result<Snapshot, ReadError> {
+    if page[W_MAGIC].load(Ordering::Relaxed) != MAGIC
+        || page[W_VERSION].load(Ordering::Relaxed) != VERSION
+    {
+        return Err(ReadError::NotAPage);
+    }
+    for _ in 0..READ_TRIES {
+        let s1 = page[W_SEQ].load(Ordering::Acquire);
+        if s1 == 0 {
+            return Err(ReadError::NotWritten);
+        }
+        if s1 & 1 == 1 {
+            core::hint::spin_loop();
+            continue;
+        }
+        let mut w = [0u64; WORDS - W_BODY];
+        for (d, a) in w.iter_mut().zip(&page[W_BODY..]) {
+            *d = a.load(Ordering::Relaxed);
+        }
+        // The fields are read before the count is read again.
+        fence(Ordering::Acquire);
+        if page[W_SEQ].load(Ordering::Relaxed) == s1 {
+            return Ok(Snapshot::from_words(w));
+        }
+    }
+    Err(ReadError::Busy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page() -> Words {
+        core::array::from_fn(|_| AtomicU64::new(0))
+    }
+
+    fn snap() -> Snapshot {
+        Snapshot {
+            as_of_mono_ns: 10_000_000_000,
+            as_of_real_ns: 1_700_000_000_000_000_000,
+            void_after_mono_ns: 20_000_000_000,
+            bound_ns: 100,
+            growth_ppb: 50,
+            status: 1,
+            flags: FLAG_VMCLOCK,
+            disruption_marker: 7,
+            updates: 3,
+        }
+    }
+
+    #[test]
+    fn round_trip_and_header() {
+        let p = page();
+        assert_eq!(read(&p), Err(ReadError::NotAPage));
+        init(&p);
+        assert_eq!(read(&p), Err(ReadError::NotWritten));
+        write(&p, &snap());
+        assert_eq!(read(&p), Ok(snap()));
+        assert_eq!(p[W_SEQ].load(Ordering::Relaxed), 2);
+        write(&p, &snap());
+        assert_eq!(p[W_SEQ].load(Ordering::Relaxed), 4);
+        assert_eq!(&MAGIC.to_ne_bytes(), b"KEELPAGE");
+    }
+
+    #[test]
+    fn an_odd_count_is_busy() {
+        let p = page();
+        init(&p);
+        write(&p, &snap());
+        p[W_SEQ].store(5, Ordering::Relaxed);
+        assert_eq!(read(&p), Err(ReadError::Busy));
+    }
+
+    #[test]
+    fn the_interval_grows_turns_void_and_sees_a_migration() {
+        let s = snap();
+        let real = 1_700_000_002_000_000_000;
+        // 2 s on: 100 + 50 × 2 = 200 ns.
+        let i = s.interval_at(12_000_000_000, real, Some(7)).unwrap();
+        assert_eq!((i.earliest_ns, i.latest_ns), (real - 200, real + 200));
+        assert_eq!(i.status, ServedStatus::Synchronized);
+        // Rounded up: 1 ns of growth is 1 ns.
+        let i = s.interval_at(10_000_000_001, real, None).unwrap();
+        assert_eq!(i.latest_ns - real, 101);
+        // Void: unknown (the interval still grows).
+        let i = s.interval_at(20_000_000_000, real, Some(7)).unwrap();
+        assert_eq!(i.status, ServedStatus::Unknown);
+        assert_eq!(i.latest_ns - real, 600);
+        // A new vmclock marker: disrupted at once.
+        let i = s.interval_at(11_000_000_000, real, Some(8)).unwrap();
+        assert_eq!(i.status, ServedStatus::Disrupted);
+        // Slightly before as_of: as at as_of; further: a breach.
+        assert!(s.interval_at(9_999_999_500, real, None).is_ok());
+        assert_eq!(
+            s.interval_at(9_000_000_000, real, None),
+            Err(ReadError::CausalityBreach)
+        );
+        // No bound: unknown, and the interval is everything.
+        let none = Snapshot {
+            bound_ns: u64::MAX,
+            ..s
+        };
+        let i = none.interval_at(10_000_000_000, real, None).unwrap();
+        assert_eq!(i.status, ServedStatus::Unknown);
+        assert_eq!(i.latest_ns, i64::MAX);
+    }
+}
