@@ -55,26 +55,18 @@ USAGE:
 
 /// The options of `keel sync`; the scenario list comes from the catalogue.
 fn sync_options() -> String {
-    let names: Vec<&str> = scenario::SCENARIOS.iter().map(|(n, _)| *n).collect();
-    let mut scenarios = String::new();
-    let mut width = 0;
-    for (i, &n) in names.iter().enumerate() {
-        let n = if n == "standard" {
-            "standard (default)"
-        } else {
-            n
-        };
-        let sep = if i == 0 { "" } else { ", " };
-        if i > 0 && width + sep.len() + n.len() > 54 {
-            scenarios.push_str(",\n                         ");
-            width = 0;
-        } else {
-            scenarios.push_str(sep);
-            width += sep.len();
-        }
-        scenarios.push_str(n);
-        width += n.len();
-    }
+    let names: Vec<&str> = scenario::SCENARIOS
+        .iter()
+        .map(|&(n, _)| {
+            if n == "standard" {
+                "standard (default)"
+            } else {
+                n
+            }
+        })
+        .collect();
+    let rows: Vec<String> = names.chunks(4).map(|r| r.join(", ")).collect();
+    let scenarios = rows.join(",\n                         ");
     format!(
         "\
 SYNC OPTIONS (each overrides the configuration file's key of the same name):
