@@ -18,7 +18,7 @@
 //! | 5 | 0x28 | `void_after_mono_ns` | `CLOCK_MONOTONIC` after which the snapshot is void |
 //! | 6 | 0x30 | `bound_ns` | bound on \|`CLOCK_REALTIME` − true time\| at the snapshot (`u64::MAX`: none) |
 //! | 7 | 0x38 | `growth_ppb` | how fast the bound grows, ns per s of `CLOCK_MONOTONIC` |
-//! | 8 | 0x40 | `status` | 0 unknown, 1 synchronized, 2 free-running, 3 disrupted (ClockBound's numbers) |
+//! | 8 | 0x40 | `status` | 0 unknown, 1 synchronized, 2 free-running, 3 disrupted (`ClockBound`'s numbers) |
 //! | 9 | 0x48 | `flags` | bit 0: `disruption_marker` is the vmclock device's |
 //! | 10 | 0x50 | `disruption_marker` | the vmclock marker the snapshot was taken under |
 //! | 11 | 0x58 | `updates` | the daemon's update count (a heartbeat) |
@@ -82,7 +82,7 @@ impl Snapshot {
     fn to_words(self) -> [u64; WORDS - W_BODY] {
         [
             self.as_of_mono_ns,
-            self.as_of_real_ns.cast_unsigned(),
+            u64::from_ne_bytes(self.as_of_real_ns.to_ne_bytes()),
             self.void_after_mono_ns,
             self.bound_ns,
             self.growth_ppb,
@@ -96,7 +96,7 @@ impl Snapshot {
     fn from_words(w: [u64; WORDS - W_BODY]) -> Self {
         Self {
             as_of_mono_ns: w[0],
-            as_of_real_ns: w[1].cast_signed(),
+            as_of_real_ns: i64::from_ne_bytes(w[1].to_ne_bytes()),
             void_after_mono_ns: w[2],
             bound_ns: w[3],
             growth_ppb: w[4],

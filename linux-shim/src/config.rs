@@ -115,6 +115,12 @@ pub struct Config {
     pub metrics_allow_remote: bool,
     /// `log_level`.
     pub log_level: LogLevel,
+    /// `time_page`: keel's time page (`None` = off).
+    pub time_page: Option<PathBuf>,
+    /// `clockbound_shm`: `ClockBound`'s SHM v2 segment (`None` = off).
+    pub clockbound_shm: Option<PathBuf>,
+    /// `time_page_void_after`: how long a published snapshot stays valid.
+    pub time_page_void_after: Duration,
 }
 
 impl Default for Config {
@@ -142,6 +148,9 @@ impl Default for Config {
             metrics_listen: None,
             metrics_allow_remote: false,
             log_level: LogLevel::Info,
+            time_page: Some(PathBuf::from("/run/keel/time")),
+            clockbound_shm: None,
+            time_page_void_after: Duration::from_secs(10),
         }
     }
 }
@@ -195,6 +204,9 @@ keys!(
     metrics_listen,
     metrics_allow_remote,
     log_level,
+    time_page,
+    clockbound_shm,
+    time_page_void_after,
 );
 
 /// Where a setting came from.
@@ -462,6 +474,15 @@ impl Config {
             "leap_seconds_list" => self.leap_seconds_list = path()?,
             "vmclock" => self.vmclock = path()?,
             "status_socket" => self.status_socket = path()?,
+            "time_page" => self.time_page = path()?,
+            "clockbound_shm" => self.clockbound_shm = path()?,
+            "time_page_void_after" => {
+                self.time_page_void_after = seconds_in(v, 1.0, 86_400.0).ok_or_else(|| {
+                    want(
+                        "a number of seconds in 1..=86400 (how long a published bound stays valid)",
+                    )
+                })?;
+            }
             "state_save_updates" => {
                 let n = int_in(v, 1, 1_000_000).ok_or_else(|| want("an integer in 1..=1000000"))?;
                 self.state_save_updates = u32::try_from(n).unwrap_or(600);
@@ -635,6 +656,8 @@ fn is_string_key(key: &str) -> bool {
             | "leap_seconds_list"
             | "vmclock"
             | "status_socket"
+            | "time_page"
+            | "clockbound_shm"
             | "metrics_listen"
             | "log_level"
     )
@@ -703,7 +726,7 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             (
                 "source = \"auto\"\nintervall = 1\n",
-                "/etc/keel/keel.toml:2: key `intervall`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, sink, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level",
+                "/etc/keel/keel.toml:2: key `intervall`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, sink, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level, time_page, clockbound_shm, time_page_void_after",
             ),
             (
                 "interval = \"fast\"\n",
@@ -815,7 +838,7 @@ mod tests {
             ),
             (
                 "daemon.servo = \"pi\"\n",
-                "/etc/keel/keel.toml:1: key `daemon`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, sink, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level",
+                "/etc/keel/keel.toml:1: key `daemon`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, sink, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level, time_page, clockbound_shm, time_page_void_after",
             ),
             (
                 "servo = \"pi\"\n[[servos]] # more\n",

@@ -21,6 +21,7 @@ use keel_core::time::{Duration, LeapTable, Ppb, Timestamp};
 use crate::clock::{ClockBackend, Device, Lost};
 use crate::config::{Config, ServoKind, StepPolicy};
 use crate::metrics::Metrics;
+use crate::page::{PageConfig, Publisher};
 use crate::phc::PhcError;
 use crate::report::{Csv, Plot, Record, RunStats, Summary, fmt_ns};
 use crate::state::{Doubt, State, StateError};
@@ -176,6 +177,8 @@ struct Loop<'a> {
     csv: Option<Csv>,
     plot: Option<Plot>,
     start_ns: u64,
+    /// The time page and `ClockBound` segment, when published.
+    page: Option<Publisher>,
 }
 
 impl Loop<'_> {
@@ -451,6 +454,9 @@ impl Loop<'_> {
     fn begin_row(&mut self, now: u64) {
         let rt = self.backend.sink_now();
         let truth = self.backend.truth();
+        if let (Some(p), Some(t)) = (&mut self.page, truth) {
+            p.check_before_update(rt, t.offset_ns);
+        }
         self.row = Some(Record {
             #[allow(clippy::cast_precision_loss, reason = "reporting")]
             t_s: now.saturating_sub(self.start_ns) as f64 / 1e9,
@@ -500,6 +506,26 @@ impl Loop<'_> {
         self.snap.read_errors = c.read_errors;
         self.snap.interference = c.interference;
         self.record(&rec, st.bound);
+        self.publish();
+    }
+
+    /// Publishes what the engine serves now on the time page.
+    fn publish(&mut self) {
+        let Some(p) = &mut self.page else {
+            return;
+        };
+        let clocks = Publisher::host_clocks();
+        let at = self.backend.sink_now();
+        let horizon = Duration::from_nanos(i64::try_from(p.horizon_ns()).unwrap_or(i64::MAX));
+        let served = self.engine.served_at(at, horizon);
+        p.publish(
+            served,
+            at,
+            clocks,
+            self.backend.vmclock_marker(),
+            self.engine.status().counters.updates,
+            self.backend.truth().map(|t| t.offset_ns),
+        );
     }
 
     fn record(&mut self, rec: &Record, bound: Option<Duration>) {
@@ -576,7 +602,10 @@ impl Loop<'_> {
             reference_error,
             status_socket,
             metrics_listen,
-            metrics_allow_remote
+            metrics_allow_remote,
+            time_page,
+            clockbound_shm,
+            time_page_void_after
         );
         if old.interval != new.interval {
             self.engine.set_interval(new.interval);
@@ -600,6 +629,9 @@ impl Loop<'_> {
         kept.status_socket = old.status_socket.clone();
         kept.metrics_listen = old.metrics_listen;
         kept.metrics_allow_remote = old.metrics_allow_remote;
+        kept.time_page = old.time_page.clone();
+        kept.clockbound_shm = old.clockbound_shm.clone();
+        kept.time_page_void_after = old.time_page_void_after;
         self.cfg = kept;
         self.leaps = load_leaps(&self.cfg, self.backend.realtime());
         self.snap.interval_s = f(self.cfg.interval.as_nanos()) / 1e9;
@@ -793,7 +825,17 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         ..Snapshot::default()
     };
     let leaps = load_leaps(&cfg, backend.realtime());
+    let page = if backend.sink_is_realtime() || opts.mode == Mode::Sim {
+        Publisher::open(&PageConfig {
+            time_page: cfg.time_page.clone(),
+            clockbound_shm: cfg.clockbound_shm.clone(),
+            void_after_ns: cfg.time_page_void_after.as_nanos().max(0).unsigned_abs(),
+        })?
+    } else {
+        None
+    };
     let mut lp = Loop {
+        page,
         leaps,
         mode: opts.mode,
         engine,
@@ -916,6 +958,9 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
                     .map_or("-".into(), |m| m.to_string()),
             ));
             head.push(("state at the end".into(), lp.snap.state.clone()));
+            if let Some(line) = lp.page.as_ref().and_then(Publisher::summary) {
+                head.push(("time page intervals".into(), line));
+            }
             if let Some(note) = lp.backend.speed_note() {
                 head.push(("speed".into(), note));
             }

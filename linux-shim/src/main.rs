@@ -10,6 +10,7 @@ mod config;
 mod daemon;
 mod log;
 mod metrics;
+mod page;
 mod phc;
 mod ptp;
 mod report;
@@ -84,6 +85,9 @@ SYNC OPTIONS (each overrides the configuration file's key of the same name):
   --step always|first|never    --step-threshold SECONDS
   --step-limit N         with --step always: only during the first N updates
   --state-file PATH      --status-socket PATH     (\"\" disables)
+  --time-page PATH       keel's time page (default /run/keel/time; \"\" disables)
+  --clockbound-shm PATH  also ClockBound's SHM v2 segment (e.g.
+                         /var/run/clockbound/shm0; default off)
   --metrics ADDR:PORT    Prometheus endpoint (loopback unless allowed in the file)
   --summary N            summary line every N updates (0: every update)
   --log-level error|warning|info|debug
@@ -282,6 +286,8 @@ fn override_key(flag: &str) -> Option<&'static str> {
         "step-limit" => "step_limit",
         "state-file" => "state_file",
         "status-socket" => "status_socket",
+        "time-page" => "time_page",
+        "clockbound-shm" => "clockbound_shm",
         "metrics" => "metrics_listen",
         "summary" => "summary_updates",
         "log-level" => "log_level",
@@ -368,11 +374,13 @@ fn parse_sync(p: &mut lexopt::Parser) -> Result<Option<SyncArgs>, Failure> {
 fn load_config(sa: &SyncArgs) -> Result<Config, String> {
     let mut c = if sa.sim {
         // The simulation leaves the real daemon's files alone: it reads only
-        // a configuration file it is given, and uses a state file or status
-        // socket only when one is named.
+        // a configuration file it is given, and uses a state file, status
+        // socket, time page or ClockBound segment only when one is named.
         let mut c = Config {
             state_file: None,
             status_socket: None,
+            time_page: None,
+            clockbound_shm: None,
             ..Config::default()
         };
         if let Some(p) = &sa.config_path {

@@ -38,6 +38,11 @@ impl VmclockWatch {
         })
     }
 
+    /// The disruption marker at the last successful read.
+    pub fn marker(&self) -> Option<u64> {
+        self.last.map(|l| l.0)
+    }
+
     /// Reads the page; `true` when the disruption marker or the VM generation
     /// counter changed since the last successful read. A page that cannot be
     /// read or parsed is skipped (logged at debug level), never fatal.

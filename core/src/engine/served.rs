@@ -19,7 +19,7 @@ use crate::time::{Duration, Timestamp};
 /// frequency jump not yet seen in the readings).
 pub const GROWTH_FLOOR_PPB: u32 = 10;
 
-/// The status served with a bound (ClockBound's four, same meaning).
+/// The status served with a bound (`ClockBound`'s four, same meaning).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ServedStatus {

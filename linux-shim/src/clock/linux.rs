@@ -385,6 +385,10 @@ impl ClockBackend for LinuxClock {
             .then_some("live migration or restore signalled by the vmclock disruption marker")
     }
 
+    fn vmclock_marker(&self) -> Option<u64> {
+        self.vmclock.as_ref().and_then(VmclockWatch::marker)
+    }
+
     fn truth(&self) -> Option<Truth> {
         None
     }

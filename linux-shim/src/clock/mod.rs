@@ -247,6 +247,10 @@ pub trait ClockBackend {
     }
     /// A disruption signalled by the platform (vmclock's marker), once.
     fn take_disruption(&mut self) -> Option<&'static str>;
+    /// The vmclock disruption marker last read, when a vmclock is watched.
+    fn vmclock_marker(&self) -> Option<u64> {
+        None
+    }
     /// The ground truth (simulation only).
     fn truth(&self) -> Option<Truth>;
     /// Simulation only: the guest is frozen (migration pause, suspend), so no
