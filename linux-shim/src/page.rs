@@ -7,7 +7,8 @@
 //!   standard path is `/var/run/clockbound/shm0`), mode 0644 as
 //!   `ClockBound`'s daemon makes it, so unmodified `ClockBound` clients
 //!   (`clock-bound-client` 2.0, its C library, `YugabyteDB`) read keel's
-//!   bound: header `magic "AMZNCB\x02\0"`, `segsize` 80, `version` 2,
+//!   bound (dated on `CLOCK_MONOTONIC_COARSE`, as its clients read it):
+//!   header `magic "AMZNCB\x02\0"`, `segsize` 80, `version` 2,
 //!   `generation` (u16 seqlock, odd while writing, wraps to 2), then
 //!   `as_of`, `void_after` (`CLOCK_MONOTONIC` timespecs), `bound_nsec` i64,
 //!   `disruption_marker` u64, `max_drift_ppb` u32, `clock_status` i32,
@@ -170,9 +171,27 @@ impl ClockBoundShm {
                 i64::try_from(t % 1_000_000_000).unwrap_or(0),
             )
         };
-        let (a_s, a_ns) = ns(s.as_of_mono_ns);
-        let (v_s, v_ns) = ns(s.void_after_mono_ns);
-        let bound = i64::try_from(s.bound_ns).unwrap_or(i64::MAX);
+        // ClockBound's clients read CLOCK_MONOTONIC_COARSE, which lags
+        // CLOCK_MONOTONIC by up to a tick: the snapshot is dated on it (a
+        // finer date would look like a causality breach), and the bound
+        // covers the growth a tick of lag hides from the client.
+        let (coarse, _) = now_ns(libc::CLOCK_MONOTONIC_COARSE);
+        let mut res = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid out-pointer.
+        unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &raw mut res) };
+        let tick = u64::try_from(res.tv_nsec).unwrap_or(10_000_000);
+        let hidden = tick.saturating_mul(s.growth_ppb).div_ceil(1_000_000_000);
+        let (a_s, a_ns) = ns(coarse);
+        let (v_s, v_ns) =
+            ns(coarse.saturating_add(s.void_after_mono_ns.saturating_sub(s.as_of_mono_ns)));
+        let bound = if s.bound_ns == u64::MAX {
+            i64::MAX
+        } else {
+            i64::try_from(s.bound_ns.saturating_add(hidden)).unwrap_or(i64::MAX)
+        };
         let drift = u32::try_from(s.growth_ppb)
             .unwrap_or(u32::MAX)
             .min(999_999_999);
