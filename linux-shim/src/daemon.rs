@@ -25,7 +25,7 @@ use crate::page::{PageConfig, Publisher};
 use crate::phc::PhcError;
 use crate::report::{Csv, Plot, Record, RunStats, Summary, fmt_ns};
 use crate::state::{Doubt, State, StateError};
-use crate::status::{Snapshot, StatusServer};
+use crate::status::{RecentOffsets, Snapshot, StatusServer};
 use crate::sys::{self, Signal, Signals};
 use crate::{debug, error, info, warn};
 
@@ -168,7 +168,7 @@ struct Loop<'a> {
     /// line).
     signalled: Option<String>,
     snap: Snapshot,
-    rms2: f64,
+    rms2: RecentOffsets,
     /// The row of the update in progress, and the update count it began at.
     row: Option<Record>,
     row_updates: u64,
@@ -479,11 +479,7 @@ impl Loop<'_> {
             return;
         }
         if let Some(o) = rec.measured_ns {
-            self.rms2 = if st.counters.updates <= 1 {
-                o * o
-            } else {
-                0.9 * self.rms2 + 0.1 * o * o
-            };
+            self.rms2.add(o, st.counters.steps);
             self.snap.last_offset_ns = st.last_offset.map_or(0, Duration::as_nanos);
             self.snap.delay_ns = st.last_delay.as_nanos();
         }
@@ -493,12 +489,11 @@ impl Loop<'_> {
         self.snap.method.clone_from(&self.method);
         self.snap.freq_ppb = rec.freq_ppb;
         self.snap.error_bound_ns = st.bound.map(Duration::as_nanos);
-        self.snap.rms_offset_ns = self.rms2.sqrt();
+        (self.snap.rms_offset_ns, self.snap.rms_offset_readings) = self.rms2.rms();
         self.snap.true_offset_ns = self.backend.truth().map(|t| t.offset_ns);
-        #[allow(clippy::cast_precision_loss, reason = "reporting")]
-        {
-            self.snap.last_update_unix = self.backend.realtime().as_nanos() as f64 / 1e9;
-        }
+        // This machine's real clock, also in a simulation (whose clocks run
+        // on another time line): `keel status` gives its age.
+        self.snap.last_update_unix = crate::status::wall_clock_unix();
         let c = st.counters;
         self.snap.updates = c.updates;
         self.snap.steps = c.steps;
@@ -814,6 +809,7 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
             opts.duration_ns.unwrap_or(0) as f64 / 1e9,
             f(cfg.interval.as_nanos()) / 1e9,
         )
+        .with_events(&backend.scripted_s())
     });
     let snap = Snapshot {
         source: backend.describe(),
@@ -844,7 +840,7 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         method: "-".into(),
         signalled: None,
         snap,
-        rms2: 0.0,
+        rms2: RecentOffsets::default(),
         row: None,
         row_updates: 0,
         summary: Summary::default(),

@@ -586,7 +586,7 @@ pub fn resolve(source: &str, found: &[PhcInfo]) -> Result<(PathBuf, Option<bool>
             .map(|i| (i.dev.clone(), Some(true)))
             .ok_or_else(|| {
                 ResolveError(format!(
-                    "source \"auto\" found no hypervisor PHC: {}; or set `source` to a /dev/ptpN path or a PHC clock name",
+                    "\"auto\" found no hypervisor PHC: {}; or set it to a /dev/ptpN path or a PHC clock name",
                     listing()
                 ))
             });
@@ -852,6 +852,10 @@ mod tests {
         assert!(e.0.contains("/dev/ptp0 \"igb\""), "{e}");
         let e = resolve("auto", &[]).unwrap_err();
         assert!(e.0.contains("modprobe ptp_kvm"), "{e}");
+        // The caller names the key ("source: …"): the message does not
+        // repeat it.
+        assert!(e.0.starts_with("\"auto\" found no hypervisor PHC: "), "{e}");
+        assert!(!e.0.contains("source"), "{e}");
         let _ = PhcTriple::default();
     }
 

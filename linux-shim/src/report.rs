@@ -25,7 +25,8 @@ pub struct Record {
     pub state: &'static str,
 }
 
-/// Accumulates one summary period (phc2sys `-u`).
+/// Accumulates one summary period (phc2sys `-u`), printed with units:
+/// offsets, delays and the bound in ns, the frequency in ppb.
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
     n: u32,
@@ -78,14 +79,14 @@ impl Summary {
         let (fm, fsd) = mean_sd(self.freq_sum, self.freq_sq, n);
         let (dm, dsd) = mean_sd(self.delay_sum, self.delay_sq, n);
         let mut s = format!(
-            "offset rms {:.0} max {:.0} freq {:+.0} +/- {:.0} delay {:.0} +/- {:.0} bound {} state {state}",
+            "offset rms {:.0} ns max {:.0} ns freq {:+.0} +/- {:.0} ppb delay {:.0} +/- {:.0} ns bound {} state {state}",
             (self.sum_sq / n).sqrt(),
             self.max_abs,
             fm,
             fsd,
             dm,
             dsd,
-            bound.map_or_else(|| "-".to_string(), |b| b.to_string()),
+            bound.map_or_else(|| "-".to_string(), |b| format!("{b} ns")),
         );
         if self.missed > 0 {
             let _ = write!(s, " missed {}", self.missed);
@@ -93,7 +94,7 @@ impl Summary {
         if self.true_n > 0 {
             let _ = write!(
                 s,
-                " | true rms {:.0} max {:.0}",
+                " | true rms {:.0} ns max {:.0} ns",
                 (self.true_sq / f64::from(self.true_n)).sqrt(),
                 self.true_max
             );
@@ -125,6 +126,20 @@ pub struct RunStats {
     first_n: u64,
     /// Time of the last update, s.
     last_t: Option<f64>,
+    /// The world's scripted events (s from the start, sorted), each with
+    /// its window up to the next one or the end.
+    events: Vec<EventWindow>,
+}
+
+/// What happened from a scripted event to the next one (or the end).
+#[derive(Clone, Debug, Default)]
+struct EventWindow {
+    at_s: f64,
+    /// Updates with the truth known in the window.
+    n: u64,
+    /// The last update with |true offset| > 1 µs.
+    last_above_1us: Option<f64>,
+    max: f64,
 }
 
 impl RunStats {
@@ -137,18 +152,52 @@ impl RunStats {
         }
     }
 
+    /// The world's scripted events at `times_s` (s from the start): the
+    /// settle time is then measured before the first, and each gets its own
+    /// rows (back within 1 µs after, the largest offset until the next).
+    #[must_use]
+    pub fn with_events(mut self, times_s: &[f64]) -> Self {
+        let mut t: Vec<f64> = times_s.iter().copied().filter(|t| t.is_finite()).collect();
+        t.sort_by(f64::total_cmp);
+        t.dedup();
+        self.events = t
+            .into_iter()
+            .map(|at_s| EventWindow {
+                at_s,
+                ..EventWindow::default()
+            })
+            .collect();
+        self
+    }
+
+    /// Where the settle window ends: the first event, or half time.
+    fn settle_end(&self) -> f64 {
+        self.events
+            .first()
+            .map_or(self.half_s, |e| e.at_s.min(self.half_s))
+    }
+
     /// Adds an update.
     pub fn add(&mut self, r: &Record) {
         self.updates += 1;
         self.last_t = Some(r.t_s);
         let Some(t) = r.true_ns else { return };
-        if r.t_s < self.half_s {
+        let settle_end = self.settle_end();
+        if r.t_s < settle_end {
             self.first_n += 1;
         }
+        let k = self.events.partition_point(|e| e.at_s <= r.t_s);
+        if let Some(w) = k.checked_sub(1).and_then(|i| self.events.get_mut(i)) {
+            w.n += 1;
+            w.max = w.max.max(t.abs());
+            if t.abs() > 1000.0 {
+                w.last_above_1us = Some(r.t_s);
+            }
+        }
         if t.abs() > 1000.0 {
-            if r.t_s < self.half_s {
+            if r.t_s < settle_end {
                 self.last_above_1us_first_half = Some(r.t_s);
-            } else {
+            } else if r.t_s >= self.half_s {
                 self.last_above_1us_second_half = Some(r.t_s);
             }
         }
@@ -178,10 +227,16 @@ impl RunStats {
             || "no update was made".to_string(),
             |t| format!("the run stopped at t = {t:.0} s"),
         );
+        let settle_end = self.settle_end();
         let settle = match self.last_above_1us_first_half {
             _ if self.first_n == 0 => format!("- ({stopped})"),
             None => "0 s (never above)".to_string(),
-            Some(t) if t + self.interval_s >= self.half_s => "not within the first half".into(),
+            Some(t) if t + self.interval_s >= settle_end && self.events.is_empty() => {
+                "not within the first half".into()
+            }
+            Some(t) if t + self.interval_s >= settle_end => {
+                format!("not before the event at t = {settle_end:.0} s")
+            }
             // Stopped early, still above at its last update: no evidence.
             Some(t) if self.steady_n == 0 && self.last_t == Some(t) => {
                 format!("- (not settled when {stopped})")
@@ -189,6 +244,36 @@ impl RunStats {
             Some(t) => format!("{:.0} s", t + self.interval_s),
         };
         rows.push(("settle: |true offset| < 1 µs from".into(), settle));
+        for (i, w) in self.events.iter().enumerate() {
+            let until = self
+                .events
+                .get(i + 1)
+                .map_or_else(|| "the end".to_string(), |n| format!("t = {:.0} s", n.at_s));
+            let (back, max) = if w.n == 0 {
+                let none = format!("- (no update after it: {stopped})");
+                (none.clone(), none)
+            } else {
+                let back = match w.last_above_1us {
+                    None => "at once (never above)".to_string(),
+                    Some(t) if self.last_t == Some(t) => {
+                        format!("- (still above when {stopped})")
+                    }
+                    Some(t) => format!("{:.0} s after", t + self.interval_s - w.at_s),
+                };
+                (back, fmt_ns(w.max))
+            };
+            rows.push((
+                format!("event at t = {:.0} s: |true offset| < 1 µs again", w.at_s),
+                back,
+            ));
+            rows.push((
+                format!(
+                    "event at t = {:.0} s: max |true offset| until {until}",
+                    w.at_s
+                ),
+                max,
+            ));
+        }
         #[allow(clippy::cast_precision_loss, reason = "statistics")]
         let nf = self.steady_n as f64;
         let second = |v: String| {
@@ -363,6 +448,27 @@ impl Plot {
         ));
     }
 
+    /// Spans without a bound, (from, to) in s: from the first update
+    /// without one to the next update with one (or the last update).
+    fn gaps(&self) -> Vec<(f32, f32)> {
+        let mut v = Vec::new();
+        let mut open: Option<f32> = None;
+        for p in &self.pts {
+            match (open, p.2.is_finite()) {
+                (None, false) => open = Some(p.0),
+                (Some(a), true) => {
+                    v.push((a, p.0));
+                    open = None;
+                }
+                _ => {}
+            }
+        }
+        if let (Some(a), Some(last)) = (open, self.pts.last()) {
+            v.push((a, last.0));
+        }
+        v
+    }
+
     /// The SVG document: |offset| and the error bound on a log scale.
     pub fn svg(&self, title: &str, truth: bool) -> String {
         const W: f32 = 900.0;
@@ -410,14 +516,42 @@ impl Plot {
                 decade_label(d)
             );
         }
-        for i in 0..=5u8 {
-            let t = tmax * f32::from(i) / 5.0;
+        let step = round_step(tmax, 6.0);
+        let digits = if step < 1.0 { 1 } else { 0 };
+        let mut i = 0u16;
+        loop {
+            let t = step * f32::from(i);
+            if t > tmax * 1.0001 {
+                break;
+            }
             let _ = writeln!(
                 s,
-                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{t:.0} s</text>",
-                x(t),
-                H - B + 18.0
+                "<line x1=\"{xx:.1}\" y1=\"{:.1}\" x2=\"{xx:.1}\" y2=\"{:.1}\" stroke=\"#888\"/><text x=\"{xx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{t:.digits$} s</text>",
+                H - B,
+                H - B + 4.0,
+                H - B + 18.0,
+                xx = x(t),
             );
+            i += 1;
+        }
+        // Where there is no bound (before the first, after a disruption):
+        // shaded and labelled, not left blank.
+        let gaps = self.gaps();
+        for &(a, b) in &gaps {
+            let (xa, xb) = (x(a), x(b).max(x(a) + 2.0));
+            let _ = writeln!(
+                s,
+                "<rect class=\"no-bound\" x=\"{xa:.1}\" y=\"{T}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#e07b00\" fill-opacity=\"0.15\"><title>no error bound from t = {a:.1} s to {b:.1} s</title></rect>",
+                xb - xa,
+                H - T - B
+            );
+            if gaps.len() <= 12 {
+                let (lx, ly) = ((xa + xb) / 2.0 + 3.0, T + 28.0);
+                let _ = writeln!(
+                    s,
+                    "<text x=\"{lx:.1}\" y=\"{ly:.1}\" font-size=\"10\" fill=\"#b35900\" text-anchor=\"end\" transform=\"rotate(-90 {lx:.1} {ly:.1})\">no bound</text>"
+                );
+            }
         }
         let _ = writeln!(
             s,
@@ -427,21 +561,29 @@ impl Plot {
         );
         let line = |sel: &dyn Fn(&(f32, f32, f32)) -> f32, color: &str, dash: &str| {
             let mut d = String::new();
-            let mut pen = false;
+            // Points in the current stroke: a lone point gets a dot-long
+            // stroke, so that it shows.
+            let mut pen = 0u32;
             for p in &self.pts {
                 let v = sel(p);
                 if v.is_finite() {
                     let _ = write!(
                         d,
                         "{}{:.1},{:.1} ",
-                        if pen { "L" } else { "M" },
+                        if pen > 0 { "L" } else { "M" },
                         x(p.0),
                         y(v)
                     );
-                    pen = true;
+                    pen += 1;
                 } else {
-                    pen = false;
+                    if pen == 1 {
+                        d.push_str("h1.5 ");
+                    }
+                    pen = 0;
                 }
+            }
+            if pen == 1 {
+                d.push_str("h1.5 ");
             }
             format!(
                 "<path d=\"{d}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.2\"{dash}/>\n"
@@ -456,15 +598,30 @@ impl Plot {
         };
         let _ = writeln!(
             s,
-            "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"#1f5fbf\">— {what}</text><text x=\"{:.1}\" y=\"{:.1}\" fill=\"#e07b00\">- - error bound</text>",
+            "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"#1f5fbf\">— {what}</text><text x=\"{:.1}\" y=\"{:.1}\" fill=\"#e07b00\">- - error bound</text><rect x=\"{:.1}\" y=\"{:.1}\" width=\"12\" height=\"10\" fill=\"#e07b00\" fill-opacity=\"0.15\"/><text x=\"{:.1}\" y=\"{:.1}\" fill=\"#b35900\">no error bound (not synchronised)</text>",
             L + 10.0,
             T + 16.0,
             L + 160.0,
+            T + 16.0,
+            L + 270.0,
+            T + 7.0,
+            L + 286.0,
             T + 16.0
         );
         s.push_str("</svg>\n");
         s
     }
+}
+
+/// A round tick step (1, 2 or 5 × 10ⁿ) giving about `n` ticks over `span`.
+fn round_step(span: f32, n: f32) -> f32 {
+    let raw = (span / n).max(1e-3);
+    let mag = 10f32.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .find(|&st| st >= raw * 0.999)
+        .unwrap_or(10.0 * mag)
 }
 
 fn decade_label(d: i32) -> &'static str {
@@ -592,7 +749,7 @@ mod tests {
         let l = s.take_line(Some(40), "locked");
         assert_eq!(
             l,
-            "offset rms 4 max 4 freq -50000 +/- 0 delay 0 +/- 0 bound 40 state locked missed 1 | true rms 4 max 4"
+            "offset rms 4 ns max 4 ns freq -50000 +/- 0 ppb delay 0 +/- 0 ns bound 40 ns state locked missed 1 | true rms 4 ns max 4 ns"
         );
         assert_eq!(
             csv_row(&rec(1.5, 2.0, Some(9.0))),
@@ -612,5 +769,59 @@ mod tests {
         assert!(s.trim_end().ends_with("</svg>"));
         assert!(s.contains("keel &lt;sim&gt;"));
         assert_eq!(s.matches("<path ").count(), 2);
+    }
+
+    #[test]
+    fn svg_ticks_are_round_and_gaps_in_the_bound_are_shown() {
+        let near = |a: f32, b: f32| (a - b).abs() <= 1e-6 * b;
+        assert!(near(round_step(599.0, 6.0), 100.0));
+        assert!(near(round_step(86_399.0, 6.0), 20_000.0));
+        assert!(near(round_step(4.0, 6.0), 1.0));
+        assert!(near(round_step(1.0, 6.0), 0.2));
+        let mut p = Plot::default();
+        for t in 0..600 {
+            // No bound at the start and for 5 s after t = 200 s.
+            let b = (t >= 3 && !(200..205).contains(&t)).then_some(50.0);
+            p.add(&rec(f64::from(t), 10.0, b));
+        }
+        let s = p.svg("migration", true);
+        for t in ["0 s<", "100 s<", "200 s<", "300 s<", "400 s<", "500 s<"] {
+            assert!(s.contains(t), "{t}: {s}");
+        }
+        assert!(!s.contains("599 s") && !s.contains("359 s"), "{s}");
+        assert_eq!(s.matches("class=\"no-bound\"").count(), 2, "{s}");
+        assert!(s.contains("no error bound from t = 0.0 s to 3.0 s"), "{s}");
+        assert!(
+            s.contains("no error bound from t = 200.0 s to 205.0 s"),
+            "{s}"
+        );
+        assert_eq!(s.matches(">no bound</text>").count(), 2);
+    }
+
+    #[test]
+    fn event_windows_are_reported() {
+        let squeeze = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+        // A 1 s step at t = 200 s of a 600 s run, back within 1 µs at 203 s:
+        // the second half is clean and the event has its own rows.
+        let mut st = RunStats::new(600.0, 1.0).with_events(&[200.0]);
+        for t in 0..600 {
+            let off = match t {
+                0..=1 => 5e8,
+                200 => 1e9,
+                201..=202 => 5e3,
+                _ => 10.0,
+            };
+            st.add(&rec(f64::from(t), off, Some(50.0)));
+        }
+        let t = squeeze(&st.table(&[]));
+        for want in [
+            "| settle: |true offset| < 1 µs from | 2 s |",
+            "| event at t = 200 s: |true offset| < 1 µs again | 3 s after |",
+            "| event at t = 200 s: max |true offset| until the end | 1.000 s |",
+            "| RMS |true offset|, second half | 10.0 ns |",
+        ] {
+            assert!(t.contains(want), "{want} in {t}");
+        }
+        assert!(!t.contains("in the second half"), "{t}");
     }
 }

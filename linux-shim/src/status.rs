@@ -29,15 +29,22 @@ pub struct Snapshot {
     pub state: String,
     /// Last measured offset, ns (local − reference).
     pub last_offset_ns: i64,
-    /// Exponential average of the squared offset, √, ns (chrony's RMS offset).
+    /// RMS of the last [`Snapshot::rms_offset_readings`] measured offsets,
+    /// ns ([`RecentOffsets`]).
     pub rms_offset_ns: f64,
+    /// How many readings [`Snapshot::rms_offset_ns`] covers (at most
+    /// [`RMS_WINDOW`]; 0 from a daemon that did not say, whose figure was an
+    /// exponential average).
+    pub rms_offset_readings: u32,
     /// Frequency correction in force, ppb (positive = faster).
     pub freq_ppb: f64,
     /// Error bound after the last update, ns (`None`: no trustworthy bound).
     pub error_bound_ns: Option<i64>,
     /// Read delay of the last sample, ns.
     pub delay_ns: i64,
-    /// `CLOCK_REALTIME` of the last update, Unix s.
+    /// When the last update was made, Unix s, on this machine's real
+    /// `CLOCK_REALTIME` (also in a simulation, whose own clocks run on
+    /// another time line), so that `keel status` can give its age.
     pub last_update_unix: f64,
     /// Seconds between updates.
     pub interval_s: f64,
@@ -55,6 +62,52 @@ pub struct Snapshot {
     pub true_offset_ns: Option<f64>,
 }
 
+/// This machine's `CLOCK_REALTIME`, Unix s (0 before 1970).
+pub fn wall_clock_unix() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Readings in the RMS offset of `keel status`.
+pub const RMS_WINDOW: usize = 64;
+
+/// The last [`RMS_WINDOW`] measured offsets, for the RMS offset of
+/// `keel status`: a stated window, in ns, rather than an exponential average
+/// that remembers a start-up step for many updates. The window restarts
+/// after a step: the offsets before it were on another time line.
+#[derive(Clone, Debug, Default)]
+pub struct RecentOffsets {
+    sq: std::collections::VecDeque<f64>,
+    steps: u64,
+}
+
+impl RecentOffsets {
+    /// Adds a measured offset, ns, with the count of steps made so far; the
+    /// oldest beyond the window is dropped, and all of them after a step.
+    pub fn add(&mut self, ns: f64, steps: u64) {
+        if steps != self.steps {
+            self.steps = steps;
+            self.sq.clear();
+        }
+        if self.sq.len() == RMS_WINDOW {
+            self.sq.pop_front();
+        }
+        self.sq.push_back(ns * ns);
+    }
+
+    /// The RMS, ns, and how many readings it covers.
+    pub fn rms(&self) -> (f64, u32) {
+        let n = self.sq.len();
+        if n == 0 {
+            return (0.0, 0);
+        }
+        #[allow(clippy::cast_precision_loss, reason = "n ≤ RMS_WINDOW")]
+        let mean = self.sq.iter().sum::<f64>() / n as f64;
+        (mean.sqrt(), u32::try_from(n).unwrap_or(u32::MAX))
+    }
+}
+
 fn opt_i(v: Option<i64>) -> String {
     v.map_or_else(|| "-".to_string(), |x| x.to_string())
 }
@@ -70,6 +123,7 @@ impl Snapshot {
         let _ = writeln!(s, "state {}", self.state);
         let _ = writeln!(s, "last_offset_ns {}", self.last_offset_ns);
         let _ = writeln!(s, "rms_offset_ns {:.1}", self.rms_offset_ns);
+        let _ = writeln!(s, "rms_offset_readings {}", self.rms_offset_readings);
         let _ = writeln!(s, "freq_ppb {:.3}", self.freq_ppb);
         let _ = writeln!(s, "error_bound_ns {}", opt_i(self.error_bound_ns));
         let _ = writeln!(s, "delay_ns {}", self.delay_ns);
@@ -109,6 +163,7 @@ impl Snapshot {
                 "state" => s.state = v.into(),
                 "last_offset_ns" => s.last_offset_ns = i(v),
                 "rms_offset_ns" => s.rms_offset_ns = f(v),
+                "rms_offset_readings" => s.rms_offset_readings = v.parse().unwrap_or(0),
                 "freq_ppb" => s.freq_ppb = f(v),
                 "error_bound_ns" => s.error_bound_ns = v.parse().ok(),
                 "delay_ns" => s.delay_ns = i(v),
@@ -150,7 +205,20 @@ impl Snapshot {
             secs(last),
             if last >= 0.0 { "ahead" } else { "behind" }
         );
-        let _ = writeln!(s, "RMS offset      : {}", secs(self.rms_offset_ns));
+        let _ = writeln!(
+            s,
+            "RMS offset      : {} ({})",
+            secs(self.rms_offset_ns),
+            match self.rms_offset_readings {
+                0 => "exponential average".to_string(),
+                1 if self.steps > 0 => "the reading since the last step".to_string(),
+                1 => "the last reading".to_string(),
+                n if self.steps > 0 && usize::try_from(n).is_ok_and(|n| n < RMS_WINDOW) => {
+                    format!("RMS of the {n} readings since the last step")
+                }
+                n => format!("RMS of the last {n} readings"),
+            }
+        );
         let _ = writeln!(
             s,
             "Frequency       : {:.3} ppm {}",
@@ -201,6 +269,7 @@ impl Snapshot {
         let _ = write!(s, ",\"state\":{}", json_str(&self.state));
         let _ = write!(s, ",\"last_offset_ns\":{}", self.last_offset_ns);
         let _ = write!(s, ",\"rms_offset_ns\":{}", num(self.rms_offset_ns));
+        let _ = write!(s, ",\"rms_offset_readings\":{}", self.rms_offset_readings);
         let _ = write!(s, ",\"freq_ppb\":{}", num(self.freq_ppb));
         let _ = write!(
             s,
@@ -510,10 +579,33 @@ pub fn query(path: &Path) -> Result<Snapshot, String> {
             path.display()
         )
     })?;
-    let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    query_within(&mut c, path, QUERY_TIMEOUT)
+}
+
+/// How long `keel status` waits for the daemon's answer.
+const QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn query_within(
+    c: &mut UnixStream,
+    path: &Path,
+    timeout: std::time::Duration,
+) -> Result<Snapshot, String> {
+    let _ = c.set_read_timeout(Some(timeout));
     let mut text = String::new();
-    c.read_to_string(&mut text)
-        .map_err(|e| format!("{}: reading the daemon's answer: {e}", path.display()))?;
+    c.read_to_string(&mut text).map_err(|e| {
+        if matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ) {
+            format!(
+                "{}: the daemon did not answer within {} s (it may be stopped (SIGSTOP) or busy; try again)",
+                path.display(),
+                timeout.as_secs_f64()
+            )
+        } else {
+            format!("{}: reading the daemon's answer: {e}", path.display())
+        }
+    })?;
     Snapshot::decode(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -530,6 +622,7 @@ mod tests {
             state: "locked".into(),
             last_offset_ns: -12,
             rms_offset_ns: 9.5,
+            rms_offset_readings: 64,
             freq_ppb: -49_987.0,
             error_bound_ns: Some(61),
             delay_ns: 0,
@@ -564,6 +657,19 @@ mod tests {
         assert!(t.contains("Frequency       : 49.987 ppm fast"), "{t}");
         assert!(t.contains("Error bound     : 0.000000061 seconds"), "{t}");
         assert!(t.contains("Last update     : 1.0 seconds ago"), "{t}");
+        assert!(
+            t.contains("RMS offset      : 0.000000010 seconds (RMS of the last 64 readings)"),
+            "{t}"
+        );
+        let young = Snapshot {
+            rms_offset_readings: 7,
+            ..snap()
+        };
+        assert!(
+            young
+                .tracking(1_700_000_001.5)
+                .contains("(RMS of the 7 readings since the last step)")
+        );
         assert!(t.contains("Sink            : CLOCK_REALTIME\n"), "{t}");
         let phc = Snapshot {
             source: "/dev/ptp0 (gnss) → /dev/ptp1 (igb)".into(),
@@ -577,6 +683,43 @@ mod tests {
             t.contains("Last offset     : +0.000000012 seconds (sink ahead)"),
             "{t}"
         );
+    }
+
+    #[test]
+    fn recent_offsets_are_a_stated_window() {
+        let mut r = RecentOffsets::default();
+        assert_eq!(r.rms(), (0.0, 0));
+        // A 0.5 s start-up step is gone after the window, not decaying
+        // for ever (the exponential average read 0.384 s after 7 updates).
+        r.add(5e8, 0);
+        for _ in 0..RMS_WINDOW {
+            r.add(3.0, 0);
+        }
+        let (rms, n) = r.rms();
+        assert_eq!(n, 64);
+        assert!((rms - 3.0).abs() < 1e-9, "{rms}");
+        // After a step only the readings since count.
+        let mut r = RecentOffsets::default();
+        r.add(5e8, 0);
+        r.add(-4.0, 1);
+        assert_eq!(r.rms(), (4.0, 1));
+        r.add(4.0, 1);
+        assert_eq!(r.rms(), (4.0, 2));
+    }
+
+    #[test]
+    fn a_silent_daemon_is_reported_with_the_timeout() {
+        let dir = std::env::temp_dir().join(format!("keel-silent-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sock");
+        let _ = std::fs::remove_file(&path);
+        // Accepts (the backlog) but never writes.
+        let _listener = UnixListener::bind(&path).unwrap();
+        let mut c = UnixStream::connect(&path).unwrap();
+        let e = query_within(&mut c, &path, std::time::Duration::from_millis(200)).unwrap_err();
+        assert!(e.ends_with("the daemon did not answer within 0.2 s (it may be stopped (SIGSTOP) or busy; try again)"), "{e}");
+        assert!(!e.contains("os error"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -427,19 +427,26 @@ pub fn suite() -> Vec<Scenario> {
 /// The worlds of `keel sync --clock sim --scenario NAME`
 /// (`keel_core::sim::catalogue`, the one catalogue), as the daemon runs
 /// them: 600 s, PRECISE reads (falling back as its prober does), its 5
-/// samples, settle times from the perturbation at half time, statistics
-/// over the last quarter.
+/// samples, settle times from the perturbation (at a third of the run,
+/// `catalogue::event_at_ns`; from the start in a world without one),
+/// statistics from 150 s after it to the end (the last 250 s).
 pub fn daemon_worlds() -> Vec<Scenario> {
-    keel_core::sim::catalogue::NAMED
+    use keel_core::sim::catalogue;
+    catalogue::NAMED
         .iter()
         .filter_map(|(name, _)| {
-            let sim = keel_core::sim::catalogue::named(name, 600 * S).ok()?;
+            let sim = catalogue::named(name, 600 * S).ok()?;
+            let event_s = catalogue::event_at_ns(600 * S) / S;
             let mut s = standard(10.0, 1);
             s.sim = sim;
             s.name = format!("daemon world {name}");
             s.duration_s = 600;
-            s.steady_s = (450, 600);
-            s.settle_from_s = 300;
+            s.steady_s = (event_s + 150, 600);
+            s.settle_from_s = if catalogue::has_event(name) {
+                event_s
+            } else {
+                0
+            };
             s.n_samples = 5;
             Some(s)
         })

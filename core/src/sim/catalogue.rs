@@ -1,7 +1,9 @@
 //! The named worlds of `keel sync --clock sim --scenario NAME`, in one place
 //! for the daemon and the scenario suite. All start from the standard model
 //! (+0.5 s, +50 ppm, 1 ppb/√s wander, σ = 10 ns reads); perturbations happen
-//! at half the run.
+//! at a third of the run ([`event_at_ns`]), so that the second at, the
+//! daemon's steady window, starts a sixth of the run after them (100 s of
+//! the default 600 s): a run that recovers well reads well.
 
 use super::{ConfigFull, Event, Methods, Outage, OutageKind, OutlierConfig, SimConfig};
 
@@ -13,23 +15,29 @@ pub const NAMED: &[(&str, &str)] = &[
     ),
     ("noisy", "standard with 1 µs read noise"),
     ("outliers", "standard with 0.5 % of reads off by +100 µs"),
-    ("freq-step", "the oscillator jumps by +50 ppm at half time"),
+    (
+        "freq-step",
+        "the oscillator jumps by +50 ppm at a third of the run",
+    ),
     (
         "migration",
-        "live migration at half time: +50 ppm, 1 s pause, signalled (vmclock marker)",
+        "live migration at a third of the run: +50 ppm, 1 s pause, signalled (vmclock marker)",
     ),
     (
         "migration-silent",
-        "migration at half time, unsignalled: +50 ppm, 10 ms step, PRECISE stops working (ptp_kvm on a host without TSC)",
+        "migration at a third of the run, unsignalled: +50 ppm, 10 ms step, PRECISE stops working (ptp_kvm on a host without TSC)",
     ),
     (
         "clock-step",
-        "another process steps the system clock by +1 ms at half time",
+        "another process steps the system clock by +1 ms at a third of the run",
     ),
-    ("suspend", "suspend for 30 s at half time (unsignalled)"),
+    (
+        "suspend",
+        "suspend for 30 s at a third of the run (unsignalled)",
+    ),
     (
         "outage",
-        "the PHC disappears for 60 s at half time (ENODEV), then returns",
+        "the PHC disappears for 60 s at a third of the run (ENODEV), then returns",
     ),
     ("busy", "20 % of reads fail with EBUSY"),
     (
@@ -38,11 +46,24 @@ pub const NAMED: &[(&str, &str)] = &[
     ),
     (
         "interference",
-        "another process rewrites the kernel frequency at half time",
+        "another process rewrites the kernel frequency at a third of the run",
     ),
 ];
 
 const S: u64 = 1_000_000_000;
+
+/// When the perturbation of a named world comes in a run of `duration_ns`:
+/// at a third of the run, true time from the start.
+pub const fn event_at_ns(duration_ns: u64) -> u64 {
+    duration_ns / 3
+}
+
+/// Does the named world `name` script a perturbation (at [`event_at_ns`])?
+/// The others (`standard`, `noisy`, `outliers`, `busy`, `slow-syscalls`, an
+/// unknown name) are the same from start to end.
+pub fn has_event(name: &str) -> bool {
+    named(name, 3 * S).is_ok_and(|c| !c.events.is_empty() || !c.outages.is_empty())
+}
 
 /// Why a named world could not be built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,7 +92,7 @@ impl core::error::Error for NamedError {}
 /// [`NamedError::Unknown`] for a name not in [`NAMED`].
 pub fn named(name: &str, duration_ns: u64) -> Result<SimConfig, NamedError> {
     let mut c = SimConfig::default();
-    let half = duration_ns / 2;
+    let at = event_at_ns(duration_ns);
     let full = |_: ConfigFull| NamedError::Full;
     match name {
         "standard" => {}
@@ -86,7 +107,7 @@ pub fn named(name: &str, duration_ns: u64) -> Result<SimConfig, NamedError> {
         }
         "freq-step" => c
             .push_event(
-                half,
+                at,
                 Event::FreqStep {
                     delta_ppb: 50_000.0,
                 },
@@ -94,7 +115,7 @@ pub fn named(name: &str, duration_ns: u64) -> Result<SimConfig, NamedError> {
             .map_err(full)?,
         "migration" => c
             .push_event(
-                half,
+                at,
                 Event::Migration {
                     freq_step_ppb: 50_000.0,
                     time_step_ns: 0,
@@ -106,7 +127,7 @@ pub fn named(name: &str, duration_ns: u64) -> Result<SimConfig, NamedError> {
         "migration-silent" => {
             c.read.supported = Methods::PTP_KVM;
             c.push_event(
-                half,
+                at,
                 Event::Migration {
                     freq_step_ppb: 50_000.0,
                     time_step_ns: 10_000_000,
@@ -116,7 +137,7 @@ pub fn named(name: &str, duration_ns: u64) -> Result<SimConfig, NamedError> {
             )
             .map_err(full)?;
             c.push_outage(Outage {
-                start_ns: half,
+                start_ns: at,
                 duration_ns: u64::MAX,
                 methods: Methods {
                     precise: true,
@@ -129,7 +150,7 @@ pub fn named(name: &str, duration_ns: u64) -> Result<SimConfig, NamedError> {
         }
         "clock-step" => c
             .push_event(
-                half,
+                at,
                 Event::LocalStep {
                     delta_ns: 1_000_000,
                 },
@@ -137,7 +158,7 @@ pub fn named(name: &str, duration_ns: u64) -> Result<SimConfig, NamedError> {
             .map_err(full)?,
         "suspend" => c
             .push_event(
-                half,
+                at,
                 Event::Suspend {
                     sleep_ns: 30 * S,
                     signal: false,
@@ -146,7 +167,7 @@ pub fn named(name: &str, duration_ns: u64) -> Result<SimConfig, NamedError> {
             .map_err(full)?,
         "outage" => c
             .push_outage(Outage {
-                start_ns: half,
+                start_ns: at,
                 duration_ns: 60 * S,
                 methods: Methods::ALL,
                 kind: OutageKind::NoDevice,
@@ -156,7 +177,7 @@ pub fn named(name: &str, duration_ns: u64) -> Result<SimConfig, NamedError> {
         "slow-syscalls" => c.actuator.syscall_ns = 3_000_000,
         "interference" => c
             .push_event(
-                half,
+                at,
                 Event::ForeignFrequency {
                     freq: crate::time::KernelFreq {
                         tick_us: 10_000,
@@ -180,5 +201,34 @@ mod tests {
             named(n, 600 * S).unwrap();
         }
         assert_eq!(named("nope", S).unwrap_err(), NamedError::Unknown);
+    }
+
+    #[test]
+    fn perturbations_come_at_a_third_of_the_run() {
+        // Before the second half (the daemon's steady window) by a sixth of
+        // the run: 100 s of the default 600 s.
+        assert_eq!(event_at_ns(600 * S), 200 * S);
+        let eventful = || NAMED.iter().map(|(n, _)| *n).filter(|n| has_event(n));
+        assert!(eventful().eq([
+            "freq-step",
+            "migration",
+            "migration-silent",
+            "clock-step",
+            "suspend",
+            "outage",
+            "interference"
+        ]));
+        for n in eventful() {
+            let c = named(n, 600 * S).unwrap();
+            let times = c
+                .events
+                .iter()
+                .map(|e| e.at_ns)
+                .chain(c.outages.iter().map(|o| o.start_ns));
+            for t in times {
+                assert_eq!(t, 200 * S, "{n}");
+            }
+        }
+        assert!(!has_event("standard") && !has_event("busy") && !has_event("nope"));
     }
 }

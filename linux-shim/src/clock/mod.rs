@@ -258,6 +258,12 @@ pub trait ClockBackend {
     fn frozen(&self) -> bool {
         false
     }
+    /// Simulation only: when the world's scripted events and outages begin,
+    /// s of true time from the start (the end table reports a window after
+    /// each).
+    fn scripted_s(&self) -> Vec<f64> {
+        Vec::new()
+    }
     /// Simulation only: how the run's speed compared with the one asked,
     /// when it fell short (a factor beyond what the machine can run).
     fn speed_note(&self) -> Option<String> {

@@ -49,6 +49,8 @@ pub struct SimClock {
     /// True time of the first wake-up that found the guest frozen.
     frozen_since: Option<u64>,
     suspended: i64,
+    /// When the scripted events and outages begin, s of true time.
+    scripted_s: Vec<f64>,
 }
 
 struct SimDev<'a>(&'a mut World);
@@ -90,6 +92,14 @@ impl SimClock {
             phc_sink: None,
             frozen_since: None,
             suspended: 0,
+            #[allow(clippy::cast_precision_loss, reason = "reporting")]
+            scripted_s: cfg
+                .events
+                .iter()
+                .map(|e| e.at_ns)
+                .chain(cfg.outages.iter().map(|o| o.start_ns))
+                .map(|t| t as f64 / 1e9)
+                .collect(),
         }
     }
 
@@ -282,6 +292,10 @@ impl ClockBackend for SimClock {
 
     fn frozen(&self) -> bool {
         self.world.is_frozen()
+    }
+
+    fn scripted_s(&self) -> Vec<f64> {
+        self.scripted_s.clone()
     }
 
     fn speed_note(&self) -> Option<String> {
