@@ -34,6 +34,16 @@
 #define KEEL_VERSION_NUMBER 1000
 
 /**
+ * Number of 64-bit words in [`keel_clock`].
+ */
+#define KEEL_CLOCK_STORAGE_WORDS 8
+
+/**
+ * `sizeof(keel_clock)`, bytes.
+ */
+#define KEEL_CLOCK_STORAGE_SIZE (KEEL_CLOCK_STORAGE_WORDS * 8)
+
+/**
  * Number of 64-bit words in [`keel_engine`].
  */
 #define KEEL_ENGINE_STORAGE_WORDS 384
@@ -149,7 +159,7 @@
  * What every fallible function returns. `KEEL_STATUS_OK` (0) is success; the
  * numbers are stable and never reused (a retired code stays listed as a
  * comment). Codes 1–99 are general, 100–199 NTP, 200–299 PTP, 300–399
- * vmclock. `keel_status_str()` names any of them.
+ * vmclock, 400–499 the time page (`keel_clock_*`). `keel_status_str()` names any of them.
  */
 enum keel_status
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -337,12 +347,75 @@ enum keel_status
    * vmclock: the computed time does not fit 64-bit nanoseconds.
    */
   KEEL_STATUS_VMCLOCK_OUT_OF_RANGE = 308,
+  /**
+   * vmclock: the device could not be opened or mapped (`errno` says why).
+   */
+  KEEL_STATUS_VMCLOCK_OPEN = 309,
+  /**
+   * Time page: the file could not be opened or mapped (no such file: is
+   * `keel sync` running? no permission: the page is readable by its
+   * group; `errno` says why).
+   */
+  KEEL_STATUS_TIME_PAGE_OPEN = 400,
+  /**
+   * Time page: the file is not a keel time page of layout version 1.
+   */
+  KEEL_STATUS_TIME_PAGE_NOT_A_PAGE = 401,
+  /**
+   * Time page: the daemon has not written it yet: retry later.
+   */
+  KEEL_STATUS_TIME_PAGE_NOT_WRITTEN = 402,
+  /**
+   * Time page: it was being written at every try: retry.
+   */
+  KEEL_STATUS_TIME_PAGE_BUSY = 403,
+  /**
+   * Time page: `CLOCK_MONOTONIC` reads before the page's snapshot.
+   */
+  KEEL_STATUS_TIME_PAGE_CAUSALITY = 404,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
 typedef enum keel_status keel_status;
 #else
 typedef int32_t keel_status;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * The status of the clock an interval comes from (`ClockBound`'s numbers).
+ */
+enum keel_clock_status
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * No bound: keel is not synchronised yet, or its snapshot is void
+   * (the daemon stopped updating the page). Do not trust the interval.
+   */
+  KEEL_CLOCK_STATUS_UNKNOWN = 0,
+  /**
+   * Synchronised: the interval holds true time.
+   */
+  KEEL_CLOCK_STATUS_SYNCHRONIZED = 1,
+  /**
+   * Holdover: no readings, the bound grows on the last model; the
+   * interval holds true time.
+   */
+  KEEL_CLOCK_STATUS_FREE_RUNNING = 2,
+  /**
+   * A disruption (live migration, resume) threw the estimate away, or
+   * the vmclock marker changed since the daemon's last update. Do not
+   * trust the interval.
+   */
+  KEEL_CLOCK_STATUS_DISRUPTED = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum keel_clock_status keel_clock_status;
+#else
+typedef int32_t keel_clock_status;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -810,6 +883,35 @@ typedef enum keel_disruption keel_disruption;
 typedef int32_t keel_disruption;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+
+/**
+ * Caller-owned storage for an open time page: declare it anywhere, then
+ * `keel_clock_init()` it and `keel_clock_deinit()` it when done (that
+ * unmaps the page). It holds mappings: do not copy an initialised clock
+ * (two copies would both unmap); share a pointer to it instead.
+ */
+typedef struct keel_clock {
+  uint64_t _opaque[KEEL_CLOCK_STORAGE_WORDS];
+} keel_clock;
+
+/**
+ * What `keel_clock_now()` returns.
+ */
+typedef struct keel_clock_interval {
+  /**
+   * The earliest true time, ns since 1970 (UTC, as `CLOCK_REALTIME`).
+   */
+  int64_t earliest_ns;
+  /**
+   * The latest true time, ns since 1970.
+   */
+  int64_t latest_ns;
+  /**
+   * The status; trust the interval only with
+   * `KEEL_CLOCK_STATUS_SYNCHRONIZED` or `_FREE_RUNNING`.
+   */
+  keel_clock_status status;
+} keel_clock_interval;
 
 /**
  * The engine's settings. Fill with `keel_engine_config_default()`, change
@@ -2046,6 +2148,66 @@ extern "C" {
 const char *keel_version(void);
 
 /**
+ * Opens keel's time page read-only: `page_path`, or `/run/keel/time`
+ * (where `keel sync` publishes it) when NULL. With `vmclock_path` (e.g.
+ * `"/dev/vmclock0"`; NULL: none), every read also compares the vmclock
+ * device's disruption marker with the page's, so a live migration reads
+ * as `KEEL_CLOCK_STATUS_DISRUPTED` before the daemon's next update.
+ *
+ * A page the daemon has created but not written yet opens; reads then fail
+ * with `KEEL_STATUS_TIME_PAGE_NOT_WRITTEN` until its first update. Calling
+ * this on an initialised clock leaks its mappings: `keel_clock_deinit()`
+ * it first.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER` (`clock`),
+ * `KEEL_STATUS_TIME_PAGE_OPEN` (no such file, no permission — the page is
+ * mode 0640, readable by its group — or the mapping failed; `errno` says
+ * why), `KEEL_STATUS_TIME_PAGE_NOT_A_PAGE`, `KEEL_STATUS_VMCLOCK_OPEN`,
+ * `KEEL_STATUS_VMCLOCK_BAD_MAGIC`. On error `*clock` is left as it was.
+ *
+ * # Safety
+ * `clock` is NULL or valid for writing a `keel_clock`; `page_path` and
+ * `vmclock_path` are NULL or NUL-terminated strings.
+ */
+keel_status keel_clock_init(struct keel_clock *clock,
+                            const char *page_path,
+                            const char *vmclock_path);
+
+/**
+ * The interval that contains true time now, and the status: `[real −
+ * bound, real + bound]` with `real` this machine's `CLOCK_REALTIME` and
+ * `bound` the daemon's bound grown since its snapshot. Never blocks on the
+ * daemon; no system call beyond `clock_gettime` (vDSO). A dead daemon
+ * reads as `KEEL_CLOCK_STATUS_UNKNOWN` once its snapshot is void (10 s by
+ * default); an unknown bound gives the widest interval.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+ * `KEEL_STATUS_TIME_PAGE_NOT_A_PAGE`, `KEEL_STATUS_TIME_PAGE_NOT_WRITTEN`
+ * (the daemon has not published yet), `KEEL_STATUS_TIME_PAGE_BUSY` (the
+ * page was being written at every try: retry),
+ * `KEEL_STATUS_TIME_PAGE_CAUSALITY` (`CLOCK_MONOTONIC` before the
+ * snapshot).
+ *
+ * # Safety
+ * `clock` is NULL or points to a valid `keel_clock`; `out` is NULL or
+ * valid for writing a `keel_clock_interval`.
+ */
+keel_status keel_clock_now(const struct keel_clock *clock, struct keel_clock_interval *out);
+
+/**
+ * Unmaps the page (and the vmclock device) and marks `clock` as
+ * uninitialised (later calls fail with `KEEL_STATUS_NOT_INITIALIZED`).
+ * Deinitialising twice is fine.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`.
+ *
+ * # Safety
+ * `clock` is NULL or valid for reading and writing a `keel_clock`, and no
+ * other thread is reading it.
+ */
+keel_status keel_clock_deinit(struct keel_clock *clock);
+
+/**
  * `sizeof(keel_engine)` as this library was built: compare with the
  * header's at start-up to catch a header/library mismatch.
  */
@@ -3078,4 +3240,9 @@ _Static_assert(_Alignof(keel_engine) == KEEL_ENGINE_STORAGE_ALIGN, "keel_engine 
 #else
 /* C99: a negative array size fails the build when the storage differs. */
 extern char keel_engine_size_check[(sizeof(keel_engine) == KEEL_ENGINE_STORAGE_SIZE) ? 1 : -1];
+#endif
+#if defined(__cplusplus)
+static_assert(sizeof(keel_clock) == KEEL_CLOCK_STORAGE_SIZE, "keel_clock size");
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(keel_clock) == KEEL_CLOCK_STORAGE_SIZE, "keel_clock size");
 #endif

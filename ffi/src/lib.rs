@@ -36,6 +36,8 @@ extern crate std;
 
 use core::ffi::c_char;
 
+#[cfg(feature = "std")]
+mod clock;
 mod engine;
 mod ntp;
 mod phc;
@@ -44,6 +46,8 @@ mod servo;
 mod status;
 mod vmclock;
 
+#[cfg(feature = "std")]
+pub use clock::*;
 pub use engine::*;
 pub use ntp::*;
 pub use phc::*;

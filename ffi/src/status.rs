@@ -5,7 +5,7 @@ use core::ffi::c_char;
 /// What every fallible function returns. `KEEL_STATUS_OK` (0) is success; the
 /// numbers are stable and never reused (a retired code stays listed as a
 /// comment). Codes 1–99 are general, 100–199 NTP, 200–299 PTP, 300–399
-/// vmclock. `keel_status_str()` names any of them.
+/// vmclock, 400–499 the time page (`keel_clock_*`). `keel_status_str()` names any of them.
 #[repr(i32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum keel_status {
@@ -107,6 +107,21 @@ pub enum keel_status {
     VmclockUnreliable = 307,
     /// vmclock: the computed time does not fit 64-bit nanoseconds.
     VmclockOutOfRange = 308,
+    /// vmclock: the device could not be opened or mapped (`errno` says why).
+    VmclockOpen = 309,
+
+    /// Time page: the file could not be opened or mapped (no such file: is
+    /// `keel sync` running? no permission: the page is readable by its
+    /// group; `errno` says why).
+    TimePageOpen = 400,
+    /// Time page: the file is not a keel time page of layout version 1.
+    TimePageNotAPage = 401,
+    /// Time page: the daemon has not written it yet: retry later.
+    TimePageNotWritten = 402,
+    /// Time page: it was being written at every try: retry.
+    TimePageBusy = 403,
+    /// Time page: `CLOCK_MONOTONIC` reads before the page's snapshot.
+    TimePageCausality = 404,
 }
 
 /// Every status, in number order (for `keel_status_str` and tests).
@@ -246,6 +261,30 @@ const ALL: &[(keel_status, &str)] = &[
     (
         keel_status::VmclockOutOfRange,
         "vmclock time does not fit 64-bit nanoseconds\0",
+    ),
+    (
+        keel_status::VmclockOpen,
+        "vmclock device could not be opened or mapped\0",
+    ),
+    (
+        keel_status::TimePageOpen,
+        "time page could not be opened or mapped (is keel sync running?)\0",
+    ),
+    (
+        keel_status::TimePageNotAPage,
+        "not a keel time page of layout version 1\0",
+    ),
+    (
+        keel_status::TimePageNotWritten,
+        "time page not written yet; retry\0",
+    ),
+    (
+        keel_status::TimePageBusy,
+        "time page was being written at every try; retry\0",
+    ),
+    (
+        keel_status::TimePageCausality,
+        "CLOCK_MONOTONIC is before the time page's snapshot\0",
     ),
 ];
 

@@ -70,7 +70,10 @@ static void test_status_str(void) {
         KEEL_STATUS_VMCLOCK_UNSUPPORTED_VERSION, KEEL_STATUS_VMCLOCK_UPDATE_IN_PROGRESS,
         KEEL_STATUS_VMCLOCK_CHANGED, KEEL_STATUS_VMCLOCK_NO_CLOCK,
         KEEL_STATUS_VMCLOCK_UNSUPPORTED_TIME_TYPE, KEEL_STATUS_VMCLOCK_UNRELIABLE,
-        KEEL_STATUS_VMCLOCK_OUT_OF_RANGE,
+        KEEL_STATUS_VMCLOCK_OUT_OF_RANGE, KEEL_STATUS_VMCLOCK_OPEN,
+        KEEL_STATUS_TIME_PAGE_OPEN, KEEL_STATUS_TIME_PAGE_NOT_A_PAGE,
+        KEEL_STATUS_TIME_PAGE_NOT_WRITTEN, KEEL_STATUS_TIME_PAGE_BUSY,
+        KEEL_STATUS_TIME_PAGE_CAUSALITY,
     };
     size_t i, j;
     /* Stable numbers: spot-check the documented values. */
@@ -80,6 +83,7 @@ static void test_status_str(void) {
     CHECK(KEEL_STATUS_NTP_MALFORMED == 100);
     CHECK(KEEL_STATUS_PTP_MALFORMED == 200);
     CHECK(KEEL_STATUS_VMCLOCK_TRUNCATED == 300);
+    CHECK(KEEL_STATUS_TIME_PAGE_OPEN == 400);
     CHECK(strcmp(keel_status_str(KEEL_STATUS_OK), "OK") == 0);
     for (i = 0; i < sizeof known / sizeof known[0]; i++) {
         const char *s = keel_status_str(known[i]);

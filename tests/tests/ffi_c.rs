@@ -8,7 +8,8 @@
 //! apply as returned, no feedback, no early re-reads), held to the
 //! steady-state goals, with what it loses on a frequency step printed.
 
-use std::ffi::c_int;
+use std::ffi::{CString, c_char, c_int};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 // Without naming the crate its symbols are not linked into this test.
@@ -97,6 +98,18 @@ unsafe extern "C" {
     fn keel_pull_leap(p: *mut PullServo, leap: c_int);
 }
 
+#[link(name = "keel_ctests", kind = "static")]
+unsafe extern "C" {
+    fn keel_ctest_clock(
+        page: *const c_char,
+        void_page: *const c_char,
+        not_a_page: *const c_char,
+        vmclock: *const c_char,
+        bound_ns: i64,
+        growth_ppb: i64,
+    ) -> c_int;
+}
+
 #[link(name = "keel_ctests_cpp", kind = "static")]
 unsafe extern "C" {
     fn keel_ctest_header_cpp() -> c_int;
@@ -125,7 +138,7 @@ fn c_tests_cover_every_exported_function() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let header = std::fs::read_to_string(root.join("../include/keel.h")).expect("keel.h");
     // The general tests, and the engine's own (tests/c/engine_test.c).
-    let tests = ["c/ctest.c", "c/engine_test.c"]
+    let tests = ["c/ctest.c", "c/engine_test.c", "c/clock_test.c"]
         .iter()
         .map(|f| std::fs::read_to_string(root.join(f)).expect("a C test file"))
         .collect::<String>();
@@ -153,8 +166,98 @@ fn c_tests_cover_every_exported_function() {
         .collect();
     assert!(
         missing.is_empty(),
-        "not called by tests/c/ctest.c or engine_test.c: {missing:?}"
+        "not called by tests/c/ctest.c, engine_test.c or clock_test.c: {missing:?}"
     );
+}
+
+/// A page written by keel-core's writer (as `keel sync` writes it), dated
+/// now on this machine's clocks.
+fn write_page(path: &Path, s: &keel_core::page::Snapshot) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let words: keel_core::page::Words = std::array::from_fn(|_| AtomicU64::new(0));
+    keel_core::page::init(&words);
+    keel_core::page::write(&words, s);
+    let bytes: Vec<u8> = words
+        .iter()
+        .flat_map(|w| w.load(Ordering::Relaxed).to_ne_bytes())
+        .collect();
+    std::fs::write(path, bytes).expect("write the page");
+}
+
+fn host_clocks() -> (u64, i64) {
+    let now = |c| {
+        let mut t = std::mem::MaybeUninit::<[i64; 2]>::zeroed();
+        // SAFETY: `struct timespec` is two 64-bit words on 64-bit Linux;
+        // clock_gettime only writes it.
+        unsafe {
+            clock_gettime(c, t.as_mut_ptr());
+            let [s, ns] = t.assume_init();
+            s * 1_000_000_000 + ns
+        }
+    };
+    (u64::try_from(now(1)).expect("CLOCK_MONOTONIC"), now(0))
+}
+
+unsafe extern "C" {
+    fn clock_gettime(clock: c_int, ts: *mut [i64; 2]) -> c_int;
+}
+
+/// `keel_clock_now()` from C reads a page written by keel-core's writer:
+/// the interval holds the time of the read and is as wide as the bound; a
+/// changed vmclock marker reads as disrupted, a void page as unknown.
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+#[test]
+fn c_reads_the_time_page() {
+    let dir = std::env::temp_dir().join(format!("keel-ffi-clock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (mono, real) = host_clocks();
+    let (bound, growth) = (250u64, 40u64);
+    let s = keel_core::page::Snapshot {
+        as_of_mono_ns: mono,
+        as_of_real_ns: real,
+        void_after_mono_ns: mono + 600_000_000_000,
+        bound_ns: bound,
+        growth_ppb: growth,
+        status: 1,
+        flags: keel_core::page::FLAG_VMCLOCK,
+        disruption_marker: 7,
+        updates: 1,
+    };
+    let (page, void, bad, vm) = (
+        dir.join("time"),
+        dir.join("void"),
+        dir.join("bad"),
+        dir.join("vmclock0"),
+    );
+    write_page(&page, &s);
+    write_page(
+        &void,
+        &keel_core::page::Snapshot {
+            void_after_mono_ns: mono,
+            ..s
+        },
+    );
+    std::fs::write(&bad, [0u8; 256]).expect("bad");
+    let mut v = vec![0u8; keel_core::wire::vmclock::FULL_LEN];
+    v[..4].copy_from_slice(&keel_core::wire::vmclock::MAGIC.to_le_bytes());
+    v[0x10..0x18].copy_from_slice(&7u64.to_le_bytes());
+    std::fs::write(&vm, v).expect("vmclock");
+    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).expect("no NUL");
+    let (page, void, bad, vm) = (c(&page), c(&void), c(&bad), c(&vm));
+    // SAFETY: NUL-terminated strings that outlive the call.
+    let failures = unsafe {
+        keel_ctest_clock(
+            page.as_ptr(),
+            void.as_ptr(),
+            bad.as_ptr(),
+            vm.as_ptr(),
+            i64::try_from(bound).expect("small"),
+            i64::try_from(growth).expect("small"),
+        )
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(failures, 0, "C clock tests failed (see stderr)");
 }
 
 fn servo_for(kind: i32, interval: Duration) -> Box<dyn Servo> {
