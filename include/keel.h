@@ -370,7 +370,8 @@ enum keel_status
    */
   KEEL_STATUS_TIME_PAGE_BUSY = 403,
   /**
-   * Time page: `CLOCK_MONOTONIC` reads before the page's snapshot.
+   * Time page: the clocks read before the page's snapshot
+   * (`CLOCK_REALTIME` stepped back since it was taken).
    */
   KEEL_STATUS_TIME_PAGE_CAUSALITY = 404,
 };
@@ -2185,8 +2186,8 @@ keel_status keel_clock_init(struct keel_clock *clock,
  * `KEEL_STATUS_TIME_PAGE_NOT_A_PAGE`, `KEEL_STATUS_TIME_PAGE_NOT_WRITTEN`
  * (the daemon has not published yet), `KEEL_STATUS_TIME_PAGE_BUSY` (the
  * page was being written at every try: retry),
- * `KEEL_STATUS_TIME_PAGE_CAUSALITY` (`CLOCK_MONOTONIC` before the
- * snapshot).
+ * `KEEL_STATUS_TIME_PAGE_CAUSALITY` (`CLOCK_REALTIME` before the
+ * snapshot: it was stepped back since).
  *
  * # Safety
  * `clock` is NULL or points to a valid `keel_clock`; `out` is NULL or

@@ -12,9 +12,10 @@
 //! ```
 //!
 //! A read copies the page under its seqlock (it never waits for the
-//! daemon), reads `CLOCK_MONOTONIC` and `CLOCK_REALTIME` (vDSO, no
+//! daemon), reads `CLOCK_MONOTONIC_COARSE` and `CLOCK_REALTIME` (vDSO, no
 //! syscall) and grows the page's bound by its growth rate since the
-//! snapshot. A dead daemon shows as [`Status::Unknown`] once the snapshot
+//! snapshot ([`Snapshot::interval_at_coarse`]). A `CLOCK_REALTIME` stepped
+//! back before the snapshot reads as [`ReadError::CausalityBreach`]. A dead daemon shows as [`Status::Unknown`] once the snapshot
 //! is void (`time_page_void_after`, 10 s by default); with the vmclock
 //! device mapped ([`Clock::with_vmclock`]), a live migration shows as
 //! [`Status::Disrupted`] at the very next read.
@@ -124,6 +125,7 @@ impl Map {
     }
 
     /// The atomic at byte offset `off`.
+    #[inline]
     fn at<T>(&self, off: usize) -> &T {
         assert!(off + size_of::<T>() <= self.len && off % align_of::<T>() == 0);
         // SAFETY: in bounds and aligned (asserted; mappings are page
@@ -205,11 +207,13 @@ impl Clock {
         Ok(self)
     }
 
+    #[inline]
     fn words(&self) -> &Words {
         self.page.at::<Words>(0)
     }
 
     /// The vmclock device's disruption marker now, if it is mapped.
+    #[inline]
     pub fn vmclock_marker(&self) -> Option<u64> {
         self.vmclock.as_ref().map(|m| {
             // One aligned 64-bit load: the marker as it is, old or new.
@@ -234,17 +238,23 @@ impl Clock {
     ///
     /// # Errors
     /// As [`Clock::snapshot`], and [`ReadError::CausalityBreach`] when
-    /// `CLOCK_MONOTONIC` reads before the snapshot.
+    /// `CLOCK_REALTIME` reads before the snapshot (stepped back since).
+    #[inline]
     pub fn now(&self) -> Result<Interval, ReadError> {
         // The page first, then the clocks: the snapshot is then never
         // younger than the clock readings.
         let s = page::read(self.words())?;
         let marker = self.vmclock_marker();
-        let (mono, real) = clocks();
-        s.interval_at(mono, real, marker)
+        // One clock_gettime that reads the counter, not two: the time since
+        // the snapshot on CLOCK_REALTIME, checked against the coarse
+        // monotonic clock (Snapshot::interval_at_coarse).
+        let coarse = u64::try_from(ns(libc::CLOCK_MONOTONIC_COARSE)).unwrap_or(0);
+        let real = ns(libc::CLOCK_REALTIME);
+        s.interval_at_coarse(coarse, real, marker)
     }
 }
 
+#[inline]
 #[allow(
     clippy::useless_conversion,
     reason = "time_t and c_long are 32-bit on some targets"

@@ -24,7 +24,9 @@
 //! | 11 | 0x58 | `updates` | the daemon's update count (a heartbeat) |
 //!
 //! A read at `(mono, real)`: `bound = bound_ns + ⌈growth_ppb × (mono −
-//! as_of_mono_ns) / 10⁹⌉`, `[real − bound, real + bound]`; the status turns
+//! as_of_mono_ns) / 10⁹⌉`, `[real − bound, real + bound]` (the cheaper
+//! read, [`Snapshot::interval_at_coarse`], counts the time since the
+//! snapshot on `CLOCK_REALTIME` and `CLOCK_MONOTONIC_COARSE`); the status turns
 //! unknown once `mono ≥ void_after_mono_ns` (a dead daemon), and a reader
 //! that sees the vmclock marker differ from the page's reports disrupted
 //! (a migration, before the daemon's next update).
@@ -93,6 +95,7 @@ impl Snapshot {
         ]
     }
 
+    #[inline]
     fn from_words(w: [u64; WORDS - W_BODY]) -> Self {
         Self {
             as_of_mono_ns: w[0],
@@ -114,6 +117,7 @@ impl Snapshot {
     /// # Errors
     /// [`ReadError::CausalityBreach`] when `mono_ns` is before the snapshot
     /// (by more than [`CAUSALITY_BLUR_NS`]).
+    #[inline]
     pub fn interval_at(
         &self,
         mono_ns: u64,
@@ -125,8 +129,15 @@ impl Snapshot {
             None if self.as_of_mono_ns.abs_diff(mono_ns) <= CAUSALITY_BLUR_NS => 0,
             None => return Err(ReadError::CausalityBreach),
         };
-        let grown = (u128::from(elapsed) * u128::from(self.growth_ppb)).div_ceil(1_000_000_000);
-        let bound = u128::from(self.bound_ns).saturating_add(grown);
+        // 64-bit arithmetic while it fits (a 128-bit division is slow).
+        let bound = match elapsed.checked_mul(self.growth_ppb) {
+            Some(p) => self.bound_ns.saturating_add(p.div_ceil(1_000_000_000)),
+            None => {
+                let grown =
+                    (u128::from(elapsed) * u128::from(self.growth_ppb)).div_ceil(1_000_000_000);
+                u64::try_from(grown).map_or(u64::MAX, |g| self.bound_ns.saturating_add(g))
+            }
+        };
         let bound = i64::try_from(bound).unwrap_or(i64::MAX);
         let mut status = status_of(self.status);
         if mono_ns >= self.void_after_mono_ns || self.bound_ns == u64::MAX {
@@ -142,6 +153,37 @@ impl Snapshot {
             latest_ns: real_ns.saturating_add(bound),
             status,
         })
+    }
+
+    /// The interval at `CLOCK_REALTIME` `real_ns`, with
+    /// `CLOCK_MONOTONIC_COARSE` `coarse_mono_ns` read just before it: the
+    /// cheap read (one `clock_gettime` that reads the counter instead of
+    /// two). The time since the snapshot is the larger of the realtime
+    /// clock's (exact: `CLOCK_REALTIME` and `CLOCK_MONOTONIC` run at the
+    /// same rate between steps) and the coarse monotonic clock's (at most
+    /// a tick behind, and immune to steps and leap seconds), so the bound
+    /// grows at least as much as with [`Snapshot::interval_at`], and the
+    /// snapshot turns void as soon as either says so.
+    ///
+    /// # Errors
+    /// [`ReadError::CausalityBreach`] when `real_ns` is before the
+    /// snapshot (by more than [`CAUSALITY_BLUR_NS`]): `CLOCK_REALTIME` was
+    /// stepped back since, and an interval around it would be wrong.
+    #[inline]
+    pub fn interval_at_coarse(
+        &self,
+        coarse_mono_ns: u64,
+        real_ns: i64,
+        vmclock_marker: Option<u64>,
+    ) -> Result<Interval, ReadError> {
+        let by_real = match real_ns.checked_sub(self.as_of_real_ns) {
+            Some(e) if e >= 0 => e.unsigned_abs(),
+            Some(e) if e.unsigned_abs() <= CAUSALITY_BLUR_NS => 0,
+            _ => return Err(ReadError::CausalityBreach),
+        };
+        let by_mono = coarse_mono_ns.saturating_sub(self.as_of_mono_ns);
+        let mono = self.as_of_mono_ns.saturating_add(by_real.max(by_mono));
+        self.interval_at(mono, real_ns, vmclock_marker)
     }
 }
 
@@ -194,6 +236,7 @@ pub const fn status_code(s: ServedStatus) -> u64 {
 }
 
 /// The status for a page's number (unknown for any other).
+#[inline]
 pub const fn status_of(code: u64) -> ServedStatus {
     match code {
         1 => ServedStatus::Synchronized,
@@ -233,6 +276,7 @@ pub const READ_TRIES: u32 = 10_000;
 ///
 /// # Errors
 /// [`ReadError::NotAPage`], [`ReadError::NotWritten`], [`ReadError::Busy`].
+#[inline]
 pub fn read(page: &Words) -> Result<Snapshot, ReadError> {
     if page[W_MAGIC].load(Ordering::Relaxed) != MAGIC
         || page[W_VERSION].load(Ordering::Relaxed) != VERSION
@@ -338,5 +382,55 @@ mod tests {
         let i = none.interval_at(10_000_000_000, real, None).unwrap();
         assert_eq!(i.status, ServedStatus::Unknown);
         assert_eq!(i.latest_ns, i64::MAX);
+    }
+
+    #[test]
+    fn the_coarse_read_grows_at_least_as_much() {
+        let s = snap();
+        let real0 = s.as_of_real_ns;
+        // 2 s on both clocks: as the fine read.
+        let fine = s.interval_at(12_000_000_000, real0 + 2_000_000_000, Some(7));
+        let coarse = s.interval_at_coarse(12_000_000_000, real0 + 2_000_000_000, Some(7));
+        assert_eq!(fine, coarse);
+        // The coarse clock a tick behind: the realtime clock counts.
+        let i = s
+            .interval_at_coarse(11_996_000_000, real0 + 2_000_000_000, None)
+            .unwrap();
+        assert_eq!(i.latest_ns - i.earliest_ns, 2 * 200);
+        // The realtime clock stepped back 1 s (a leap second, a foreign
+        // step that still leaves it after the snapshot): the coarse clock
+        // counts.
+        let i = s
+            .interval_at_coarse(12_000_000_000, real0 + 1_000_000_000, None)
+            .unwrap();
+        assert_eq!(i.latest_ns - i.earliest_ns, 2 * 200);
+        // Stepped back before the snapshot: a breach, not an interval.
+        assert_eq!(
+            s.interval_at_coarse(12_000_000_000, real0 - 5_000, None),
+            Err(ReadError::CausalityBreach)
+        );
+        assert!(
+            s.interval_at_coarse(10_000_000_000, real0 - 500, None)
+                .is_ok()
+        );
+        // Void by either clock.
+        let i = s
+            .interval_at_coarse(20_000_000_000, real0 + 1, None)
+            .unwrap();
+        assert_eq!(i.status, ServedStatus::Unknown);
+        let i = s
+            .interval_at_coarse(10_000_000_000, real0 + 10_000_000_000, None)
+            .unwrap();
+        assert_eq!(i.status, ServedStatus::Unknown);
+        // A huge growth takes the 128-bit path and saturates.
+        let wide = Snapshot {
+            growth_ppb: u64::MAX / 2,
+            ..s
+        };
+        let i = wide
+            .interval_at(12_000_000_000, real0 + 2_000_000_000, None)
+            .unwrap();
+        assert_eq!(i.latest_ns, i64::MAX);
+        assert_eq!(i.earliest_ns, real0 + 2_000_000_000 - i64::MAX);
     }
 }

@@ -16,8 +16,8 @@
 //! ```
 //!
 //! A read copies the page under its seqlock (it never waits for the
-//! daemon) and reads `CLOCK_MONOTONIC` and `CLOCK_REALTIME` (vDSO: no
-//! system call). It is safe from any number of threads at once.
+//! daemon) and reads `CLOCK_MONOTONIC_COARSE` and `CLOCK_REALTIME` (vDSO:
+//! no system call). It is safe from any number of threads at once.
 
 use core::ffi::c_char;
 use std::ffi::CStr;
@@ -194,8 +194,8 @@ pub unsafe extern "C" fn keel_clock_init(
 /// `KEEL_STATUS_TIME_PAGE_NOT_A_PAGE`, `KEEL_STATUS_TIME_PAGE_NOT_WRITTEN`
 /// (the daemon has not published yet), `KEEL_STATUS_TIME_PAGE_BUSY` (the
 /// page was being written at every try: retry),
-/// `KEEL_STATUS_TIME_PAGE_CAUSALITY` (`CLOCK_MONOTONIC` before the
-/// snapshot).
+/// `KEEL_STATUS_TIME_PAGE_CAUSALITY` (`CLOCK_REALTIME` before the
+/// snapshot: it was stepped back since).
 ///
 /// # Safety
 /// `clock` is NULL or points to a valid `keel_clock`; `out` is NULL or

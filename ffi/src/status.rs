@@ -120,7 +120,8 @@ pub enum keel_status {
     TimePageNotWritten = 402,
     /// Time page: it was being written at every try: retry.
     TimePageBusy = 403,
-    /// Time page: `CLOCK_MONOTONIC` reads before the page's snapshot.
+    /// Time page: the clocks read before the page's snapshot
+    /// (`CLOCK_REALTIME` stepped back since it was taken).
     TimePageCausality = 404,
 }
 
@@ -284,7 +285,7 @@ const ALL: &[(keel_status, &str)] = &[
     ),
     (
         keel_status::TimePageCausality,
-        "CLOCK_MONOTONIC is before the time page's snapshot\0",
+        "the clock reads before the time page's snapshot (stepped back?)\0",
     ),
 ];
 
