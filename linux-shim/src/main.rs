@@ -21,6 +21,7 @@ mod sys;
 mod timescale;
 mod timex;
 mod vmclock;
+mod waitsync;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -40,6 +41,8 @@ USAGE:
   keel sync [OPTIONS]            run the daemon (`keel sync --help`)
   keel status [--json] [--socket PATH] [--config FILE]
                                  ask the running daemon, like `chronyc tracking`
+  keel waitsync [--max-bound D] [--timeout T] [--page PATH]
+                                 wait until the clock is synchronised (service ordering)
   keel phc [list]                list PHCs: name, capabilities, which ioctls work
   keel phc compare DEVICE [--count N] [--samples N]
                                  print CLOCK_REALTIME − PHC offsets (read-only)
@@ -112,6 +115,23 @@ OPTIONS:
   --socket PATH          the daemon's status socket (default: status_socket
                          of the configuration file, /run/keel/keel.sock)
   --config FILE          where to read status_socket (default /etc/keel/keel.toml)
+";
+
+const WAITSYNC_HELP: &str = "\
+keel waitsync: wait until keel's time page says the clock is synchronised
+(like `chronyc waitsync`), for ordering services after keel
+
+USAGE:
+  keel waitsync [--max-bound D] [--timeout T] [--page PATH]
+
+OPTIONS:
+  --max-bound D          also wait until the bound applications are served is
+                         at most D (e.g. 1us, 250ns, 1ms; default: any bound)
+  --timeout T            give up after T (e.g. 30s, 5m; default: wait for ever)
+  --page PATH            keel's time page (default /run/keel/time)
+
+EXIT STATUS:
+  0 synchronised; 1 timed out (the last reason is printed); 2 usage error
 ";
 
 const PHC_HELP: &str = "\
@@ -204,6 +224,7 @@ fn run(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
     match cmd.as_str() {
         "sync" => sync(p),
         "status" => status_cmd(p),
+        "waitsync" => waitsync_cmd(p),
         "phc" => phc_cmd(p),
         "help" => {
             let topic = match p.next().map_err(|e| usage("", e))? {
@@ -215,7 +236,7 @@ fn run(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
         }
         other => Err(Failure::Usage(
             "",
-            format!("unknown command `{other}`; expected sync, status or phc"),
+            format!("unknown command `{other}`; expected sync, status, waitsync or phc"),
         )),
     }
 }
@@ -226,11 +247,12 @@ fn help(topic: Option<&str>) -> Result<ExitCode, Failure> {
         None => print!("{ABOUT}\n{}", sync_options()),
         Some("sync") => print!("{SYNC_USAGE}\n{}", sync_options()),
         Some("status") => print!("{STATUS_HELP}"),
+        Some("waitsync") => print!("{WAITSYNC_HELP}"),
         Some("phc") => print!("{PHC_HELP}"),
         Some(other) => {
             return Err(Failure::Usage(
                 "",
-                format!("no help for `{other}`; expected sync, status or phc"),
+                format!("no help for `{other}`; expected sync, status, waitsync or phc"),
             ));
         }
     }
@@ -767,6 +789,53 @@ fn status_cmd(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
         print!("{}", snap.tracking(now));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn waitsync_cmd(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
+    use lexopt::prelude::*;
+    let mut max_bound = None;
+    let mut timeout = None;
+    let mut page = PathBuf::from(keel_client::DEFAULT_PATH);
+    while let Some(arg) = p.next().map_err(|e| usage("waitsync", e))? {
+        match arg {
+            Short('h') | Long("help") => return help(Some("waitsync")),
+            Long("max-bound") => {
+                let v = text_value(p, "waitsync")?;
+                max_bound = Some(waitsync::parse_bound(&v).ok_or_else(|| {
+                    Failure::Usage(
+                        "waitsync",
+                        format!("--max-bound `{v}`: expected a time such as 1us, 250ns or 1ms"),
+                    )
+                })?);
+            }
+            Long("timeout") => {
+                let v = text_value(p, "waitsync")?;
+                let ns = parse_duration(&v).ok_or_else(|| {
+                    Failure::Usage(
+                        "waitsync",
+                        format!("--timeout `{v}`: expected a duration such as 30s or 5m"),
+                    )
+                })?;
+                timeout = Some(std::time::Duration::from_nanos(ns));
+            }
+            Long("page") => page = path_value(p, "waitsync")?,
+            a => return Err(usage("waitsync", a.unexpected())),
+        }
+    }
+    match waitsync::wait(&page, max_bound, timeout) {
+        Ok((half, waited)) => {
+            println!(
+                "synchronised: bound ±{half} ns (waited {:.1} s)",
+                waited.as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err((why, waited)) => Err(Failure::Runtime(format!(
+            "{}: not synchronised after {:.1} s: {why}",
+            page.display(),
+            waited.as_secs_f64()
+        ))),
+    }
 }
 
 fn phc_cmd(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {

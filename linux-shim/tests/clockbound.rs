@@ -71,3 +71,72 @@ fn clockbound_client_reads_keels_segment() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `keel waitsync` returns once a cold simulated daemon (real-time speed)
+/// publishes a synchronised bound under 1 µs, and times out with the reason
+/// when there is no daemon. The time it waited is printed (the goal
+/// is ≤ 3 s; timing is reported, not asserted).
+#[test]
+fn waitsync_waits_for_a_synchronised_bound() {
+    let dir = std::env::temp_dir().join(format!("keel-ws-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let tp = dir.join("time");
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .env("KEEL_FORBID_CLOCK_WRITES", "1")
+        .args([
+            "sync",
+            "--clock",
+            "sim",
+            "--speed",
+            "1",
+            "--duration",
+            "40s",
+        ])
+        .arg("--time-page")
+        .arg(&tp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let o = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args([
+            "waitsync",
+            "--max-bound",
+            "1us",
+            "--timeout",
+            "30s",
+            "--page",
+        ])
+        .arg(&tp)
+        .output()
+        .unwrap();
+    let waited = started.elapsed();
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.starts_with("synchronised: bound ±"), "{out}");
+    println!(
+        "keel waitsync --max-bound 1us returned {:.1} s after a cold simulated start",
+        waited.as_secs_f64()
+    );
+    // No daemon: the timeout, its exit code and the reason.
+    let o = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(["waitsync", "--timeout", "1s", "--page"])
+        .arg(dir.join("none"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("not synchronised after") && err.contains("no time page yet"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
