@@ -96,6 +96,10 @@ summary_updates = 0
 state_file = "/var/lib/keel/state"
 status_socket = ""
 EOF
+# E2E_KEEL_SAMPLES=N: keel reads N triples per update (default: keel's own).
+if [ -n "${E2E_KEEL_SAMPLES:-}" ]; then
+    echo "samples = $E2E_KEEL_SAMPLES" >>"$IR/etc/keel/keel.toml"
+fi
 cat >"$IR/etc/chrony.conf" <<'EOF'
 refclock PHC /dev/ptp0 poll 0
 makestep 1 3
