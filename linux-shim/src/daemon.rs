@@ -513,6 +513,10 @@ impl Loop<'_> {
         let at = self.backend.sink_now();
         let horizon = Duration::from_nanos(i64::try_from(p.horizon_ns()).unwrap_or(i64::MAX));
         let served = self.engine.served_at(at, horizon);
+        self.snap.served_status = served.status.name().to_string();
+        self.snap.served_bound_ns =
+            (served.bound != Duration::MAX).then(|| served.bound.as_nanos());
+        self.snap.served_growth_ppb = Some(served.growth_ppb);
         p.publish(
             served,
             at,

@@ -60,6 +60,14 @@ pub struct Snapshot {
     pub interference: u64,
     /// Simulation only: the true offset, ns.
     pub true_offset_ns: Option<f64>,
+    /// What applications are served on the time page: its status
+    /// (`synchronized`, `free-running`, `disrupted`, `unknown`; empty when
+    /// no page is published).
+    pub served_status: String,
+    /// The bound served at the last update, ns.
+    pub served_bound_ns: Option<i64>,
+    /// How fast the served bound grows, ppb (ns per second).
+    pub served_growth_ppb: Option<u32>,
 }
 
 /// This machine's `CLOCK_REALTIME`, Unix s (0 before 1970).
@@ -137,6 +145,15 @@ impl Snapshot {
         if let Some(t) = self.true_offset_ns {
             let _ = writeln!(s, "true_offset_ns {t:.1}");
         }
+        if !self.served_status.is_empty() {
+            let _ = writeln!(s, "served_status {}", self.served_status);
+            let _ = writeln!(s, "served_bound_ns {}", opt_i(self.served_bound_ns));
+            let _ = writeln!(
+                s,
+                "served_growth_ppb {}",
+                opt_i(self.served_growth_ppb.map(i64::from))
+            );
+        }
         s
     }
 
@@ -175,6 +192,9 @@ impl Snapshot {
                 "read_errors" => s.read_errors = u(v),
                 "interference" => s.interference = u(v),
                 "true_offset_ns" => s.true_offset_ns = v.parse().ok(),
+                "served_status" => s.served_status = v.into(),
+                "served_bound_ns" => s.served_bound_ns = v.parse().ok(),
+                "served_growth_ppb" => s.served_growth_ppb = v.parse().ok(),
                 _ => {} // newer daemon: ignore unknown fields
             }
         }
@@ -246,6 +266,18 @@ impl Snapshot {
             "Counters        : {} updates, {} steps, {} disruptions, {} read errors, {} interference",
             self.updates, self.steps, self.disruptions, self.read_errors, self.interference
         );
+        if !self.served_status.is_empty() {
+            #[allow(clippy::cast_precision_loss, reason = "display")]
+            let _ = writeln!(
+                s,
+                "Served to apps  : {}, bound {}, growing {} ppb",
+                self.served_status,
+                self.served_bound_ns
+                    .map_or_else(|| "none".into(), |b| secs(b as f64)),
+                self.served_growth_ppb
+                    .map_or_else(|| "-".into(), |g| g.to_string())
+            );
+        }
         if let Some(t) = self.true_offset_ns {
             let _ = writeln!(s, "True offset     : {} (simulation)", secs(t));
         }
@@ -287,6 +319,21 @@ impl Snapshot {
         let _ = write!(s, ",\"interference\":{}", self.interference);
         if let Some(t) = self.true_offset_ns {
             let _ = write!(s, ",\"true_offset_ns\":{}", num(t));
+        }
+        if !self.served_status.is_empty() {
+            let _ = write!(s, ",\"served_status\":{}", json_str(&self.served_status));
+            let _ = write!(
+                s,
+                ",\"served_bound_ns\":{}",
+                self.served_bound_ns
+                    .map_or_else(|| "null".into(), |b| b.to_string())
+            );
+            let _ = write!(
+                s,
+                ",\"served_growth_ppb\":{}",
+                self.served_growth_ppb
+                    .map_or_else(|| "null".into(), |g| g.to_string())
+            );
         }
         s.push_str("}\n");
         s
@@ -333,6 +380,28 @@ impl Snapshot {
                 self.error_bound_ns
                     .map_or_else(|| "NaN".into(), |b| format!("{b}e-9")),
             );
+            if !self.served_status.is_empty() {
+                g(
+                    "served_bound_seconds",
+                    "gauge",
+                    "Bound served to applications on the time page at the last update; NaN without one.",
+                    self.served_bound_ns
+                        .map_or_else(|| "NaN".into(), |b| format!("{b}e-9")),
+                );
+                g(
+                    "served_growth_ppb",
+                    "gauge",
+                    "How fast the served bound grows (ns per second).",
+                    self.served_growth_ppb
+                        .map_or_else(|| "NaN".into(), |x| x.to_string()),
+                );
+                g(
+                    "served_synchronized",
+                    "gauge",
+                    "1 while applications are served a synchronised time, else 0.",
+                    u8::from(self.served_status == "synchronized").to_string(),
+                );
+            }
             g(
                 "read_delay_seconds",
                 "gauge",
@@ -634,6 +703,9 @@ mod tests {
             read_errors: 2,
             interference: 0,
             true_offset_ns: None,
+            served_status: "synchronized".into(),
+            served_bound_ns: Some(75),
+            served_growth_ppb: Some(12),
         }
     }
 
@@ -644,6 +716,26 @@ mod tests {
         s.error_bound_ns = None;
         s.true_offset_ns = Some(3.5);
         assert_eq!(Snapshot::decode(&s.encode()).unwrap(), s);
+        // No time page: nothing of it on the wire, in the text or the metrics.
+        s.served_status = String::new();
+        s.served_bound_ns = None;
+        s.served_growth_ppb = None;
+        assert_eq!(Snapshot::decode(&s.encode()).unwrap(), s);
+        assert!(!s.tracking(0.0).contains("Served"));
+        assert!(!s.prometheus().contains("served"));
+        let t = snap().tracking(1_700_000_001.0);
+        assert!(
+            t.contains("Served to apps  : synchronized, bound 0.000000075 seconds, growing 12 ppb"),
+            "{t}"
+        );
+        assert!(
+            snap()
+                .prometheus()
+                .contains("keel_served_bound_seconds 75e-9")
+        );
+        assert!(snap().json().contains(
+            "\"served_status\":\"synchronized\",\"served_bound_ns\":75,\"served_growth_ppb\":12"
+        ));
         assert!(Snapshot::decode("HTTP/1.1 200 OK\n").is_err());
     }
 
@@ -754,7 +846,7 @@ mod tests {
                 names += 1;
             }
         }
-        assert_eq!(names, 11);
+        assert_eq!(names, 14, "11 and the three served_* gauges");
         assert!(
             p.contains("\nkeel_sink_info{sink=\"CLOCK_REALTIME\"} 1\n"),
             "{p}"
