@@ -309,6 +309,58 @@ pub fn read(page: &Words) -> Result<Snapshot, ReadError> {
 mod tests {
     use super::*;
 
+    extern crate std;
+
+    /// A writer at full speed on one thread, readers on others: every
+    /// read is whole (all fields from the same write) and none is torn.
+    #[test]
+    fn seqlock_torture_finds_no_torn_read() {
+        use std::sync::Arc;
+        use std::sync::atomic::AtomicBool;
+        let page: Arc<Words> = Arc::new(core::array::from_fn(|_| AtomicU64::new(0)));
+        init(&page);
+        let of = |k: u64| Snapshot {
+            as_of_mono_ns: k,
+            as_of_real_ns: i64::try_from(k).unwrap_or(0).wrapping_mul(3),
+            void_after_mono_ns: k.wrapping_add(7),
+            bound_ns: k.wrapping_mul(5),
+            growth_ppb: k ^ 0x5555,
+            status: k % 4,
+            flags: k & 1,
+            disruption_marker: !k,
+            updates: k,
+        };
+        write(&page, &of(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let readers: std::vec::Vec<_> = (0..2)
+            .map(|_| {
+                let (page, stop) = (Arc::clone(&page), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    let (mut ok, mut busy) = (0u64, 0u64);
+                    while !stop.load(Ordering::Relaxed) {
+                        match read(&page) {
+                            Ok(s) => {
+                                assert_eq!(s, of(s.updates), "a torn read");
+                                ok += 1;
+                            }
+                            Err(ReadError::Busy) => busy += 1,
+                            Err(e) => panic!("{e:?}"),
+                        }
+                    }
+                    (ok, busy)
+                })
+            })
+            .collect();
+        for k in 2..2_000_000u64 {
+            write(&page, &of(k));
+        }
+        stop.store(true, Ordering::Relaxed);
+        for r in readers {
+            let (ok, _busy) = r.join().unwrap();
+            assert!(ok > 0);
+        }
+    }
+
     fn page() -> Words {
         core::array::from_fn(|_| AtomicU64::new(0))
     }
