@@ -5,7 +5,7 @@ use keel_core::engine::EngineConfig;
 use keel_core::servo::{
     Kalman, KalmanConfig, LinReg as CoreLinReg, Pi as CorePi, PiConfig, ServoConfig,
 };
-use keel_core::time::{Duration, Ppb};
+use keel_core::time::{Duration, KernelFreq, Ppb};
 
 use crate::baseline::{LinReg, Phc2sys, Phc2sysConfig, Pi};
 use crate::core_servo::CoreServo;
@@ -109,11 +109,14 @@ pub const KEEL_LINREG: Contender = Contender {
 pub const KEEL: Contender = Contender {
     name: "keel",
     make: |s| {
+        // As the daemon does: the frequency in force is what the kernel
+        // has (the world's initial write), whatever the prior says.
+        let in_force = s.sim.actuator.initial.to_ppb(KernelFreq::USER_HZ);
         let k = Kalman::new(
             keel_config(s),
             KalmanConfig::default(),
             interval(s),
-            start_freq(s),
+            in_force,
         );
         let cfg = EngineConfig {
             interval: interval(s),
@@ -123,7 +126,7 @@ pub const KEEL: Contender = Contender {
             ..EngineConfig::default()
         };
         let first = UPDATE_PHASE_NS.min(s.interval_ns / 2);
-        let mut d = EngineDriver::new("keel", cfg, k, start_freq(s), s.read, first);
+        let mut d = EngineDriver::new("keel", cfg, k, in_force, s.read, first);
         if let Some((freq, sd)) = s.prior {
             d.engine_mut()
                 .set_frequency_prior(ppb_from_f64(freq), ppb_from_f64(sd));
