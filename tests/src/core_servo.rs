@@ -1,7 +1,7 @@
 //! Runs any `keel_core::servo::Servo` under the scenario runner.
 
 use keel_core::servo::{Applied, OffsetSample, Servo, ServoOutput};
-use keel_core::time::{Duration, Ppb, Timestamp};
+use keel_core::time::{Duration, Timestamp};
 
 use crate::runner::{Correction, Sample, ServoUnderTest};
 
@@ -16,12 +16,6 @@ impl<S: Servo> CoreServo<S> {
     pub fn new(name: &'static str, servo: S) -> Self {
         Self { name, servo }
     }
-}
-
-fn ppb_f64(p: Ppb) -> f64 {
-    #[allow(clippy::cast_precision_loss, reason = "report-side conversion")]
-    let v = p.to_bits() as f64 / 4_294_967_296.0;
-    v
 }
 
 impl<S: Servo> CoreServo<S> {
@@ -39,7 +33,7 @@ impl<S: Servo> CoreServo<S> {
         self.servo.applied(&Applied { step, freq });
         Correction {
             step_ns: step.map(Duration::as_nanos),
-            freq_ppb: Some(ppb_f64(freq)),
+            freq_ppb: Some(freq.to_f64()),
             next_update_ns,
         }
     }

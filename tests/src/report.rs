@@ -11,7 +11,7 @@ use crate::baseline::{LinReg, Phc2sys, Phc2sysConfig, Pi};
 use crate::core_servo::CoreServo;
 use crate::engine_driver::EngineDriver;
 use crate::floor::kalman_floor;
-use crate::runner::{RunResult, Scenario, ServoUnderTest, UPDATE_PHASE_NS, ppb_from_f64, run};
+use crate::runner::{RunResult, Scenario, ServoUnderTest, UPDATE_PHASE_NS, run};
 use crate::stats::median;
 
 /// A servo in the report: a name and how to build it for a scenario.
@@ -74,7 +74,7 @@ fn interval(s: &Scenario) -> Duration {
 /// The frequency correction in force at the start: the scenario's prior
 /// (its world starts with it written), else zero.
 fn start_freq(s: &Scenario) -> Ppb {
-    s.prior.map_or(Ppb::ZERO, |(freq, _)| ppb_from_f64(freq))
+    s.prior.map_or(Ppb::ZERO, |(freq, _)| Ppb::from_f64(freq))
 }
 
 /// keel's fixed-point port of the PI servo, phc2sys constants.
@@ -129,7 +129,7 @@ pub const KEEL: Contender = Contender {
         let mut d = EngineDriver::new("keel", cfg, k, in_force, s.read, first);
         if let Some((freq, sd)) = s.prior {
             d.engine_mut()
-                .set_frequency_prior(ppb_from_f64(freq), ppb_from_f64(sd));
+                .set_frequency_prior(Ppb::from_f64(freq), Ppb::from_f64(sd));
         }
         Box::new(d)
     },

@@ -340,15 +340,9 @@ fn apply(world: &mut World, c: &Correction, res: &mut RunResult) {
         res.steps += 1;
     }
     if let Some(ppb) = c.freq_ppb {
-        world.adjtime_frequency(KernelFreq::from_ppb(ppb_from_f64(ppb), KernelFreq::USER_HZ));
+        world.adjtime_frequency(KernelFreq::from_ppb(
+            Ppb::from_f64(ppb),
+            KernelFreq::USER_HZ,
+        ));
     }
-}
-
-/// A float ppb value as fixed point, saturating (NaN gives zero).
-#[allow(
-    clippy::cast_possible_truncation,
-    reason = "saturating float-to-int cast is intended"
-)]
-pub fn ppb_from_f64(ppb: f64) -> Ppb {
-    Ppb::from_bits((ppb * 4_294_967_296.0) as i64)
 }

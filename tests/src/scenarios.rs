@@ -7,7 +7,7 @@ use keel_core::sim::{DelayConfig, Event, Methods, Outage, OutageKind, OutlierCon
 
 use keel_core::time::KernelFreq;
 
-use crate::runner::{Scenario, ppb_from_f64};
+use crate::runner::Scenario;
 
 const S: u64 = 1_000_000_000;
 
@@ -142,7 +142,8 @@ pub fn outliers() -> Scenario {
 pub fn wrong_prior(off_ppm: f64) -> Scenario {
     let mut s = standard(10.0, 1);
     let prior = -s.sim.oscillator.initial_freq_ppb + off_ppm * 1000.0;
-    s.sim.actuator.initial = KernelFreq::from_ppb(ppb_from_f64(prior), KernelFreq::USER_HZ);
+    s.sim.actuator.initial =
+        KernelFreq::from_ppb(keel_core::time::Ppb::from_f64(prior), KernelFreq::USER_HZ);
     s.prior = Some((prior, 4.5));
     s.name = format!("wrong prior {off_ppm:+} ppm");
     s.duration_s = 600;
