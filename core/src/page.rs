@@ -332,12 +332,16 @@ mod tests {
         };
         write(&page, &of(1));
         let stop = Arc::new(AtomicBool::new(false));
+        // The writer starts once both readers run, so they overlap it.
+        let running = Arc::new(AtomicU64::new(0));
         let readers: std::vec::Vec<_> = (0..2)
             .map(|_| {
                 let (page, stop) = (Arc::clone(&page), Arc::clone(&stop));
+                let running = Arc::clone(&running);
                 std::thread::spawn(move || {
                     let (mut ok, mut busy) = (0u64, 0u64);
-                    while !stop.load(Ordering::Relaxed) {
+                    running.fetch_add(1, Ordering::Release);
+                    loop {
                         match read(&page) {
                             Ok(s) => {
                                 assert_eq!(s, of(s.updates), "a torn read");
@@ -346,11 +350,17 @@ mod tests {
                             Err(ReadError::Busy) => busy += 1,
                             Err(e) => panic!("{e:?}"),
                         }
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
                     }
                     (ok, busy)
                 })
             })
             .collect();
+        while running.load(Ordering::Acquire) < 2 {
+            std::thread::yield_now();
+        }
         for k in 2..2_000_000u64 {
             write(&page, &of(k));
         }
