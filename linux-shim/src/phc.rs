@@ -85,8 +85,7 @@ pub trait PhcDevice {
 }
 
 /// The methods in probe order.
-pub const PROBE_ORDER: [ReadMethod; 3] =
-    [ReadMethod::Precise, ReadMethod::Extended, ReadMethod::Basic];
+pub const PROBE_ORDER: [ReadMethod; 3] = ReadMethod::PROBE_ORDER;
 
 /// Which methods the prober may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

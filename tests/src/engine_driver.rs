@@ -4,26 +4,14 @@
 //! the scenario's method and sample count, frequency writes through the
 //! simulated kernel, steps.
 
-use keel_core::engine::{
-    Adjusted, ClockCheck, Command, Disruption, Engine, EngineConfig, ReadError, Reading,
-    SourceConfig,
-};
+use keel_core::engine::{ClockCheck, Command, Disruption, Engine, EngineConfig, SourceConfig};
 use keel_core::measure::phc::ReadMethod;
 use keel_core::servo::Kalman;
+use keel_core::sim::engine_loop::{adjust_world, reading_of};
 use keel_core::sim::{SimReadError, World};
 use keel_core::time::{KernelFreq, Timestamp};
 
 use crate::runner::{Correction, RunResult, Sample, ServoUnderTest};
-
-/// The method the daemon's prober tries after `m` (PRECISE → EXTENDED →
-/// BASIC).
-fn next_method(m: ReadMethod) -> Option<ReadMethod> {
-    match m {
-        ReadMethod::Precise => Some(ReadMethod::Extended),
-        ReadMethod::Extended => Some(ReadMethod::Basic),
-        ReadMethod::Basic => None,
-    }
-}
 
 /// keel's engine around a servo, under test.
 pub struct EngineDriver {
@@ -124,33 +112,21 @@ impl ServoUnderTest for EngineDriver {
                     // A method that stops working is replaced by the next
                     // one, as the daemon's prober does after a migration.
                     while read == Err(SimReadError::NotSupported) {
-                        let Some(next) = next_method(self.read) else {
+                        let Some(next) = self.read.next_in_probe_order() else {
                             break;
                         };
                         self.read = next;
                         self.engine.on_disruption(now, Disruption::ReadMethodLost);
                         read = world.read_phc(self.read, usize::from(samples));
                     }
-                    match read.ok().as_ref().and_then(|r| r.best_sample()) {
-                        Some(s) => self.engine.on_reading(source, &Reading::phc(&s)),
-                        None => {
-                            let e = match read {
-                                Err(SimReadError::Frozen) => ReadError::Paused,
-                                Err(SimReadError::Busy) => ReadError::Busy,
-                                _ => ReadError::Failed,
-                            };
-                            self.engine.on_read_error(source, e, world.local_time());
-                        }
+                    match reading_of(&read) {
+                        Ok(r) => self.engine.on_reading(source, &r),
+                        Err(e) => self.engine.on_read_error(source, e, world.local_time()),
                     }
                 }
                 Command::Adjust(a) => {
-                    if let Some(f) = a.freq {
-                        world.adjtime_frequency(KernelFreq::from_ppb(f, KernelFreq::USER_HZ));
-                    }
-                    self.engine.on_adjusted(Ok(Adjusted {
-                        freq: world.applied_frequency().to_ppb(KernelFreq::USER_HZ),
-                        at: world.local_time(),
-                    }));
+                    let done = adjust_world(world, &a);
+                    self.engine.on_adjusted(Ok(done));
                 }
                 Command::Step(d) => {
                     world.step(d);

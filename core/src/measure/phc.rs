@@ -26,6 +26,20 @@ pub enum ReadMethod {
     Basic,
 }
 
+impl ReadMethod {
+    /// The methods in probe order (phc2sys `sysoff_probe`).
+    pub const PROBE_ORDER: [Self; 3] = [Self::Precise, Self::Extended, Self::Basic];
+
+    /// The method probed after this one, if any.
+    pub fn next_in_probe_order(self) -> Option<Self> {
+        Self::PROBE_ORDER
+            .iter()
+            .skip_while(|&&m| m != self)
+            .nth(1)
+            .copied()
+    }
+}
+
 impl core::fmt::Display for ReadMethod {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
@@ -275,6 +289,14 @@ fn half_round_even(a: Duration, b: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_probe_order_falls_back_to_basic_then_ends() {
+        use ReadMethod::{Basic, Extended, Precise};
+        assert_eq!(Precise.next_in_probe_order(), Some(Extended));
+        assert_eq!(Extended.next_in_probe_order(), Some(Basic));
+        assert_eq!(Basic.next_in_probe_order(), None);
+    }
 
     #[test]
     fn samples_slice_is_bounded() {

@@ -15,10 +15,10 @@
 
 use super::{DisruptionKind, SimConfig, SimReadError, World};
 use crate::engine::{
-    Adjusted, ClockCheck, Command, Disruption, Engine, EngineConfig, ReadError, Reading,
+    Adjust, Adjusted, ClockCheck, Command, Disruption, Engine, EngineConfig, ReadError, Reading,
     SinkConfig, SourceConfig,
 };
-use crate::measure::phc::ReadMethod;
+use crate::measure::phc::{PhcReading, ReadMethod};
 use crate::servo::{Kalman, KalmanConfig, Servo};
 use crate::time::{Duration, KernelFreq, Leap, LeapKind, Ppb, Timestamp, UtcTaiOffset};
 
@@ -85,6 +85,37 @@ pub struct EngineReport {
     pub max_offset_last_quarter_ns: i64,
     /// Locked with a bound at the end.
     pub locked: bool,
+}
+
+/// A read of the world as the engine takes it: the best sample of the
+/// reading, or why there is none (a frozen guest did not run; `EBUSY` skips
+/// the update; anything else holds over).
+///
+/// # Errors
+/// The [`ReadError`] to answer with.
+pub fn reading_of(read: &Result<PhcReading, SimReadError>) -> Result<Reading, ReadError> {
+    match read {
+        Ok(r) => r
+            .best_sample()
+            .map(|s| Reading::phc(&s))
+            .ok_or(ReadError::Failed),
+        Err(SimReadError::Frozen) => Err(ReadError::Paused),
+        Err(SimReadError::Busy) => Err(ReadError::Busy),
+        Err(_) => Err(ReadError::Failed),
+    }
+}
+
+/// Carries out [`Command::Adjust`] on the world's simulated kernel (its
+/// frequency quantisation applies; the world has no kernel status) and
+/// returns the answer: what is in force, and the local time it took effect.
+pub fn adjust_world(world: &mut World, a: &Adjust) -> Adjusted {
+    if let Some(f) = a.freq {
+        world.adjtime_frequency(KernelFreq::from_ppb(f, KernelFreq::USER_HZ));
+    }
+    Adjusted {
+        freq: world.applied_frequency().to_ppb(KernelFreq::USER_HZ),
+        at: world.local_time(),
+    }
 }
 
 /// Folds a command into the digest: a kind word, then its fields.
@@ -292,9 +323,8 @@ impl EngineLoop {
                 }
                 Command::Read { source, samples } => {
                     let read = world.read_phc(self.method, usize::from(samples));
-                    match read.ok().as_ref().and_then(|r| r.best_sample()) {
-                        Some(s) => {
-                            let r = Reading::phc(&s);
+                    match reading_of(&read) {
+                        Ok(r) => {
                             observe(&Answer::Reading(r));
                             digest_word(
                                 &mut h,
@@ -303,12 +333,7 @@ impl EngineLoop {
                             digest_word(&mut h, r.local_ts.as_nanos());
                             engine.on_reading(source, &r);
                         }
-                        None => {
-                            let e = match read {
-                                Err(SimReadError::Frozen) => ReadError::Paused,
-                                Err(SimReadError::Busy) => ReadError::Busy,
-                                _ => ReadError::Failed,
-                            };
+                        Err(e) => {
                             let at = world.local_time();
                             observe(&Answer::ReadError(e, at));
                             digest_word(&mut h, 0xE44);
@@ -317,13 +342,7 @@ impl EngineLoop {
                     }
                 }
                 Command::Adjust(a) => {
-                    if let Some(f) = a.freq {
-                        world.adjtime_frequency(KernelFreq::from_ppb(f, KernelFreq::USER_HZ));
-                    }
-                    let done = Adjusted {
-                        freq: world.applied_frequency().to_ppb(KernelFreq::USER_HZ),
-                        at: world.local_time(),
-                    };
+                    let done = adjust_world(world, &a);
                     observe(&Answer::Adjusted(done));
                     engine.on_adjusted(Ok(done));
                 }
