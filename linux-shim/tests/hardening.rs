@@ -6,31 +6,13 @@
 
 #![allow(clippy::missing_panics_doc, reason = "tests")]
 
+mod common;
+
+use common::{keel, text, tmpdir};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn keel() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_keel"));
-    c.env("KEEL_FORBID_CLOCK_WRITES", "1");
-    c.env_remove("JOURNAL_STREAM");
-    c
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("keel-hard-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
 
 /// `keel sync --clock sim` with `args`, killed after `limit` if still running.
 fn sim(args: &[&str], limit: Duration) -> Output {

@@ -5,34 +5,16 @@
 
 #![allow(clippy::missing_panics_doc, reason = "tests")]
 
+mod common;
+
+use common::{keel, text, tmpdir};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn keel() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_keel"));
-    c.env("KEEL_FORBID_CLOCK_WRITES", "1");
-    c.env_remove("JOURNAL_STREAM");
-    c
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("keel-it-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn run(args: &[&str]) -> Output {
     keel().args(args).output().unwrap()
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
 }
 
 /// Runs keel, which must fail with exit status `code` and say `needle` on
