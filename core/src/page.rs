@@ -33,7 +33,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering, fence};
 
-use crate::engine::ServedStatus;
+use crate::engine::{Served, ServedStatus};
 
 /// Words in the page.
 pub const WORDS: usize = 12;
@@ -81,6 +81,53 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// What the engine serves (`served`), dated `as_of_mono_ns` /
+    /// `as_of_real_ns`, void `void_after_ns` later, with the vmclock
+    /// `marker` when it is watched and the daemon's update count. No bound
+    /// is published while the status is unknown or disrupted.
+    pub fn served(
+        served: &Served,
+        as_of_mono_ns: u64,
+        as_of_real_ns: i64,
+        void_after_ns: u64,
+        marker: Option<u64>,
+        updates: u64,
+    ) -> Self {
+        let no_bound = matches!(
+            served.status,
+            ServedStatus::Unknown | ServedStatus::Disrupted
+        );
+        Self {
+            as_of_mono_ns,
+            as_of_real_ns,
+            void_after_mono_ns: as_of_mono_ns.saturating_add(void_after_ns),
+            bound_ns: if no_bound {
+                u64::MAX
+            } else {
+                served.bound.unsigned_abs_nanos()
+            },
+            growth_ppb: u64::from(served.growth_ppb),
+            status: status_code(served.status),
+            flags: if marker.is_some() { FLAG_VMCLOCK } else { 0 },
+            disruption_marker: marker.unwrap_or(0),
+            updates,
+        }
+    }
+
+    /// The bound to publish for a reader whose monotonic clock lags the
+    /// snapshot's by up to `lag_ns` (`ClockBound`'s clients read
+    /// `CLOCK_MONOTONIC_COARSE`, a tick behind): it covers the growth that
+    /// lag hides, rounded up. No bound (`u64::MAX`) stays none.
+    pub fn bound_for_lagging_reader(&self, lag_ns: u64) -> u64 {
+        if self.bound_ns == u64::MAX {
+            return u64::MAX;
+        }
+        let hidden = lag_ns
+            .saturating_mul(self.growth_ppb)
+            .div_ceil(1_000_000_000);
+        self.bound_ns.saturating_add(hidden)
+    }
+
     fn to_words(self) -> [u64; WORDS - W_BODY] {
         [
             self.as_of_mono_ns,
@@ -368,6 +415,42 @@ mod tests {
         for r in readers {
             let (ok, _busy) = r.join().unwrap();
             assert!(ok > 0);
+        }
+    }
+
+    #[test]
+    fn what_is_served_and_what_a_lagging_reader_gets() {
+        use crate::engine::Served;
+        use crate::time::Duration;
+        let mut served = Served {
+            status: ServedStatus::Synchronized,
+            bound: Duration::from_nanos(120),
+            growth_ppb: 10,
+        };
+        let s = Snapshot::served(
+            &served,
+            5_000,
+            1_700_000_000_000_000_000,
+            10_000,
+            Some(9),
+            4,
+        );
+        assert_eq!(
+            (s.void_after_mono_ns, s.bound_ns, s.growth_ppb, s.status),
+            (15_000, 120, 10, 1)
+        );
+        assert_eq!(
+            (s.flags, s.disruption_marker, s.updates),
+            (FLAG_VMCLOCK, 9, 4)
+        );
+        // A 4 ms tick at 10 ppb hides 0.04 ns: one more ns, rounded up.
+        assert_eq!(s.bound_for_lagging_reader(4_000_000), 121);
+        assert_eq!(s.bound_for_lagging_reader(0), 120);
+        for status in [ServedStatus::Unknown, ServedStatus::Disrupted] {
+            served.status = status;
+            let s = Snapshot::served(&served, 5_000, 0, 10_000, None, 4);
+            assert_eq!((s.bound_ns, s.flags), (u64::MAX, 0));
+            assert_eq!(s.bound_for_lagging_reader(4_000_000), u64::MAX);
         }
     }
 

@@ -29,8 +29,8 @@ use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering, fence};
 
-use keel_core::engine::{Served, ServedStatus};
-use keel_core::page::{self, FLAG_VMCLOCK, Snapshot, Words};
+use keel_core::engine::Served;
+use keel_core::page::{self, Snapshot, Words};
 
 /// A file mapped shared, read-write, `len` bytes.
 struct Mapping {
@@ -183,15 +183,10 @@ impl ClockBoundShm {
         // SAFETY: a valid out-pointer.
         unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &raw mut res) };
         let tick = u64::try_from(res.tv_nsec).unwrap_or(10_000_000);
-        let hidden = tick.saturating_mul(s.growth_ppb).div_ceil(1_000_000_000);
         let (a_s, a_ns) = ns(coarse);
         let (v_s, v_ns) =
             ns(coarse.saturating_add(s.void_after_mono_ns.saturating_sub(s.as_of_mono_ns)));
-        let bound = if s.bound_ns == u64::MAX {
-            i64::MAX
-        } else {
-            i64::try_from(s.bound_ns.saturating_add(hidden)).unwrap_or(i64::MAX)
-        };
+        let bound = i64::try_from(s.bound_for_lagging_reader(tick)).unwrap_or(i64::MAX);
         let drift = u32::try_from(s.growth_ppb)
             .unwrap_or(u32::MAX)
             .min(999_999_999);
@@ -328,23 +323,7 @@ impl Publisher {
         true_offset_ns: Option<f64>,
     ) {
         let (mono, real) = clocks;
-        let s = Snapshot {
-            as_of_mono_ns: mono,
-            as_of_real_ns: real,
-            void_after_mono_ns: mono.saturating_add(self.void_after_ns),
-            bound_ns: if served.status == ServedStatus::Unknown
-                || served.status == ServedStatus::Disrupted
-            {
-                u64::MAX
-            } else {
-                served.bound.unsigned_abs_nanos()
-            },
-            growth_ppb: u64::from(served.growth_ppb),
-            status: page::status_code(served.status),
-            flags: if marker.is_some() { FLAG_VMCLOCK } else { 0 },
-            disruption_marker: marker.unwrap_or(0),
-            updates,
-        };
+        let s = Snapshot::served(&served, mono, real, self.void_after_ns, marker, updates);
         if let Some(p) = &self.page {
             p.write(&s);
         }
@@ -416,6 +395,7 @@ impl Publisher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keel_core::engine::ServedStatus;
     use keel_core::time::{Duration, Timestamp};
 
     fn tmp(name: &str) -> PathBuf {
