@@ -1,17 +1,12 @@
 //! What the interop tests (`tests/interop_*.rs`) share: the peers fetched by
-//! `tests/interop/peers.sh`, the root check and the skip message.
+//! `tests/interop/peers.sh` and the root check. A peer that cannot run is a
+//! [`crate::skip::skip`]: a failure under `CI=true`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use keel_core::time::Timestamp;
-
-/// Prints why interop test `test` passes without running.
-pub fn skip(test: &str, reason: &str) {
-    println!("SKIP {test}: {reason}");
-    eprintln!("SKIP {test}: {reason}");
-}
 
 /// This machine's system clock, read (never set).
 ///

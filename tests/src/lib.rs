@@ -10,4 +10,5 @@ pub mod interop;
 pub mod report;
 pub mod runner;
 pub mod scenarios;
+pub mod skip;
 pub mod stats;

@@ -7,8 +7,10 @@
 //! the samples against chronyd's own view (`chronyc tracking` and
 //! `serverstats` over a loopback command port).
 //!
-//! Skips (passes with a printed reason) when the peer cannot run here; fails
-//! when chronyd runs and keel's results are wrong.
+//! When chronyd cannot run here (not root, the package not fetched) the test
+//! is a skip (`keel_tests::skip`): a failure under `CI=true`, a line in
+//! `./test.sh`'s summary otherwise. It fails when chronyd runs and keel's
+//! results are wrong.
 
 use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
@@ -22,7 +24,8 @@ use keel_core::measure::ntp::{ClientConfig, ClientRequest, NtpSample};
 use keel_core::time::Duration;
 use keel_core::wire::ntp::{LeapIndicator, Mode, Repr};
 
-use keel_tests::interop::{is_root, now, peers_root, skip};
+use keel_tests::interop::{is_root, now, peers_root};
+use keel_tests::skip::skip;
 
 /// The name in skip messages.
 const TEST: &str = "interop_ntp";
