@@ -592,7 +592,11 @@ fn real_phcs_read_only() {
     assert!(o.status.success());
     let (out, _) = text(&o);
     if found.is_empty() {
-        eprintln!("skipping real PHC reads: no /dev/ptp* on this machine");
+        common::skip::elsewhere(
+            "sim_daemon real_phcs_read_only (keel phc on a real PHC)",
+            "no /dev/ptp* on this machine",
+            "the e2e lab's keel guest (tests/e2e/guest/init: keel phc, keel phc compare on its softphc)",
+        );
         assert!(out.contains("no PHC found in /sys/class/ptp"), "{out}");
         refused(
             &["phc", "compare", "/dev/ptp0"],

@@ -7,6 +7,11 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+/// keel's convention for tests that cannot run (`keel_tests::skip`, the
+/// same file).
+#[path = "../../../tests/src/skip.rs"]
+pub mod skip;
+
 /// The `keel` binary, forbidden to write any clock, logging to stderr.
 pub fn keel() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_keel"));
