@@ -6,11 +6,13 @@
 
 use keel_core::engine::{ClockCheck, Command, Disruption, Engine, EngineConfig, SourceConfig};
 use keel_core::measure::phc::ReadMethod;
+use keel_core::page::Snapshot;
 use keel_core::servo::Kalman;
 use keel_core::sim::engine_loop::{adjust_world, reading_of};
 use keel_core::sim::{SimReadError, World};
-use keel_core::time::{KernelFreq, Timestamp};
+use keel_core::time::{Duration, KernelFreq, Timestamp};
 
+use crate::runner::time_page::PageClocks;
 use crate::runner::{Correction, RunResult, Sample, ServoUnderTest};
 
 /// keel's engine around a servo, under test.
@@ -23,6 +25,8 @@ pub struct EngineDriver {
     /// (`CLOCK_BOOTTIME − CLOCK_MONOTONIC`).
     frozen_since: Option<u64>,
     suspended_ns: i64,
+    /// An update began (a clock check) since the last time page.
+    row: bool,
 }
 
 impl EngineDriver {
@@ -45,6 +49,7 @@ impl EngineDriver {
             disrupted: false,
             frozen_since: None,
             suspended_ns: 0,
+            row: false,
         }
     }
 
@@ -104,6 +109,7 @@ impl ServoUnderTest for EngineDriver {
             match self.engine.poll(now) {
                 Command::Wait(t) => return Some(t),
                 Command::CheckClock => {
+                    self.row = true;
                     let c = self.check(world, now);
                     self.engine.on_clock_check(&c);
                 }
@@ -131,11 +137,31 @@ impl ServoUnderTest for EngineDriver {
                 Command::Step(d) => {
                     world.step(d);
                     res.steps += 1;
+                    res.stepped_ns = res.stepped_ns.saturating_add(d.as_nanos());
                     self.engine.on_stepped(true);
                 }
                 Command::SaveState(_) => {}
                 Command::Halt(_) => return Some(u64::MAX),
             }
         }
+    }
+
+    /// What `keel sync` publishes at the end of an update (its `publish`):
+    /// the engine's served bound at the sink's time, valid for the void
+    /// horizon, as a page snapshot.
+    fn time_page(&mut self, clocks: &PageClocks) -> Option<Snapshot> {
+        if !std::mem::take(&mut self.row) {
+            return None;
+        }
+        let horizon = Duration::from_nanos(i64::try_from(clocks.void_after_ns).unwrap_or(i64::MAX));
+        let served = self.engine.served_at(clocks.at, horizon);
+        Some(Snapshot::served(
+            &served,
+            clocks.mono_ns,
+            clocks.real_ns,
+            clocks.void_after_ns,
+            clocks.marker,
+            self.engine.status().counters.updates,
+        ))
     }
 }

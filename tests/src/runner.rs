@@ -8,11 +8,15 @@
 //! clknetsim figures (with the samples midway between updates, PI's RMS would
 //! read 20 % lower).
 
+pub mod time_page;
+
 use keel_core::measure::phc::{PhcReading, ReadMethod};
-use keel_core::sim::{Event, SimConfig, World};
+use keel_core::page::Snapshot;
+use keel_core::sim::{Event, ScheduledEvent, SimConfig, World};
 use keel_core::time::{Duration, KernelFreq, Ppb, Timestamp};
 
 use crate::stats;
+use time_page::{PageCheck, PageClocks, PageStats};
 
 /// Offset of the servo updates from the whole seconds of true time, ns.
 pub const UPDATE_PHASE_NS: u64 = 1_000_000;
@@ -67,6 +71,13 @@ pub trait ServoUnderTest {
     /// time `now`, returning the next one. `None` (the default): the runner
     /// reads, calls [`ServoUnderTest::update`], applies and schedules.
     fn drive(&mut self, _world: &mut World, _now: u64, _res: &mut RunResult) -> Option<u64> {
+        None
+    }
+    /// For a contender that publishes keel's time page (keel's engine):
+    /// after a wake-up of [`ServoUnderTest::drive`], the snapshot `keel
+    /// sync` would publish with the clocks read as `clocks`, or `None`
+    /// when the daemon would not publish (no update ran).
+    fn time_page(&mut self, _clocks: &PageClocks) -> Option<Snapshot> {
         None
     }
 }
@@ -155,6 +166,8 @@ pub struct RunResult {
     pub bound_tightness_median: Option<f64>,
     /// Steps the servo took.
     pub steps: u64,
+    /// Their sum, ns (positive: the clock jumped ahead).
+    pub stepped_ns: i64,
     /// Servo updates from `settle_from` to the end (regular ones and the
     /// early ones it asked for).
     pub updates_after_settle: u64,
@@ -163,6 +176,9 @@ pub struct RunResult {
     pub peak_freq_error_ppb: f64,
     /// The true offset at every whole second, ns.
     pub trace_offset_ns: Vec<f64>,
+    /// The time page's intervals against the truth (servos that publish
+    /// one: [`ServoUnderTest::time_page`]).
+    pub page: PageStats,
 }
 
 /// The offset sample of a PHC reading: the cross-timestamp itself, or the
@@ -190,14 +206,27 @@ pub fn world_for(scn: &Scenario, seed: u64) -> World {
     if scn.event_jitter_ns == 0 {
         return World::new(&scn.sim, seed);
     }
-    let mut draw = seed.wrapping_mul(0xD1B5_4A32_D192_ED03) | 1;
     let mut sim = scn.sim.clone();
-    for e in &mut sim.events {
-        e.at_ns = e
-            .at_ns
-            .saturating_add(xorshift(&mut draw) % scn.event_jitter_ns);
+    for (e, moved) in sim.events.iter_mut().zip(scripted_events(scn, seed)) {
+        e.at_ns = moved.at_ns;
     }
     World::new(&sim, seed)
+}
+
+/// The scripted events of `scn`'s world for `seed`, at the times they
+/// happen (moved later by up to [`Scenario::event_jitter_ns`]), in the
+/// scenario's order.
+pub fn scripted_events(scn: &Scenario, seed: u64) -> Vec<ScheduledEvent> {
+    let mut events: Vec<ScheduledEvent> = scn.sim.events.iter().copied().collect();
+    if scn.event_jitter_ns > 0 {
+        let mut draw = seed.wrapping_mul(0xD1B5_4A32_D192_ED03) | 1;
+        for e in &mut events {
+            e.at_ns = e
+                .at_ns
+                .saturating_add(xorshift(&mut draw) % scn.event_jitter_ns);
+        }
+    }
+    events
 }
 
 /// Runs `servo` through `scn` with `seed`.
@@ -225,11 +254,13 @@ pub fn run(scn: &Scenario, servo: &mut dyn ServoUnderTest, seed: u64) -> RunResu
     let mut overrun = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     // The regular updates' grid (`next_update` may come sooner).
     let mut grid = next_update;
+    let mut page = PageCheck::new(scn, seed, scripted_events(scn, seed));
     loop {
         let now = next_update.min(next_second).min(next_poll);
         if now > end_ns {
             break;
         }
+        page.read_until(&world, now, res.stepped_ns);
         world.advance_to(now);
         if now == next_poll {
             next_poll += DISRUPTION_POLL_NS;
@@ -253,6 +284,12 @@ pub fn run(scn: &Scenario, servo: &mut dyn ServoUnderTest, seed: u64) -> RunResu
             if let Some(t) = servo.drive(&mut world, now, &mut res) {
                 // The engine keeps its own grid.
                 next_update = t.saturating_add(late).max(now + MIN_UPDATE_NS);
+                // The daemon publishes at the end of an update (a frozen
+                // guest runs none).
+                let clocks = page.clocks(&world, res.stepped_ns);
+                if let Some(s) = servo.time_page(&clocks).filter(|_| !world.is_frozen()) {
+                    page.publish(s, &world, next_update.min(end_ns));
+                }
             } else {
                 let corr = match world
                     .read_phc(scn.read, scn.n_samples)
@@ -331,6 +368,7 @@ pub fn run(scn: &Scenario, servo: &mut dyn ServoUnderTest, seed: u64) -> RunResu
     res.max_offset_ns = offsets.iter().fold(0.0, |m, x| m.max(x.abs()));
     res.rms_freq_ppb = stats::rms(&freqs);
     res.bound_tightness_median = stats::median(&mut tightness);
+    res.page = page.finish();
     res
 }
 
@@ -338,6 +376,7 @@ fn apply(world: &mut World, c: &Correction, res: &mut RunResult) {
     if let Some(step) = c.step_ns {
         world.step(Duration::from_nanos(step));
         res.steps += 1;
+        res.stepped_ns = res.stepped_ns.saturating_add(step);
     }
     if let Some(ppb) = c.freq_ppb {
         world.adjtime_frequency(KernelFreq::from_ppb(
