@@ -193,6 +193,35 @@ impl Cell {
         self.med(|r| r.settle_100ns_s.unwrap_or(f64::INFINITY))
     }
 
+    /// The time page's reads over every seed (zero for a servo that
+    /// publishes none).
+    pub fn page_reads(&self) -> u64 {
+        self.runs.iter().map(|r| r.page.reads).sum()
+    }
+
+    /// The time page's checks, misses and misses after an unannounced
+    /// event, over every seed.
+    pub fn page_counts(&self) -> (u64, u64, u64) {
+        self.runs.iter().fold((0, 0, 0), |(c, m, u), r| {
+            (
+                c + r.page.checks,
+                m + r.page.misses,
+                u + r.page.misses_unannounced,
+            )
+        })
+    }
+
+    /// Median over seeds of the time page's median half-width, ns.
+    pub fn page_half_width_ns(&self) -> f64 {
+        self.med(|r| r.page.half_width_median_ns.unwrap_or(f64::NAN))
+    }
+
+    /// Median over seeds of the time page's median half-width / |true
+    /// error|.
+    pub fn page_ratio(&self) -> f64 {
+        self.med(|r| r.page.ratio_median.unwrap_or(f64::NAN))
+    }
+
     /// Error-bound checks and violations over every seed.
     pub fn bound_counts(&self) -> (u64, u64) {
         self.runs.iter().fold((0, 0), |(n, v), r| {
@@ -306,6 +335,77 @@ pub fn markdown(scenarios: &[Scenario], cells: &[Cell], seeds: usize) -> String 
                 f.phase_posterior_ns,
                 f.phase_prior_ns,
             ));
+        }
+    }
+    out.push_str(&page_table(scenarios, cells));
+    out
+}
+
+/// The table "time page intervals per scenario" (the servos that publish
+/// one), and the reads that missed the truth.
+pub fn page_table(scenarios: &[Scenario], cells: &[Cell]) -> String {
+    let mut out = String::new();
+    let page_cells: Vec<&Cell> = scenarios
+        .iter()
+        .flat_map(|s| cells.iter().filter(move |c| c.scenario == s.name))
+        .filter(|c| c.page_reads() > 0)
+        .collect();
+    if page_cells.is_empty() {
+        return out;
+    }
+    out.push_str(&format!(
+        "\n### Time page intervals per scenario\n\n\
+         keel's time page as `keel sync` publishes it after every update, read at {} random \
+         instants between updates, just before each update and at the first instant the guest \
+         runs after every scripted event, by `keel-client`'s reader (`CLOCK_MONOTONIC_COARSE`) \
+         and by one on both fine clocks, with the vmclock marker. Checks: reads that got a \
+         confident interval (synchronised or free-running; the others read unknown or \
+         disrupted); misses: checks whose interval did not hold the true time. Unannounced: \
+         misses after an event no reader can see (an unsignalled step of a clock or of the \
+         frequency, a pause), read from a snapshot published before it or less than an update \
+         interval after it. After a signal: reads after a signalled migration or resume, before \
+         the daemon's next update / how many of them were confident. Sums over seeds; \
+         half-widths (the client's) and half-width / |true error| are medians over seeds of \
+         each run's median.\n\n",
+        crate::runner::time_page::RANDOM_READS
+    ));
+    out.push_str("| scenario | servo | reads | checks | misses | unannounced | after a signal | median half-width (ns) | half-width / \\|true error\\| |\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    let mut details = Vec::new();
+    for c in &page_cells {
+        let (checks, misses, unannounced) = c.page_counts();
+        let (sig, sig_conf) = c.runs.iter().fold((0, 0), |(a, b), r| {
+            (a + r.page.after_signal.0, b + r.page.after_signal.1)
+        });
+        out.push_str(&format!(
+            "| {} | {} | {} | {checks} | {misses} | {unannounced} | {} | {} | {} |\n",
+            c.scenario,
+            c.servo,
+            c.page_reads(),
+            if sig > 0 {
+                format!("{sig} / {sig_conf}")
+            } else {
+                "–".into()
+            },
+            fmt_v(c.page_half_width_ns()),
+            fmt_v(c.page_ratio()),
+        ));
+        for r in &c.runs {
+            for m in &r.page.missed {
+                details.push(format!(
+                    "- {}, {}, seed {}: {m}\n",
+                    c.scenario, c.servo, r.page.seed
+                ));
+            }
+        }
+    }
+    if !details.is_empty() {
+        out.push_str(&format!(
+            "\nMisses (the first {} of each run):\n\n",
+            crate::runner::time_page::MISSES_KEPT
+        ));
+        for d in details {
+            out.push_str(&d);
         }
     }
     out
