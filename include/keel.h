@@ -1214,7 +1214,8 @@ typedef struct keel_engine_clock_check {
 /**
  * One reading of a source for `keel_engine_on_reading`: the clock against
  * the source. From a PHC read, take `keel_phc_best_sample()`'s offset,
- * local time and delay, with `uncertainty_ns = delay_ns / 2`.
+ * local time, delay and `noise_limited`, with `uncertainty_ns = delay_ns /
+ * 2`.
  */
 typedef struct keel_engine_reading {
   /**
@@ -1235,6 +1236,13 @@ typedef struct keel_engine_reading {
    * itself tells, ns (≥ 0).
    */
   int64_t uncertainty_ns;
+  /**
+   * 1: the source's own read noise, not the read's width, limits this
+   * reading (`keel_phc_sample.noise_limited`); the engine then asks for
+   * `KEEL_PHC_MAX_SAMPLES` readings per read until it no longer does.
+   * 0 otherwise.
+   */
+  uint8_t noise_limited;
 } keel_engine_reading;
 
 /**
@@ -1528,6 +1536,12 @@ typedef struct keel_phc_sample {
    * the servo's `uncertainty_ns`.
    */
   int64_t delay_ns;
+  /**
+   * 1: the triples scattered wider than their intervals explain and were
+   * averaged (the PHC's own read noise limits the sample; more triples
+   * per read would average it down); 0 otherwise and for cross-timestamps.
+   */
+  uint8_t noise_limited;
 } keel_phc_sample;
 
 /**

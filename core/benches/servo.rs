@@ -102,6 +102,7 @@ fn bench_engine(samples: &[OffsetSample]) {
                         local_ts: s.local_ts,
                         delay: Duration::ZERO,
                         uncertainty: s.uncertainty,
+                        noise_limited: false,
                     },
                 ),
                 Command::Adjust(a) => e.on_adjusted(Ok(Adjusted {

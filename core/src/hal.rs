@@ -554,6 +554,7 @@ impl<K: Clock, S: Servo> Disciplined<K, S> {
             local_ts: s.local_ts,
             delay: Duration::ZERO,
             uncertainty: s.uncertainty,
+            noise_limited: false,
         })
     }
 

@@ -171,7 +171,8 @@ int main(int argc, char **argv) {
             break;
         case KEEL_ENGINE_COMMAND_KIND_READ:
             if (read_phc(fd, c.read_samples, &smp) == KEEL_STATUS_OK) {
-                keel_engine_reading r = {smp.offset_ns, smp.local_ts_ns, smp.delay_ns, smp.delay_ns / 2};
+                keel_engine_reading r = {smp.offset_ns, smp.local_ts_ns, smp.delay_ns, smp.delay_ns / 2,
+                                         smp.noise_limited};
                 keel_engine_on_reading(&e, c.read_source, &r);
             } else {
                 keel_engine_on_read_error(&e, c.read_source, KEEL_READ_ERROR_FAILED, sys_now());

@@ -311,7 +311,8 @@ pub struct keel_engine_clock_check {
 
 /// One reading of a source for `keel_engine_on_reading`: the clock against
 /// the source. From a PHC read, take `keel_phc_best_sample()`'s offset,
-/// local time and delay, with `uncertainty_ns = delay_ns / 2`.
+/// local time, delay and `noise_limited`, with `uncertainty_ns = delay_ns /
+/// 2`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct keel_engine_reading {
@@ -325,6 +326,11 @@ pub struct keel_engine_reading {
     /// Half-width of the interval the true offset lies in, as the read
     /// itself tells, ns (≥ 0).
     pub uncertainty_ns: i64,
+    /// 1: the source's own read noise, not the read's width, limits this
+    /// reading (`keel_phc_sample.noise_limited`); the engine then asks for
+    /// `KEEL_PHC_MAX_SAMPLES` readings per read until it no longer does.
+    /// 0 otherwise.
+    pub noise_limited: u8,
 }
 
 /// The engine's state, as `keel status` shows it.
@@ -1002,6 +1008,7 @@ pub unsafe extern "C" fn keel_engine_on_reading(
                 local_ts: Timestamp::from_nanos(r.local_ts_ns),
                 delay: Duration::from_nanos(r.delay_ns),
                 uncertainty: Duration::from_nanos(r.uncertainty_ns),
+                noise_limited: r.noise_limited != 0,
             },
         );
         Ok(())

@@ -36,6 +36,10 @@ pub struct keel_phc_sample {
     /// cross-timestamp). The true offset is within ±delay/2; pass delay/2 as
     /// the servo's `uncertainty_ns`.
     pub delay_ns: i64,
+    /// 1: the triples scattered wider than their intervals explain and were
+    /// averaged (the PHC's own read noise limits the sample; more triples
+    /// per read would average it down); 0 otherwise and for cross-timestamps.
+    pub noise_limited: u8,
 }
 
 fn sample(s: PhcSample) -> keel_phc_sample {
@@ -43,6 +47,7 @@ fn sample(s: PhcSample) -> keel_phc_sample {
         offset_ns: s.offset.as_nanos(),
         local_ts_ns: s.local_ts.as_nanos(),
         delay_ns: s.delay.as_nanos(),
+        noise_limited: u8::from(s.noise_limited),
     }
 }
 

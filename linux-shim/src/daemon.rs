@@ -234,8 +234,8 @@ impl Loop<'_> {
         }
     }
 
-    fn read(&mut self, now: u64) {
-        match self.backend.read() {
+    fn read(&mut self, now: u64, samples: usize) {
+        match self.backend.read(samples) {
             Ok(ok) => {
                 if let Some(l) = ok.lost {
                     self.lost_method(now, l, Some(&ok.method));
@@ -436,7 +436,7 @@ impl Loop<'_> {
                     let c = self.check();
                     self.engine.on_clock_check(&c);
                 }
-                Command::Read { .. } => self.read(now),
+                Command::Read { samples, .. } => self.read(now, usize::from(samples)),
                 Command::Adjust(a) => self.adjust(a.freq, a.status),
                 Command::Step(by) => self.step(by),
                 Command::SaveState(s) => self.save_state(s.freq, s.sd),

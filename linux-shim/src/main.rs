@@ -82,7 +82,8 @@ SYNC OPTIONS (each overrides the configuration file's key of the same name):
   --sink SINK            CLOCK_REALTIME (default) | /dev/ptpN | PHC clock name
                          (with --clock sim, the simulated clock plays that PHC)
   --interval SECONDS     between updates
-  --samples N            readings per update (1..=25)
+  --samples N            readings per update (1..=25, default 5; 25 while the
+                         PHC's own read noise outweighs its read width)
   --read-method M        auto | precise | extended | basic
   --servo kalman|pi|linreg
   --step always|first|never    --step-threshold SECONDS

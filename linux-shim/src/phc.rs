@@ -153,6 +153,13 @@ impl Reader {
         }
     }
 
+    /// Takes `n` triples per sampled read (PRECISE: cross-timestamps per
+    /// burst) from now on, clamped to `1..=PHC_MAX_SAMPLES`: the engine's
+    /// count for the read it asked for.
+    pub fn set_samples(&mut self, n: usize) {
+        self.n_samples = n.clamp(1, PHC_MAX_SAMPLES);
+    }
+
     /// The method in use, if one has been found.
     pub fn method(&self) -> Option<ReadMethod> {
         self.method

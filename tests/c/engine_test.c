@@ -23,7 +23,7 @@ static void conventions(void) {
     keel_engine_command cmd;
     keel_engine_snapshot s;
     keel_engine_notice n;
-    keel_engine_reading r = {0, 0, 0, 0};
+    keel_engine_reading r = {0, 0, 0, 0, 0};
     keel_engine_clock_check chk;
     uint8_t id = 0xAA;
 
@@ -142,6 +142,7 @@ static void closed_loop(void) {
             r.local_ts_ns = t + (uint64_t)offset;
             r.delay_ns = 100;
             r.uncertainty_ns = 50;
+            r.noise_limited = 0;
             CHECK(keel_engine_on_reading(&e, cmd.read_source, &r) == KEEL_STATUS_OK);
         } else if (cmd.kind == KEEL_ENGINE_COMMAND_KIND_ADJUST) {
             CHECK(cmd.adjust_has_freq && !cmd.adjust_has_status);

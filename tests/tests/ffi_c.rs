@@ -348,6 +348,7 @@ fn rust_run(kind: i32, seed: u64) -> (i64, Vec<ReplayStep>, Vec<ReplayResult>) {
                 offset_ns: 0,
                 local_ts_ns: 0,
                 delay_ns: 0,
+                noise_limited: 0,
             },
             out: c_output(&ServoOutput {
                 action: Action::None,
@@ -365,6 +366,7 @@ fn rust_run(kind: i32, seed: u64) -> (i64, Vec<ReplayStep>, Vec<ReplayResult>) {
                 offset_ns: b.offset.as_nanos(),
                 local_ts_ns: b.local_ts.as_nanos(),
                 delay_ns: b.delay.as_nanos(),
+                noise_limited: u8::from(b.noise_limited),
             };
             res.phc_status = keel_status::Ok as i32;
             servo.sample(&OffsetSample {

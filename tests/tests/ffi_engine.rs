@@ -107,6 +107,7 @@ fn c_answer(a: &Answer) -> ReplayAnswer {
             local_ts_ns: 0,
             delay_ns: 0,
             uncertainty_ns: 0,
+            noise_limited: 0,
         },
         check: empty_check(),
     };
@@ -149,6 +150,7 @@ fn c_answer(a: &Answer) -> ReplayAnswer {
                 local_ts_ns: x.local_ts.as_nanos(),
                 delay_ns: x.delay.as_nanos(),
                 uncertainty_ns: x.uncertainty.as_nanos(),
+                noise_limited: u8::from(x.noise_limited),
             };
         }
         Answer::ReadError(e, at) => {

@@ -136,6 +136,11 @@ pub struct Reading {
     /// Half-width of the interval the true offset lies in, as far as the
     /// read itself tells (a PHC triple: half its width).
     pub uncertainty: Duration,
+    /// The source's own read noise, not the read's width, limits this
+    /// reading ([`PhcSample::noise_limited`]): the engine asks for
+    /// [`PHC_MAX_SAMPLES`](crate::measure::phc::PHC_MAX_SAMPLES) per read
+    /// until it no longer does.
+    pub noise_limited: bool,
 }
 
 impl Reading {
@@ -146,6 +151,7 @@ impl Reading {
             local_ts: s.local_ts,
             delay: s.delay,
             uncertainty: s.uncertainty(),
+            noise_limited: s.noise_limited,
         }
     }
 }

@@ -23,6 +23,8 @@ struct Model {
     rng: u64,
     /// Reads fail while true.
     failing: bool,
+    /// Readings say their source's read noise dominates while true.
+    noise_limited: bool,
     /// Wall time of true time 0, s.
     wall0_s: u64,
 }
@@ -37,6 +39,7 @@ impl Model {
             noise_ns,
             rng: 0x9E37_79B9_7F4A_7C15,
             failing: false,
+            noise_limited: false,
             wall0_s: 1_700_000_000,
         }
     }
@@ -124,6 +127,7 @@ fn drive(e: &mut Engine<Kalman>, m: &mut Model, end_ns: u64, pull: bool, log: &m
                             local_ts: m.local(),
                             delay: Duration::from_nanos(40),
                             uncertainty: Duration::from_nanos(20),
+                            noise_limited: m.noise_limited,
                         },
                     );
                 }
@@ -237,6 +241,7 @@ fn a_step_has_the_drift_since_the_reading_taken_out() {
                         local_ts: read_at,
                         delay: Duration::from_nanos(20),
                         uncertainty: Duration::from_nanos(10),
+                        noise_limited: false,
                     },
                 );
             }
@@ -280,6 +285,43 @@ fn a_step_has_the_drift_since_the_reading_taken_out() {
         }
     }
     panic!("no step");
+}
+
+/// The `samples` of every read in `log`.
+fn read_sizes(log: &Log) -> std::vec::Vec<u8> {
+    log.commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Read { samples, .. } => Some(*samples),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_source_whose_read_noise_dominates_is_read_with_all_samples() {
+    let mut e = engine(EngineConfig::default());
+    let mut m = Model::new(0.0, 10_000.0, 5.0);
+    let mut quiet = Log::default();
+    drive(&mut e, &mut m, 20_000_000_000, false, &mut quiet);
+    let sizes = read_sizes(&quiet);
+    assert!(sizes.iter().all(|&n| n == 5), "{sizes:?}");
+    // Noise-limited readings: every read after the first takes 25.
+    m.noise_limited = true;
+    let mut noisy = Log::default();
+    drive(&mut e, &mut m, 30_000_000_000, false, &mut noisy);
+    let sizes = read_sizes(&noisy);
+    assert_eq!(sizes[0], 5);
+    assert!(sizes[1..].iter().all(|&n| n == 25), "{sizes:?}");
+    // Quiet again: 25 for NOISY_READS more reads, then the configured 5.
+    m.noise_limited = false;
+    let mut after = Log::default();
+    drive(&mut e, &mut m, 60_000_000_000, false, &mut after);
+    let sizes = read_sizes(&after);
+    let n = usize::from(NOISY_READS);
+    assert!(sizes[..n].iter().all(|&s| s == 25), "{sizes:?}");
+    assert!(sizes[n..].iter().all(|&s| s == 5), "{sizes:?}");
+    assert!(sizes.len() > n + 10);
 }
 
 #[test]
@@ -367,6 +409,7 @@ fn another_process_dialling_the_frequency_is_seen_and_reacquired() {
             local_ts: m.local(),
             delay: Duration::ZERO,
             uncertainty: Duration::ZERO,
+            noise_limited: false,
         },
     );
     let Command::Adjust(Adjust { freq: Some(f), .. }) = e.poll(m.t_ns) else {

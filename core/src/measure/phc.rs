@@ -121,6 +121,11 @@ pub struct PhcSample {
     /// cross-timestamp). If the PHC was latched anywhere inside it, the true
     /// offset is within ±delay/2 of `offset`.
     pub delay: Duration,
+    /// The triples scattered wider than their intervals explain and were
+    /// averaged: the PHC's own read noise, not the access, limits this
+    /// sample, and more triples per read would average it down. Never set
+    /// for cross-timestamps (more of those cost one ioctl each).
+    pub noise_limited: bool,
 }
 
 impl PhcSample {
@@ -149,6 +154,7 @@ impl PhcReading {
                 offset: sys.duration_since(phc),
                 local_ts: sys,
                 delay: Duration::ZERO,
+                noise_limited: false,
             }),
             Self::Sampled { .. } => {
                 let width = |t: &PhcTriple| t.sys_after.duration_since(t.sys_before);
@@ -178,6 +184,7 @@ impl PhcReading {
                     offset,
                     local_ts,
                     delay: shortest,
+                    noise_limited: false,
                 };
                 Some(self.near_shortest(shortest).unwrap_or(best))
             }
@@ -224,6 +231,7 @@ impl PhcReading {
             offset,
             local_ts,
             delay: widest,
+            noise_limited: shortest > Duration::ZERO,
         })
     }
 
@@ -360,6 +368,8 @@ mod tests {
         assert_eq!(s.offset, Duration::from_nanos(828));
         // The widest taken part states the uncertainty.
         assert_eq!(s.delay, Duration::from_nanos(290));
+        // The PHC's own noise limits it: more triples would help.
+        assert!(s.noise_limited);
         // Offsets within what the widths explain: the shortest alone.
         samples[1] = triple(2_000, 1_880, 2_240); // → +240
         samples[2] = triple(3_000, 2_800, 3_290); // → +345
@@ -369,6 +379,16 @@ mod tests {
             (s.offset, s.delay),
             (Duration::from_nanos(300), Duration::from_nanos(200))
         );
+        assert!(!s.noise_limited);
+        // Cross-timestamps that scatter are averaged, but more of them cost
+        // an ioctl each: never noise-limited.
+        let pairs = [(1_000, 900), (2_000, 1_700), (3_000, 2_950), (4_000, 3_400)]
+            .map(|(s, p)| (Timestamp::from_nanos(s), Timestamp::from_nanos(p)));
+        let s = PhcReading::from_cross_timestamps(&pairs)
+            .and_then(|r| r.best_sample())
+            .unwrap();
+        assert!(!s.noise_limited);
+        assert_eq!(s.delay, Duration::ZERO);
     }
 
     #[test]

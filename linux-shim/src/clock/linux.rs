@@ -217,7 +217,8 @@ impl ClockBackend for LinuxClock {
 
     fn catch_up(&mut self, _deadline_ns: u64) {}
 
-    fn read(&mut self) -> Result<Measurement, MeasureFailure> {
+    fn read(&mut self, samples: usize) -> Result<Measurement, MeasureFailure> {
+        self.reader.set_samples(samples);
         let src = self
             .reader
             .read(&mut self.phc)

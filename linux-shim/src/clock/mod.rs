@@ -125,6 +125,7 @@ pub fn pair_sample(src: PhcSample, sink: PhcSample) -> PhcSample {
         offset: src.offset.saturating_sub(sink.offset),
         local_ts: sink.local_ts.wrapping_sub(sink.offset),
         delay: src.delay.saturating_add(sink.delay),
+        noise_limited: src.noise_limited || sink.noise_limited,
     }
 }
 
@@ -152,6 +153,7 @@ pub fn source_at(a: PhcSample, b: PhcSample, at: Timestamp) -> PhcSample {
             .saturating_add(Duration::from_nanos(i64::try_from(moved).unwrap_or(0))),
         local_ts: at,
         delay: a.delay.max(b.delay),
+        noise_limited: a.noise_limited || b.noise_limited,
     }
 }
 
@@ -177,12 +179,12 @@ pub trait ClockBackend {
     /// After `poll(2)` returned: bring the backend's time forward (the
     /// simulation advances its world; real clocks advance by themselves).
     fn catch_up(&mut self, deadline_ns: u64);
-    /// Measures the sink against the source (probing and re-probing the
-    /// read methods as needed).
+    /// Measures the sink against the source with `samples` readings of the
+    /// source (probing and re-probing the read methods as needed).
     ///
     /// # Errors
     /// Why no measurement could be taken now.
-    fn read(&mut self) -> Result<Measurement, MeasureFailure>;
+    fn read(&mut self, samples: usize) -> Result<Measurement, MeasureFailure>;
     /// The source's prober (method, counters).
     fn reader(&self) -> &Reader;
     /// The steered clock now (the servo's time line; a PHC sink's own
@@ -307,7 +309,7 @@ mod tests {
         c.catch_up(5_000_000_000);
         assert_eq!(c.loop_now_ns(), 5_000_000_000);
         assert!(c.truth().is_some());
-        assert!(c.read().is_ok());
+        assert!(c.read(5).is_ok());
     }
 
     #[test]
@@ -384,7 +386,7 @@ mod tests {
             c.set_frequency(Ppb::from_ppb(1234)).unwrap(),
             Ppb::from_ppb(1234)
         );
-        let f = c.read().unwrap_err();
+        let f = c.read(5).unwrap_err();
         assert_eq!(f.error, PhcError::NoDevice);
         assert_eq!(f.device, Device::Source);
         assert!(c.sink_is_realtime());
@@ -426,6 +428,7 @@ mod tests {
             offset: Duration::from_nanos(offset),
             local_ts: Timestamp::from_nanos(local),
             delay: Duration::from_nanos(delay),
+            noise_limited: false,
         }
     }
 

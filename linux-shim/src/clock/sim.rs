@@ -206,7 +206,8 @@ impl ClockBackend for SimClock {
         }
     }
 
-    fn read(&mut self) -> Result<Measurement, MeasureFailure> {
+    fn read(&mut self, samples: usize) -> Result<Measurement, MeasureFailure> {
+        self.reader.set_samples(samples);
         self.reader
             .read(&mut SimDev(&mut self.world))
             .map(|ok| Measurement::direct(&ok))
