@@ -85,7 +85,7 @@ fn standard_scenario_converges() {
             svg.to_str().unwrap(),
         ],
     );
-    assert!(err.contains("stepped the clock by -500.050 ms"), "{err}");
+    assert!(err.contains("stepped the clock by -500.013 ms"), "{err}");
     assert!(err.contains("offset rms"), "summary lines: {err}");
     // The daemon as shipped is held to the scenario suite's goals for the
     // same world (σ = 10 ns, 1/s): RMS ≤ 8 ns; the suite's worst max is
@@ -98,9 +98,10 @@ fn standard_scenario_converges() {
         ns(row(&out, "max |true offset|, second half")) < 40.0,
         "{out}"
     );
+    // 600 s: six more with the quarter-second readings of the start.
     assert_eq!(
         row(&out, "updates / steps / disruptions"),
-        "600 / 1 / 0",
+        "606 / 1 / 0",
         "{out}"
     );
     let settle = row(&out, "settle: |true offset| < 1 µs from");
@@ -108,7 +109,7 @@ fn standard_scenario_converges() {
     assert!(settle <= 30.0, "{out}");
     let trace = std::fs::read_to_string(&csv).unwrap();
     assert!(trace.starts_with("t_s,measured_offset_ns,"));
-    assert_eq!(trace.lines().count(), 601);
+    assert_eq!(trace.lines().count(), 607);
     let plot = std::fs::read_to_string(&svg).unwrap();
     assert!(plot.starts_with("<svg") && plot.trim_end().ends_with("</svg>"));
     // Same seed, same run.
@@ -159,11 +160,12 @@ fn migration_is_a_disruption_and_recovers() {
         err.contains("disruption: live migration signalled"),
         "{err}"
     );
-    // (600 regular updates less the one the 1 s pause swallowed, plus the
-    // re-acquiring burst keel asks for after the disruption.)
+    // (600 regular updates less the one the 1 s pause swallowed, plus six
+    // quarter-second readings at the start and the re-acquiring burst keel
+    // asks for after the disruption.)
     assert_eq!(
         row(&out, "updates / steps / disruptions"),
-        "607 / 2 / 1",
+        "613 / 2 / 1",
         "{out}"
     );
     // The migration comes at a third of the run (t = 200 s), so the second
@@ -637,11 +639,12 @@ fn resident_memory_of_keel_sync() {
 #[test]
 fn step_policy_always_with_a_limit() {
     let always = ["--step", "always", "--step-threshold", "0.0005"];
-    // (Two re-reads confirm the step: 602 updates.)
+    // (Two re-reads confirm the step, six quarter-second readings at the
+    // start: 608 updates.)
     let (out, _) = sim("clock-step", &always);
     assert_eq!(
         row(&out, "updates / steps / disruptions"),
-        "602 / 2 / 0",
+        "608 / 2 / 0",
         "{out}"
     );
     let mut limited = always.to_vec();
@@ -653,13 +656,13 @@ fn step_policy_always_with_a_limit() {
     );
     assert_eq!(
         row(&out, "updates / steps / disruptions"),
-        "602 / 1 / 0",
+        "608 / 1 / 0",
         "{out}"
     );
     let (out, _) = sim("clock-step", &["--step", "never"]);
     assert_eq!(
         row(&out, "updates / steps / disruptions"),
-        "602 / 0 / 0",
+        "608 / 0 / 0",
         "{out}"
     );
 }
@@ -747,14 +750,14 @@ fn phc_sink_in_simulation() {
         "{err}"
     );
     assert!(
-        err.contains("stepped PHC sink (/dev/ptp1) by -500.050 ms"),
+        err.contains("stepped PHC sink (/dev/ptp1) by -500.013 ms"),
         "{err}"
     );
     // Only CLOCK_REALTIME has maxerror/status: never written to a PHC (the
     // simulated PHC refuses, which would be logged).
     assert!(!err.contains("maxerror"), "{err}");
     assert_eq!(row(&out, "sink"), "PHC sink (/dev/ptp1)", "{out}");
-    assert_eq!(row(&out, "updates / steps / disruptions"), "600 / 1 / 0");
+    assert_eq!(row(&out, "updates / steps / disruptions"), "606 / 1 / 0");
     assert!(
         ns(row(&out, "RMS |true offset|, second half")) < 50.0,
         "{out}"

@@ -287,6 +287,54 @@ fn a_step_has_the_drift_since_the_reading_taken_out() {
     panic!("no step");
 }
 
+#[test]
+fn a_cold_start_reads_at_a_quarter_interval_and_states_a_bound_within_two_seconds() {
+    let mut e = engine(EngineConfig::default());
+    let mut m = Model::new(500_000_000.0, 50_000.0, 10.0);
+    let mut log = Log::default();
+    // The first update is due at 1 s.
+    drive(&mut e, &mut m, 3_000_000_000, false, &mut log);
+    let st = *e.status();
+    assert!(st.state.is_locked(), "{st:?}");
+    let bound = st.bound.expect("a bound 2 s after the first reading");
+    assert!(
+        bound.as_nanos() as f64 >= m.offset_ns.abs(),
+        "{bound:?} {}",
+        m.offset_ns
+    );
+    assert!(bound < Duration::from_micros(1), "{bound:?}");
+    let waits: std::vec::Vec<u64> = log
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Wait(t) => Some(*t),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        waits.windows(2).take(6).all(|w| w[1] - w[0] == 250_000_000),
+        "{waits:?}"
+    );
+    // Then the configured interval.
+    let mut later = Log::default();
+    drive(&mut e, &mut m, 20_000_000_000, false, &mut later);
+    let waits: std::vec::Vec<u64> = later
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Wait(t) => Some(*t),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        waits
+            .windows(2)
+            .skip(2)
+            .all(|w| w[1] - w[0] == 1_000_000_000),
+        "{waits:?}"
+    );
+}
+
 /// The `samples` of every read in `log`.
 fn read_sizes(log: &Log) -> std::vec::Vec<u8> {
     log.commands

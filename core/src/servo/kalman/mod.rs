@@ -811,6 +811,13 @@ impl Servo for Kalman {
 
     fn set_interval(&mut self, interval: Duration) {
         if interval.as_nanos() > 0 {
+            if interval.as_nanos() != self.interval_ns {
+                // The noise estimator's history is on the old grid: a
+                // second difference across two spacings would leave the
+                // free-running drift in (50 ppm × ¾ s ≈ 19 µs).
+                self.noise.restart();
+                self.last_noise = None;
+            }
             self.interval_ns = interval.as_nanos();
             self.inv_interval_s = seconds(self.interval_ns).recip();
             self.noise.set_interval(self.interval_ns);
