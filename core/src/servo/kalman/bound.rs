@@ -21,32 +21,50 @@ impl Kalman {
         let cov = self.bound_cov.unwrap_or(self.cov);
         let mean = self.x_real() + frame.rate * s;
         self.bound(
-            mean.abs().max(self.suspect_trend_at(t)),
+            mean.abs().max(self.suspect_trend_at(t, mean)),
             self.spread(cov.predict(s, self.bound_wander()).p00),
         )
     }
 
-    /// Two held suspects on one side extended along their line to local
-    /// time `t`, |ns| (zero without such a pair): until they are judged,
-    /// the offset may be growing as they do.
-    fn suspect_trend_at(&self, t: Timestamp) -> Real {
-        let [Some(a), Some(b)] = self.suspects else {
-            return Real::ZERO;
+    /// Held suspects extended along their line to local time `t`, |ns|,
+    /// for the predicted offset `mean` there (ns): until they are judged,
+    /// the offset may be growing as they show (a frequency change). Two on
+    /// one side: along the line through them. One: along the line from the
+    /// prediction it missed, as if the frequency had changed at the update
+    /// before it: the least drift it implies (a change later in that span
+    /// drifts faster; the re-read 1/16 interval later measures the line).
+    /// Zero otherwise.
+    fn suspect_trend_at(&self, t: Timestamp, mean: Real) -> Real {
+        let (trend, ratio) = match self.suspects {
+            [Some(a), Some(b)] => {
+                let span = b.local_ts.duration_since(a.local_ts).as_nanos();
+                let ahead = t.duration_since(b.local_ts).as_nanos();
+                if (a.innovation < 0) != (b.innovation < 0) || span <= 0 || ahead <= 0 {
+                    return Real::ZERO;
+                }
+                let (oa, ob) = (
+                    Real::from_i64(a.offset.as_nanos()),
+                    Real::from_i64(b.offset.as_nanos()),
+                );
+                let ratio = Real::from_i64(ahead) / Real::from_i64(span);
+                (ob + (ob - oa) * ratio, ratio)
+            }
+            [Some(a), None] => {
+                let ahead = t.duration_since(a.local_ts).as_nanos();
+                if a.span_ns <= 0 || ahead <= 0 {
+                    return Real::ZERO;
+                }
+                // The innovation grew over `span_ns` and goes on growing
+                // at that rate on top of the prediction.
+                let ratio = Real::from_i64(ahead) / Real::from_i64(a.span_ns);
+                let inn = Real::from_i64(a.innovation);
+                (mean + inn + inn * ratio, ratio)
+            }
+            _ => return Real::ZERO,
         };
-        let span = b.local_ts.duration_since(a.local_ts).as_nanos();
-        let ahead = t.duration_since(b.local_ts).as_nanos();
-        if (a.innovation < 0) != (b.innovation < 0) || span <= 0 || ahead <= 0 {
-            return Real::ZERO;
-        }
-        let (oa, ob) = (
-            Real::from_i64(a.offset.as_nanos()),
-            Real::from_i64(b.offset.as_nanos()),
-        );
-        let ratio = Real::from_i64(ahead) / Real::from_i64(span);
         // The line's own uncertainty there: two readings' difference,
         // `bound_sigmas` standard deviations, carried `ratio` spans on.
-        let spread = self.spread(self.r_basis.scale2(1)) * ratio;
-        (ob + (ob - oa) * ratio).abs() + spread
+        trend.abs() + self.spread(self.r_basis.scale2(1)) * ratio
     }
 
     /// Is there an error bound yet (see

@@ -66,8 +66,11 @@
 //! the bound must allow for, up to 10 ppb/√s
 //! ([`NoiseModel::bound_wander_var`](crate::filter::noise::NoiseModel)):
 //! a second covariance, propagated only while the two wanders differ.
-//! Suspect readings not judged yet may be right: the bound reaches them
-//! (two on one side, along their line to the time asked).
+//! Suspect readings not judged yet may be right: the bound reaches them,
+//! and the drift they imply until the time asked (two on one side along
+//! their line; one along the line from the prediction it missed, as if the
+//! frequency had changed at the update before it), so a time page read
+//! before the re-read allows for a frequency step still drifting.
 //!
 //! Arithmetic is integer only: the offset in 2⁻¹⁶ ns, the frequency as
 //! [`Ppb`], covariances and gains as [`Real`].
@@ -651,6 +654,7 @@ impl Servo for Kalman {
                 phase,
                 offset: s.offset,
                 local_ts: s.local_ts,
+                span_ns: local_dt,
             };
             let verdict = self.judge_suspect(this, limit, r);
             if !matches!(verdict, Verdict::Hold) {

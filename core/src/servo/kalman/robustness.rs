@@ -19,6 +19,9 @@ pub(super) struct Suspect {
     /// The reading's offset.
     pub(super) offset: Duration,
     pub(super) local_ts: Timestamp,
+    /// Local time since the update before it, where the prediction it
+    /// missed was made, ns.
+    pub(super) span_ns: i64,
 }
 
 /// When the next reading comes while suspects are held.

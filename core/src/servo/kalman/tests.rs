@@ -162,6 +162,32 @@ fn steps_once_a_jump_is_confirmed() {
 }
 
 #[test]
+fn a_suspect_bounds_the_drift_it_implies_until_it_is_judged() {
+    // The oscillator jumps by +50 ppm just after an update: the next
+    // reading misses the prediction by 50 µs, and until the re-read judges
+    // it the clock goes on drifting at 50 µs/s.
+    let mut b = Bench::new(ServoConfig::default(), 0.0, 7_000.0, 10.0);
+    let _ = b.run(100);
+    b.freq_ppb += 50_000.0;
+    let out = b.step(0);
+    assert!(
+        out.next_update
+            .is_some_and(|d| d < Duration::from_millis(100)),
+        "a suspect asks for a quick re-read: {out:?}"
+    );
+    let local = b.t_ns as i64 + b.offset_ns as i64;
+    for ms in [1i64, 10, 62, 500] {
+        let truth = b.offset_ns + (b.freq_ppb + b.corr_ppb) * ms as f64 * 1e-3;
+        let at = Timestamp::from_nanos((local + ms * 1_000_000) as u64);
+        let bound = b.servo.error_bound(at).unwrap().as_nanos();
+        assert!(
+            bound as f64 >= truth.abs(),
+            "{ms} ms after the suspect: bound {bound} ns, |offset| {truth:.0} ns"
+        );
+    }
+}
+
+#[test]
 fn holds_over_and_reacquires_without_a_step() {
     let mut b = Bench::new(ServoConfig::default(), 0.0, 7_000.0, 10.0);
     let locked = b.run(300);
