@@ -21,7 +21,8 @@ impl Kalman {
         let cov = self.bound_cov.unwrap_or(self.cov);
         let mean = self.x_real() + frame.rate * s;
         self.bound(
-            mean.abs().max(self.suspect_trend_at(t, mean)),
+            mean,
+            self.suspect_trend_at(t, mean),
             self.spread(cov.predict(s, self.bound_wander()).p00),
         )
     }
@@ -80,16 +81,26 @@ impl Kalman {
             (None, Some(c)) => c.spread,
             (None, None) => self.spread(self.cov.p00),
         };
-        self.bound(x, spread)
+        self.bound(x, Real::ZERO, spread)
     }
 
     /// The error bound for an offset estimate `mean` (ns) of width `spread`
-    /// ([`Kalman::spread`]).
-    fn bound(&self, mean: Real, spread: Real) -> Duration {
+    /// ([`Kalman::spread`]), reaching at least `trend` (ns).
+    fn bound(&self, mean: Real, trend: Real, spread: Real) -> Duration {
         // Suspect readings not judged yet may be right (a step, a frequency
         // change): the bound reaches them until they are judged.
-        let reach = self.suspects.iter().flatten().fold(mean.abs(), |m, s| {
-            m.max(Real::from_i64(s.offset.as_nanos()).abs())
+        let reach = self
+            .suspects
+            .iter()
+            .flatten()
+            .fold(mean.abs().max(trend), |m, s| {
+                m.max(Real::from_i64(s.offset.as_nanos()).abs())
+            });
+        // A time step confirmed on a few readings may have been a burst of
+        // outliers: until enough readings agree with it, the offset may be
+        // the estimate less the step.
+        let reach = self.doubt.map_or(reach, |(step, _)| {
+            reach.max((mean - Real::from_i64(step)).abs())
         });
         let bound = reach + spread;
         // A read's asymmetry is invisible to the filter: the PHC may have been

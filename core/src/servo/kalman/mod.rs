@@ -70,7 +70,11 @@
 //! and the drift they imply until the time asked (two on one side along
 //! their line; one along the line from the prediction it missed, as if the
 //! frequency had changed at the update before it), so a time page read
-//! before the re-read allows for a frequency step still drifting.
+//! before the re-read allows for a frequency step still drifting. A time
+//! step is followed once three readings confirm it, but a burst of
+//! outliers confirms it as well until the burst ends: until 16 more
+//! readings agree, the bound also reaches the offset the clock has if
+//! there was no step (the estimate less the step).
 //!
 //! Arithmetic is integer only: the offset in 2⁻¹⁶ ns, the frequency as
 //! [`Ppb`], covariances and gains as [`Real`].
@@ -190,6 +194,12 @@ pub struct Kalman {
     /// While the clock settles after a large change of the correction:
     /// until when (reference time, ns) and the extra wander, ppb²/s.
     settling: Option<(i64, Real)>,
+    /// After a confirmed time step: the step (the innovation that
+    /// confirmed it, ns) and the readings that agreed with it since. A
+    /// burst of outliers looks like a step until it ends, so until
+    /// [`STEP_DOUBT_READINGS`] readings agree the bound also reaches the
+    /// offset the clock has if there was no step.
+    doubt: Option<(i64, u8)>,
     /// The step the last output asked for (assumed applied until told otherwise).
     pending_step: Option<Duration>,
     /// The last output asked for a correction and [`Servo::applied`] has
@@ -245,6 +255,15 @@ const THIRD: Real = Real::ratio(1, 3);
 /// The reading variance assumed before any is measured, ns² (1 µs readings).
 const ASSUMED_READING_VAR: Real = Real::from_i64(1_000_000);
 
+/// Readings that must agree with a confirmed time step before the error
+/// bound stops allowing for its having been a burst of outliers (see
+/// [`Kalman::doubt`]). A step is confirmed on three readings 1/16 interval
+/// apart; a burst of ten readings off by as much (the suite's) holds seven
+/// more before the readings come back. Sixteen is more than twice that, at
+/// the cost of a bound as wide as a real step for sixteen readings after
+/// it (the servo follows the step as fast as before: only its bound waits).
+const STEP_DOUBT_READINGS: u8 = 16;
+
 /// The smallest phase-correction gain.
 const G_MIN: Real = Real::ratio(3, 10);
 
@@ -292,6 +311,7 @@ impl Kalman {
             outliers: [0; 3],
             fell_check: None,
             settling: None,
+            doubt: None,
             pending_step: None,
             unreported: false,
             leap: None,
@@ -686,6 +706,7 @@ impl Servo for Kalman {
                         innovation
                     );
                     self.restart_phase(s.offset, s.local_ts, r);
+                    self.doubt = Some((innovation, 0));
                     return self.steer(true);
                 }
                 Verdict::NoiseRose(var) => {
@@ -704,6 +725,10 @@ impl Servo for Kalman {
         }
         self.suspects = [None; 2];
         self.pace = Pace::Reread;
+        self.doubt = self
+            .doubt
+            .map(|(step, n)| (step, n.saturating_add(1)))
+            .filter(|&(_, n)| n < STEP_DOUBT_READINGS);
         self.check_noise_fell(nu, r);
         // Every accepted reading feeds the noise statistics: read-delay
         // jitter is reading noise too (rare very slow reads are clipped there).
@@ -839,6 +864,7 @@ impl Servo for Kalman {
         self.history = 0;
         self.since_scatter = u8::MAX;
         self.fell_check = None;
+        self.doubt = None;
         self.noise.restart();
     }
 

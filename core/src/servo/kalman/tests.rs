@@ -188,6 +188,30 @@ fn a_suspect_bounds_the_drift_it_implies_until_it_is_judged() {
 }
 
 #[test]
+fn a_burst_followed_as_a_step_stays_inside_the_bound() {
+    // Ten readings in a row 100 µs off: the servo follows them as a time
+    // step once three agree, and back when the burst ends; the bound keeps
+    // room for the step being none until enough readings agree.
+    let mut b = Bench::new(ServoConfig::default(), 0.0, 7_000.0, 10.0);
+    let _ = b.run(100);
+    let mut followed = false;
+    for k in 0..60 {
+        let out = b.step(if k < 10 { 100_000 } else { 0 });
+        followed |= b.offset_ns.abs() > 50_000.0;
+        let bound = out.error_bound.unwrap().as_nanos();
+        assert!(
+            bound as f64 >= b.offset_ns.abs(),
+            "reading {k}: bound {bound} ns, |offset| {:.0} ns",
+            b.offset_ns
+        );
+        if k == 59 {
+            assert!(bound < 1_000, "the doubt ends: bound {bound} ns");
+        }
+    }
+    assert!(followed, "the burst was followed as a step");
+}
+
+#[test]
 fn holds_over_and_reacquires_without_a_step() {
     let mut b = Bench::new(ServoConfig::default(), 0.0, 7_000.0, 10.0);
     let locked = b.run(300);
