@@ -20,8 +20,10 @@ impl Kalman {
         let (_, s) = frame.reference_span(local_dt);
         let cov = self.bound_cov.unwrap_or(self.cov);
         let mean = self.x_real() + frame.rate * s;
+        let lag = self.lag_error.map_or(Real::ZERO, |(ex, ef)| ex + ef * s);
         self.bound(
             mean,
+            lag,
             self.suspect_trend_at(t, mean),
             self.spread(cov.predict(s, self.bound_wander()).p00),
         )
@@ -81,19 +83,22 @@ impl Kalman {
             (None, Some(c)) => c.spread,
             (None, None) => self.spread(self.cov.p00),
         };
-        self.bound(x, Real::ZERO, spread)
+        let lag = self.lag_error.map_or(Real::ZERO, |(ex, _)| ex);
+        self.bound(x, lag, Real::ZERO, spread)
     }
 
     /// The error bound for an offset estimate `mean` (ns) of width `spread`
-    /// ([`Kalman::spread`]), reaching at least `trend` (ns).
-    fn bound(&self, mean: Real, trend: Real, spread: Real) -> Duration {
+    /// ([`Kalman::spread`]), whose late frequency writes may have put it
+    /// off by up to `lag` (ns, estimate − truth), reaching at least `trend`
+    /// (ns).
+    fn bound(&self, mean: Real, lag: Real, trend: Real, spread: Real) -> Duration {
         // Suspect readings not judged yet may be right (a step, a frequency
         // change): the bound reaches them until they are judged.
         let reach = self
             .suspects
             .iter()
             .flatten()
-            .fold(mean.abs().max(trend), |m, s| {
+            .fold(mean.abs().max((mean - lag).abs()).max(trend), |m, s| {
                 m.max(Real::from_i64(s.offset.as_nanos()).abs())
             });
         // A time step confirmed on a few readings may have been a burst of

@@ -4,7 +4,7 @@
 //! slip after a large change of the correction) and the reading noise the
 //! covariance is built on.
 
-use super::{ASSUMED_READING_VAR, Kalman, NANO, Stage, THIRD, X_FRAC};
+use super::{ASSUMED_READING_VAR, Kalman, NANO, Stage, THIRD, X_FRAC, seconds};
 use crate::filter::noise::PHASE_FRAC;
 use crate::num::Real;
 use crate::time::{Ppb, Timestamp};
@@ -19,6 +19,15 @@ const ACTUATOR_SLIP: Real = Real::ratio(1, 5_000);
 /// Changes of the correction below this, ppb, leave the covariance alone
 /// (the steady state's few-ppb changes would slip by < 0.01 ppb).
 const SLIP_FROM_PPB: Real = Real::from_i64(10_000);
+
+/// How late a frequency write may reach the clock after the caller reports
+/// it in force, s: a kernel that applies it at its next tick (10 ms at
+/// `HZ = 100`). Until then the clock runs the correction before.
+const WRITE_LAG: Real = Real::ratio(1, 100);
+
+/// Errors a late write may leave below this, ns, are not followed: the
+/// steady state's few-ppb changes leave hundredths of a ns.
+const WRITE_LAG_FROM_NS: Real = Real::ONE;
 
 /// How long a clock settles after a large change of its correction, s: in
 /// the guest lab the kernel's residue after a 1000 ppm slew came and went
@@ -376,6 +385,38 @@ impl Kalman {
         let advance = frame.rate * dt;
         self.x = self.x.saturating_add(advance.to_fixed(X_FRAC));
         self.t_last = t;
+        // A frequency error of the estimate moves its offset error on.
+        self.lag_error = self.lag_error.map(|(ex, ef)| (ex + ef * dt, ef));
+    }
+
+    /// A change of the correction by `change` may reach the clock up to
+    /// [`WRITE_LAG`] late: the clock then runs the correction before that
+    /// much longer than the model says, and the estimate is off by up to
+    /// the change over the lag (see [`Kalman::lag_error`]). Writes add up
+    /// as if each came the whole lag late (a kernel's tick).
+    pub(super) fn write_lag(&mut self, change: Ppb) {
+        let shift = Real::from_fixed(change.to_bits(), 32) * WRITE_LAG;
+        if self.stage != Stage::Tracking || shift.abs() < WRITE_LAG_FROM_NS {
+            return;
+        }
+        let (ex, ef) = self.lag_error.unwrap_or((Real::ZERO, Real::ZERO));
+        self.lag_error = Some((ex + shift, ef));
+    }
+
+    /// A reading taken in with gains `k0`, `k1`: it measures the offset the
+    /// clock really has, so the estimate takes in the share of a late
+    /// write's error the gains give it, offset and frequency alike (the
+    /// error of a Kalman filter evolves as `(I − KH)·F` of it). Dropped
+    /// once below [`WRITE_LAG_FROM_NS`] and moving less than that per
+    /// interval.
+    pub(super) fn lag_error_updated(&mut self, k0: Real, k1: Real) {
+        let Some((ex, ef)) = self.lag_error else {
+            return;
+        };
+        let (ex, ef) = (ex - k0 * ex, ef - k1 * ex);
+        let per_interval = ef * seconds(self.interval_ns);
+        self.lag_error = (ex.abs() >= WRITE_LAG_FROM_NS || per_interval.abs() >= WRITE_LAG_FROM_NS)
+            .then_some((ex, ef));
     }
 
     /// The cycle the filter is in, if any.

@@ -74,7 +74,12 @@
 //! step is followed once three readings confirm it, but a burst of
 //! outliers confirms it as well until the burst ends: until 16 more
 //! readings agree, the bound also reaches the offset the clock has if
-//! there was no step (the estimate less the step).
+//! there was no step (the estimate less the step). A frequency write may
+//! reach the clock up to a kernel tick (10 ms) after the caller reports it
+//! in force, the clock meanwhile running the correction before: the error
+//! that leaves in the estimate, carried through the filter's own gains
+//! until it fades, is in the bound too (the estimate less that error, and
+//! anything between).
 //!
 //! Arithmetic is integer only: the offset in 2⁻¹⁶ ns, the frequency as
 //! [`Ppb`], covariances and gains as [`Real`].
@@ -200,6 +205,10 @@ pub struct Kalman {
     /// [`STEP_DOUBT_READINGS`] readings agree the bound also reaches the
     /// offset the clock has if there was no step.
     doubt: Option<(i64, u8)>,
+    /// The error (estimate − truth) that frequency writes reaching the clock
+    /// late may have left in the offset (ns) and the frequency error (ppb),
+    /// carried through the filter's own gains ([`Kalman::write_lag`]).
+    lag_error: Option<(Real, Real)>,
     /// The step the last output asked for (assumed applied until told otherwise).
     pending_step: Option<Duration>,
     /// The last output asked for a correction and [`Servo::applied`] has
@@ -312,6 +321,7 @@ impl Kalman {
             fell_check: None,
             settling: None,
             doubt: None,
+            lag_error: None,
             pending_step: None,
             unreported: false,
             leap: None,
@@ -412,6 +422,8 @@ impl Kalman {
         }
         self.t_last = t;
         self.suspects = [None; 2];
+        // The offset is measured afresh; the frequency is kept, errors and all.
+        self.lag_error = self.lag_error.map(|(_, ef)| (Real::ZERO, ef));
     }
 
     /// Starts tracking from two readings: free-running phases `p`, local
@@ -444,6 +456,7 @@ impl Kalman {
             p11: (r / (s * s)).scale2(1),
         };
         self.bound_cov = None;
+        self.lag_error = None;
         self.t_last = t2;
         self.stage = Stage::Tracking;
         self.suspects = [None; 2];
@@ -762,6 +775,7 @@ impl Servo for Kalman {
         self.x = self.x.saturating_add((k0 * nu).to_fixed(X_FRAC));
         self.f
             .set(self.f.ppb.saturating_add(ppb_from_real(k1 * nu)));
+        self.lag_error_updated(k0, k1);
         if self.warm() {
             self.test_prior();
         }
@@ -786,6 +800,7 @@ impl Servo for Kalman {
         self.pending_step = None;
         self.c = a.freq;
         self.actuator_slip(a.freq.saturating_sub(self.c_before));
+        self.write_lag(a.freq.saturating_sub(self.c_before));
     }
 
     fn no_sample(&mut self, local_ts: Timestamp) -> ServoOutput {
@@ -865,6 +880,7 @@ impl Servo for Kalman {
         self.since_scatter = u8::MAX;
         self.fell_check = None;
         self.doubt = None;
+        self.lag_error = None;
         self.noise.restart();
     }
 

@@ -259,6 +259,45 @@ fn a_late_correction_is_accounted_for() {
     assert!(worst < 100.0, "worst offset after lock {worst} ns");
 }
 
+#[test]
+fn a_correction_that_lands_unreported_late_stays_inside_the_bound() {
+    // Every correction lands 10 ms after its sample and nobody says so (a
+    // kernel that applies it at its next tick). After a +50 ppm frequency
+    // step the servo changes its correction by −50 ppm: the clock runs
+    // 500 ns off the model, which the filter takes in as its gains allow.
+    for seed in 1..=20u64 {
+        let mut b = Bench::new(ServoConfig::default(), 0.0, 7_000.0, 10.0);
+        b.rng ^= seed.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        for k in 0..130 {
+            if k == 100 {
+                b.freq_ppb += 50_000.0;
+            }
+            let before = b.corr_ppb;
+            let out = b.step(0);
+            b.offset_ns += (before - b.corr_ppb) * 0.010;
+            // (The Bench reads once a second, not 1/16 s after a suspect:
+            // the three suspects themselves are not what is tested here.)
+            if k < 103 {
+                continue;
+            }
+            let bound = out.error_bound.unwrap().as_nanos() as f64;
+            let local = b.t_ns as i64 + b.offset_ns as i64;
+            let at = Timestamp::from_nanos((local + 999_000_000) as u64);
+            let later = b.servo.error_bound(at).unwrap().as_nanos() as f64;
+            let drift = b.offset_ns + (b.freq_ppb + b.corr_ppb) * 0.999;
+            assert!(
+                bound >= b.offset_ns.abs(),
+                "seed {seed}, reading {k}: bound {bound} ns, |offset| {:.0} ns",
+                b.offset_ns
+            );
+            assert!(
+                later >= drift.abs(),
+                "seed {seed}, reading {k}, 1 s on: bound {later} ns, |offset| {drift:.0} ns",
+            );
+        }
+    }
+}
+
 /// The frequency correction after 30 updates at σ = 1 µs (the clock
 /// runs +20 ppm fast: the right correction is −20,000 ppb), starting
 /// from `prior` (correction, standard deviation; ppb) if any.
