@@ -27,6 +27,11 @@
 //! frequency statistics for the state file, and the next deadline: the
 //! regular grid, or sooner when the servo asks for a re-read.
 //!
+//! How much to read: after a cold start the first eight readings
+//! come a quarter interval apart (so a bound is stated within two intervals),
+//! and a source whose own read noise dominates ([`Reading::noise_limited`])
+//! is read [`PHC_MAX_SAMPLES`] triples at a time until it is quiet again.
+//!
 //! Integer arithmetic only (the servo adds [`crate::num::Real`]); no allocation;
 //! deterministic.
 
