@@ -49,6 +49,19 @@ pub const FLAG_VMCLOCK: u64 = 1;
 /// reads on different CPUs), ns; further back is a causality breach.
 pub const CAUSALITY_BLUR_NS: u64 = 1_000;
 
+/// How long a snapshot stays valid, ns: the configured time, but never less
+/// than two update intervals, so a reader between the updates of a slow
+/// daemon (one every 16 s against the default 10 s) still gets an interval,
+/// grown honestly, instead of "unknown" for part of every interval.
+pub const fn void_after_ns(configured_ns: u64, interval_ns: u64) -> u64 {
+    let two = interval_ns.saturating_mul(2);
+    if configured_ns > two {
+        configured_ns
+    } else {
+        two
+    }
+}
+
 const W_MAGIC: usize = 0;
 const W_VERSION: usize = 1;
 const W_SEQ: usize = 2;
@@ -357,6 +370,14 @@ mod tests {
     use super::*;
 
     extern crate std;
+
+    #[test]
+    fn a_snapshot_lives_at_least_two_update_intervals() {
+        const S: u64 = 1_000_000_000;
+        assert_eq!(void_after_ns(10 * S, S), 10 * S);
+        assert_eq!(void_after_ns(10 * S, 16 * S), 32 * S);
+        assert_eq!(void_after_ns(10 * S, u64::MAX), u64::MAX);
+    }
 
     /// A writer at full speed on one thread, readers on others: every
     /// read is whole (all fields from the same write) and none is torn.

@@ -829,7 +829,10 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         Publisher::open(&PageConfig {
             time_page: cfg.time_page.clone(),
             clockbound_shm: cfg.clockbound_shm.clone(),
-            void_after_ns: cfg.time_page_void_after.as_nanos().max(0).unsigned_abs(),
+            void_after_ns: keel_core::page::void_after_ns(
+                cfg.time_page_void_after.as_nanos().max(0).unsigned_abs(),
+                cfg.interval.as_nanos().max(0).unsigned_abs(),
+            ),
         })?
     } else {
         None

@@ -244,7 +244,7 @@ impl PageCheck {
             mono_ns: self.mono_ns(world, stepped_ns),
             real_ns: i64::try_from(at.as_nanos()).unwrap_or(i64::MAX),
             at,
-            void_after_ns: VOID_AFTER_NS,
+            void_after_ns: keel_core::page::void_after_ns(VOID_AFTER_NS, self.interval_ns),
             marker: Some(world.counters().disruptions),
         }
     }
