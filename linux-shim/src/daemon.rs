@@ -541,14 +541,14 @@ impl Loop<'_> {
         let every = self.cfg.summary_updates;
         if every == 0 {
             info!(
-                "offset {} {} freq {:+.0} delay {:.0} bound {}{}",
-                rec.measured_ns.map_or("-".into(), |m| format!("{m:.0}")),
+                "offset {} {} freq {:+.0} ppb delay {:.0} ns bound {}{}",
+                rec.measured_ns.map_or("-".into(), |m| format!("{m:.0} ns")),
                 rec.state,
                 rec.freq_ppb,
                 rec.delay_ns,
-                bound.map_or("-".into(), |b| b.as_nanos().to_string()),
+                bound.map_or("-".into(), |b| format!("{} ns", b.as_nanos())),
                 rec.true_ns
-                    .map_or(String::new(), |t| format!(" true {t:.0}")),
+                    .map_or(String::new(), |t| format!(" true {t:.0} ns")),
             );
             self.summary = Summary::default();
         } else if self.summary.count() >= every {

@@ -1001,7 +1001,11 @@ fn update_states(err: &str) -> Vec<(String, String)> {
         .filter_map(|l| l.strip_prefix("keel: info: offset "))
         .filter(|l| !l.starts_with("rms "))
         .map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
+            // "offset 12 ns locked freq -49997 ppb delay 0 ns bound 40 ns"
+            let w: Vec<&str> = l
+                .split_whitespace()
+                .filter(|&x| x != "ns" && x != "ppb")
+                .collect();
             let bound = w
                 .iter()
                 .position(|&x| x == "bound")

@@ -56,7 +56,7 @@ TRANSIENT = ("3", "9", "10")
 LABEL = {"keel": "keel", "pi": "phc2sys PI", "linreg": "phc2sys linreg", "chronyd": "chronyd"}
 
 
-KEEL_LINE = re.compile(r"\boffset (\S+) (\S+) freq ([-+0-9.]+) delay \S+ bound (\S+)")
+KEEL_LINE = re.compile(r"\boffset (\S+)(?: ns)? (\S+) freq ([-+0-9.]+)(?: ppb)? delay \S+(?: ns)? bound (\S+)")
 PHC2SYS_LINE = re.compile(r"phc2sys\[([0-9.]+)\]: .*offset +(-?\d+) s\d freq +([-+]?\d+)")
 
 
@@ -196,7 +196,7 @@ def keel_freqs(log):
             before = float(m.group(1))
             restarted = True
             continue
-        m = re.search(r"\boffset \S+ \S+ freq ([-+0-9.]+) ", l)
+        m = re.search(r"\boffset \S+(?: ns)? \S+ freq ([-+0-9.]+) ", l)
         if m and restarted and after is None and before is not None:
             after = float(m.group(1))
     return before, after
