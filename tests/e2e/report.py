@@ -329,7 +329,8 @@ def page_check(s, r):
     sm = r["page"]
     if sm is None:
         return None
-    g = {k: int(float(sm.get(k, "0"))) for k in ("reads", "checks", "misses", "unlisted", "worst_ns", "median_half_ns", "unknown", "disrupted", "errors", "truth_gaps")}
+    g = {k: int(float(sm.get(k, "0"))) for k in ("reads", "checks", "misses", "unlisted", "worst_ns", "median_half_ns", "unknown", "disrupted",
+                                                  "errors", "truth_gaps", "modelled_checks", "modelled_misses", "free_running")}
     ev = UNANNOUNCED.get(s)
     te = r["ev"].get(ev) if ev else None
     g["excused"] = 0
@@ -355,7 +356,8 @@ def page_check(s, r):
         g["lines"].append(
             f"{t_from:.3f}–{t_to:.3f} s{rel}: {n} read(s) of the snapshot of {asof:.3f} s, "
             f"{m.get('status', '?')} ±{fmt_ns(int(m.get('half', '0')))}, CLOCK_REALTIME − truth {err}, "
-            f"missed by {fmt_ns(int(m.get('by', '0')))}" + (f" [unannounced {ev}]" if excused else ""))
+            f"missed by {fmt_ns(int(m.get('by', '0')))}" + (" (truth modelled: PHC gone)" if m.get("modelled") == "1" else "")
+            + (f" [unannounced {ev}]" if excused else ""))
     # Misses beyond pagecheck's listed episodes are never excused.
     g["unexcused"] = g["misses"] - g["excused"]
     return g
@@ -678,8 +680,11 @@ def main():
               "every 2 ms, between two PRECISE cross-timestamps of the truth PHC; a check is a synchronised or "
               "free-running read, a miss one whose interval holds no true time the two cross-timestamps allow. "
               "Unannounced: after the reference's jump (3) or the foreign frequency write (6), read from a snapshot "
-              "published before it or less than one update interval (1 s) after it. Half-width: median of the checks'.\n")
-        print("| scenario | reads | checks | misses | of which unannounced | worst miss | median half-width | unknown |")
+              "published before it or less than one update interval (1 s) after it. Half-width: median of the checks'. "
+              "Free-running: checks read in holdover. In 4, while the truth PHC is unloaded, the truth is its line in "
+              "CLOCK_MONOTONIC_RAW fitted from the cross-timestamps before (modelled). Unknown: reads with status unknown "
+              "(before keel's first confident update).\n")
+        print("| scenario | reads | checks (free-running, modelled) | misses | of which unannounced | worst miss | median half-width | unknown |")
         print("|---|---|---|---|---|---|---|---|")
         details = []
         for s in pg:
@@ -689,11 +694,12 @@ def main():
                 print(f"| {NAMES[s]} | - | - | - | - | - | - | - |")
                 fails.append(f"scenario {s}: no time-page reads (pagecheck printed no summary)")
                 continue
-            tot = {key: sum(g[key] for g in got) for key in ("reads", "checks", "misses", "excused", "unexcused", "unknown")}
+            tot = {key: sum(g[key] for g in got) for key in ("reads", "checks", "misses", "excused", "unexcused", "unknown",
+                                                             "free_running", "modelled_checks")}
             worst = max(g["worst_ns"] for g in got)
             worst_bad = max(g["worst_unexcused"] for g in got)
             half = statistics.median([g["median_half_ns"] for g in got if g["median_half_ns"] >= 0] or [-1])
-            print(f"| {NAMES[s]} | {tot['reads']} | {tot['checks']} | {tot['misses']} | {tot['excused']} | "
+            print(f"| {NAMES[s]} | {tot['reads']} | {tot['checks']} ({tot['free_running']}, {tot['modelled_checks']}) | {tot['misses']} | {tot['excused']} | "
                   f"{fmt_ns(worst) if tot['misses'] else '-'} | {fmt_ns(half) if half >= 0 else '-'} | {tot['unknown']} |")
             for i, g in enumerate(got):
                 tag = f" run {i + 1}" if len(got) > 1 else ""

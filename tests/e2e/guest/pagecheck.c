@@ -19,17 +19,22 @@
  * misses by the distance between the two ranges. (Bracketing the read with
  * two clock_gettime()s of the truth PHC instead would blur the truth by the
  * width of a syscall under TCG, microseconds, against bounds of tens of ns.)
+ * While the truth PHC is gone (scenario 4 unloads the softphc for 30 s, then
+ * reloads it on the same line), the truth is its line in CLOCK_MONOTONIC_RAW
+ * fitted from the cross-timestamps (sys_monoraw) since the last step, read
+ * before and after keel_clock_now(): "modelled" checks.
  *
  * Output, on SIGTERM (guest/init prefixes "T <scenario> "):
  *   miss from=<s> to=<s> n=<misses> asof=<s> status=<name> half=<ns>
- *        err=<ns>..<ns> by=<ns>
+ *        err=<ns>..<ns> by=<ns> modelled=<0|1>
  *        one line per snapshot that missed (misses read from the same
  *        snapshot in a row, times CLOCK_MONOTONIC s; asof = the snapshot's
  *        as_of_mono_ns, read from the page beside keel_clock_now(); half,
  *        err and by are the worst read's), at most MAX_EPISODES lines
  *   sum reads=<n> checks=<n> misses=<n> unlisted=<n> worst_ns=<ns>
  *       median_half_ns=<ns> unknown=<n> disrupted=<n> errors=<n>
- *       truth_gaps=<n> first=<s> last=<s>
+ *       truth_gaps=<n> modelled_checks=<n> modelled_misses=<n>
+ *       free_running=<n> first=<s> last=<s>
  *        reads = keel_clock_now() calls that returned an interval, checks =
  *        confident ones, unlisted = misses in episodes beyond the cap, worst
  *        = the largest miss, median of the checks' half-widths
@@ -78,8 +83,9 @@ static double mono_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* CLOCK_REALTIME - TRUTH at one instant, ns. */
-static int truth_err(int fd, int64_t *err)
+/* One cross-timestamp of TRUTH: CLOCK_REALTIME - TRUTH, and TRUTH and
+ * CLOCK_MONOTONIC_RAW, at one instant, ns. */
+static int truth_xts(int fd, int64_t *err, int64_t *raw, int64_t *dev)
 {
 	struct ptp_sys_offset_precise p;
 
@@ -87,7 +93,61 @@ static int truth_err(int fd, int64_t *err)
 	if (ioctl(fd, PTP_SYS_OFFSET_PRECISE, &p) != 0)
 		return -1;
 	*err = ns_of(&p.sys_realtime) - ns_of(&p.device);
+	*raw = ns_of(&p.sys_monoraw);
+	*dev = ns_of(&p.device);
 	return 0;
+}
+
+static int64_t raw_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/*
+ * The truth PHC as a line in CLOCK_MONOTONIC_RAW (softphc: T = raw + offset
+ * + (raw - anchor) * freq), fitted from the cross-timestamps since the last
+ * discontinuity: it stands in for the truth while the PHC is unloaded
+ * (scenario 4 reloads it with the same line).
+ */
+static struct {
+	int have;
+	int64_t raw_a, dev_a, raw_l, dev_l;
+} model;
+
+static int64_t model_at(int64_t raw)
+{
+	int64_t span = model.raw_l - model.raw_a, d = raw - model.raw_l;
+
+	if (span < 1000000000LL)
+		return model.dev_l + d;
+	return model.dev_l + (int64_t)((double)d * ((double)(model.dev_l - model.dev_a) / (double)span));
+}
+
+static void model_add(int64_t raw, int64_t dev)
+{
+	int64_t p;
+
+	if (model.have) {
+		p = model_at(raw) - dev;
+		if (p > 1000 || p < -1000)
+			model.have = 0; /* a step (scenario 3's jump): start again */
+	}
+	if (!model.have) {
+		model.have = 1;
+		model.raw_a = raw;
+		model.dev_a = dev;
+	}
+	model.raw_l = raw;
+	model.dev_l = dev;
+}
+
+/* Can the model stand in (fitted over 5 s at least)? */
+static int model_ready(void)
+{
+	return model.have && model.raw_l - model.raw_a >= 5000000000LL;
 }
 
 /* The snapshot's as_of_mono_ns (seqlock read), or 0. */
@@ -134,7 +194,16 @@ struct episode {
 	uint64_t n, asof;
 	keel_clock_status status;
 	int64_t half, e_lo, e_hi, by;
+	int modelled;
 };
+
+static void print_episode(const struct episode *ep)
+{
+	printf("miss from=%.6f to=%.6f n=%" PRIu64 " asof=%.6f status=%s half=%" PRId64 " err=%" PRId64
+	       "..%" PRId64 " by=%" PRId64 " modelled=%d\n",
+	       ep->from, ep->to, ep->n, ep->asof / 1e9, status_name(ep->status), ep->half, ep->e_lo,
+	       ep->e_hi, ep->by, ep->modelled);
+}
 
 int main(int argc, char **argv)
 {
@@ -147,7 +216,7 @@ int main(int argc, char **argv)
 	const volatile uint64_t *words = NULL;
 	int fd = -1, init = 0, listed = 0, open_ep = 0;
 	uint64_t reads = 0, checks = 0, misses = 0, unlisted = 0, unknown = 0, disrupted = 0,
-		 errors = 0, gaps = 0;
+		 errors = 0, gaps = 0, mchecks = 0, mmisses = 0, free_running = 0;
 	int64_t worst = 0, *halves = NULL;
 	size_t nh = 0, cap = 0;
 	double first = 0, last = 0;
@@ -163,14 +232,13 @@ int main(int argc, char **argv)
 	while (!stop) {
 		keel_clock_interval now;
 		keel_status st;
-		int64_t e1, e2, lo, hi, half, by;
+		int64_t e1, e2, lo, hi, half, by, r1, r2, d1, d2;
+		int modelled = 0;
 		uint64_t a;
 
 		nanosleep(&nap, NULL);
-		if (fd < 0 && (fd = open(truth, O_RDONLY)) < 0) {
-			gaps++;
-			continue;
-		}
+		if (fd < 0)
+			fd = open(truth, O_RDONLY);
 		if (!init) {
 			/* keel creates the page at start: wait for it. */
 			if (keel_clock_init(&clock, path, NULL) != KEEL_STATUS_OK)
@@ -183,20 +251,37 @@ int main(int argc, char **argv)
 				close(pfd);
 			}
 		}
-		if (truth_err(fd, &e1) != 0) {
-			/* The truth PHC went away (a reload): reopen. */
+		if (fd >= 0 && truth_xts(fd, &e1, &r1, &d1) == 0) {
+			st = keel_clock_now(&clock, &now);
+			a = as_of(words);
+			if (truth_xts(fd, &e2, &r2, &d2) != 0) {
+				gaps++;
+				close(fd);
+				fd = -1;
+				continue;
+			}
+			model_add(r2, d2);
+		} else {
+			/* The truth PHC went away (scenario 4's unload): reopen next
+			 * time; meanwhile its line in CLOCK_MONOTONIC_RAW stands in. */
+			if (fd >= 0) {
+				close(fd);
+				fd = -1;
+			}
 			gaps++;
-			close(fd);
-			fd = -1;
-			continue;
-		}
-		st = keel_clock_now(&clock, &now);
-		a = as_of(words);
-		if (truth_err(fd, &e2) != 0) {
-			gaps++;
-			close(fd);
-			fd = -1;
-			continue;
+			if (!model_ready())
+				continue;
+			r1 = raw_ns();
+			st = keel_clock_now(&clock, &now);
+			a = as_of(words);
+			r2 = raw_ns();
+			if (st != KEEL_STATUS_OK)
+				continue;
+			/* The interval's midpoint is CLOCK_REALTIME at the read. */
+			half = (now.latest_ns - now.earliest_ns) / 2;
+			e1 = now.earliest_ns + half - model_at(r2);
+			e2 = now.earliest_ns + half - model_at(r1);
+			modelled = 1;
 		}
 		if (st != KEEL_STATUS_OK) {
 			/* Not written yet (before keel's first update). */
@@ -213,6 +298,10 @@ int main(int argc, char **argv)
 			continue;
 		}
 		checks++;
+		if (modelled)
+			mchecks++;
+		if (now.status == KEEL_CLOCK_STATUS_FREE_RUNNING)
+			free_running++;
 		last = mono_s();
 		if (checks == 1)
 			first = last;
@@ -234,14 +323,13 @@ int main(int argc, char **argv)
 		if (by == 0)
 			continue;
 		misses++;
+		if (modelled)
+			mmisses++;
 		if (by > worst)
 			worst = by;
 		if (open_ep && ep.asof != a) {
 			if (listed < MAX_EPISODES) {
-				printf("miss from=%.6f to=%.6f n=%" PRIu64 " asof=%.6f status=%s half=%" PRId64
-				       " err=%" PRId64 "..%" PRId64 " by=%" PRId64 "\n",
-				       ep.from, ep.to, ep.n, ep.asof / 1e9, status_name(ep.status), ep.half,
-				       ep.e_lo, ep.e_hi, ep.by);
+				print_episode(&ep);
 				listed++;
 			} else {
 				unlisted += ep.n;
@@ -256,6 +344,7 @@ int main(int argc, char **argv)
 		}
 		ep.to = last;
 		ep.n++;
+		ep.modelled |= modelled;
 		if (by > ep.by) {
 			ep.by = by;
 			ep.half = half;
@@ -266,10 +355,7 @@ int main(int argc, char **argv)
 	}
 	if (open_ep) {
 		if (listed < MAX_EPISODES)
-			printf("miss from=%.6f to=%.6f n=%" PRIu64 " asof=%.6f status=%s half=%" PRId64
-			       " err=%" PRId64 "..%" PRId64 " by=%" PRId64 "\n",
-			       ep.from, ep.to, ep.n, ep.asof / 1e9, status_name(ep.status), ep.half, ep.e_lo,
-			       ep.e_hi, ep.by);
+			print_episode(&ep);
 		else
 			unlisted += ep.n;
 	}
@@ -277,9 +363,10 @@ int main(int argc, char **argv)
 		qsort(halves, nh, sizeof(*halves), cmp_i64);
 	printf("sum reads=%" PRIu64 " checks=%" PRIu64 " misses=%" PRIu64 " unlisted=%" PRIu64
 	       " worst_ns=%" PRId64 " median_half_ns=%" PRId64 " unknown=%" PRIu64 " disrupted=%" PRIu64
-	       " errors=%" PRIu64 " truth_gaps=%" PRIu64 " first=%.6f last=%.6f\n",
+	       " errors=%" PRIu64 " truth_gaps=%" PRIu64 " modelled_checks=%" PRIu64
+	       " modelled_misses=%" PRIu64 " free_running=%" PRIu64 " first=%.6f last=%.6f\n",
 	       reads, checks, misses, unlisted, worst, nh ? halves[nh / 2] : -1, unknown, disrupted,
-	       errors, gaps, first, last);
+	       errors, gaps, mchecks, mmisses, free_running, first, last);
 	if (init)
 		keel_clock_deinit(&clock);
 	free(halves);
