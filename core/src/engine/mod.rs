@@ -805,19 +805,20 @@ impl<S: Servo> Engine<S> {
         };
         self.freq_in_force = freq;
         self.written = Some(freq);
+        // From the reading until the new frequency took effect the clock
+        // still ran at the old one, which the reading did not see.
+        let lag = match (sampled_at, took_effect) {
+            (Some(r), Some(t)) => t.duration_since(r),
+            _ => Duration::ZERO,
+        };
+        let unseen = if lag > Duration::ZERO && lag <= self.cfg.interval {
+            before.saturating_sub(self.freq_in_force).phase_over(lag)
+        } else {
+            Duration::ZERO
+        };
         if let Some((Some(asked), _)) = out.action.correction() {
-            // From the reading until the new frequency took effect the clock
-            // still ran at the old one: the step takes that drift out too.
-            let lag = match (sampled_at, took_effect) {
-                (Some(r), Some(t)) => t.duration_since(r),
-                _ => Duration::ZERO,
-            };
-            let drift = if lag > Duration::ZERO && lag <= self.cfg.interval {
-                before.saturating_sub(self.freq_in_force).phase_over(lag)
-            } else {
-                Duration::ZERO
-            };
-            let by = asked.saturating_sub(drift);
+            // The step takes that drift out too.
+            let by = asked.saturating_sub(unseen);
             self.phase = Phase::Step {
                 out,
                 by,
@@ -832,16 +833,11 @@ impl<S: Servo> Engine<S> {
             });
             if let Some(t) = took_effect {
                 self.servo.applied_at(t);
-                // The reading did not see the old frequency run on until
-                // the new one took effect (130 ppm for 0.2 ms is 26 ns,
-                // after a large slew in a guest): the bound allows for it.
-                let lag = t.duration_since(sampled_at.unwrap_or(t));
-                if lag > Duration::ZERO && lag <= self.cfg.interval {
-                    let unseen = before.saturating_sub(self.freq_in_force).phase_over(lag);
-                    out.error_bound = out
-                        .error_bound
-                        .map(|b| b.saturating_add(unseen.saturating_abs()));
-                }
+                // The bound allows for that drift (130 ppm for 0.2 ms is
+                // 26 ns, after a large slew in a guest).
+                out.error_bound = out
+                    .error_bound
+                    .map(|b| b.saturating_add(unseen.saturating_abs()));
             }
         }
         self.finish(Some(out))

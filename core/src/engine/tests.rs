@@ -303,14 +303,7 @@ fn a_cold_start_reads_at_a_quarter_interval_and_states_a_bound_within_two_second
         m.offset_ns
     );
     assert!(bound < Duration::from_micros(1), "{bound:?}");
-    let waits: std::vec::Vec<u64> = log
-        .commands
-        .iter()
-        .filter_map(|c| match c {
-            Command::Wait(t) => Some(*t),
-            _ => None,
-        })
-        .collect();
+    let waits = wait_deadlines(&log);
     assert!(
         waits.windows(2).take(6).all(|w| w[1] - w[0] == 250_000_000),
         "{waits:?}"
@@ -318,14 +311,7 @@ fn a_cold_start_reads_at_a_quarter_interval_and_states_a_bound_within_two_second
     // Then the configured interval.
     let mut later = Log::default();
     drive(&mut e, &mut m, 20_000_000_000, false, &mut later);
-    let waits: std::vec::Vec<u64> = later
-        .commands
-        .iter()
-        .filter_map(|c| match c {
-            Command::Wait(t) => Some(*t),
-            _ => None,
-        })
-        .collect();
+    let waits = wait_deadlines(&later);
     assert!(
         waits
             .windows(2)
@@ -333,6 +319,17 @@ fn a_cold_start_reads_at_a_quarter_interval_and_states_a_bound_within_two_second
             .all(|w| w[1] - w[0] == 1_000_000_000),
         "{waits:?}"
     );
+}
+
+/// The deadline of every wait in `log`.
+fn wait_deadlines(log: &Log) -> std::vec::Vec<u64> {
+    log.commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Wait(t) => Some(*t),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The `samples` of every read in `log`.
