@@ -40,38 +40,14 @@
 #include <time.h>
 #include <unistd.h>
 
-static int64_t ns_of(const struct ptp_clock_time *t)
-{
-	return (int64_t)t->sec * 1000000000LL + t->nsec;
-}
-
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
+#include "xts.h"
 
 /* CLOCK_REALTIME - DEV in ns, or -1 with errno. */
-/* One cross-timestamp: CLOCK_REALTIME and the PHC at the same instant, ns. */
-static int cross(int fd, int64_t *sys, int64_t *dev)
-{
-	struct ptp_sys_offset_precise p;
-
-	memset(&p, 0, sizeof(p));
-	if (ioctl(fd, PTP_SYS_OFFSET_PRECISE, &p) != 0)
-		return -1;
-	*sys = ns_of(&p.sys_realtime);
-	*dev = ns_of(&p.device);
-	return 0;
-}
-
 static int precise(int fd, int64_t *off)
 {
 	int64_t sys, dev;
 
-	if (cross(fd, &sys, &dev) != 0)
+	if (cross(fd, &sys, NULL, &dev) != 0)
 		return -1;
 	*off = sys - dev;
 	return 0;
@@ -88,7 +64,8 @@ static int sink_minus_dev(int fd, int sfd, int64_t *out)
 {
 	int64_t sa, da, ss, ks, sb, db, d;
 
-	if (cross(fd, &sa, &da) != 0 || cross(sfd, &ss, &ks) != 0 || cross(fd, &sb, &db) != 0)
+	if (cross(fd, &sa, NULL, &da) != 0 || cross(sfd, &ss, NULL, &ks) != 0 ||
+	    cross(fd, &sb, NULL, &db) != 0)
 		return -1;
 	d = da;
 	if (sb > sa)

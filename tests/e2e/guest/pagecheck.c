@@ -55,6 +55,7 @@
 #include <unistd.h>
 
 #include "keel.h"
+#include "xts.h"
 
 #define MAX_EPISODES 20
 /* The page's words (keel_core::page, layout version 1). */
@@ -70,31 +71,15 @@ static void on_term(int sig)
 	stop = 1;
 }
 
-static int64_t ns_of(const struct ptp_clock_time *t)
-{
-	return (int64_t)t->sec * 1000000000LL + t->nsec;
-}
-
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* One cross-timestamp of TRUTH: CLOCK_REALTIME - TRUTH, and TRUTH and
  * CLOCK_MONOTONIC_RAW, at one instant, ns. */
 static int truth_xts(int fd, int64_t *err, int64_t *raw, int64_t *dev)
 {
-	struct ptp_sys_offset_precise p;
+	int64_t real;
 
-	memset(&p, 0, sizeof(p));
-	if (ioctl(fd, PTP_SYS_OFFSET_PRECISE, &p) != 0)
+	if (cross(fd, &real, raw, dev) != 0)
 		return -1;
-	*err = ns_of(&p.sys_realtime) - ns_of(&p.device);
-	*raw = ns_of(&p.sys_monoraw);
-	*dev = ns_of(&p.device);
+	*err = real - *dev;
 	return 0;
 }
 
