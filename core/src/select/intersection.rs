@@ -48,6 +48,8 @@ pub enum IntersectionError {
     ScratchTooSmall,
     /// No interval is shared by a majority: no truechimers.
     NoMajority,
+    /// The verdicts slice is not as long as the candidates slice.
+    VerdictsLength,
 }
 
 impl fmt::Display for IntersectionError {
@@ -56,6 +58,7 @@ impl fmt::Display for IntersectionError {
             Self::NoCandidates => "no candidate sources",
             Self::ScratchTooSmall => "scratch space holds fewer than 2 endpoints per candidate",
             Self::NoMajority => "no majority of sources agree (no truechimers)",
+            Self::VerdictsLength => "verdicts slice length differs from the candidates'",
         })
     }
 }
@@ -76,9 +79,9 @@ pub struct Intersection {
 
 impl Intersection {
     /// A candidate is a truechimer when its interval overlaps the
-    /// intersection.
+    /// intersection (negative λ taken as 0, as in [`intersect`]).
     pub fn is_truechimer(&self, c: &Candidate) -> bool {
-        let lambda = c.root_distance.saturating_abs();
+        let lambda = c.root_distance.max(Duration::ZERO);
         c.offset.saturating_sub(lambda) <= self.high && c.offset.saturating_add(lambda) >= self.low
     }
 

@@ -7,6 +7,8 @@
 //!   NTP server.
 //! - [`intersection`]: RFC 5905 §11.2.1 intersection (Marzullo's algorithm as
 //!   modified by NTP) to find the truechimers among several sources.
+//! - [`combine`]: the whole selection step for NTP sources: intersection, a
+//!   verdict per source, and the 1/λ-weighted combined offset.
 //! - [`bmca`]: IEEE 1588-2019 §9.3.4 dataset comparison and §9.3.3 state
 //!   decision.
 //!
@@ -15,4 +17,5 @@
 
 pub mod bmca;
 pub mod clock_filter;
+pub mod combine;
 pub mod intersection;
