@@ -383,6 +383,16 @@ pub enum Event {
         /// Step, ns; positive = the reference jumps ahead.
         delta_ns: i64,
     },
+    /// The reference (host clock) changes its rate against true time by
+    /// `delta_ppb` from now on (a host that drifts); added to earlier changes,
+    /// the total clamped to ±5·10⁸. Integrated exactly into the reference's
+    /// phase: PHC reads, [`super::World::reference_time`] and
+    /// [`super::World::true_offset_ns`] include it,
+    /// [`super::World::truth_time`] does not.
+    ReferenceFreq {
+        /// Rate change, ppb; positive = the reference runs fast.
+        delta_ppb: f64,
+    },
     /// Another process writes the kernel frequency (counted apart from the
     /// driver's writes; subject to the actuator's delay).
     ForeignFrequency {

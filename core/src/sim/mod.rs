@@ -6,8 +6,13 @@
 //! - **True time** `T`: ns since the start of the simulation ([`World::now_ns`]),
 //!   moved forward only by [`World::advance_to`].
 //! - **Reference** (the PHC, e.g. the hypervisor's clock): reads
-//!   `epoch + T + Σ reference steps` ([`World::reference_time`]); the scripted
-//!   steps model host clock jumps. This noise-free value is what keel tracks.
+//!   `epoch + T + Σ reference steps + ∫ reference frequency`
+//!   ([`World::reference_time`]); the scripted steps and frequency changes
+//!   ([`Event::ReferenceStep`], [`Event::ReferenceFreq`]) model a host clock
+//!   that jumps or drifts. This noise-free value is what keel tracks.
+//!   **Truth** (`epoch + T`, [`World::truth_time`]) is what it should track:
+//!   the two coincide until the script moves the reference.
+//! - **NTP servers** ([`network`]) keep their own clocks against truth.
 //! - **Local clock** (the steered `CLOCK_REALTIME`): reads
 //!   `epoch + T + offset(T)`, offset starting at
 //!   [`OscillatorConfig::initial_offset_ns`]. Its rate against true time is
@@ -61,6 +66,7 @@ pub mod catalogue;
 mod config;
 pub mod drive;
 pub mod engine_loop;
+pub mod network;
 mod rng;
 mod world;
 

@@ -305,6 +305,11 @@ pub struct World {
     phase: Phase,
     /// Sum of reference steps, ns.
     ref_steps: i64,
+    /// The reference's drift against true time so far (integral of
+    /// `ref_freq_ppb`), ns; zero without [`Event::ReferenceFreq`].
+    ref_drift: Phase,
+    /// The reference's rate against true time, ppb.
+    ref_freq_ppb: f64,
     /// Random-walk part of the natural frequency, ppb.
     wander_ppb: f64,
     /// Sum of scripted frequency steps, ppb.
@@ -413,6 +418,11 @@ impl World {
                 frac: 0.0,
             },
             ref_steps: 0,
+            ref_drift: Phase {
+                whole: 0,
+                frac: 0.0,
+            },
+            ref_freq_ppb: 0.0,
             wander_ppb: 0.0,
             step_ppb: 0.0,
             next_wander: if p.wander_per_step > 0.0 {
@@ -503,10 +513,23 @@ impl World {
             .wrapping_add(Duration::from_nanos(self.phase.whole))
     }
 
-    /// The noise-free reference now: what keel should track.
+    /// The noise-free reference now: what keel should track (truncated to
+    /// whole ns). Equals [`World::truth_time`] but for scripted
+    /// [`Event::ReferenceStep`]s and [`Event::ReferenceFreq`]s.
     pub fn reference_time(&self) -> Timestamp {
+        self.base().wrapping_add(Duration::from_nanos(
+            self.ref_steps.saturating_add(self.ref_drift.whole),
+        ))
+    }
+
+    /// True UTC now: epoch + true time, with no reference error.
+    pub fn truth_time(&self) -> Timestamp {
         self.base()
-            .wrapping_add(Duration::from_nanos(self.ref_steps))
+    }
+
+    /// True UTC at true time `true_ns` (ns since the start).
+    pub fn truth_time_at(&self, true_ns: u64) -> Timestamp {
+        Timestamp::from_nanos(self.p.epoch_ns.wrapping_add(true_ns))
     }
 
     /// Reads the PHC now (true time does not advance; the parts of a sampled
@@ -580,20 +603,45 @@ impl World {
     /// True offset as whole ns (rounded down, saturating) plus a fraction in
     /// `[0, 1)`, exact at any magnitude.
     pub fn true_offset_split(&self) -> (i64, f64) {
-        (
-            self.phase.whole.saturating_sub(self.ref_steps),
-            self.phase.frac,
-        )
+        let whole = self
+            .phase
+            .whole
+            .saturating_sub(self.ref_steps)
+            .saturating_sub(self.ref_drift.whole);
+        // Both fractions are in [0, 1) (the reference's is 0 unless it
+        // drifts, leaving the local fraction untouched).
+        let frac = self.phase.frac - self.ref_drift.frac;
+        if frac >= 0.0 {
+            return (whole, frac);
+        }
+        let up = frac + 1.0;
+        if up < 1.0 {
+            (whole.saturating_sub(1), up)
+        } else {
+            // A difference below half an ulp of 1 rounds up to 1.
+            (whole, 0.0)
+        }
+    }
+
+    /// Offset of the local clock from true UTC now, ns: local − truth
+    /// (positive = local ahead), whatever the reference does; compare
+    /// [`World::true_offset_ns`] (local − reference).
+    pub fn truth_offset_ns(&self) -> f64 {
+        i64_to_f64(self.phase.whole) + self.phase.frac
     }
 
     /// Current rate error of the local clock against the reference, ppb
     /// (positive = local runs fast): (1 + osc·10⁻⁹)(1 + adj·10⁻⁹) − 1 with the
-    /// frequency in force now. −10⁹ while the guest is frozen.
+    /// frequency in force now, divided by the reference's rate
+    /// (1 + ref·10⁻⁹) when an [`Event::ReferenceFreq`] made it drift.
+    /// −10⁹ while the guest is frozen.
     pub fn true_freq_error_ppb(&self) -> f64 {
         if self.is_frozen() {
             -1e9
         } else {
-            self.rate_ppb()
+            // (1 + l)/(1 + r) − 1 = (l − r)/(1 + r); exactly `l` for r = 0.
+            let r = self.ref_freq_ppb;
+            (self.rate_ppb() - r) / (1.0 + r / 1e9)
         }
     }
 
@@ -635,6 +683,9 @@ impl World {
         if dt == 0 {
             return;
         }
+        // The reference (host) runs on while the guest is frozen.
+        self.ref_drift
+            .add_f64(self.ref_freq_ppb * u64_to_f64(dt) / 1e9);
         if a < self.frozen_until {
             // The local clock stands still while true time passes.
             self.phase
@@ -711,6 +762,9 @@ impl World {
             Event::LocalStep { delta_ns } => self.phase.add_ns(delta_ns),
             Event::ReferenceStep { delta_ns } => {
                 self.ref_steps = self.ref_steps.saturating_add(delta_ns);
+            }
+            Event::ReferenceFreq { delta_ppb } => {
+                self.ref_freq_ppb = clamp_ppb(self.ref_freq_ppb + clamp_ppb(delta_ppb));
             }
             Event::ForeignFrequency { freq } => {
                 self.counters.foreign_frequency_writes =
@@ -868,8 +922,13 @@ impl World {
         } else {
             0.0
         };
-        let y = dt + noise + self.next_outlier();
-        let whole = self.ref_steps.saturating_add(floor_i64(y));
+        // `dt` exactly when the reference does not drift.
+        let at = dt + dt * self.ref_freq_ppb / 1e9 + self.ref_drift.frac;
+        let y = at + noise + self.next_outlier();
+        let whole = self
+            .ref_steps
+            .saturating_add(self.ref_drift.whole)
+            .saturating_add(floor_i64(y));
         self.base().wrapping_add(Duration::from_nanos(whole))
     }
 
@@ -1783,6 +1842,42 @@ mod tests {
         assert_eq!(measured(&mut w), -3_600_000_000_000);
     }
 
+    #[test]
+    fn reference_drift_is_integrated_through_freezes() {
+        let mut c = quiet();
+        c.oscillator.initial_freq_ppb = 0.0;
+        c.oscillator.initial_offset_ns = 0;
+        c.push_event(10 * S, Event::ReferenceFreq { delta_ppb: 1_000.0 })
+            .unwrap();
+        c.push_event(
+            20 * S,
+            Event::Suspend {
+                sleep_ns: 100 * S,
+                signal: false,
+            },
+        )
+        .unwrap();
+        c.push_event(
+            1_010 * S,
+            Event::ReferenceFreq {
+                delta_ppb: -3_000.0,
+            },
+        )
+        .unwrap();
+        let mut w = World::new(&c, 0);
+        w.advance_to(1_010 * S);
+        // +1 ppm for 1000 s, suspend included; the local clock lost the sleep
+        assert_eq!(
+            w.reference_time().duration_since(w.truth_time()).as_nanos(),
+            1_000_000
+        );
+        assert_eq!(w.truth_offset_ns().to_bits(), (-1e11f64).to_bits());
+        assert_eq!(w.true_offset_ns().to_bits(), (-1e11f64 - 1e6).to_bits());
+        w.advance_to(1_510 * S);
+        assert_eq!(measured(&mut w), -100_000_000_000);
+        assert_eq!(w.truth_time(), w.truth_time_at(1_510 * S));
+    }
+
     // ---- sampled reads ------------------------------------------------------
 
     #[test]
@@ -1935,6 +2030,7 @@ mod tests {
             }),
             any::<i64>().prop_map(|d| Event::LocalStep { delta_ns: d }),
             any::<i64>().prop_map(|d| Event::ReferenceStep { delta_ns: d }),
+            any_f64().prop_map(|d| Event::ReferenceFreq { delta_ppb: d }),
             any_f64().prop_map(|n| Event::ReadNoise { noise_ns: n }),
             (any::<i64>(), any::<i64>()).prop_map(|(t, f)| Event::ForeignFrequency {
                 freq: KernelFreq {
