@@ -46,11 +46,12 @@
 /**
  * Number of 64-bit words in [`keel_engine`].
  */
-#define KEEL_ENGINE_STORAGE_WORDS 384
+#define KEEL_ENGINE_STORAGE_WORDS 640
 
 /**
- * `sizeof(keel_engine)`, bytes (3 KiB; the engine with the largest servo
- * needs about 2.3 KiB on 64-bit targets).
+ * `sizeof(keel_engine)`, bytes (5 KiB; the engine with the largest servo
+ * and its NTP sources' sample registers needs about 4.1 KiB on 64-bit
+ * targets).
  */
 #define KEEL_ENGINE_STORAGE_SIZE (KEEL_ENGINE_STORAGE_WORDS * 8)
 
@@ -463,6 +464,13 @@ enum keel_engine_command_kind
    * returns the same.
    */
   KEEL_ENGINE_COMMAND_KIND_HALT = 6,
+  /**
+   * Send an NTP request to source `read_source` now, with poll exponent
+   * `ntp_poll` (`keel_ntp_request_new` with a fresh random cookie). Needs
+   * no answer before the next poll: a valid reply goes to
+   * `keel_engine_on_ntp_sample` whenever it comes.
+   */
+  KEEL_ENGINE_COMMAND_KIND_SEND_NTP = 7,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -634,6 +642,21 @@ enum keel_engine_notice_kind
    * A step of `duration_ns` failed.
    */
   KEEL_ENGINE_NOTICE_KIND_STEP_FAILED = 12,
+  /**
+   * The NTP jury outvoted the PHC (`duration_ns`: sink − PHC at the
+   * last reading): NTP steers.
+   */
+  KEEL_ENGINE_NOTICE_KIND_PHC_REJECTED = 13,
+  /**
+   * The PHC agreed with the NTP jury long enough: it steers again.
+   */
+  KEEL_ENGINE_NOTICE_KIND_PHC_RESTORED = 14,
+  /**
+   * The PHC and the NTP sources disagree with no NTP majority to judge
+   * (`duration_ns`: sink − PHC): the PHC keeps steering, its bound
+   * widened.
+   */
+  KEEL_ENGINE_NOTICE_KIND_PHC_DISPUTED = 15,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -1146,6 +1169,10 @@ typedef struct keel_engine_command {
    * `HALT` (scale step): the source's scale offset, ns.
    */
   int64_t halt_scale_offset_ns;
+  /**
+   * `SEND_NTP`: the poll exponent for the request, log₂ s.
+   */
+  int8_t ntp_poll;
 } keel_engine_command;
 
 /**

@@ -110,7 +110,7 @@ fn bench_engine(samples: &[OffsetSample]) {
                     at: s.local_ts,
                 })),
                 Command::Step(_) => e.on_stepped(true),
-                Command::SaveState(_) | Command::Halt(_) => {}
+                Command::SaveState(_) | Command::SendNtp { .. } | Command::Halt(_) => {}
             }
         }
     };

@@ -607,6 +607,7 @@ impl<K: Clock, S: Servo> Disciplined<K, S> {
                 | Command::Read { .. }
                 | Command::CheckClock
                 | Command::SaveState(_)
+                | Command::SendNtp { .. }
                 | Command::Halt(_) => break,
             }
         }

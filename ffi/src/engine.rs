@@ -32,9 +32,10 @@ use keel_core::time::{Duration, Leap, LeapKind, Ppb, Timestamp, UtcTaiOffset};
 use crate::{check_out, ffi_boundary, keel_status, try_ref, write_out};
 
 /// Number of 64-bit words in [`keel_engine`].
-pub const KEEL_ENGINE_STORAGE_WORDS: usize = 384;
-/// `sizeof(keel_engine)`, bytes (3 KiB; the engine with the largest servo
-/// needs about 2.3 KiB on 64-bit targets).
+pub const KEEL_ENGINE_STORAGE_WORDS: usize = 640;
+/// `sizeof(keel_engine)`, bytes (5 KiB; the engine with the largest servo
+/// and its NTP sources' sample registers needs about 4.1 KiB on 64-bit
+/// targets).
 pub const KEEL_ENGINE_STORAGE_SIZE: usize = KEEL_ENGINE_STORAGE_WORDS * 8;
 /// `_Alignof(keel_engine)`, bytes.
 pub const KEEL_ENGINE_STORAGE_ALIGN: usize = 8;
@@ -195,6 +196,11 @@ pub enum keel_engine_command_kind {
     /// Stop: the engine will not go on (`halt_*` say why). Every later poll
     /// returns the same.
     Halt = 6,
+    /// Send an NTP request to source `read_source` now, with poll exponent
+    /// `ntp_poll` (`keel_ntp_request_new` with a fresh random cookie). Needs
+    /// no answer before the next poll: a valid reply goes to
+    /// `keel_engine_on_ntp_sample` whenever it comes.
+    SendNtp = 7,
 }
 
 /// The kernel's leap bits to write (`STA_INS`/`STA_DEL`).
@@ -270,6 +276,8 @@ pub struct keel_engine_command {
     pub halt_reason: keel_engine_halt_reason,
     /// `HALT` (scale step): the source's scale offset, ns.
     pub halt_scale_offset_ns: i64,
+    /// `SEND_NTP`: the poll exponent for the request, log₂ s.
+    pub ntp_poll: i8,
 }
 
 /// What the caller read for `KEEL_ENGINE_COMMAND_KIND_CHECK_CLOCK`.
@@ -431,6 +439,15 @@ pub enum keel_engine_notice_kind {
     AdjustFailed = 11,
     /// A step of `duration_ns` failed.
     StepFailed = 12,
+    /// The NTP jury outvoted the PHC (`duration_ns`: sink − PHC at the
+    /// last reading): NTP steers.
+    PhcRejected = 13,
+    /// The PHC agreed with the NTP jury long enough: it steers again.
+    PhcRestored = 14,
+    /// The PHC and the NTP sources disagree with no NTP majority to judge
+    /// (`duration_ns`: sink − PHC): the PHC keeps steering, its bound
+    /// widened.
+    PhcDisputed = 15,
 }
 
 /// Why a `KEEL_ENGINE_NOTICE_KIND_DISRUPTED` notice.
@@ -831,6 +848,7 @@ fn command(cmd: &Command) -> keel_engine_command {
         save_sd_ppb_q32: 0,
         halt_reason: keel_engine_halt_reason::None,
         halt_scale_offset_ns: 0,
+        ntp_poll: 0,
     };
     match *cmd {
         Command::Wait(t) => c.wait_until_ns = t,
@@ -873,6 +891,11 @@ fn command(cmd: &Command) -> keel_engine_command {
             c.step_ns = step.as_nanos();
             c.halt_scale_offset_ns = scale_offset.as_nanos();
         }
+        Command::SendNtp { source, poll } => {
+            c.kind = keel_engine_command_kind::SendNtp;
+            c.read_source = source.0;
+            c.ntp_poll = poll;
+        }
     }
     c
 }
@@ -901,7 +924,10 @@ pub unsafe extern "C" fn keel_engine_poll(
             Command::Read { source, .. } => Expect::Read(source.0),
             Command::Adjust(_) => Expect::Adjust,
             Command::Step(_) => Expect::Step,
-            Command::Wait(_) | Command::SaveState(_) | Command::Halt(_) => Expect::Nothing,
+            Command::Wait(_)
+            | Command::SaveState(_)
+            | Command::Halt(_)
+            | Command::SendNtp { .. } => Expect::Nothing,
         };
         // SAFETY: `out` checked non-NULL; the caller guarantees validity.
         unsafe { write_out(out, command(&cmd)) };
@@ -1258,6 +1284,15 @@ fn notice(n: &Notice) -> keel_engine_notice {
         Notice::StepFailed(d) => {
             o.kind = K::StepFailed;
             o.duration_ns = d.as_nanos();
+        }
+        Notice::PhcRejected { phc, .. } => {
+            o.kind = K::PhcRejected;
+            o.duration_ns = phc.as_nanos();
+        }
+        Notice::PhcRestored => o.kind = K::PhcRestored,
+        Notice::PhcDisputed { phc, .. } => {
+            o.kind = K::PhcDisputed;
+            o.duration_ns = phc.as_nanos();
         }
     }
     o

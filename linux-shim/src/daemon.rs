@@ -392,6 +392,21 @@ impl Loop<'_> {
                 ),
                 Notice::WouldRefuseScaleStep(d) => warn!("dry run: {}", self.scale_refusal(d)),
                 Notice::AdjustFailed | Notice::StepFailed(_) => {}
+                Notice::PhcRejected { phc, jury } => warn!(
+                    "the NTP sources outvoted the PHC: it reads the clock {} off, they say {}..{}; NTP steers",
+                    fmt_ns(f(phc.as_nanos())),
+                    fmt_ns(f(jury.0.as_nanos())),
+                    fmt_ns(f(jury.1.as_nanos()))
+                ),
+                Notice::PhcRestored => {
+                    info!("the PHC agrees with the NTP sources again; it steers")
+                }
+                Notice::PhcDisputed { phc, ntp } => warn!(
+                    "the PHC ({}) and the NTP sources ({} ± {}) disagree and no NTP majority can judge; the PHC keeps steering, its bound widened",
+                    fmt_ns(f(phc.as_nanos())),
+                    fmt_ns(f(ntp.0.as_nanos())),
+                    fmt_ns(f(ntp.1.as_nanos()))
+                ),
             }
         }
     }
@@ -440,6 +455,10 @@ impl Loop<'_> {
                 Command::Adjust(a) => self.adjust(a.freq, a.status),
                 Command::Step(by) => self.step(by),
                 Command::SaveState(s) => self.save_state(s.freq, s.sd),
+                // keel sync registers no NTP source (yet): never asked.
+                Command::SendNtp { source, .. } => {
+                    debug!("no NTP socket for source {}: request not sent", source.0);
+                }
                 Command::Halt(Halt::ScaleStep { step, .. }) => {
                     self.notices();
                     let msg = self.scale_refusal(step);

@@ -83,6 +83,13 @@ static void conventions(void) {
     CHECK(keel_engine_on_clock_check(&e, &chk) == KEEL_STATUS_UNEXPECTED_ANSWER);
     CHECK(keel_engine_on_clock_check(&e, NULL) == KEEL_STATUS_NULL_POINTER);
 
+    /* The NTP sources are asked first (no answer needed before the next
+     * poll), with the default poll exponent, 6. */
+    CHECK(keel_engine_poll(&e, 1000, &cmd) == KEEL_STATUS_OK);
+    CHECK(cmd.kind == KEEL_ENGINE_COMMAND_KIND_SEND_NTP && cmd.read_source == 1 && cmd.ntp_poll == 6);
+    CHECK(keel_engine_poll(&e, 1000, &cmd) == KEEL_STATUS_OK);
+    CHECK(cmd.kind == KEEL_ENGINE_COMMAND_KIND_SEND_NTP && cmd.read_source == 3);
+
     /* The first update: a clock check first (bad leap values refused). */
     CHECK(keel_engine_poll(&e, 1000, &cmd) == KEEL_STATUS_OK);
     CHECK(cmd.kind == KEEL_ENGINE_COMMAND_KIND_CHECK_CLOCK);

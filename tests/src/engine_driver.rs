@@ -140,7 +140,8 @@ impl ServoUnderTest for EngineDriver {
                     res.stepped_ns = res.stepped_ns.saturating_add(d.as_nanos());
                     self.engine.on_stepped(true);
                 }
-                Command::SaveState(_) => {}
+                // No NTP network in these worlds yet.
+                Command::SaveState(_) | Command::SendNtp { .. } => {}
                 Command::Halt(_) => return Some(u64::MAX),
             }
         }

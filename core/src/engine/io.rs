@@ -371,6 +371,18 @@ pub enum Command {
     SaveState(SavedFrequency),
     /// Stop: the engine will not go on.
     Halt(Halt),
+    /// Send an NTP request to `source` now: a fresh random cookie and this
+    /// poll exponent ([`crate::measure::ntp::ClientRequest`]). Needs no
+    /// answer before the next poll: a valid reply, whenever it comes, goes to
+    /// [`super::Engine::on_ntp_sample`], a Kiss-o'-Death to
+    /// [`super::Engine::on_ntp_kiss`]; a request still unanswered at the next
+    /// one counts as lost.
+    SendNtp {
+        /// Which NTP source.
+        source: SourceId,
+        /// The poll exponent for the request, log₂ s.
+        poll: i8,
+    },
 }
 
 /// The engine's state as reported.
@@ -435,6 +447,8 @@ pub struct Counters {
     pub read_errors: u64,
     /// Another process changed the sink.
     pub interference: u64,
+    /// PHC readings the NTP jury outvoted (not used).
+    pub outvoted: u64,
 }
 
 /// The engine's status snapshot: what `keel status`, the metrics and the C
@@ -507,6 +521,25 @@ pub enum Notice {
     AdjustFailed,
     /// This step failed.
     StepFailed(Duration),
+    /// The NTP sources' jury outvoted the PHC for several readings in a
+    /// row: the PHC no longer steers, NTP does (after a burst).
+    PhcRejected {
+        /// sink − PHC at the last reading.
+        phc: Duration,
+        /// The jury's interval for sink − true time, low and high edges.
+        jury: (Duration, Duration),
+    },
+    /// The PHC agreed with the jury long enough: it steers again.
+    PhcRestored,
+    /// The PHC and the NTP sources disagree, and no majority of NTP
+    /// sources can judge (fewer than two agree): the PHC keeps steering,
+    /// its bound widened to reach the NTP estimate.
+    PhcDisputed {
+        /// sink − PHC at the reading.
+        phc: Duration,
+        /// The NTP estimate of sink − true time, and its half-width.
+        ntp: (Duration, Duration),
+    },
 }
 
 /// Why the servo re-acquires.

@@ -36,6 +36,7 @@
 //! deterministic.
 
 mod io;
+mod ntp;
 mod served;
 
 pub use io::{
@@ -44,11 +45,15 @@ pub use io::{
     SavedPrior, SinkConfig, SourceConfig, SourceId, SourceKind, Status, SyncState, is_scale_step,
 };
 
+pub use ntp::{BURST_REQUESTS, JURY_SKEW_PPB, NtpEstimate, NtpPolicy};
 pub use served::{GROWTH_FLOOR_PPB, Served, ServedStatus};
 
 use heapless::Deque;
 
+use crate::measure::ntp::{KissAction, NtpSample, log2_seconds};
 use crate::measure::phc::PHC_MAX_SAMPLES;
+use crate::select::combine::{Verdict as SelectVerdict, select};
+use crate::select::intersection::{Candidate, ENDPOINTS_PER_CANDIDATE, Endpoint, intersect};
 use crate::servo::{Applied, OffsetSample, Servo, ServoConfig, ServoOutput};
 use crate::time::{Duration, Ppb, Timestamp};
 
@@ -96,6 +101,60 @@ const START_MIN_INTERVAL_NS: i64 = 200_000_000;
 /// source's read noise dominated: a noisy spell that pauses for a few reads
 /// does not flip the count back and forth.
 const NOISY_READS: u8 = 16;
+
+/// PHC readings in a row the NTP jury must outvote before the PHC is
+/// rejected: one odd reading is the servo's business, three are the PHC's.
+const REJECT_AFTER: u8 = 3;
+
+/// How long a rejected PHC must agree with the jury before it steers again,
+/// ns of sink time; a burst of NTP requests starts when it first agrees.
+const PROBATION_NS: i64 = 30_000_000_000;
+
+/// NTP samples taken while a rejected PHC agrees that it needs to steer
+/// again.
+const PROBATION_SAMPLES: u32 = 2;
+
+/// Failed PHC reads in a row after which NTP steers.
+const PHC_LOST_AFTER: u64 = 3;
+
+/// What the NTP sources say about a PHC reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    /// No NTP estimate to judge by.
+    NoJury,
+    /// Inside the jury's interval.
+    Agrees,
+    /// Outside the interval a majority of the reachable NTP sources
+    /// agree on.
+    Outvoted { low: Duration, high: Duration },
+    /// Outside the NTP estimate, which no majority backs: one NTP source,
+    /// or several that disagree. Carries the NTP estimate and its
+    /// half-width.
+    Disputed { ntp: Duration, half_width: Duration },
+}
+
+/// The NTP sources' intervals at one time: the first `n` of `cands` (and
+/// of `which`, their sources and estimates), and how many selectable
+/// sources are reachable.
+type NtpCandidates = (
+    [Candidate; MAX_SOURCES],
+    [Option<(SourceId, NtpEstimate)>; MAX_SOURCES],
+    usize,
+    usize,
+);
+
+/// The NTP sources' jury over the PHC.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Jury {
+    /// PHC readings in a row the jury outvoted.
+    outvoted_run: u8,
+    /// The PHC is rejected (outvoted, or lost): NTP steers.
+    rejected: bool,
+    /// Sink time since which a rejected PHC has agreed with the jury.
+    agrees_since: Option<Timestamp>,
+    /// A dispute was reported and has not ended.
+    disputed: bool,
+}
 
 /// Where an update is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,6 +231,17 @@ pub struct Engine<S> {
     notices: Deque<Notice, NOTICES>,
     notices_dropped: u32,
     halted: Option<Halt>,
+    /// NTP bookkeeping, by source slot.
+    ntp: [Option<ntp::NtpSource>; MAX_SOURCES],
+    /// Sink time up to which the NTP samples are re-framed.
+    ntp_framed: Option<Timestamp>,
+    /// The sink time of an NTP sample not yet acted on, while NTP steers.
+    ntp_fresh: Option<Timestamp>,
+    /// The newest NTP sample the servo has used, sink time.
+    ntp_used: Option<Timestamp>,
+    /// The kind of source the servo was last fed from.
+    fed: Option<SourceKind>,
+    jury: Jury,
 }
 
 impl<S: Servo> Engine<S> {
@@ -223,6 +293,12 @@ impl<S: Servo> Engine<S> {
             notices: Deque::new(),
             notices_dropped: 0,
             halted: None,
+            ntp: [None; MAX_SOURCES],
+            ntp_framed: None,
+            ntp_fresh: None,
+            ntp_used: None,
+            fed: None,
+            jury: Jury::default(),
         }
     }
 
@@ -244,10 +320,28 @@ impl<S: Servo> Engine<S> {
     }
 
     /// Registers a source. `None` when all [`MAX_SOURCES`] slots are taken.
+    /// An NTP source gets [`NtpPolicy::default`] and is first asked at the
+    /// first update ([`Engine::add_ntp_source`] chooses).
     pub fn add_source(&mut self, source: SourceConfig) -> Option<SourceId> {
         let slot = self.sources.iter().position(Option::is_none)?;
-        self.sources[slot] = Some(source);
+        *self.sources.get_mut(slot)? = Some(source);
+        if source.kind == SourceKind::Ntp {
+            *self.ntp.get_mut(slot)? =
+                Some(ntp::NtpSource::new(NtpPolicy::default(), self.next_ns));
+        }
         u8::try_from(slot).ok().map(SourceId)
+    }
+
+    /// Registers an NTP server with `policy`, first asked at loop time
+    /// `now_ns`. `None` when all [`MAX_SOURCES`] slots are taken.
+    pub fn add_ntp_source(&mut self, policy: NtpPolicy, now_ns: u64) -> Option<SourceId> {
+        let id = self.add_source(SourceConfig {
+            kind: SourceKind::Ntp,
+            scale_offset: Duration::ZERO,
+            scale_guessed: false,
+        })?;
+        *self.ntp.get_mut(usize::from(id.0))? = Some(ntp::NtpSource::new(policy, now_ns));
+        Some(id)
     }
 
     /// A frequency known before the first readings (a state file): the
@@ -356,6 +450,16 @@ impl<S: Servo> Engine<S> {
         if self.status.state.is_locked() {
             self.status.state = SyncState::Unlocked;
         }
+        // The sink moved by what nobody measured: the NTP samples' frame
+        // is lost; fresh ones come in a burst.
+        let now = self.update_ns;
+        for n in self.ntp.iter_mut().flatten() {
+            n.forget();
+            n.burst(now);
+        }
+        self.ntp_framed = None;
+        self.jury.outvoted_run = 0;
+        self.jury.agrees_since = None;
     }
 
     /// What to do next at loop time `now_ns`.
@@ -368,8 +472,14 @@ impl<S: Servo> Engine<S> {
         }
         match self.phase {
             Phase::Idle => {
+                if let Some(c) = self.ntp_transmit(now_ns) {
+                    return c;
+                }
+                if self.ntp_fresh.is_some() && self.ntp_steers() {
+                    return self.ntp_update(now_ns);
+                }
                 if now_ns < self.next_ns {
-                    Command::Wait(self.next_ns)
+                    Command::Wait(self.next_wake())
                 } else {
                     self.begin(now_ns)
                 }
@@ -393,6 +503,281 @@ impl<S: Servo> Engine<S> {
                 took_effect,
             } => self.stepped(out, by, took_effect, true),
         }
+    }
+
+    /// The next loop time something is due: an update or an NTP request.
+    fn next_wake(&self) -> u64 {
+        self.ntp
+            .iter()
+            .flatten()
+            .filter(|n| !n.stopped)
+            .map(|n| n.next_tx_ns)
+            .fold(self.next_ns, u64::min)
+    }
+
+    /// An NTP request due at loop time `now_ns`, if any.
+    fn ntp_transmit(&mut self, now_ns: u64) -> Option<Command> {
+        let (i, n) = self
+            .ntp
+            .iter_mut()
+            .enumerate()
+            .find_map(|(i, n)| n.as_mut().filter(|n| n.due(now_ns)).map(|n| (i, n)))?;
+        let poll = n.transmitted(now_ns);
+        Some(Command::SendNtp {
+            source: SourceId(u8::try_from(i).ok()?),
+            poll,
+        })
+    }
+
+    /// Are there NTP sources?
+    fn has_ntp(&self) -> bool {
+        self.ntp.iter().any(Option::is_some)
+    }
+
+    /// The first PHC source.
+    fn phc_source(&self) -> Option<SourceId> {
+        self.sources
+            .iter()
+            .position(|s| s.is_some_and(|s| s.kind == SourceKind::Phc))
+            .and_then(|i| u8::try_from(i).ok())
+            .map(SourceId)
+    }
+
+    /// Does NTP steer: there is no PHC, or it is rejected or lost?
+    fn ntp_steers(&self) -> bool {
+        self.has_ntp() && (self.phc_source().is_none() || self.jury.rejected)
+    }
+
+    /// A valid NTP sample from `source` (a reply that passed
+    /// [`crate::measure::ntp::ClientRequest::process_reply`]), at loop time
+    /// `now_ns`. A reply to no request out is ignored. While NTP steers,
+    /// the next [`Engine::poll`] runs an update on it.
+    pub fn on_ntp_sample(&mut self, now_ns: u64, source: SourceId, sample: &NtpSample) {
+        let _ = now_ns;
+        let at = sample.local_receive;
+        self.ntp_frame_to(at);
+        let freq = self.freq_in_force;
+        let Some(n) = self
+            .ntp
+            .get_mut(usize::from(source.0))
+            .and_then(Option::as_mut)
+        else {
+            return;
+        };
+        if n.sampled(sample, freq) && !n.policy.noselect {
+            self.ntp_fresh = Some(self.ntp_fresh.map_or(at, |t| t.max(at)));
+        }
+    }
+
+    /// A Kiss-o'-Death from `source` (its origin matched the request) at
+    /// loop time `now_ns`, with the poll exponent the server asked for.
+    pub fn on_ntp_kiss(&mut self, now_ns: u64, source: SourceId, action: KissAction, poll: i8) {
+        if let Some(n) = self
+            .ntp
+            .get_mut(usize::from(source.0))
+            .and_then(Option::as_mut)
+        {
+            n.kissed(action, poll, now_ns);
+        }
+    }
+
+    /// What NTP `source`'s samples say of the sink at sink time `at`:
+    /// reach (RFC 5905's register), the poll exponent and the estimate.
+    pub fn ntp_source(
+        &self,
+        source: SourceId,
+        at: Timestamp,
+    ) -> Option<(u8, i8, Option<NtpEstimate>)> {
+        let n = self.ntp.get(usize::from(source.0))?.as_ref()?;
+        Some((n.reach, n.poll, n.estimate(at)))
+    }
+
+    /// Is the PHC rejected by the NTP jury (or lost), NTP steering?
+    pub const fn phc_rejected(&self) -> bool {
+        self.jury.rejected
+    }
+
+    /// Re-frames the NTP samples up to sink time `t`: the frequency in
+    /// force ran since the last time.
+    fn ntp_frame_to(&mut self, t: Timestamp) {
+        if let Some(prev) = self.ntp_framed {
+            let span = t.duration_since(prev);
+            if span <= Duration::ZERO {
+                return;
+            }
+            let f = self.freq_in_force;
+            for n in self.ntp.iter_mut().flatten() {
+                n.ran(f, span);
+            }
+        }
+        self.ntp_framed = Some(t);
+    }
+
+    /// The NTP sources' intervals for sink − true time at sink time `at`,
+    /// and how many selectable sources are reachable.
+    fn ntp_candidates(&mut self, at: Timestamp) -> NtpCandidates {
+        self.ntp_frame_to(at);
+        let mut cands = [Candidate {
+            offset: Duration::ZERO,
+            root_distance: Duration::ZERO,
+        }; MAX_SOURCES];
+        let mut which = [None; MAX_SOURCES];
+        let (mut n, mut reachable) = (0usize, 0usize);
+        for (i, src) in self.ntp.iter().enumerate() {
+            let Some(src) = src.as_ref().filter(|s| !s.policy.noselect && !s.stopped) else {
+                continue;
+            };
+            if !src.reachable() {
+                continue;
+            }
+            reachable = reachable.saturating_add(1);
+            if let (Some(e), Some(c), Some(w), Ok(id)) = (
+                src.estimate(at),
+                cands.get_mut(n),
+                which.get_mut(n),
+                u8::try_from(i),
+            ) {
+                *c = Candidate {
+                    offset: e.offset,
+                    root_distance: e.half_width,
+                };
+                *w = Some((SourceId(id), e));
+                n = n.saturating_add(1);
+            }
+        }
+        (cands, which, n, reachable)
+    }
+
+    /// Judges a PHC reading (sink − PHC, with its half-width) taken at sink
+    /// time `at` by the NTP sources.
+    fn judge(&mut self, phc: Duration, half_width: Duration, at: Timestamp) -> Verdict {
+        let (cands, _, n, reachable) = self.ntp_candidates(at);
+        let Some(cands) = cands.get(..n).filter(|c| !c.is_empty()) else {
+            return Verdict::NoJury;
+        };
+        let lo = phc.saturating_sub(half_width);
+        let hi = phc.saturating_add(half_width);
+        let mut scratch = [Endpoint::default(); MAX_SOURCES * ENDPOINTS_PER_CANDIDATE];
+        if let Ok(i) = intersect(cands, &mut scratch) {
+            let agreeing = cands.iter().filter(|c| i.is_truechimer(c)).count();
+            if agreeing >= 2 && agreeing.saturating_mul(2) > reachable {
+                return if hi >= i.low && lo <= i.high {
+                    Verdict::Agrees
+                } else {
+                    Verdict::Outvoted {
+                        low: i.low,
+                        high: i.high,
+                    }
+                };
+            }
+        }
+        // No majority: the PHC is disputed when it is clear of every NTP
+        // source's interval.
+        let clear = cands.iter().all(|c| {
+            let w = c.root_distance.saturating_abs();
+            hi < c.offset.saturating_sub(w) || lo > c.offset.saturating_add(w)
+        });
+        match cands.iter().min_by_key(|c| c.root_distance.as_nanos()) {
+            Some(c) if clear => Verdict::Disputed {
+                ntp: c.offset,
+                half_width: c.root_distance,
+            },
+            _ => Verdict::Agrees,
+        }
+    }
+
+    /// An update on the NTP sources at loop time `now_ns`, while NTP steers:
+    /// the survivors of selection combined, fed to the servo when they hold
+    /// a sample it has not used.
+    fn ntp_update(&mut self, now_ns: u64) -> Command {
+        let Some(at) = self.ntp_fresh.take() else {
+            return Command::Wait(self.next_wake());
+        };
+        self.count_update(now_ns);
+        if let Some(cause) = self.pending.take() {
+            self.disrupt(cause);
+        }
+        let (cands, which, n, reachable) = self.ntp_candidates(at);
+        let mut scratch = [Endpoint::default(); MAX_SOURCES * ENDPOINTS_PER_CANDIDATE];
+        let mut verdicts = [SelectVerdict::Falseticker; MAX_SOURCES];
+        let (Some(cands), Some(verdicts)) = (cands.get(..n), verdicts.get_mut(..n)) else {
+            return self.finish(None);
+        };
+        let Ok(sel) = select(cands, &mut scratch, verdicts) else {
+            return self.finish(None);
+        };
+        // A majority of the reachable sources, not only of those with an
+        // estimate.
+        if sel.survivors.saturating_mul(2) <= reachable {
+            return self.finish(None);
+        }
+        // The servo takes the newest sample of a truechimer, once: the
+        // clock filter's least-delay pick serves the intervals, while the
+        // servo is a filter of its own.
+        let mut fresh: Option<(SourceId, crate::select::clock_filter::FilterSample)> = None;
+        for (w, v) in which.iter().zip(verdicts.iter()) {
+            let (Some((id, _)), SelectVerdict::Truechimer) = (w, v) else {
+                continue;
+            };
+            let latest = self
+                .ntp
+                .get(usize::from(id.0))
+                .copied()
+                .flatten()
+                .and_then(|s| s.latest());
+            if let Some(l) = latest {
+                if fresh.is_none_or(|(_, f)| l.time > f.time) {
+                    fresh = Some((*id, l));
+                }
+            }
+        }
+        let Some((best_id, newest)) = fresh else {
+            return self.finish(None);
+        };
+        if self.ntp_used.is_some_and(|u| newest.time <= u) {
+            return self.finish(None);
+        }
+        self.ntp_used = Some(newest.time);
+        let _ = sel;
+        let poll = self
+            .ntp
+            .get(usize::from(best_id.0))
+            .copied()
+            .flatten()
+            .map_or(0, |s| s.poll);
+        self.feed_from(SourceKind::Ntp, log2_seconds(poll));
+        if let Some(t0) = self.status.holdover_since_ns.take() {
+            self.notice(Notice::HoldoverEnded {
+                failed_updates: self.failed_updates,
+                span_ns: self.update_ns.saturating_sub(t0),
+            });
+            self.failed_updates = 0;
+        }
+        self.status.source = Some(best_id);
+        self.status.last_offset = Some(newest.offset);
+        self.status.last_delay = newest.delay;
+        let out = self.servo.sample(&OffsetSample {
+            offset: newest.offset,
+            local_ts: newest.time,
+            uncertainty: Duration::from_nanos(newest.delay.as_nanos().max(0) / 2),
+        });
+        self.apply(out, Some(newest.time))
+    }
+
+    /// The servo is fed from a source of `kind` read every `interval`: a
+    /// change of kind restarts it (the frequency in force kept as its
+    /// prior), as a disruption does.
+    fn feed_from(&mut self, kind: SourceKind, interval: Duration) {
+        if self.fed.is_some_and(|k| k != kind) {
+            self.servo.disruption();
+            self.servo
+                .set_frequency_prior(self.freq_in_force, Ppb::from_ppb(1_000));
+            self.servo.set_interval(interval);
+        } else if kind == SourceKind::Ntp {
+            // Only a change of the poll interval restarts anything.
+            self.servo.set_interval(interval);
+        }
+        self.fed = Some(kind);
     }
 
     /// A reading that arrived by itself at loop time `now_ns` (a PPS edge,
@@ -560,6 +945,11 @@ impl<S: Servo> Engine<S> {
             return self.apply(out, None);
         }
         self.leap_quiet = false;
+        if self.phc_source().is_none() && self.has_ntp() {
+            // NTP alone: its updates come with its samples; this one only
+            // checked the clock.
+            return self.finish(None);
+        }
         match self.primary() {
             Some(source) => {
                 self.phase = Phase::Read(source);
@@ -623,6 +1013,59 @@ impl<S: Servo> Engine<S> {
         }
         self.paused = false;
         let offset = r.offset.saturating_add(scale);
+        let mut disputed_bound = None;
+        if self.has_ntp()
+            && self
+                .source(source)
+                .is_some_and(|s| s.kind == SourceKind::Phc)
+        {
+            match self.judge(offset, r.uncertainty, r.local_ts) {
+                Verdict::Outvoted { low, high } => {
+                    let c = &mut self.status.counters;
+                    c.outvoted = c.outvoted.saturating_add(1);
+                    self.jury.outvoted_run = self.jury.outvoted_run.saturating_add(1);
+                    self.jury.agrees_since = None;
+                    if !self.jury.rejected && self.jury.outvoted_run >= REJECT_AFTER {
+                        self.reject_phc(Some((offset, low, high)));
+                    }
+                    // Not used: the sink keeps its course until the jury
+                    // or NTP says otherwise.
+                    let next = self.finish(None);
+                    self.queued = Some(next);
+                    return;
+                }
+                Verdict::Agrees | Verdict::NoJury => {
+                    self.jury.outvoted_run = 0;
+                    self.jury.disputed = false;
+                }
+                Verdict::Disputed { ntp, half_width } => {
+                    self.jury.outvoted_run = 0;
+                    if !self.jury.disputed {
+                        self.jury.disputed = true;
+                        self.notice(Notice::PhcDisputed {
+                            phc: offset,
+                            ntp: (ntp, half_width),
+                        });
+                    }
+                    // The PHC keeps steering; its bound reaches the NTP
+                    // interval's far edge.
+                    disputed_bound = Some(
+                        ntp.saturating_sub(offset)
+                            .saturating_abs()
+                            .saturating_add(half_width),
+                    );
+                }
+            }
+            if self.jury.rejected && !self.probation_passed(r.local_ts) {
+                let next = self.finish(None);
+                self.queued = Some(next);
+                return;
+            }
+        }
+        self.feed_from(
+            SourceKind::Phc,
+            Self::interval_of(&self.cfg, self.start_reads_left),
+        );
         self.status.source = Some(source);
         self.status.last_offset = Some(offset);
         self.status.last_delay = r.delay;
@@ -642,8 +1085,57 @@ impl<S: Servo> Engine<S> {
                 self.servo.set_interval(self.cfg.interval);
             }
         }
+        let mut out = out;
+        if let Some(b) = disputed_bound {
+            out.error_bound = out.error_bound.map(|e| e.max(b));
+        }
         let next = self.apply(out, Some(r.local_ts));
         self.queued = Some(next);
+    }
+
+    /// The PHC no longer steers: outvoted by the NTP jury (its reading and
+    /// the jury's interval), or lost. NTP sources burst for fresh samples.
+    fn reject_phc(&mut self, outvoted: Option<(Duration, Duration, Duration)>) {
+        self.jury.rejected = true;
+        self.jury.agrees_since = None;
+        if let Some((phc, low, high)) = outvoted {
+            self.notice(Notice::PhcRejected {
+                phc,
+                jury: (low, high),
+            });
+        }
+        let now = self.update_ns;
+        for n in self.ntp.iter_mut().flatten() {
+            n.burst(now);
+        }
+    }
+
+    /// A rejected PHC agreed with the jury at sink time `at`: has it agreed
+    /// for [`PROBATION_NS`] and [`PROBATION_SAMPLES`] fresh NTP samples? If
+    /// so it steers again. Its first agreement starts a burst.
+    fn probation_passed(&mut self, at: Timestamp) -> bool {
+        let Some(since) = self.jury.agrees_since else {
+            self.jury.agrees_since = Some(at);
+            let now = self.update_ns;
+            for n in self.ntp.iter_mut().flatten() {
+                n.burst(now);
+            }
+            return false;
+        };
+        let fresh = self
+            .ntp
+            .iter()
+            .flatten()
+            .filter(|n| n.newest().is_some_and(|t| t > since))
+            .count();
+        let passed = at.duration_since(since).as_nanos() >= PROBATION_NS
+            && u32::try_from(fresh).unwrap_or(u32::MAX) >= PROBATION_SAMPLES;
+        if passed {
+            self.jury.rejected = false;
+            self.jury.agrees_since = None;
+            self.notice(Notice::PhcRestored);
+        }
+        passed
     }
 
     /// The caller's answer to [`Command::Read`]: no reading, and why, with
@@ -667,6 +1159,16 @@ impl<S: Servo> Engine<S> {
         let c = &mut self.status.counters;
         c.read_errors = c.read_errors.saturating_add(1);
         self.failed_updates = self.failed_updates.saturating_add(1);
+        if self.has_ntp() && e != ReadError::Busy {
+            if !self.jury.rejected && self.failed_updates >= PHC_LOST_AFTER {
+                self.reject_phc(None);
+            }
+            self.jury.agrees_since = None;
+            if self.jury.rejected {
+                // NTP steers: the PHC's failures are only counted.
+                return self.finish(None);
+            }
+        }
         if self.status.holdover_since_ns.is_none() {
             if e == ReadError::Busy {
                 self.notice(Notice::BusySkipped);
@@ -803,6 +1305,9 @@ impl<S: Servo> Engine<S> {
             self.servo.reset();
             return self.finish(Some(out));
         };
+        if let Some(t) = took_effect.or(sampled_at) {
+            self.ntp_frame_to(t);
+        }
         self.freq_in_force = freq;
         self.written = Some(freq);
         // From the reading until the new frequency took effect the clock
@@ -870,6 +1375,10 @@ impl<S: Servo> Engine<S> {
             if let Some(r) = &mut self.elapsed {
                 r.own = r.own.saturating_add(by);
             }
+            for n in self.ntp.iter_mut().flatten() {
+                n.stepped(by);
+            }
+            self.ntp_framed = self.ntp_framed.map(|t| t.wrapping_add(by));
             self.notice(Notice::Stepped(by));
             Some(by)
         } else {

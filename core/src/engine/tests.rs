@@ -27,6 +27,11 @@ struct Model {
     noise_limited: bool,
     /// Wall time of true time 0, s.
     wall0_s: u64,
+    /// The PHC's own error (PHC − true time), ns: a host that stepped.
+    host_ns: f64,
+    /// NTP samples' noise, ± ns (uniform), and their round trip, ns.
+    ntp_noise_ns: f64,
+    ntp_delay_ns: f64,
 }
 
 impl Model {
@@ -41,7 +46,28 @@ impl Model {
             failing: false,
             noise_limited: false,
             wall0_s: 1_700_000_000,
+            host_ns: 0.0,
+            ntp_noise_ns: 30_000.0,
+            ntp_delay_ns: 300_000.0,
         }
+    }
+
+    /// An NTP exchange with a true server, answered at once.
+    fn ntp_sample(&mut self) -> Option<crate::measure::ntp::NtpSample> {
+        let noise = self.noise() / self.noise_ns.max(1e-9) * self.ntp_noise_ns;
+        let queue = (self.noise() / self.noise_ns.max(1e-9)).abs() * 2.0 * self.ntp_noise_ns;
+        Some(crate::measure::ntp::NtpSample {
+            offset: Duration::from_nanos((self.offset_ns + noise) as i64),
+            delay: Duration::from_nanos((self.ntp_delay_ns + queue) as i64),
+            dispersion: Duration::from_micros(2),
+            root_delay: Duration::ZERO,
+            root_dispersion: Duration::from_micros(10),
+            stratum: 1,
+            leap: crate::wire::ntp::LeapIndicator::NoWarning,
+            reference_id: crate::wire::ntp::ReferenceId(*b"GPS\0"),
+            poll: 6,
+            local_receive: self.local(),
+        })
     }
 
     fn advance_to(&mut self, t: u64) {
@@ -123,7 +149,7 @@ fn drive(e: &mut Engine<Kalman>, m: &mut Model, end_ns: u64, pull: bool, log: &m
                     e.on_reading(
                         source,
                         &Reading {
-                            offset: Duration::from_nanos((m.offset_ns + noise) as i64),
+                            offset: Duration::from_nanos((m.offset_ns - m.host_ns + noise) as i64),
                             local_ts: m.local(),
                             delay: Duration::from_nanos(40),
                             uncertainty: Duration::from_nanos(20),
@@ -150,6 +176,11 @@ fn drive(e: &mut Engine<Kalman>, m: &mut Model, end_ns: u64, pull: bool, log: &m
                 }
             }
             Command::SaveState(_) => {}
+            Command::SendNtp { source, .. } => {
+                if let Some(s) = m.ntp_sample() {
+                    e.on_ntp_sample(m.t_ns, source, &s);
+                }
+            }
             Command::Halt(_) => return,
         }
     }
@@ -742,5 +773,104 @@ fn the_served_bound_grows_to_cover_the_truth_until_void() {
     assert_eq!(
         e.served_at(m.local(), horizon).status,
         ServedStatus::Disrupted
+    );
+}
+
+/// PHC + 3 NTP servers: the PHC's host steps 1 ms; the NTP jury rejects it
+/// after three readings, before the sink moves; NTP steers; when the host
+/// is back, the PHC steers again after its probation, without a transient.
+#[test]
+fn the_ntp_jury_rejects_a_stepped_phc_and_takes_it_back() {
+    let mut e = engine(EngineConfig::default());
+    let policy = NtpPolicy {
+        minpoll: 6,
+        maxpoll: 6,
+        iburst: true,
+        ..NtpPolicy::default()
+    };
+    for _ in 0..3 {
+        assert!(e.add_ntp_source(policy, 1_000_000_000).is_some());
+    }
+    let mut m = Model::new(500_000.0, 30_000.0, 10.0);
+    let mut log = Log::default();
+    drive(&mut e, &mut m, 300_000_000_000, false, &mut log);
+    assert!(m.offset_ns.abs() < 100.0, "{}", m.offset_ns);
+    assert!(!e.phc_rejected());
+    assert!(
+        !log.notices
+            .iter()
+            .any(|n| matches!(n, Notice::PhcRejected { .. } | Notice::PhcDisputed { .. })),
+        "{:?}",
+        log.notices
+    );
+    m.host_ns = 1_000_000.0;
+    let mut worst: f64 = 0.0;
+    let mut rejected_at = None;
+    for s in 301..400u64 {
+        drive(&mut e, &mut m, s * 1_000_000_000, false, &mut log);
+        worst = worst.max(m.offset_ns.abs());
+        if e.phc_rejected() && rejected_at.is_none() {
+            rejected_at = Some(s);
+        }
+    }
+    assert!(rejected_at.is_some_and(|s| s <= 304), "{rejected_at:?}");
+    assert!(
+        worst < 100_000.0,
+        "sink error {worst} ns while the host was 1 ms off"
+    );
+    assert!(e.status().counters.outvoted >= 3);
+    // NTP steers: the last update's source is an NTP one.
+    assert_ne!(e.status().source, Some(SourceId(0)));
+    m.host_ns = 0.0;
+    let mut restored_at = None;
+    let mut worst_after: f64 = 0.0;
+    for s in 401..600u64 {
+        drive(&mut e, &mut m, s * 1_000_000_000, false, &mut log);
+        if !e.phc_rejected() && restored_at.is_none() {
+            restored_at = Some(s);
+        }
+        if restored_at.is_some() {
+            worst_after = worst_after.max(m.offset_ns.abs());
+        }
+    }
+    assert!(restored_at.is_some_and(|s| s <= 460), "{restored_at:?}");
+    assert!(log.notices.iter().any(|n| matches!(n, Notice::PhcRestored)));
+    assert!(worst_after < 60_000.0, "{worst_after}");
+    assert!(m.offset_ns.abs() < 100.0, "{}", m.offset_ns);
+}
+
+/// NTP alone: three servers steer the sink from 0.5 ms and +30 ppm.
+#[test]
+fn ntp_alone_steers() {
+    let cfg = EngineConfig::default();
+    let servo = Kalman::new(cfg.servo, KalmanConfig::default(), cfg.interval, Ppb::ZERO);
+    let mut e = Engine::new(cfg, servo, Ppb::ZERO, 1_000_000_000);
+    let policy = NtpPolicy {
+        minpoll: 4,
+        maxpoll: 6,
+        iburst: true,
+        ..NtpPolicy::default()
+    };
+    for _ in 0..3 {
+        assert!(e.add_ntp_source(policy, 1_000_000_000).is_some());
+    }
+    let mut m = Model::new(500_000.0, 30_000.0, 10.0);
+    let mut log = Log::default();
+    drive(&mut e, &mut m, 20_000_000_000, false, &mut log);
+    assert!(
+        m.offset_ns.abs() < 100_000.0,
+        "after the burst: {}",
+        m.offset_ns
+    );
+    let mut worst: f64 = 0.0;
+    for s in 300..1200u64 {
+        drive(&mut e, &mut m, s * 1_000_000_000, false, &mut log);
+        worst = worst.max(m.offset_ns.abs());
+    }
+    assert!(worst < 50_000.0, "{worst}");
+    assert!(
+        !log.commands
+            .iter()
+            .any(|c| matches!(c, Command::Read { .. }))
     );
 }

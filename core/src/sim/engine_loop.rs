@@ -157,6 +157,11 @@ pub fn digest_command(h: &mut u64, c: &Command) {
             digest_word(h, b(s.sd.to_bits()));
         }
         Command::Halt(_) => digest_word(h, 7),
+        Command::SendNtp { source, poll } => {
+            digest_word(h, 8);
+            digest_word(h, u64::from(source.0));
+            digest_word(h, b(i64::from(poll)));
+        }
     }
 }
 
@@ -351,7 +356,8 @@ impl EngineLoop {
                     observe(&Answer::Stepped);
                     engine.on_stepped(true);
                 }
-                Command::SaveState(_) => {}
+                // No NTP network in this world: the request is lost.
+                Command::SaveState(_) | Command::SendNtp { .. } => {}
                 Command::Halt(_) => {
                     return EngineReport {
                         hash: h,

@@ -101,7 +101,9 @@ fn main() -> ! {
                 engine.on_stepped(true);
                 engine.poll(plant.true_ns)
             }
-            Command::CheckClock | Command::SaveState(_) => engine.poll(plant.true_ns),
+            Command::CheckClock | Command::SaveState(_) | Command::SendNtp { .. } => {
+                engine.poll(plant.true_ns)
+            }
             Command::Halt(_) => break,
         };
         fnv1a(&mut h, plant.offset_ns as u64);
