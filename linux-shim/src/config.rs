@@ -121,6 +121,18 @@ pub struct Config {
     pub clockbound_shm: Option<PathBuf>,
     /// `time_page_void_after`: how long a published snapshot stays valid.
     pub time_page_void_after: Duration,
+    /// `server`: NTP servers beside the PHC (its jury) or instead of it.
+    pub servers: Vec<NtpServer>,
+}
+
+/// One NTP server (`[[server]]`), in chrony's vocabulary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NtpServer {
+    /// `address`: a host name or IP address, with an optional `:port`
+    /// (default 123; an IPv6 address with a port is `[addr]:port`).
+    pub address: String,
+    /// `minpoll`, `maxpoll`, `iburst`, `prefer`, `noselect`.
+    pub policy: keel_core::engine::NtpPolicy,
 }
 
 impl Default for Config {
@@ -151,6 +163,7 @@ impl Default for Config {
             time_page: Some(PathBuf::from("/run/keel/time")),
             clockbound_shm: None,
             time_page_void_after: Duration::from_secs(10),
+            servers: Vec::new(),
         }
     }
 }
@@ -207,6 +220,7 @@ keys!(
     time_page,
     clockbound_shm,
     time_page_void_after,
+    server,
 );
 
 /// Where a setting came from.
@@ -483,6 +497,7 @@ impl Config {
                     )
                 })?;
             }
+            "server" => self.servers = servers(v)?,
             "state_save_updates" => {
                 let n = int_in(v, 1, 1_000_000).ok_or_else(|| want("an integer in 1..=1000000"))?;
                 self.state_save_updates = u32::try_from(n).unwrap_or(600);
@@ -663,6 +678,75 @@ fn is_string_key(key: &str) -> bool {
     )
 }
 
+/// `server`: an array of tables (`[[server]]` with `address` and chrony's
+/// options) or of address strings; `[]` for none.
+fn servers(v: &Value) -> Result<Vec<NtpServer>, String> {
+    const EXPECTED: &str = "[[server]] tables with address = \"HOST[:PORT]\" and optionally iburst, minpoll, maxpoll, prefer, noselect (as chrony's server lines), or a list of addresses";
+    let Some(list) = v.as_array() else {
+        return Err(format!("expected {EXPECTED}; {}", found(v)));
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let n = i + 1;
+        let mut policy = keel_core::engine::NtpPolicy::default();
+        let address = match item {
+            Value::String(a) => a.clone(),
+            Value::Table(t) => {
+                let mut address = None;
+                for (k, x) in t {
+                    let flag = |x: &Value| {
+                        x.as_bool().ok_or_else(|| {
+                            format!("server {n}: {k}: expected true or false; {}", found(x))
+                        })
+                    };
+                    let poll = |x: &Value| {
+                        int_in(x, -6, 17)
+                            .and_then(|p| i8::try_from(p).ok())
+                            .ok_or_else(|| {
+                                format!(
+                                    "server {n}: {k}: expected a poll exponent in -6..=17 (log2 s: 6 = 64 s); {}",
+                                    found(x)
+                                )
+                            })
+                    };
+                    match k.as_str() {
+                        "address" => address = string(x),
+                        "iburst" => policy.iburst = flag(x)?,
+                        "prefer" => policy.prefer = flag(x)?,
+                        "noselect" => policy.noselect = flag(x)?,
+                        "minpoll" => policy.minpoll = poll(x)?,
+                        "maxpoll" => policy.maxpoll = poll(x)?,
+                        other => {
+                            return Err(format!(
+                                "server {n}: unknown option {other:?}; expected address, iburst, minpoll, maxpoll, prefer or noselect"
+                            ));
+                        }
+                    }
+                }
+                address
+                    .ok_or_else(|| format!("server {n}: address = \"HOST[:PORT]\" is missing"))?
+            }
+            other => {
+                return Err(format!(
+                    "server {n}: expected a table or an address; {}",
+                    found(other)
+                ));
+            }
+        };
+        if address.trim().is_empty() {
+            return Err(format!("server {n}: the address is empty"));
+        }
+        if policy.minpoll > policy.maxpoll {
+            return Err(format!(
+                "server {n} ({address}): minpoll {} is above maxpoll {}",
+                policy.minpoll, policy.maxpoll
+            ));
+        }
+        out.push(NtpServer { address, policy });
+    }
+    Ok(out)
+}
+
 fn string(v: &Value) -> Option<String> {
     v.as_str().map(str::to_string)
 }
@@ -726,7 +810,7 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             (
                 "source = \"auto\"\nintervall = 1\n",
-                "/etc/keel/keel.toml:2: key `intervall`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, sink, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level, time_page, clockbound_shm, time_page_void_after",
+                "/etc/keel/keel.toml:2: key `intervall`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, sink, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level, time_page, clockbound_shm, time_page_void_after, server",
             ),
             (
                 "interval = \"fast\"\n",
@@ -838,7 +922,7 @@ mod tests {
             ),
             (
                 "daemon.servo = \"pi\"\n",
-                "/etc/keel/keel.toml:1: key `daemon`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, sink, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level, time_page, clockbound_shm, time_page_void_after",
+                "/etc/keel/keel.toml:1: key `daemon`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, sink, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level, time_page, clockbound_shm, time_page_void_after, server",
             ),
             (
                 "servo = \"pi\"\n[[servos]] # more\n",
@@ -944,7 +1028,9 @@ mod tests {
         assert_eq!(c, Config::default(), "the example shows the defaults");
         for k in KEYS {
             assert!(
-                text.contains(&format!("\n# {k} = ")) || text.contains(&format!("\n{k} = ")),
+                text.contains(&format!("\n# {k} = "))
+                    || text.contains(&format!("\n{k} = "))
+                    || text.contains(&format!("\n# [[{k}]]\n")),
                 "{k} undocumented"
             );
         }

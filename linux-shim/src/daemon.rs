@@ -21,6 +21,7 @@ use keel_core::time::{Duration, LeapTable, Ppb, Timestamp};
 use crate::clock::{ClockBackend, Device, Lost};
 use crate::config::{Config, ServoKind, StepPolicy};
 use crate::metrics::Metrics;
+use crate::ntp::NtpPeers;
 use crate::page::{PageConfig, Publisher};
 use crate::phc::PhcError;
 use crate::report::{Csv, Plot, Record, RunStats, Summary, fmt_ns};
@@ -179,6 +180,8 @@ struct Loop<'a> {
     start_ns: u64,
     /// The time page and `ClockBound` segment, when published.
     page: Option<Publisher>,
+    /// The NTP servers (none unless configured).
+    ntp: NtpPeers,
 }
 
 impl Loop<'_> {
@@ -427,6 +430,7 @@ impl Loop<'_> {
     /// Carries out the engine's commands until it waits; returns when (loop
     /// time, ns), or the reason to stop.
     fn drive(&mut self, now: u64) -> Result<u64, String> {
+        let updates = self.engine.status().counters.updates;
         if let Some(what) = self.backend.take_disruption() {
             self.signalled = Some(what.to_string());
             let kind = if what.starts_with("resume") {
@@ -441,6 +445,15 @@ impl Loop<'_> {
             match cmd {
                 Command::Wait(t) => {
                     self.notices();
+                    if self.row.is_none() && self.engine.status().counters.updates != updates {
+                        // An update on an NTP sample: no clock check began
+                        // a row for it.
+                        self.begin_row(now);
+                        if let Some(r) = &mut self.row {
+                            r.measured_ns =
+                                self.engine.status().last_offset.map(|o| f(o.as_nanos()));
+                        }
+                    }
                     if self.row.is_some() {
                         self.end_row();
                     }
@@ -455,9 +468,9 @@ impl Loop<'_> {
                 Command::Adjust(a) => self.adjust(a.freq, a.status),
                 Command::Step(by) => self.step(by),
                 Command::SaveState(s) => self.save_state(s.freq, s.sd),
-                // keel sync registers no NTP source (yet): never asked.
-                Command::SendNtp { source, .. } => {
-                    debug!("no NTP socket for source {}: request not sent", source.0);
+                Command::SendNtp { source, poll } => {
+                    let backend = &mut *self.backend;
+                    self.ntp.send(source, poll, &mut || backend.sink_now());
                 }
                 Command::Halt(Halt::ScaleStep { step, .. }) => {
                     self.notices();
@@ -519,8 +532,54 @@ impl Loop<'_> {
         self.snap.disruptions = c.disruptions;
         self.snap.read_errors = c.read_errors;
         self.snap.interference = c.interference;
+        self.snap_ntp();
         self.record(&rec, st.bound);
         self.publish();
+    }
+
+    /// The NTP servers and the PHC's standing with them, for `keel
+    /// sources` and the metrics.
+    fn snap_ntp(&mut self) {
+        if self.ntp.is_empty() {
+            return;
+        }
+        let at = self.backend.sink_now();
+        let view = self.engine.ntp_view(at);
+        self.snap.phc_jury = if self.engine.phc_rejected() {
+            "rejected"
+        } else {
+            "steering"
+        }
+        .into();
+        self.snap.outvoted = self.engine.status().counters.outvoted;
+        self.snap.ntp = self
+            .ntp
+            .info()
+            .into_iter()
+            .map(|p| {
+                let v = view.iter().flatten().find(|v| v.source == p.source);
+                let e = v.and_then(|v| v.estimate);
+                let state = match v {
+                    Some(v) if v.noselect => "noselect",
+                    Some(v) if v.reach == 0 => "unreachable",
+                    Some(v) if v.truechimer => "truechimer",
+                    Some(v) if v.estimate.is_some() => "falseticker",
+                    _ => "waiting",
+                };
+                crate::status::SourceLine {
+                    name: p.name,
+                    address: p.address.map_or_else(|| "-".into(), |a| a.to_string()),
+                    reach: v.map_or(0, |v| v.reach),
+                    poll: v.map_or(0, |v| v.poll),
+                    offset_ns: e.map(|e| e.offset.as_nanos()),
+                    half_width_ns: e.map(|e| e.half_width.as_nanos()),
+                    delay_ns: e.map(|e| e.delay.as_nanos()),
+                    #[allow(clippy::cast_precision_loss, reason = "display")]
+                    age_s: e.map(|e| at.duration_since(e.taken).as_nanos() as f64 / 1e9),
+                    state: state.into(),
+                }
+            })
+            .collect();
     }
 
     /// Publishes what the engine serves now on the time page.
@@ -817,6 +876,18 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         // The saved frequency and its spread seed the first estimate.
         engine.set_frequency_prior(freq, sd);
     }
+    if !cfg.servers.is_empty() && (opts.mode == Mode::Sim || !backend.sink_is_realtime()) {
+        return Err(format!(
+            "NTP servers ({}) need the real system clock as the sink: their timestamps are CLOCK_REALTIME{}",
+            cfg.servers.len(),
+            if opts.mode == Mode::Sim {
+                ", and the simulated clock has no network"
+            } else {
+                ", not a PHC's"
+            }
+        ));
+    }
+    let ntp = NtpPeers::open(&cfg.servers, &mut engine, start_ns)?;
     info!(
         "keel {} ({}): {}, every {} s, {} readings per update, servo {:?}",
         env!("CARGO_PKG_VERSION"),
@@ -876,6 +947,7 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         start_ns,
         backend,
         cfg,
+        ntp,
     };
     let end = opts.duration_ns.map(|d| start_ns.saturating_add(d));
     let mut next = lp.engine.next_update_ns();
@@ -891,6 +963,7 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         if let Some(m) = &metrics {
             fds.extend(m.fds().into_iter().map(sys::pollin));
         }
+        fds.extend(lp.ntp.fds().into_iter().map(sys::pollin));
         let timeout = lp.backend.poll_timeout_ms(deadline);
         if let Err(e) = sys::poll(&mut fds, timeout) {
             error!("poll failed: {e}");
@@ -917,6 +990,17 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         }
         lp.backend.catch_up(deadline);
         let now = lp.backend.loop_now_ns();
+        if !lp.ntp.is_empty() {
+            let backend = &mut *lp.backend;
+            if lp
+                .ntp
+                .receive(&mut lp.engine, now, &mut || backend.sink_now())
+                > 0
+            {
+                // The engine may act on the samples at once.
+                next = next.min(now);
+            }
+        }
         if end.is_some_and(|e| now >= e) {
             break;
         }

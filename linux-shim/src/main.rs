@@ -10,6 +10,7 @@ mod config;
 mod daemon;
 mod log;
 mod metrics;
+mod ntp;
 mod page;
 mod phc;
 mod ptp;
@@ -41,6 +42,8 @@ USAGE:
   keel sync [OPTIONS]            run the daemon (`keel sync --help`)
   keel status [--json] [--socket PATH] [--config FILE]
                                  ask the running daemon, like `chronyc tracking`
+  keel sources [--json] [--socket PATH] [--config FILE]
+                                 its PHC and NTP servers, like `chronyc sources`
   keel waitsync [--max-bound D] [--timeout T] [--page PATH]
                                  wait until the clock is synchronised (service ordering)
   keel phc [list]                list PHCs: name, capabilities, which ioctls work
@@ -113,6 +116,21 @@ USAGE:
 
 OPTIONS:
   --json                 the whole state as one JSON object
+  --socket PATH          the daemon's status socket (default: status_socket
+                         of the configuration file, /run/keel/keel.sock)
+  --config FILE          where to read status_socket (default /etc/keel/keel.toml)
+";
+
+const SOURCES_HELP: &str = "\
+keel sources: the PHC and the NTP servers of the running daemon, like
+`chronyc sources` (each server's reach, poll, last sample, offset ± interval,
+and whether selection counts it among the truechimers)
+
+USAGE:
+  keel sources [--json] [--socket PATH] [--config FILE]
+
+OPTIONS:
+  --json                 the whole state as one JSON object (the servers under \"ntp\")
   --socket PATH          the daemon's status socket (default: status_socket
                          of the configuration file, /run/keel/keel.sock)
   --config FILE          where to read status_socket (default /etc/keel/keel.toml)
@@ -224,7 +242,8 @@ fn run(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
     };
     match cmd.as_str() {
         "sync" => sync(p),
-        "status" => status_cmd(p),
+        "status" => status_cmd(p, "status"),
+        "sources" => status_cmd(p, "sources"),
         "waitsync" => waitsync_cmd(p),
         "phc" => phc_cmd(p),
         "help" => {
@@ -237,7 +256,7 @@ fn run(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
         }
         other => Err(Failure::Usage(
             "",
-            format!("unknown command `{other}`; expected sync, status, waitsync or phc"),
+            format!("unknown command `{other}`; expected sync, status, sources, waitsync or phc"),
         )),
     }
 }
@@ -248,12 +267,13 @@ fn help(topic: Option<&str>) -> Result<ExitCode, Failure> {
         None => print!("{ABOUT}\n{}", sync_options()),
         Some("sync") => print!("{SYNC_USAGE}\n{}", sync_options()),
         Some("status") => print!("{STATUS_HELP}"),
+        Some("sources") => print!("{SOURCES_HELP}"),
         Some("waitsync") => print!("{WAITSYNC_HELP}"),
         Some("phc") => print!("{PHC_HELP}"),
         Some(other) => {
             return Err(Failure::Usage(
                 "",
-                format!("no help for `{other}`; expected sync, status, waitsync or phc"),
+                format!("no help for `{other}`; expected sync, status, sources, waitsync or phc"),
             ));
         }
     }
@@ -750,18 +770,19 @@ fn f64_s(ns: u64) -> f64 {
     ns as f64 / 1e9
 }
 
-fn status_cmd(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
+/// `keel status` (`cmd` "status") and `keel sources` (`cmd` "sources").
+fn status_cmd(p: &mut lexopt::Parser, cmd: &'static str) -> Result<ExitCode, Failure> {
     use lexopt::prelude::*;
     let mut json = false;
     let mut socket: Option<PathBuf> = None;
     let mut config_path: Option<PathBuf> = None;
-    while let Some(arg) = p.next().map_err(|e| usage("status", e))? {
+    while let Some(arg) = p.next().map_err(|e| usage(cmd, e))? {
         match arg {
-            Short('h') | Long("help") => return help(Some("status")),
+            Short('h') | Long("help") => return help(Some(cmd)),
             Long("json") => json = true,
-            Long("socket") => socket = Some(path_value(p, "status")?),
-            Long("config") => config_path = Some(path_value(p, "status")?),
-            a => return Err(usage("status", a.unexpected())),
+            Long("socket") => socket = Some(path_value(p, cmd)?),
+            Long("config") => config_path = Some(path_value(p, cmd)?),
+            a => return Err(usage(cmd, a.unexpected())),
         }
     }
     let socket = match socket {
@@ -783,6 +804,8 @@ fn status_cmd(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
     let snap = status::query(&socket).map_err(Failure::Runtime)?;
     if json {
         print!("{}", snap.json());
+    } else if cmd == "sources" {
+        print!("{}", status::sources_table(&snap));
     } else {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -68,6 +68,143 @@ pub struct Snapshot {
     pub served_bound_ns: Option<i64>,
     /// How fast the served bound grows, ppb (ns per second).
     pub served_growth_ppb: Option<u32>,
+    /// With NTP servers: the PHC's standing with their jury (`steering`,
+    /// `rejected`); empty without NTP servers.
+    pub phc_jury: String,
+    /// PHC readings the NTP jury outvoted.
+    pub outvoted: u64,
+    /// The NTP servers.
+    pub ntp: Vec<SourceLine>,
+}
+
+/// One NTP server as `keel sources` shows it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SourceLine {
+    /// As configured.
+    pub name: String,
+    /// The address in use, or `-`.
+    pub address: String,
+    /// RFC 5905's reach register.
+    pub reach: u8,
+    /// Poll interval, log₂ s.
+    pub poll: i8,
+    /// The estimate: sink − server, ns (positive: the clock is ahead),
+    /// its half-width and round-trip delay, ns, and the sample's age, s.
+    pub offset_ns: Option<i64>,
+    /// Half-width of the interval the true offset lies in, ns.
+    pub half_width_ns: Option<i64>,
+    /// Round-trip delay of the sample used, ns.
+    pub delay_ns: Option<i64>,
+    /// Age of the sample used, s.
+    pub age_s: Option<f64>,
+    /// `truechimer`, `falseticker`, `noselect`, `unreachable` or `waiting`.
+    pub state: String,
+}
+
+impl SourceLine {
+    /// The wire form: tab-separated after `ntp `.
+    fn encode(&self) -> String {
+        let o = |v: Option<i64>| opt_i(v);
+        format!(
+            "ntp {}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            self.name.replace(['\t', '\n'], " "),
+            self.address,
+            self.reach,
+            self.poll,
+            o(self.offset_ns),
+            o(self.half_width_ns),
+            o(self.delay_ns),
+            self.age_s.map_or_else(|| "-".into(), |a| format!("{a:.1}")),
+            self.state
+        )
+    }
+
+    fn decode(v: &str) -> Self {
+        let mut f = v.split('\t');
+        let mut next = || f.next().unwrap_or("").to_string();
+        Self {
+            name: next(),
+            address: next(),
+            reach: next().parse().unwrap_or(0),
+            poll: next().parse().unwrap_or(0),
+            offset_ns: next().parse().ok(),
+            half_width_ns: next().parse().ok(),
+            delay_ns: next().parse().ok(),
+            age_s: next().parse().ok(),
+            state: next(),
+        }
+    }
+}
+
+/// `chronyc sources`-like table of the PHC and the NTP servers.
+pub fn sources_table(snap: &Snapshot) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "  .-- Source: P = PHC, N = NTP server\n /  .- State: * steering, + truechimer (its jury), x falseticker or rejected, ? unreachable or waiting, - noselect\n|  /\n|  |  Name/address                   Poll Reach LastRx Last sample"
+    );
+    let _ = writeln!(s, "{}", "=".repeat(86));
+    let phc_mark = match snap.phc_jury.as_str() {
+        "rejected" => 'x',
+        _ => '*',
+    };
+    #[allow(clippy::cast_precision_loss, reason = "display")]
+    let _ = writeln!(
+        s,
+        "P  {phc_mark}  {:<31} {:>4} {:>5} {:>6} {}",
+        snap.source,
+        "-",
+        "-",
+        "-",
+        format_args!(
+            "{} ± {}",
+            fmt_ns(snap.last_offset_ns as f64),
+            snap.error_bound_ns
+                .map_or_else(|| "?".into(), |b| fmt_ns(b as f64))
+        )
+    );
+    for n in &snap.ntp {
+        let mark = match n.state.as_str() {
+            "truechimer" if snap.phc_jury == "rejected" => '*',
+            "truechimer" => '+',
+            "falseticker" => 'x',
+            "noselect" => '-',
+            _ => '?',
+        };
+        let name = if n.address == "-" || n.address.starts_with(&n.name) {
+            n.name.clone()
+        } else {
+            format!("{} ({})", n.name, n.address)
+        };
+        #[allow(clippy::cast_precision_loss, reason = "display")]
+        let sample = match (n.offset_ns, n.half_width_ns) {
+            (Some(o), Some(w)) => format!("{} ± {}", fmt_ns(o as f64), fmt_ns(w as f64)),
+            _ => "-".into(),
+        };
+        let _ = writeln!(
+            s,
+            "N  {mark}  {name:<31} {:>4} {:>5o} {:>6} {sample}",
+            n.poll,
+            n.reach,
+            n.age_s.map_or_else(|| "-".into(), |a| format!("{a:.0}"))
+        );
+    }
+    s
+}
+
+/// Nanoseconds for a table: ns, µs, ms or s with a sign.
+fn fmt_ns(ns: f64) -> String {
+    let a = ns.abs();
+    let sign = if ns < 0.0 { "-" } else { "+" };
+    if a < 1e3 {
+        format!("{sign}{a:.0}ns")
+    } else if a < 1e6 {
+        format!("{sign}{:.1}us", a / 1e3)
+    } else if a < 1e9 {
+        format!("{sign}{:.3}ms", a / 1e6)
+    } else {
+        format!("{sign}{:.3}s", a / 1e9)
+    }
 }
 
 /// This machine's `CLOCK_REALTIME`, Unix s (0 before 1970).
@@ -154,6 +291,13 @@ impl Snapshot {
                 opt_i(self.served_growth_ppb.map(i64::from))
             );
         }
+        if !self.phc_jury.is_empty() {
+            let _ = writeln!(s, "phc_jury {}", self.phc_jury);
+            let _ = writeln!(s, "outvoted {}", self.outvoted);
+        }
+        for n in &self.ntp {
+            let _ = writeln!(s, "{}", n.encode());
+        }
         s
     }
 
@@ -195,6 +339,9 @@ impl Snapshot {
                 "served_status" => s.served_status = v.into(),
                 "served_bound_ns" => s.served_bound_ns = v.parse().ok(),
                 "served_growth_ppb" => s.served_growth_ppb = v.parse().ok(),
+                "phc_jury" => s.phc_jury = v.into(),
+                "outvoted" => s.outvoted = u(v),
+                "ntp" => s.ntp.push(SourceLine::decode(v)),
                 _ => {} // newer daemon: ignore unknown fields
             }
         }
@@ -335,6 +482,33 @@ impl Snapshot {
                     .map_or_else(|| "null".into(), |g| g.to_string())
             );
         }
+        if !self.phc_jury.is_empty() {
+            let _ = write!(s, ",\"phc_jury\":{}", json_str(&self.phc_jury));
+            let _ = write!(s, ",\"outvoted\":{}", self.outvoted);
+        }
+        if !self.ntp.is_empty() {
+            let opt = |v: Option<i64>| v.map_or_else(|| "null".into(), |x| x.to_string());
+            s.push_str(",\"ntp\":[");
+            for (i, n) in self.ntp.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                let _ = write!(
+                    s,
+                    "{{\"name\":{},\"address\":{},\"reach\":{},\"poll\":{},\"offset_ns\":{},\"half_width_ns\":{},\"delay_ns\":{},\"age_s\":{},\"state\":{}}}",
+                    json_str(&n.name),
+                    json_str(&n.address),
+                    n.reach,
+                    n.poll,
+                    opt(n.offset_ns),
+                    opt(n.half_width_ns),
+                    opt(n.delay_ns),
+                    n.age_s.map_or_else(|| "null".into(), &num),
+                    json_str(&n.state)
+                );
+            }
+            s.push(']');
+        }
         s.push_str("}\n");
         s
     }
@@ -445,6 +619,70 @@ impl Snapshot {
             "Times another process changed the clock.",
             self.interference.to_string(),
         );
+        if !self.phc_jury.is_empty() {
+            let _ = writeln!(
+                s,
+                "# HELP keel_phc_rejected 1 while the NTP jury rejects the PHC (NTP steers).\n# TYPE keel_phc_rejected gauge\nkeel_phc_rejected {}",
+                u8::from(self.phc_jury == "rejected")
+            );
+            let _ = writeln!(
+                s,
+                "# HELP keel_phc_outvoted_total PHC readings the NTP jury outvoted.\n# TYPE keel_phc_outvoted_total counter\nkeel_phc_outvoted_total {}",
+                self.outvoted
+            );
+        }
+        if !self.ntp.is_empty() {
+            let _ = writeln!(
+                s,
+                "# HELP keel_ntp_offset_seconds NTP server's estimate of the clock's offset (clock - server).\n# TYPE keel_ntp_offset_seconds gauge"
+            );
+            for n in &self.ntp {
+                let _ = writeln!(
+                    s,
+                    "keel_ntp_offset_seconds{{server={}}} {}",
+                    label_value(&n.name),
+                    n.offset_ns
+                        .map_or_else(|| "NaN".into(), |o| format!("{o}e-9"))
+                );
+            }
+            let _ = writeln!(
+                s,
+                "# HELP keel_ntp_interval_seconds Half-width of the interval around that estimate.\n# TYPE keel_ntp_interval_seconds gauge"
+            );
+            for n in &self.ntp {
+                let _ = writeln!(
+                    s,
+                    "keel_ntp_interval_seconds{{server={}}} {}",
+                    label_value(&n.name),
+                    n.half_width_ns
+                        .map_or_else(|| "NaN".into(), |o| format!("{o}e-9"))
+                );
+            }
+            let _ = writeln!(
+                s,
+                "# HELP keel_ntp_reach NTP server's reach register (377 octal = the last 8 answered).\n# TYPE keel_ntp_reach gauge"
+            );
+            for n in &self.ntp {
+                let _ = writeln!(
+                    s,
+                    "keel_ntp_reach{{server={}}} {}",
+                    label_value(&n.name),
+                    n.reach
+                );
+            }
+            let _ = writeln!(
+                s,
+                "# HELP keel_ntp_truechimer 1 while selection counts the server among the truechimers.\n# TYPE keel_ntp_truechimer gauge"
+            );
+            for n in &self.ntp {
+                let _ = writeln!(
+                    s,
+                    "keel_ntp_truechimer{{server={}}} {}",
+                    label_value(&n.name),
+                    u8::from(n.state == "truechimer")
+                );
+            }
+        }
         let _ = writeln!(
             s,
             "# HELP keel_sink_info The clock keel steers (CLOCK_REALTIME or a PHC).\n# TYPE keel_sink_info gauge\nkeel_sink_info{{sink={}}} 1",
@@ -706,7 +944,70 @@ mod tests {
             served_status: "synchronized".into(),
             served_bound_ns: Some(75),
             served_growth_ppb: Some(12),
+            phc_jury: "steering".into(),
+            outvoted: 3,
+            ntp: vec![
+                SourceLine {
+                    name: "ntp1.example.net".into(),
+                    address: "192.0.2.1:123".into(),
+                    reach: 0o377,
+                    poll: 6,
+                    offset_ns: Some(-14_200),
+                    half_width_ns: Some(251_000),
+                    delay_ns: Some(402_000),
+                    age_s: Some(21.5),
+                    state: "truechimer".into(),
+                },
+                SourceLine {
+                    name: "192.0.2.9".into(),
+                    address: "-".into(),
+                    reach: 0,
+                    poll: 6,
+                    state: "unreachable".into(),
+                    ..SourceLine::default()
+                },
+            ],
         }
+    }
+
+    #[test]
+    fn sources_like_chronyc() {
+        let t = sources_table(&snap());
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(
+            lines.iter().any(|l| l.starts_with("P  *  /dev/ptp0")),
+            "{t}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("N  +  ntp1.example.net (192.0.2.1:123)")
+                    && l.contains("  377 ")
+                    && l.contains("-14.2us ± +251.0us")),
+            "{t}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("N  ?  192.0.2.9") && l.ends_with(" -")),
+            "{t}"
+        );
+        let mut rejected = snap();
+        rejected.phc_jury = "rejected".into();
+        let t = sources_table(&rejected);
+        assert!(
+            t.contains("P  x  /dev/ptp0") && t.contains("N  *  ntp1"),
+            "{t}"
+        );
+        let j = snap().json();
+        assert!(j.contains("\"ntp\":[{\"name\":\"ntp1.example.net\",\"address\":\"192.0.2.1:123\",\"reach\":255,\"poll\":6,\"offset_ns\":-14200"), "{j}");
+        let m = snap().prometheus();
+        assert!(
+            m.contains("keel_ntp_offset_seconds{server=\"ntp1.example.net\"} -14200e-9"),
+            "{m}"
+        );
+        assert!(m.contains("keel_ntp_reach{server=\"192.0.2.9\"} 0"), "{m}");
+        assert!(m.contains("keel_phc_rejected 0"), "{m}");
     }
 
     #[test]
@@ -846,7 +1147,10 @@ mod tests {
                 names += 1;
             }
         }
-        assert_eq!(names, 14, "11 and the three served_* gauges");
+        assert_eq!(
+            names, 24,
+            "11, the three served_* gauges, the 2 PHC jury ones and 4 per NTP server × 2"
+        );
         assert!(
             p.contains("\nkeel_sink_info{sink=\"CLOCK_REALTIME\"} 1\n"),
             "{p}"

@@ -92,6 +92,95 @@ impl Signals {
     }
 }
 
+/// Asks the kernel to timestamp each datagram `fd` receives
+/// (`SO_TIMESTAMPNS`, `CLOCK_REALTIME`).
+///
+/// # Errors
+/// The kernel refused.
+pub fn enable_rx_timestamps(fd: i32) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    let len = libc::socklen_t::try_from(size_of::<libc::c_int>()).unwrap_or(4);
+    // SAFETY: `on` is a live c_int and `len` its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&raw const on).cast(),
+            len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Receives one datagram from non-blocking `fd` into `buf`: its length
+/// and the kernel's receive timestamp (`SCM_TIMESTAMPNS`), when there is
+/// one.
+///
+/// # Errors
+/// `WouldBlock` when nothing is waiting; any other receive error.
+pub fn recv_timestamped(
+    fd: i32,
+    buf: &mut [u8],
+) -> io::Result<(usize, Option<keel_core::time::Timestamp>)> {
+    // Room for a timespec control message, 8-byte aligned.
+    let mut control = [0u64; 8];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths).
+    let mut msg: libc::msghdr = unsafe { core::mem::zeroed() };
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = size_of_val(&control);
+    // SAFETY: `msg` points at `iov` (over `buf`) and `control`, all live
+    // and writable for the call.
+    let n = unsafe { libc::recvmsg(fd, &raw mut msg, libc::MSG_DONTWAIT) };
+    let Ok(len) = usize::try_from(n) else {
+        return Err(io::Error::last_os_error());
+    };
+    let mut ts = None;
+    // SAFETY: the CMSG macros walk the control buffer the kernel filled,
+    // within `msg_controllen`; the data of an SCM_TIMESTAMPNS message is a
+    // timespec, read unaligned.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&raw const msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let t: libc::timespec = core::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                if let (Ok(s), Ok(ns)) = (u64::try_from(t.tv_sec), u32::try_from(t.tv_nsec)) {
+                    ts = Some(keel_core::time::Timestamp::from_secs_nanos(s, ns));
+                }
+            }
+            c = libc::CMSG_NXTHDR(&raw const msg, c);
+        }
+    }
+    Ok((len, ts))
+}
+
+/// 64 random bits from the kernel (`getrandom(2)`), for NTP cookies.
+pub fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    // SAFETY: `b` is a writable buffer of 8 bytes.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if usize::try_from(n).ok() != Some(b.len()) {
+        // Never expected; a cookie from the clocks still changes each call.
+        let mut t: libc::timespec = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `t` is a live timespec.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut t) };
+        return u64::try_from(t.tv_nsec).unwrap_or(1) ^ 0x9E37_79B9_7F4A_7C15;
+    }
+    u64::from_ne_bytes(b)
+}
+
 /// Does this process have `CAP_SYS_TIME` (or is it root)?
 pub fn can_set_time() -> bool {
     // SAFETY: geteuid has no preconditions.

@@ -98,7 +98,7 @@ fn usage_errors_name_the_command_and_its_help() {
         ),
         (
             &["start"][..],
-            "keel: unknown command `start`; expected sync, status, waitsync or phc\nTry `keel --help`.",
+            "keel: unknown command `start`; expected sync, status, sources, waitsync or phc\nTry `keel --help`.",
         ),
         (
             &["--verbose"][..],

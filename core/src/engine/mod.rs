@@ -143,6 +143,24 @@ type NtpCandidates = (
     usize,
 );
 
+/// One NTP source as [`Engine::ntp_view`] shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct NtpSourceView {
+    /// Which source.
+    pub source: SourceId,
+    /// RFC 5905's reach register (a bit per request, newest lowest).
+    pub reach: u8,
+    /// The poll interval in force, log₂ s.
+    pub poll: i8,
+    /// What its samples say of the sink now.
+    pub estimate: Option<NtpEstimate>,
+    /// Polled, never selected.
+    pub noselect: bool,
+    /// Selection counts it among the truechimers.
+    pub truechimer: bool,
+}
+
 /// The NTP sources' jury over the PHC.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Jury {
@@ -592,6 +610,40 @@ impl<S: Servo> Engine<S> {
         Some((n.reach, n.poll, n.estimate(at)))
     }
 
+    /// Every NTP source as `keel sources` shows it, at sink time `at`:
+    /// reach, poll, estimate, and whether selection at `at` counts it a
+    /// truechimer.
+    pub fn ntp_view(&self, at: Timestamp) -> [Option<NtpSourceView>; MAX_SOURCES] {
+        let (cands, which, n, _) = self.ntp_candidates_now(at);
+        let mut scratch = [Endpoint::default(); MAX_SOURCES * ENDPOINTS_PER_CANDIDATE];
+        let mut verdicts = [SelectVerdict::Falseticker; MAX_SOURCES];
+        let selected = match (cands.get(..n), verdicts.get_mut(..n)) {
+            (Some(c), Some(v)) => select(c, &mut scratch, v).is_ok(),
+            _ => false,
+        };
+        let mut out = [None; MAX_SOURCES];
+        for (i, (slot, src)) in out.iter_mut().zip(self.ntp.iter()).enumerate() {
+            let (Some(src), Ok(id)) = (src, u8::try_from(i)) else {
+                continue;
+            };
+            let k = which
+                .iter()
+                .take(n)
+                .position(|w| w.is_some_and(|(s, _)| s.0 == id));
+            *slot = Some(NtpSourceView {
+                source: SourceId(id),
+                reach: src.reach,
+                poll: src.poll,
+                estimate: src.estimate(at),
+                noselect: src.policy.noselect,
+                truechimer: selected
+                    && k.and_then(|k| verdicts.get(k))
+                        .is_some_and(|v| *v == SelectVerdict::Truechimer),
+            });
+        }
+        out
+    }
+
     /// Is the PHC rejected by the NTP jury (or lost), NTP steering?
     pub const fn phc_rejected(&self) -> bool {
         self.jury.rejected
@@ -617,6 +669,11 @@ impl<S: Servo> Engine<S> {
     /// and how many selectable sources are reachable.
     fn ntp_candidates(&mut self, at: Timestamp) -> NtpCandidates {
         self.ntp_frame_to(at);
+        self.ntp_candidates_now(at)
+    }
+
+    /// [`Engine::ntp_candidates`] on the samples as last re-framed.
+    fn ntp_candidates_now(&self, at: Timestamp) -> NtpCandidates {
         let mut cands = [Candidate {
             offset: Duration::ZERO,
             root_distance: Duration::ZERO,
