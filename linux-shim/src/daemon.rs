@@ -545,7 +545,9 @@ impl Loop<'_> {
         }
         let at = self.backend.sink_now();
         let view = self.engine.ntp_view(at);
-        self.snap.phc_jury = if self.engine.phc_rejected() {
+        self.snap.phc_jury = if !self.backend.has_source() {
+            "none"
+        } else if self.engine.phc_rejected() {
             "rejected"
         } else {
             "steering"
@@ -867,11 +869,15 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         start_freq,
         start_ns.saturating_add(1_000_000),
     );
-    let _ = engine.add_source(SourceConfig {
-        scale_offset: opts.tai_offset,
-        scale_guessed: opts.scale_guessed,
-        ..SourceConfig::phc()
-    });
+    if backend.has_source() {
+        let _ = engine.add_source(SourceConfig {
+            scale_offset: opts.tai_offset,
+            scale_guessed: opts.scale_guessed,
+            ..SourceConfig::phc()
+        });
+    } else if cfg.servers.is_empty() {
+        return Err("source = \"none\" needs NTP servers ([[server]] in keel.toml)".into());
+    }
     if let Some((freq, sd)) = prior {
         // The saved frequency and its spread seed the first estimate.
         engine.set_frequency_prior(freq, sd);

@@ -81,7 +81,8 @@ SYNC OPTIONS (each overrides the configuration file's key of the same name):
                          with --clock sim only read when given)
   --clock system|sim     steer CLOCK_REALTIME (default) or the simulated clock
   --dry-run              measure and report, adjust nothing
-  --source SRC           auto | /dev/ptpN | PHC clock name
+  --source SRC           auto | /dev/ptpN | PHC clock name | none (NTP servers
+                         alone, [[server]] in the configuration file)
   --sink SINK            CLOCK_REALTIME (default) | /dev/ptpN | PHC clock name
                          (with --clock sim, the simulated clock plays that PHC)
   --interval SECONDS     between updates
@@ -481,6 +482,38 @@ fn sync(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
                 sa.scenario, sa.seed
             );
             (Box::new(clock), Mode::Sim, Duration::ZERO, title)
+        } else if cfg.source == "none" {
+            // NTP servers alone steer the system clock.
+            if cfg.servers.is_empty() {
+                return Err(Failure::Config(
+                    "source = \"none\" needs NTP servers: add [[server]] tables with address = \"HOST\" to keel.toml".into(),
+                ));
+            }
+            if cfg.sink != phc::SINK_REALTIME {
+                return Err(Failure::Config(
+                    "source = \"none\" (NTP servers alone) steers CLOCK_REALTIME only; set sink = \"CLOCK_REALTIME\"".into(),
+                ));
+            }
+            let actuator = if sa.dry_run {
+                None
+            } else {
+                if !sys::can_set_time() {
+                    return Err(Failure::Runtime(
+                        "keel sync needs CAP_SYS_TIME to steer the system clock; to only measure, add --dry-run".into(),
+                    ));
+                }
+                Some(
+                    RealActuator::new(RealDaemon::i_am_keel_sync_on_the_system_clock())
+                        .map_err(Failure::Runtime)?,
+                )
+            };
+            let mode = if sa.dry_run { Mode::DryRun } else { Mode::Sync };
+            (
+                Box::new(LinuxClock::ntp_only(reader, actuator)),
+                mode,
+                Duration::ZERO,
+                "keel sync: NTP servers → CLOCK_REALTIME".to_string(),
+            )
         } else {
             let found = phc::list(Path::new("/sys/class/ptp"));
             let (dev, hv) = phc::resolve(&cfg.source, &found)

@@ -69,7 +69,7 @@ pub struct Snapshot {
     /// How fast the served bound grows, ppb (ns per second).
     pub served_growth_ppb: Option<u32>,
     /// With NTP servers: the PHC's standing with their jury (`steering`,
-    /// `rejected`); empty without NTP servers.
+    /// `rejected`, `none` without a PHC); empty without NTP servers.
     pub phc_jury: String,
     /// PHC readings the NTP jury outvoted.
     pub outvoted: u64,
@@ -148,24 +148,26 @@ pub fn sources_table(snap: &Snapshot) -> String {
         "rejected" => 'x',
         _ => '*',
     };
-    #[allow(clippy::cast_precision_loss, reason = "display")]
-    let _ = writeln!(
-        s,
-        "P  {phc_mark}  {:<31} {:>4} {:>5} {:>6} {}",
-        snap.source,
-        "-",
-        "-",
-        "-",
-        format_args!(
-            "{} ± {}",
-            fmt_ns(snap.last_offset_ns as f64),
-            snap.error_bound_ns
-                .map_or_else(|| "?".into(), |b| fmt_ns(b as f64))
-        )
-    );
+    if snap.phc_jury != "none" {
+        #[allow(clippy::cast_precision_loss, reason = "display")]
+        let _ = writeln!(
+            s,
+            "P  {phc_mark}  {:<31} {:>4} {:>5} {:>6} {}",
+            snap.source,
+            "-",
+            "-",
+            "-",
+            format_args!(
+                "{} ± {}",
+                fmt_ns(snap.last_offset_ns as f64),
+                snap.error_bound_ns
+                    .map_or_else(|| "?".into(), |b| fmt_ns(b as f64))
+            )
+        );
+    }
     for n in &snap.ntp {
         let mark = match n.state.as_str() {
-            "truechimer" if snap.phc_jury == "rejected" => '*',
+            "truechimer" if snap.phc_jury == "rejected" || snap.phc_jury == "none" => '*',
             "truechimer" => '+',
             "falseticker" => 'x',
             "noselect" => '-',

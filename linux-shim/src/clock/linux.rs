@@ -108,7 +108,8 @@ impl PhcSink {
 /// A real PHC steering `CLOCK_REALTIME` or a sink PHC (or only measuring,
 /// in a dry run).
 pub struct LinuxClock {
-    phc: LinuxPhc,
+    /// The source PHC; `None` with NTP servers alone.
+    phc: Option<LinuxPhc>,
     reader: Reader,
     actuator: Option<RealActuator>,
     label: String,
@@ -123,10 +124,24 @@ impl LinuxClock {
     /// The PHC at `dev`; `actuator` is `None` for a dry run.
     pub fn new(dev: &Path, label: &str, reader: Reader, actuator: Option<RealActuator>) -> Self {
         Self {
-            phc: LinuxPhc::new(dev),
+            phc: Some(LinuxPhc::new(dev)),
             reader,
             actuator,
             label: label.to_string(),
+            vmclock: None,
+            sink: None,
+            status_bits: None,
+        }
+    }
+
+    /// No PHC: NTP servers steer `CLOCK_REALTIME` alone; `actuator` is
+    /// `None` for a dry run.
+    pub fn ntp_only(reader: Reader, actuator: Option<RealActuator>) -> Self {
+        Self {
+            phc: None,
+            reader,
+            actuator,
+            label: "NTP servers".into(),
             vmclock: None,
             sink: None,
             status_bits: None,
@@ -175,7 +190,9 @@ impl ClockBackend for LinuxClock {
     fn describe(&self) -> String {
         format!(
             "{} ({}) → {}{}",
-            self.phc.path().display(),
+            self.phc
+                .as_ref()
+                .map_or_else(|| "no PHC".into(), |p| p.path().display().to_string()),
             self.label,
             self.sink_name(),
             if self.actuator.is_some() {
@@ -219,9 +236,16 @@ impl ClockBackend for LinuxClock {
 
     fn read(&mut self, samples: usize) -> Result<Measurement, MeasureFailure> {
         self.reader.set_samples(samples);
+        let Some(phc) = &mut self.phc else {
+            return Err(MeasureFailure {
+                device: Device::Source,
+                error: PhcError::NoDevice,
+                lost: None,
+            });
+        };
         let src = self
             .reader
-            .read(&mut self.phc)
+            .read(phc)
             .map_err(|f| MeasureFailure::of(Device::Source, f))?;
         let Some(sink) = &mut self.sink else {
             return Ok(Measurement::direct(&src));
@@ -239,7 +263,7 @@ impl ClockBackend for LinuxClock {
         // re-read leaves the first reading as it is).
         let again = self
             .reader
-            .read(&mut self.phc)
+            .read(phc)
             .ok()
             .and_then(|r| r.reading.best_sample());
         let sample = match (src.reading.best_sample(), snk.reading.best_sample()) {
@@ -258,6 +282,10 @@ impl ClockBackend for LinuxClock {
 
     fn reader(&self) -> &Reader {
         &self.reader
+    }
+
+    fn has_source(&self) -> bool {
+        self.phc.is_some()
     }
 
     fn sink_now(&mut self) -> Timestamp {

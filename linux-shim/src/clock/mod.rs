@@ -187,6 +187,10 @@ pub trait ClockBackend {
     fn read(&mut self, samples: usize) -> Result<Measurement, MeasureFailure>;
     /// The source's prober (method, counters).
     fn reader(&self) -> &Reader;
+    /// Is there a source PHC? (`false`: NTP servers alone.)
+    fn has_source(&self) -> bool {
+        true
+    }
     /// The steered clock now (the servo's time line; a PHC sink's own
     /// time scale).
     fn sink_now(&mut self) -> Timestamp;
