@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::skip::skip;
 use common::{keel, text, tmpdir};
 use keel_core::measure::ntp::{ServerClock, server_reply};
 use keel_core::time::{Duration as KDuration, Timestamp};
@@ -64,21 +65,17 @@ fn server(offset: KDuration, stop: Arc<AtomicBool>) -> std::net::SocketAddr {
     addr
 }
 
-#[test]
-fn ntp_alone_measures_three_servers_and_rejects_a_falseticker() {
-    let stop = Arc::new(AtomicBool::new(false));
-    let good: Vec<_> = (0..2)
-        .map(|_| server(KDuration::ZERO, stop.clone()))
-        .collect();
-    let bad = server(KDuration::from_millis(50), stop.clone());
-    let dir = tmpdir("ntp-alone");
+/// Runs `keel sync --dry-run` with NTP servers alone at `addrs` (poll 1 s,
+/// iburst) for 8 s and asks `keel sources` (JSON and table) after 6 s.
+fn dry_run_against(name: &str, addrs: &[std::net::SocketAddr]) -> (String, String, String) {
+    let dir = tmpdir(name);
     let sock = dir.join("keel.sock");
     let cfg = dir.join("keel.toml");
     let mut text_cfg = format!(
         "source = \"none\"\nstate_file = \"\"\ntime_page = \"\"\nvmclock = \"\"\nstatus_socket = \"{}\"\nsummary_updates = 0\n",
         sock.display()
     );
-    for a in good.iter().chain([&bad]) {
+    for a in addrs {
         text_cfg.push_str(&format!(
             "\n[[server]]\naddress = \"{a}\"\niburst = true\nminpoll = 0\nmaxpoll = 0\n"
         ));
@@ -92,7 +89,6 @@ fn ntp_alone_measures_three_servers_and_rejects_a_falseticker() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Ask keel sources while it runs (after the burst and a few polls).
     std::thread::sleep(Duration::from_secs(6));
     let sources = keel()
         .args(["sources", "--json", "--socket"])
@@ -112,12 +108,106 @@ fn ntp_alone_measures_three_servers_and_rejects_a_falseticker() {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    stop.store(true, Ordering::Relaxed);
     let (_, err) = text(&out);
     assert!(out.status.success(), "{err}");
-    let (json, _) = text(&sources);
-    let (table, _) = text(&table);
-    assert!(sources.status.success(), "{json}");
+    assert!(sources.status.success(), "{:?}", sources);
+    (text(&sources).0, text(&table).0, err)
+}
+
+/// The JSON entry of server `name` in `keel sources --json`.
+fn entry<'a>(json: &'a str, name: &str) -> &'a str {
+    let at = json
+        .find(&format!("\"name\":\"{name}\""))
+        .unwrap_or_else(|| panic!("{json}"));
+    &json[at..json[at..].find('}').map_or(json.len(), |e| at + e)]
+}
+
+/// A numeric field of an entry.
+fn field(entry: &str, key: &str) -> i64 {
+    entry
+        .split(&format!("\"{key}\":"))
+        .nth(1)
+        .and_then(|r| r.split([',', '}']).next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{key} in {entry}"))
+}
+
+/// keel as a client of a real chronyd (Debian's, fetched by
+/// tests/interop/peers.sh, never installed) serving this machine's clock
+/// on loopback with `-x` (it never touches the clock): keel measures it at
+/// about zero, within half the round trip.
+#[test]
+fn keel_sync_follows_chronyd_on_loopback() {
+    const TEST: &str = "ntp::keel_sync_follows_chronyd_on_loopback";
+    const PORT: u16 = 11133;
+    if std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout)
+        .ok()
+        .as_deref()
+        != Some(b"0\n".as_slice())
+    {
+        return skip(TEST, "not root (chronyd is started with -u root)");
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/peers.sh");
+    let got = std::process::Command::new("bash")
+        .arg(&script)
+        .output()
+        .unwrap();
+    if !got.status.success() {
+        return skip(
+            TEST,
+            &format!(
+                "peers.sh could not fetch chrony: {}",
+                String::from_utf8_lossy(&got.stderr).trim()
+            ),
+        );
+    }
+    let root = std::path::PathBuf::from(String::from_utf8_lossy(&got.stdout).trim());
+    let dir = tmpdir("chronyd");
+    let conf = dir.join("chrony.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port {PORT}\nbindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum 1\ncmdport 0\npidfile {d}/chronyd.pid\ndriftfile {d}/drift\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    // -x: never touch the system clock; -d: foreground.
+    let mut chronyd = std::process::Command::new(root.join("usr/sbin/chronyd"))
+        .args(["-x", "-d", "-u", "root", "-f"])
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{PORT}").parse().unwrap();
+    let (json, table, _) = dry_run_against("chronyd-client", &[addr]);
+    let _ = chronyd.kill();
+    let _ = chronyd.wait();
+    println!("{table}");
+    let e = entry(&json, &addr.to_string());
+    assert!(e.contains("\"state\":\"truechimer\""), "{e}\n{table}");
+    let (off, delay) = (field(e, "offset_ns"), field(e, "delay_ns"));
+    println!("keel against chronyd on loopback: offset {off} ns, delay {delay} ns");
+    assert!(field(e, "reach") > 0, "{e}");
+    assert!(off.abs() <= delay / 2 + 20_000, "{e}");
+}
+
+#[test]
+fn ntp_alone_measures_three_servers_and_rejects_a_falseticker() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let good: Vec<_> = (0..2)
+        .map(|_| server(KDuration::ZERO, stop.clone()))
+        .collect();
+    let bad = server(KDuration::from_millis(50), stop.clone());
+    let all: Vec<_> = good.iter().copied().chain([bad]).collect();
+    let (json, table, err) = dry_run_against("ntp-alone", &all);
+    stop.store(true, Ordering::Relaxed);
     // The two honest servers are truechimers at about zero; the one 50 ms
     // off is a falseticker.
     for a in &good {
