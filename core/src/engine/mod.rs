@@ -575,6 +575,7 @@ impl<S: Servo> Engine<S> {
         let at = sample.local_receive;
         self.ntp_frame_to(at);
         let freq = self.freq_in_force;
+        let locked = self.status.state.is_locked();
         let Some(n) = self
             .ntp
             .get_mut(usize::from(source.0))
@@ -582,7 +583,7 @@ impl<S: Servo> Engine<S> {
         else {
             return;
         };
-        if n.sampled(sample, freq) && !n.policy.noselect {
+        if n.sampled(sample, freq, locked) && !n.policy.noselect {
             self.ntp_fresh = Some(self.ntp_fresh.map_or(at, |t| t.max(at)));
         }
     }
@@ -658,8 +659,9 @@ impl<S: Servo> Engine<S> {
                 return;
             }
             let f = self.freq_in_force;
+            let locked = self.status.state.is_locked();
             for n in self.ntp.iter_mut().flatten() {
-                n.ran(f, span);
+                n.ran(f, span, locked);
             }
         }
         self.ntp_framed = Some(t);
@@ -795,7 +797,6 @@ impl<S: Servo> Engine<S> {
             return self.finish(None);
         }
         self.ntp_used = Some(newest.time);
-        let _ = sel;
         let poll = self
             .ntp
             .get(usize::from(best_id.0))
@@ -813,11 +814,17 @@ impl<S: Servo> Engine<S> {
         self.status.source = Some(best_id);
         self.status.last_offset = Some(newest.offset);
         self.status.last_delay = newest.delay;
-        let out = self.servo.sample(&OffsetSample {
+        let mut out = self.servo.sample(&OffsetSample {
             offset: newest.offset,
             local_ts: newest.time,
             uncertainty: Duration::from_nanos(newest.delay.as_nanos().max(0) / 2),
         });
+        // The servo's bound is statistical; the NTP intervals are worst
+        // cases (a path's asymmetry is a bias up to half its round trip,
+        // which no averaging removes): the true offset lies in the
+        // truechimers' intersection, so the bound reaches its far edge.
+        let reach = sel.low.saturating_abs().max(sel.high.saturating_abs());
+        out.error_bound = out.error_bound.map(|b| b.max(reach));
         self.apply(out, Some(newest.time))
     }
 
@@ -825,7 +832,7 @@ impl<S: Servo> Engine<S> {
     /// change of kind restarts it (the frequency in force kept as its
     /// prior), as a disruption does.
     fn feed_from(&mut self, kind: SourceKind, interval: Duration) {
-        if self.fed.is_some_and(|k| k != kind) {
+        if self.fed.is_some_and(|k| k != kind) && kind != SourceKind::Ntp {
             self.servo.disruption();
             self.servo
                 .set_frequency_prior(self.freq_in_force, Ppb::from_ppb(1_000));

@@ -73,8 +73,12 @@ struct Stage {
     /// not the delay's (root delay / 2 + root dispersion + the sample's own
     /// dispersion), and the sink time it was taken.
     sample: FilterSample,
-    /// The frequency in force on the sink when it was taken.
+    /// The frequency that held the sink on time when it was taken: the one
+    /// in force then, if the sink was locked; else the one in force at the
+    /// last fold, until the sink locks (`anchored`).
     freq: Ppb,
+    /// `freq` is the locked frequency of its time.
+    anchored: bool,
 }
 
 /// What one server's samples say about the sink at a given time.
@@ -192,9 +196,10 @@ impl NtpSource {
         self.burst_left > 0
     }
 
-    /// A valid sample from this server, taken while `freq` was in force.
-    /// `false` when no request was out (a duplicate): ignored.
-    pub(super) fn sampled(&mut self, s: &NtpSample, freq: Ppb) -> bool {
+    /// A valid sample from this server, taken while `freq` was in force,
+    /// the sink `locked` or not. `false` when no request was out (a
+    /// duplicate): ignored.
+    pub(super) fn sampled(&mut self, s: &NtpSample, freq: Ppb, locked: bool) -> bool {
         if !self.awaiting {
             return false;
         }
@@ -216,6 +221,7 @@ impl NtpSource {
                 time: s.local_receive,
             },
             freq,
+            anchored: locked,
         };
         if let Some(slot) = self.stages.get_mut(self.next_stage) {
             *slot = Some(stage);
@@ -253,10 +259,17 @@ impl NtpSource {
         }
     }
 
-    /// `freq` was in force for `span` (sink time): each stored offset moves
-    /// by what that frequency did beyond the one in force when it was taken.
-    pub(super) fn ran(&mut self, freq: Ppb, span: Duration) {
+    /// `freq` was in force for `span` (sink time), the sink `locked` or
+    /// not at its end: each stored offset moves by what that frequency did
+    /// beyond the one that held the sink on time when it was taken. A
+    /// sample taken while the sink was not locked knows no such frequency:
+    /// it follows the sink until the sink locks.
+    pub(super) fn ran(&mut self, freq: Ppb, span: Duration, locked: bool) {
         for s in self.stages.iter_mut().flatten() {
+            if !s.anchored {
+                s.freq = freq;
+                s.anchored = locked;
+            }
             let moved = freq.saturating_sub(s.freq).phase_over(span);
             s.sample.offset = s.sample.offset.saturating_add(moved);
         }
@@ -383,9 +396,9 @@ mod tests {
         );
         for k in 0..20u64 {
             let _ = s.transmitted(k * 16 * S);
-            assert!(s.sampled(&sample(1, 300, k * 16), Ppb::ZERO));
+            assert!(s.sampled(&sample(1, 300, k * 16), Ppb::ZERO, true));
             // a duplicate is ignored
-            assert!(!s.sampled(&sample(1, 300, k * 16), Ppb::ZERO));
+            assert!(!s.sampled(&sample(1, 300, k * 16), Ppb::ZERO, true));
         }
         assert_eq!(s.reach, 0xFF);
         assert_eq!(s.poll, 5, "raised after 8 good samples, capped at maxpoll");
@@ -402,7 +415,7 @@ mod tests {
         let mut s = NtpSource::new(NtpPolicy::default(), 0);
         for (k, (o, d)) in [(120, 600), (40, 250), (90, 500)].into_iter().enumerate() {
             let _ = s.transmitted(0);
-            assert!(s.sampled(&sample(o, d, 10 + k as u64), Ppb::ZERO));
+            assert!(s.sampled(&sample(o, d, 10 + k as u64), Ppb::ZERO, true));
         }
         let now = Timestamp::from_secs_nanos(20, 0);
         let e = s.estimate(now).unwrap();
@@ -420,7 +433,7 @@ mod tests {
         // keel steps the sink by −30 µs, then runs 10 s at +2 ppm over the
         // frequency the samples were taken at: −30 µs + 20 µs
         s.stepped(Duration::from_micros(-30));
-        s.ran(Ppb::from_ppb(2_000), Duration::from_secs(10));
+        s.ran(Ppb::from_ppb(2_000), Duration::from_secs(10), true);
         assert_eq!(s.estimate(now).unwrap().offset, Duration::from_micros(30));
         s.forget();
         assert_eq!(s.estimate(now), None);
