@@ -1086,6 +1086,44 @@ typedef struct keel_engine {
 } keel_engine;
 
 /**
+ * An NTP server's options (for `keel_engine_add_ntp_source`), in chrony's
+ * vocabulary. Fill with `keel_engine_ntp_policy_default()`, change what
+ * you need.
+ */
+typedef struct keel_engine_ntp_policy {
+  /**
+   * `sizeof(keel_engine_ntp_policy)`.
+   */
+  size_t struct_size;
+  /**
+   * The shortest poll interval, log₂ s (−6 to `maxpoll`). The source
+   * starts there and doubles its interval after 8 good samples. Default
+   * 6 (64 s).
+   */
+  int8_t minpoll;
+  /**
+   * The longest poll interval, log₂ s (`minpoll` to 17, about 36 h).
+   * Default 10 (1024 s).
+   */
+  int8_t maxpoll;
+  /**
+   * Start with a burst of 4 requests 2 s apart (at most a quarter of the
+   * poll interval). Default false.
+   */
+  bool iburst;
+  /**
+   * Among the sources that survive selection, only preferred ones are
+   * combined. Default false.
+   */
+  bool prefer;
+  /**
+   * Polled and shown (`keel_engine_ntp_source_status`), never selected
+   * and never a juror over the PHC. Default false.
+   */
+  bool noselect;
+} keel_engine_ntp_policy;
+
+/**
  * One command from `keel_engine_poll`: `kind` says which fields are valid.
  * Every question (`CHECK_CLOCK`, `READ`, `ADJUST`, `STEP`) is answered by
  * its `keel_engine_on_*` call before the next poll; a caller that does not
@@ -1273,6 +1311,105 @@ typedef struct keel_engine_reading {
 } keel_engine_reading;
 
 /**
+ * One accepted NTP measurement.
+ */
+typedef struct keel_ntp_sample {
+  /**
+   * local − server, ns: positive means the local clock is ahead (the
+   * opposite sign of RFC 5905's θ).
+   */
+  int64_t offset_ns;
+  /**
+   * Round-trip delay, ns (≥ 0).
+   */
+  int64_t delay_ns;
+  /**
+   * Dispersion of this sample (both precisions plus 15 ppm over the round trip), ns.
+   */
+  int64_t dispersion_ns;
+  /**
+   * The server's root delay, ns.
+   */
+  int64_t root_delay_ns;
+  /**
+   * The server's root dispersion, ns.
+   */
+  int64_t root_dispersion_ns;
+  /**
+   * Root distance (root delay + delay)/2 + root dispersion + dispersion, ns:
+   * the half-width of the interval that contains the true offset.
+   */
+  int64_t root_distance_ns;
+  /**
+   * When the reply arrived (t4), local clock, ns.
+   */
+  uint64_t local_receive_ns;
+  /**
+   * The server's reference id (4 bytes as on the wire).
+   */
+  uint8_t reference_id[4];
+  /**
+   * The server's stratum.
+   */
+  uint8_t stratum;
+  /**
+   * The server's leap indicator (0 none, 1 insert, 2 delete, 3 unsynchronised).
+   */
+  uint8_t leap;
+  /**
+   * The server's poll exponent.
+   */
+  int8_t poll;
+} keel_ntp_sample;
+
+/**
+ * What an NTP source's samples say (from `keel_engine_ntp_source_status`).
+ */
+typedef struct keel_engine_ntp_source_snapshot {
+  /**
+   * RFC 5905's reach register: one bit per request of the last eight,
+   * newest in bit 0, set when it was answered (0xFF: all answered; the
+   * request just sent counts as unanswered until its reply comes).
+   */
+  uint8_t reach;
+  /**
+   * The poll interval in force, log₂ s.
+   */
+  int8_t poll;
+  /**
+   * The `offset_ns` ... `taken_ns` fields are valid (the source has
+   * samples).
+   */
+  bool has_estimate;
+  /**
+   * clock − server, ns, predicted to the time asked for from the source's
+   * best sample (the least-delay one of the last eight, moved by what the
+   * engine did to the clock since); positive: the clock is ahead.
+   */
+  int64_t offset_ns;
+  /**
+   * Half-width of the interval the true `offset_ns` lies in, ns (≥ 0):
+   * the sample's root distance, the filter's jitter and 1 ppm over the
+   * sample's age.
+   */
+  int64_t half_width_ns;
+  /**
+   * The round-trip delay of that sample, ns (≥ 0).
+   */
+  int64_t delay_ns;
+  /**
+   * The filter's jitter: RMS of the other samples' offsets from it, ns
+   * (≥ 0).
+   */
+  int64_t jitter_ns;
+  /**
+   * When that sample was taken (its reply arrived), clock time, ns since
+   * the clock's epoch.
+   */
+  uint64_t taken_ns;
+} keel_engine_ntp_source_snapshot;
+
+/**
  * The engine's status snapshot (from `keel_engine_status`).
  */
 typedef struct keel_engine_snapshot {
@@ -1354,6 +1491,16 @@ typedef struct keel_engine_snapshot {
    * time (the engine keeps the last 8).
    */
   uint32_t notices_dropped;
+  /**
+   * PHC readings the NTP sources outvoted (not used).
+   */
+  uint64_t outvoted;
+  /**
+   * The PHC is rejected (outvoted by the NTP sources, or lost): NTP
+   * steers until it agrees again (`KEEL_ENGINE_NOTICE_KIND_PHC_REJECTED`
+   * and `_PHC_RESTORED` mark the changes).
+   */
+  bool phc_rejected;
 } keel_engine_snapshot;
 
 /**
@@ -1427,58 +1574,6 @@ typedef struct keel_ntp_request {
    */
   int8_t poll;
 } keel_ntp_request;
-
-/**
- * One accepted NTP measurement.
- */
-typedef struct keel_ntp_sample {
-  /**
-   * local − server, ns: positive means the local clock is ahead (the
-   * opposite sign of RFC 5905's θ).
-   */
-  int64_t offset_ns;
-  /**
-   * Round-trip delay, ns (≥ 0).
-   */
-  int64_t delay_ns;
-  /**
-   * Dispersion of this sample (both precisions plus 15 ppm over the round trip), ns.
-   */
-  int64_t dispersion_ns;
-  /**
-   * The server's root delay, ns.
-   */
-  int64_t root_delay_ns;
-  /**
-   * The server's root dispersion, ns.
-   */
-  int64_t root_dispersion_ns;
-  /**
-   * Root distance (root delay + delay)/2 + root dispersion + dispersion, ns:
-   * the half-width of the interval that contains the true offset.
-   */
-  int64_t root_distance_ns;
-  /**
-   * When the reply arrived (t4), local clock, ns.
-   */
-  uint64_t local_receive_ns;
-  /**
-   * The server's reference id (4 bytes as on the wire).
-   */
-  uint8_t reference_id[4];
-  /**
-   * The server's stratum.
-   */
-  uint8_t stratum;
-  /**
-   * The server's leap indicator (0 none, 1 insert, 2 delete, 3 unsynchronised).
-   */
-  uint8_t leap;
-  /**
-   * The server's poll exponent.
-   */
-  int8_t poll;
-} keel_ntp_sample;
 
 /**
  * The state of the clock a server answers from.
@@ -2323,6 +2418,42 @@ keel_status keel_engine_add_source(struct keel_engine *engine,
                                    uint8_t *id_out);
 
 /**
+ * The default NTP server options (chrony's: `minpoll` 6, `maxpoll` 10, no
+ * `iburst`, `prefer` or `noselect`), written to `*out` with `struct_size`
+ * set.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`.
+ *
+ * # Safety
+ * `out` is NULL or valid for writing a `keel_engine_ntp_policy`.
+ */
+keel_status keel_engine_ntp_policy_default(struct keel_engine_ntp_policy *out);
+
+/**
+ * Registers an NTP server with the options `policy` (which may be re-used
+ * or discarded afterwards), first asked at loop time `now_ns` (the
+ * caller's monotonic clock, ns), and writes its id to `*out_source`. The
+ * engine then asks for requests with `KEEL_ENGINE_COMMAND_KIND_SEND_NTP`;
+ * the replies go to `keel_engine_on_ntp_sample` or
+ * `keel_engine_on_ntp_kiss`. (`keel_engine_add_source` with
+ * `KEEL_SOURCE_KIND_NTP` registers one with the default options, first
+ * asked at the next update.)
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+ * `KEEL_STATUS_STRUCT_SIZE`, `KEEL_STATUS_INVALID_ARGUMENT` (not
+ * −6 ≤ `minpoll` ≤ `maxpoll` ≤ 17), `KEEL_STATUS_NO_CAPACITY` (already
+ * `KEEL_ENGINE_MAX_SOURCES` sources); on error the engine is unchanged.
+ *
+ * # Safety
+ * `engine` is NULL or valid; `policy` is NULL or points to a valid
+ * `keel_engine_ntp_policy`; `out_source` is NULL or valid for writing.
+ */
+keel_status keel_engine_add_ntp_source(struct keel_engine *engine,
+                                       const struct keel_engine_ntp_policy *policy,
+                                       uint64_t now_ns,
+                                       uint8_t *out_source);
+
+/**
  * A frequency known before the first readings (a state file written from
  * `KEEL_ENGINE_COMMAND_KIND_SAVE_STATE`): the correction that kept the
  * clock on time, ppb 32.32 (positive: faster; clamped to the clock's
@@ -2445,6 +2576,70 @@ keel_status keel_engine_on_stepped(struct keel_engine *engine, bool ok);
  * `engine` is NULL or valid.
  */
 keel_status keel_engine_on_disruption(struct keel_engine *engine, uint64_t now_ns, int32_t what);
+
+/**
+ * A valid reply from NTP source `source` (the `keel_ntp_sample` that
+ * `keel_ntp_process_reply` wrote for the request sent on its
+ * `KEEL_ENGINE_COMMAND_KIND_SEND_NTP`), at loop time `now_ns`. Call it
+ * whenever the reply comes: it answers no question, so it may come between
+ * any two calls, and the answer the last poll asked for is still expected.
+ * While NTP steers, the next `keel_engine_poll` updates the clock from it. A
+ * reply when no request is out (a duplicate) is ignored.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+ * `KEEL_STATUS_INVALID_ARGUMENT` (`source` is not an NTP source; a sample
+ * `keel_ntp_process_reply` never writes: a negative delay, dispersion, root
+ * delay or root dispersion, `leap` not 0–2, `stratum` not 1–15;
+ * `root_distance_ns` is not read); on error the engine is unchanged.
+ *
+ * # Safety
+ * `engine` is NULL or valid; `sample` is NULL or points to a valid
+ * `keel_ntp_sample`.
+ */
+keel_status keel_engine_on_ntp_sample(struct keel_engine *engine,
+                                      uint64_t now_ns,
+                                      uint8_t source,
+                                      const struct keel_ntp_sample *sample);
+
+/**
+ * A Kiss-o'-Death from NTP source `source` at loop time `now_ns`: `kiss`
+ * is the status `keel_ntp_process_reply` returned for it, and
+ * `server_poll` the poll exponent the server asked for, log₂ s (the
+ * reply's poll field, `(int8_t)reply[2]`). `KEEL_STATUS_NTP_KISS_RATE`
+ * lengthens the source's poll interval (`keel_ntp_backoff_poll`, at most
+ * its `maxpoll`) and ends a burst; `KEEL_STATUS_NTP_KISS_DENY` stops
+ * asking the server; `KEEL_STATUS_NTP_KISS_OTHER` changes nothing. Like
+ * `keel_engine_on_ntp_sample` it answers no question.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+ * `KEEL_STATUS_INVALID_ARGUMENT` (`source` is not an NTP source; `kiss` is
+ * none of the three); on error the engine is unchanged.
+ *
+ * # Safety
+ * `engine` is NULL or valid.
+ */
+keel_status keel_engine_on_ntp_kiss(struct keel_engine *engine,
+                                    uint64_t now_ns,
+                                    uint8_t source,
+                                    int32_t kiss,
+                                    int8_t server_poll);
+
+/**
+ * What NTP source `source` says about the clock at clock time
+ * `at_sink_ns` (ns since the clock's epoch; pass the clock's time now),
+ * written to `*out`: its reach, poll interval and, once it has samples,
+ * its estimate of clock − server there.
+ *
+ * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+ * `KEEL_STATUS_INVALID_ARGUMENT` (`source` is not an NTP source).
+ *
+ * # Safety
+ * `engine` is NULL or valid; `out` is NULL or valid for writing.
+ */
+keel_status keel_engine_ntp_source_status(struct keel_engine *engine,
+                                          uint8_t source,
+                                          uint64_t at_sink_ns,
+                                          struct keel_engine_ntp_source_snapshot *out);
 
 /**
  * The status after the last update, written to `*out` (what `keel status`

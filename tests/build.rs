@@ -18,6 +18,7 @@ fn main() {
         .file(root.join("c/pull.c"))
         .file(root.join("c/engine_replay.c"))
         .file(root.join("c/engine_test.c"))
+        .file(root.join("c/engine_ntp_test.c"))
         .file(root.join("c/clock_test.c"));
     for f in strict {
         c.flag(f);

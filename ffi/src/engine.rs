@@ -23,12 +23,14 @@
 
 use keel_core::engine::{
     Adjusted, ClockCheck, Command, Disruption, DisruptionCause, Engine, EngineConfig, Halt,
-    LeapBits, MAX_SOURCES, Notice, ReadError, Reading, SinkConfig, SourceConfig, SourceId,
-    SourceKind, SyncState,
+    LeapBits, MAX_SOURCES, Notice, NtpPolicy, ReadError, Reading, SinkConfig, SourceConfig,
+    SourceId, SourceKind, SyncState,
 };
+use keel_core::measure::ntp::KissAction;
 use keel_core::servo::{AnyServo, Kalman, KalmanConfig, LinReg, Pi, PiConfig, ServoConfig};
 use keel_core::time::{Duration, Leap, LeapKind, Ppb, Timestamp, UtcTaiOffset};
 
+use crate::ntp::{keel_ntp_sample, sample_from_c};
 use crate::{check_out, ffi_boundary, keel_status, try_ref, write_out};
 
 /// Number of 64-bit words in [`keel_engine`].
@@ -41,6 +43,12 @@ pub const KEEL_ENGINE_STORAGE_SIZE: usize = KEEL_ENGINE_STORAGE_WORDS * 8;
 pub const KEEL_ENGINE_STORAGE_ALIGN: usize = 8;
 /// How many sources one engine holds.
 pub const KEEL_ENGINE_MAX_SOURCES: usize = 4;
+/// The shortest poll interval an NTP source accepts, log₂ s (1/64 s; the
+/// core clamps to it). Not exported: an unparenthesised negative macro
+/// misparses after a minus sign.
+const NTP_POLL_MIN: i8 = -6;
+/// The longest poll interval an NTP source accepts, log₂ s (about 36 h).
+const NTP_POLL_MAX: i8 = 17;
 
 /// Caller-owned storage for one engine: declare it anywhere (stack, static,
 /// inside your own struct), then `keel_engine_init()` it. It holds no
@@ -145,6 +153,63 @@ pub enum keel_source_kind {
     Ntp = 1,
     /// A pulse per second with a time-of-day source naming the second.
     Pps = 2,
+}
+
+/// An NTP server's options (for `keel_engine_add_ntp_source`), in chrony's
+/// vocabulary. Fill with `keel_engine_ntp_policy_default()`, change what
+/// you need.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct keel_engine_ntp_policy {
+    /// `sizeof(keel_engine_ntp_policy)`.
+    pub struct_size: usize,
+    /// The shortest poll interval, log₂ s (−6 to `maxpoll`). The source
+    /// starts there and doubles its interval after 8 good samples. Default
+    /// 6 (64 s).
+    pub minpoll: i8,
+    /// The longest poll interval, log₂ s (`minpoll` to 17, about 36 h).
+    /// Default 10 (1024 s).
+    pub maxpoll: i8,
+    /// Start with a burst of 4 requests 2 s apart (at most a quarter of the
+    /// poll interval). Default false.
+    pub iburst: bool,
+    /// Among the sources that survive selection, only preferred ones are
+    /// combined. Default false.
+    pub prefer: bool,
+    /// Polled and shown (`keel_engine_ntp_source_status`), never selected
+    /// and never a juror over the PHC. Default false.
+    pub noselect: bool,
+}
+
+/// What an NTP source's samples say (from `keel_engine_ntp_source_status`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct keel_engine_ntp_source_snapshot {
+    /// RFC 5905's reach register: one bit per request of the last eight,
+    /// newest in bit 0, set when it was answered (0xFF: all answered; the
+    /// request just sent counts as unanswered until its reply comes).
+    pub reach: u8,
+    /// The poll interval in force, log₂ s.
+    pub poll: i8,
+    /// The `offset_ns` ... `taken_ns` fields are valid (the source has
+    /// samples).
+    pub has_estimate: bool,
+    /// clock − server, ns, predicted to the time asked for from the source's
+    /// best sample (the least-delay one of the last eight, moved by what the
+    /// engine did to the clock since); positive: the clock is ahead.
+    pub offset_ns: i64,
+    /// Half-width of the interval the true `offset_ns` lies in, ns (≥ 0):
+    /// the sample's root distance, the filter's jitter and 1 ppm over the
+    /// sample's age.
+    pub half_width_ns: i64,
+    /// The round-trip delay of that sample, ns (≥ 0).
+    pub delay_ns: i64,
+    /// The filter's jitter: RMS of the other samples' offsets from it, ns
+    /// (≥ 0).
+    pub jitter_ns: i64,
+    /// When that sample was taken (its reply arrived), clock time, ns since
+    /// the clock's epoch.
+    pub taken_ns: u64,
 }
 
 /// Why a read gave no reading (for `keel_engine_on_read_error`).
@@ -401,6 +466,12 @@ pub struct keel_engine_snapshot {
     /// Notices dropped because `keel_engine_take_notice` was not called in
     /// time (the engine keeps the last 8).
     pub notices_dropped: u32,
+    /// PHC readings the NTP sources outvoted (not used).
+    pub outvoted: u64,
+    /// The PHC is rejected (outvoted by the NTP sources, or lost): NTP
+    /// steers until it agrees again (`KEEL_ENGINE_NOTICE_KIND_PHC_REJECTED`
+    /// and `_PHC_RESTORED` mark the changes).
+    pub phc_rejected: bool,
 }
 
 /// What a notice says (`keel_engine_notice`).
@@ -790,6 +861,100 @@ pub unsafe extern "C" fn keel_engine_add_source(
     })
 }
 
+/// The default NTP server options (chrony's: `minpoll` 6, `maxpoll` 10, no
+/// `iburst`, `prefer` or `noselect`), written to `*out` with `struct_size`
+/// set.
+///
+/// Errors: `KEEL_STATUS_NULL_POINTER`.
+///
+/// # Safety
+/// `out` is NULL or valid for writing a `keel_engine_ntp_policy`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn keel_engine_ntp_policy_default(
+    out: *mut keel_engine_ntp_policy,
+) -> keel_status {
+    ffi_boundary!({
+        check_out(out)?;
+        let d = NtpPolicy::default();
+        let p = keel_engine_ntp_policy {
+            struct_size: size_of::<keel_engine_ntp_policy>(),
+            minpoll: d.minpoll,
+            maxpoll: d.maxpoll,
+            iburst: d.iburst,
+            prefer: d.prefer,
+            noselect: d.noselect,
+        };
+        // SAFETY: `out` checked non-NULL; the caller guarantees it is valid.
+        unsafe { write_out(out, p) };
+        Ok(())
+    })
+}
+
+/// Registers an NTP server with the options `policy` (which may be re-used
+/// or discarded afterwards), first asked at loop time `now_ns` (the
+/// caller's monotonic clock, ns), and writes its id to `*out_source`. The
+/// engine then asks for requests with `KEEL_ENGINE_COMMAND_KIND_SEND_NTP`;
+/// the replies go to `keel_engine_on_ntp_sample` or
+/// `keel_engine_on_ntp_kiss`. (`keel_engine_add_source` with
+/// `KEEL_SOURCE_KIND_NTP` registers one with the default options, first
+/// asked at the next update.)
+///
+/// Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+/// `KEEL_STATUS_STRUCT_SIZE`, `KEEL_STATUS_INVALID_ARGUMENT` (not
+/// −6 ≤ `minpoll` ≤ `maxpoll` ≤ 17), `KEEL_STATUS_NO_CAPACITY` (already
+/// `KEEL_ENGINE_MAX_SOURCES` sources); on error the engine is unchanged.
+///
+/// # Safety
+/// `engine` is NULL or valid; `policy` is NULL or points to a valid
+/// `keel_engine_ntp_policy`; `out_source` is NULL or valid for writing.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn keel_engine_add_ntp_source(
+    engine: *mut keel_engine,
+    policy: *const keel_engine_ntp_policy,
+    now_ns: u64,
+    out_source: *mut u8,
+) -> keel_status {
+    ffi_boundary!({
+        check_out(out_source)?;
+        // SAFETY: the caller guarantees `policy` is NULL or valid.
+        let p = unsafe { try_ref(policy) }?;
+        // SAFETY: the caller guarantees `engine` is NULL or valid.
+        let c = unsafe { cell(engine) }?;
+        if p.struct_size != size_of::<keel_engine_ntp_policy>() {
+            return Err(keel_status::StructSize);
+        }
+        if !(NTP_POLL_MIN <= p.minpoll && p.minpoll <= p.maxpoll && p.maxpoll <= NTP_POLL_MAX) {
+            return Err(keel_status::InvalidArgument);
+        }
+        let id = c
+            .engine
+            .add_ntp_source(
+                NtpPolicy {
+                    minpoll: p.minpoll,
+                    maxpoll: p.maxpoll,
+                    iburst: p.iburst,
+                    prefer: p.prefer,
+                    noselect: p.noselect,
+                },
+                now_ns,
+            )
+            .ok_or(keel_status::NoCapacity)?;
+        // SAFETY: `out_source` checked non-NULL; the caller guarantees validity.
+        unsafe { write_out(out_source, id.0) };
+        Ok(())
+    })
+}
+
+/// `source` if it is one of the engine's NTP sources, else
+/// [`keel_status::InvalidArgument`].
+fn ntp_source(c: &EngineCell, source: u8) -> Result<SourceId, keel_status> {
+    let id = SourceId(source);
+    c.engine
+        .ntp_source(id, Timestamp::from_nanos(0))
+        .map(|_| id)
+        .ok_or(keel_status::InvalidArgument)
+}
+
 /// A frequency known before the first readings (a state file written from
 /// `KEEL_ENGINE_COMMAND_KIND_SAVE_STATE`): the correction that kept the
 /// clock on time, ppb 32.32 (positive: faster; clamped to the clock's
@@ -1158,6 +1323,121 @@ pub unsafe extern "C" fn keel_engine_on_disruption(
     })
 }
 
+/// A valid reply from NTP source `source` (the `keel_ntp_sample` that
+/// `keel_ntp_process_reply` wrote for the request sent on its
+/// `KEEL_ENGINE_COMMAND_KIND_SEND_NTP`), at loop time `now_ns`. Call it
+/// whenever the reply comes: it answers no question, so it may come between
+/// any two calls, and the answer the last poll asked for is still expected.
+/// While NTP steers, the next `keel_engine_poll` updates the clock from it. A
+/// reply when no request is out (a duplicate) is ignored.
+///
+/// Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+/// `KEEL_STATUS_INVALID_ARGUMENT` (`source` is not an NTP source; a sample
+/// `keel_ntp_process_reply` never writes: a negative delay, dispersion, root
+/// delay or root dispersion, `leap` not 0–2, `stratum` not 1–15;
+/// `root_distance_ns` is not read); on error the engine is unchanged.
+///
+/// # Safety
+/// `engine` is NULL or valid; `sample` is NULL or points to a valid
+/// `keel_ntp_sample`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn keel_engine_on_ntp_sample(
+    engine: *mut keel_engine,
+    now_ns: u64,
+    source: u8,
+    sample: *const keel_ntp_sample,
+) -> keel_status {
+    ffi_boundary!({
+        // SAFETY: the caller guarantees `sample` is NULL or valid.
+        let s = unsafe { try_ref(sample) }?;
+        // SAFETY: the caller guarantees `engine` is NULL or valid.
+        let c = unsafe { cell(engine) }?;
+        let id = ntp_source(c, source)?;
+        let s = sample_from_c(s)?;
+        c.engine.on_ntp_sample(now_ns, id, &s);
+        Ok(())
+    })
+}
+
+/// A Kiss-o'-Death from NTP source `source` at loop time `now_ns`: `kiss`
+/// is the status `keel_ntp_process_reply` returned for it, and
+/// `server_poll` the poll exponent the server asked for, log₂ s (the
+/// reply's poll field, `(int8_t)reply[2]`). `KEEL_STATUS_NTP_KISS_RATE`
+/// lengthens the source's poll interval (`keel_ntp_backoff_poll`, at most
+/// its `maxpoll`) and ends a burst; `KEEL_STATUS_NTP_KISS_DENY` stops
+/// asking the server; `KEEL_STATUS_NTP_KISS_OTHER` changes nothing. Like
+/// `keel_engine_on_ntp_sample` it answers no question.
+///
+/// Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+/// `KEEL_STATUS_INVALID_ARGUMENT` (`source` is not an NTP source; `kiss` is
+/// none of the three); on error the engine is unchanged.
+///
+/// # Safety
+/// `engine` is NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn keel_engine_on_ntp_kiss(
+    engine: *mut keel_engine,
+    now_ns: u64,
+    source: u8,
+    kiss: i32,
+    server_poll: i8,
+) -> keel_status {
+    ffi_boundary!({
+        // SAFETY: the caller guarantees `engine` is NULL or valid.
+        let c = unsafe { cell(engine) }?;
+        let id = ntp_source(c, source)?;
+        let action = match kiss {
+            k if k == keel_status::NtpKissRate as i32 => KissAction::ReducePollRate,
+            k if k == keel_status::NtpKissDeny as i32 => KissAction::StopUsingServer,
+            k if k == keel_status::NtpKissOther as i32 => KissAction::Ignore,
+            _ => return Err(keel_status::InvalidArgument),
+        };
+        c.engine.on_ntp_kiss(now_ns, id, action, server_poll);
+        Ok(())
+    })
+}
+
+/// What NTP source `source` says about the clock at clock time
+/// `at_sink_ns` (ns since the clock's epoch; pass the clock's time now),
+/// written to `*out`: its reach, poll interval and, once it has samples,
+/// its estimate of clock − server there.
+///
+/// Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
+/// `KEEL_STATUS_INVALID_ARGUMENT` (`source` is not an NTP source).
+///
+/// # Safety
+/// `engine` is NULL or valid; `out` is NULL or valid for writing.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn keel_engine_ntp_source_status(
+    engine: *mut keel_engine,
+    source: u8,
+    at_sink_ns: u64,
+    out: *mut keel_engine_ntp_source_snapshot,
+) -> keel_status {
+    ffi_boundary!({
+        check_out(out)?;
+        // SAFETY: the caller guarantees `engine` is NULL or valid.
+        let c = unsafe { cell(engine) }?;
+        let (reach, poll, est) = c
+            .engine
+            .ntp_source(SourceId(source), Timestamp::from_nanos(at_sink_ns))
+            .ok_or(keel_status::InvalidArgument)?;
+        let st = keel_engine_ntp_source_snapshot {
+            reach,
+            poll,
+            has_estimate: est.is_some(),
+            offset_ns: est.map_or(0, |e| e.offset.as_nanos()),
+            half_width_ns: est.map_or(0, |e| e.half_width.as_nanos()),
+            delay_ns: est.map_or(0, |e| e.delay.as_nanos()),
+            jitter_ns: est.map_or(0, |e| e.jitter.as_nanos()),
+            taken_ns: est.map_or(0, |e| e.taken.as_nanos()),
+        };
+        // SAFETY: `out` checked non-NULL; the caller guarantees validity.
+        unsafe { write_out(out, st) };
+        Ok(())
+    })
+}
+
 /// The status after the last update, written to `*out` (what `keel status`
 /// and the metrics show).
 ///
@@ -1202,6 +1482,8 @@ pub unsafe extern "C" fn keel_engine_status(
             read_errors: n.read_errors,
             interference: n.interference,
             notices_dropped: c.engine.notices_dropped(),
+            outvoted: n.outvoted,
+            phc_rejected: c.engine.phc_rejected(),
         };
         // SAFETY: `out` checked non-NULL; the caller guarantees validity.
         unsafe { write_out(out, st) };
@@ -1332,5 +1614,31 @@ mod tests {
         let used = size_of::<EngineCell>();
         assert!(used <= KEEL_ENGINE_STORAGE_SIZE, "{used}");
         std::println!("EngineCell: {used} of {KEEL_ENGINE_STORAGE_SIZE} bytes");
+    }
+
+    #[test]
+    fn the_ntp_poll_limits_are_the_cores() {
+        let mut cfg = core::mem::MaybeUninit::<keel_engine_config>::uninit();
+        // SAFETY: `cfg` is valid for writing a config.
+        let st = unsafe { keel_engine_config_default(0, cfg.as_mut_ptr()) };
+        assert_eq!(st, keel_status::Ok);
+        // SAFETY: written on OK.
+        let mut e = build(&unsafe { cfg.assume_init() }, 0).expect("the default builds");
+        let wide = NtpPolicy {
+            minpoll: i8::MIN,
+            maxpoll: i8::MAX,
+            ..NtpPolicy::default()
+        };
+        let id = e.add_ntp_source(wide, 0).expect("room");
+        assert_eq!(
+            e.poll(0),
+            Command::SendNtp {
+                source: id,
+                poll: NTP_POLL_MIN
+            }
+        );
+        e.on_ntp_kiss(0, id, KissAction::ReducePollRate, i8::MAX);
+        let (_, poll, _) = e.ntp_source(id, Timestamp::from_nanos(0)).expect("NTP");
+        assert_eq!(poll, NTP_POLL_MAX);
     }
 }

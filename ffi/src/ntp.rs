@@ -92,6 +92,52 @@ pub struct keel_ntp_server_clock {
     pub error_bound_ns: i64,
 }
 
+/// A core sample in its C form.
+fn sample_to_c(s: &m::NtpSample) -> keel_ntp_sample {
+    keel_ntp_sample {
+        offset_ns: s.offset.as_nanos(),
+        delay_ns: s.delay.as_nanos(),
+        dispersion_ns: s.dispersion.as_nanos(),
+        root_delay_ns: s.root_delay.as_nanos(),
+        root_dispersion_ns: s.root_dispersion.as_nanos(),
+        root_distance_ns: s.root_distance().as_nanos(),
+        local_receive_ns: s.local_receive.as_nanos(),
+        reference_id: s.reference_id.0,
+        stratum: s.stratum,
+        leap: s.leap.to_bits(),
+        poll: s.poll,
+    }
+}
+
+/// A C sample back in its core form, refusing what
+/// `keel_ntp_process_reply` never writes: a negative delay, dispersion,
+/// root delay or root dispersion, a leap indicator other than 0–2 (3 is an
+/// unsynchronised server), a stratum other than 1–15.
+/// `root_distance_ns` is not read: the core recomputes it.
+pub(crate) fn sample_from_c(s: &keel_ntp_sample) -> Result<m::NtpSample, keel_status> {
+    if s.delay_ns < 0
+        || s.dispersion_ns < 0
+        || s.root_delay_ns < 0
+        || s.root_dispersion_ns < 0
+        || s.leap > 2
+        || !(1..=15).contains(&s.stratum)
+    {
+        return Err(keel_status::InvalidArgument);
+    }
+    Ok(m::NtpSample {
+        offset: Duration::from_nanos(s.offset_ns),
+        delay: Duration::from_nanos(s.delay_ns),
+        dispersion: Duration::from_nanos(s.dispersion_ns),
+        root_delay: Duration::from_nanos(s.root_delay_ns),
+        root_dispersion: Duration::from_nanos(s.root_dispersion_ns),
+        stratum: s.stratum,
+        leap: LeapIndicator::from_bits(s.leap),
+        reference_id: ReferenceId(s.reference_id),
+        poll: s.poll,
+        local_receive: Timestamp::from_nanos(s.local_receive_ns),
+    })
+}
+
 fn reply_status(e: ReplyError) -> keel_status {
     match e {
         ReplyError::Malformed(_) => keel_status::NtpMalformed,
@@ -268,19 +314,7 @@ pub unsafe extern "C" fn keel_ntp_process_reply(
                 &cfg,
             )
             .map_err(reply_status)?;
-        let v = keel_ntp_sample {
-            offset_ns: s.offset.as_nanos(),
-            delay_ns: s.delay.as_nanos(),
-            dispersion_ns: s.dispersion.as_nanos(),
-            root_delay_ns: s.root_delay.as_nanos(),
-            root_dispersion_ns: s.root_dispersion.as_nanos(),
-            root_distance_ns: s.root_distance().as_nanos(),
-            local_receive_ns: s.local_receive.as_nanos(),
-            reference_id: s.reference_id.0,
-            stratum: s.stratum,
-            leap: s.leap.to_bits(),
-            poll: s.poll,
-        };
+        let v = sample_to_c(&s);
         // SAFETY: `out` checked non-NULL; the caller guarantees it is valid.
         unsafe { write_out(out, v) };
         Ok(())
@@ -392,4 +426,69 @@ pub unsafe extern "C" fn keel_ntp_kiss_reply(
         unsafe { write_out(out_len, n) };
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> m::NtpSample {
+        m::NtpSample {
+            offset: Duration::from_nanos(-12_345),
+            delay: Duration::from_nanos(300_000),
+            dispersion: Duration::from_nanos(2_000),
+            root_delay: Duration::from_nanos(1_000),
+            root_dispersion: Duration::from_nanos(10_000),
+            stratum: 2,
+            leap: LeapIndicator::InsertSecond,
+            reference_id: ReferenceId(*b"GPS\0"),
+            poll: 6,
+            local_receive: Timestamp::from_nanos(1_700_000_000_000_000_000),
+        }
+    }
+
+    #[test]
+    fn a_sample_goes_to_c_and_back_unchanged() {
+        let s = sample();
+        let c = sample_to_c(&s);
+        assert_eq!(c.root_distance_ns, 150_500 + 10_000 + 2_000);
+        assert_eq!(sample_from_c(&c), Ok(s));
+        // the root distance is recomputed, not read
+        let c2 = keel_ntp_sample {
+            root_distance_ns: -1,
+            ..c
+        };
+        assert_eq!(sample_from_c(&c2), Ok(s));
+    }
+
+    #[test]
+    fn what_process_reply_never_writes_is_refused() {
+        let c = sample_to_c(&sample());
+        let bad = [
+            keel_ntp_sample { delay_ns: -1, ..c },
+            keel_ntp_sample {
+                dispersion_ns: -1,
+                ..c
+            },
+            keel_ntp_sample {
+                root_delay_ns: -1,
+                ..c
+            },
+            keel_ntp_sample {
+                root_dispersion_ns: i64::MIN,
+                ..c
+            },
+            keel_ntp_sample { leap: 3, ..c },
+            keel_ntp_sample { leap: 4, ..c },
+            keel_ntp_sample { stratum: 0, ..c },
+            keel_ntp_sample { stratum: 16, ..c },
+        ];
+        for b in bad {
+            assert_eq!(
+                sample_from_c(&b),
+                Err(keel_status::InvalidArgument),
+                "{b:?}"
+            );
+        }
+    }
 }

@@ -1,6 +1,10 @@
 //! The engine through libkeel's C API (`keel_engine_*`):
 //!
 //! - the C tests of `tests/c/engine_test.c` (conventions and a closed loop);
+//! - the NTP calls, `tests/c/engine_ntp_test.c`: their conventions, and a
+//!   PHC with three NTP servers driven as a C daemon does (requests, server
+//!   replies and samples through libkeel's NTP API), whose host steps 1 ms:
+//!   the NTP sources reject the PHC and steer;
 //! - **one digest**: the reference engine scenario
 //!   (`keel_core::sim::engine_loop::default_engine_run(1, 600)`: a start
 //!   that steps, another process's frequency write, a signalled migration and
@@ -54,6 +58,7 @@ struct ReplayResult {
 #[link(name = "keel_ctests", kind = "static")]
 unsafe extern "C" {
     fn keel_ctest_engine() -> c_int;
+    fn keel_ctest_engine_ntp() -> c_int;
     fn keel_engine_replay(
         engine: *mut keel_engine,
         config: *const keel_engine_config,
@@ -71,6 +76,13 @@ fn c_engine_tests_pass() {
     let failures = unsafe { keel_ctest_engine() };
     assert_eq!(failures, 0, "C engine tests failed (see stderr)");
     assert_eq!(KEEL_ENGINE_STORAGE_SIZE, KEEL_ENGINE_STORAGE_WORDS * 8);
+}
+
+#[test]
+fn c_engine_ntp_tests_pass() {
+    // SAFETY: a plain C function without arguments.
+    let failures = unsafe { keel_ctest_engine_ntp() };
+    assert_eq!(failures, 0, "C engine NTP tests failed (see stderr)");
 }
 
 const fn empty_check() -> keel_engine_clock_check {
