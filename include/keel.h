@@ -46,11 +46,11 @@
 /**
  * Number of 64-bit words in [`keel_engine`].
  */
-#define KEEL_ENGINE_STORAGE_WORDS 640
+#define KEEL_ENGINE_STORAGE_WORDS 1024
 
 /**
- * `sizeof(keel_engine)`, bytes (5 KiB; the engine with the largest servo
- * and its NTP sources' sample registers needs about 4.1 KiB on 64-bit
+ * `sizeof(keel_engine)`, bytes (8 KiB; the engine with the largest servo
+ * and eight sources' NTP sample registers needs about 6 KiB on 64-bit
  * targets).
  */
 #define KEEL_ENGINE_STORAGE_SIZE (KEEL_ENGINE_STORAGE_WORDS * 8)
@@ -63,7 +63,7 @@
 /**
  * How many sources one engine holds.
  */
-#define KEEL_ENGINE_MAX_SOURCES 4
+#define KEEL_ENGINE_MAX_SOURCES 8
 
 /**
  * Length of an NTP request or reply without extensions, bytes.

@@ -34,15 +34,15 @@ use crate::ntp::{keel_ntp_sample, sample_from_c};
 use crate::{check_out, ffi_boundary, keel_status, try_ref, write_out};
 
 /// Number of 64-bit words in [`keel_engine`].
-pub const KEEL_ENGINE_STORAGE_WORDS: usize = 640;
-/// `sizeof(keel_engine)`, bytes (5 KiB; the engine with the largest servo
-/// and its NTP sources' sample registers needs about 4.1 KiB on 64-bit
+pub const KEEL_ENGINE_STORAGE_WORDS: usize = 1024;
+/// `sizeof(keel_engine)`, bytes (8 KiB; the engine with the largest servo
+/// and eight sources' NTP sample registers needs about 6 KiB on 64-bit
 /// targets).
 pub const KEEL_ENGINE_STORAGE_SIZE: usize = KEEL_ENGINE_STORAGE_WORDS * 8;
 /// `_Alignof(keel_engine)`, bytes.
 pub const KEEL_ENGINE_STORAGE_ALIGN: usize = 8;
 /// How many sources one engine holds.
-pub const KEEL_ENGINE_MAX_SOURCES: usize = 4;
+pub const KEEL_ENGINE_MAX_SOURCES: usize = 8;
 /// The shortest poll interval an NTP source accepts, log₂ s (1/64 s; the
 /// core clamps to it). Not exported: an unparenthesised negative macro
 /// misparses after a minus sign.

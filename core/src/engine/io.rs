@@ -10,8 +10,9 @@ use crate::measure::phc::PhcSample;
 use crate::servo::{ServoConfig, ServoState};
 use crate::time::{Duration, Leap, Ppb, Timestamp};
 
-/// How many sources an engine can hold.
-pub const MAX_SOURCES: usize = 4;
+/// The most sources an engine can hold (and the default capacity: a PHC
+/// and up to seven NTP servers).
+pub const MAX_SOURCES: usize = 8;
 
 /// What kind of source a reading comes from. Each kind carries its own
 /// uncertainty with every reading; only [`SourceKind::Phc`] is polled today.

@@ -207,13 +207,14 @@ struct ElapsedRef {
     pair_width_ns: u64,
 }
 
-/// keel's sync logic for one sink and up to [`MAX_SOURCES`] sources, around
+/// keel's sync logic for one sink and up to `N` sources (at most
+/// [`MAX_SOURCES`]; firmware with one PHC holds `Engine<S, 1>`), around
 /// the servo `S`.
 #[derive(Clone, Debug)]
-pub struct Engine<S> {
+pub struct Engine<S, const N: usize = MAX_SOURCES> {
     cfg: EngineConfig,
     servo: S,
-    sources: [Option<SourceConfig>; MAX_SOURCES],
+    sources: [Option<SourceConfig>; N],
     phase: Phase,
     /// A command decided but not yet handed out.
     queued: Option<Command>,
@@ -250,7 +251,7 @@ pub struct Engine<S> {
     notices_dropped: u32,
     halted: Option<Halt>,
     /// NTP bookkeeping, by source slot.
-    ntp: [Option<ntp::NtpSource>; MAX_SOURCES],
+    ntp: [Option<ntp::NtpSource>; N],
     /// Sink time up to which the NTP samples are re-framed.
     ntp_framed: Option<Timestamp>,
     /// The sink time of an NTP sample not yet acted on, while NTP steers.
@@ -263,9 +264,29 @@ pub struct Engine<S> {
 }
 
 impl<S: Servo> Engine<S> {
-    /// An engine around `servo`, with `freq` in force on the sink, whose
-    /// first update is due at loop time `first_update_ns`.
-    pub fn new(cfg: EngineConfig, mut servo: S, freq: Ppb, first_update_ns: u64) -> Self {
+    /// An engine around `servo` holding up to [`MAX_SOURCES`] sources, with
+    /// `freq` in force on the sink, whose first update is due at loop time
+    /// `first_update_ns`.
+    pub fn new(cfg: EngineConfig, servo: S, freq: Ppb, first_update_ns: u64) -> Self {
+        Self::new_with_capacity(cfg, servo, freq, first_update_ns)
+    }
+}
+
+impl<S: Servo, const N: usize> Engine<S, N> {
+    /// [`Engine::new`] for an engine holding up to `N` sources (an NTP
+    /// source keeps about 0.4 KiB of samples): `Engine::<_, 1>` for one PHC.
+    pub fn new_with_capacity(
+        cfg: EngineConfig,
+        mut servo: S,
+        freq: Ppb,
+        first_update_ns: u64,
+    ) -> Self {
+        const {
+            assert!(
+                N >= 1 && N <= MAX_SOURCES,
+                "an engine holds 1..=MAX_SOURCES sources"
+            )
+        };
         servo.set_config(Self::servo_config(&cfg, false));
         let start_reads_left =
             if servo.gives_bound() && cfg.interval.as_nanos() >= START_MIN_INTERVAL_NS {
@@ -277,7 +298,7 @@ impl<S: Servo> Engine<S> {
         Self {
             cfg,
             servo,
-            sources: [None; MAX_SOURCES],
+            sources: [None; N],
             phase: Phase::Idle,
             queued: None,
             next_ns: first_update_ns,
@@ -311,7 +332,7 @@ impl<S: Servo> Engine<S> {
             notices: Deque::new(),
             notices_dropped: 0,
             halted: None,
-            ntp: [None; MAX_SOURCES],
+            ntp: [None; N],
             ntp_framed: None,
             ntp_fresh: None,
             ntp_used: None,
@@ -337,7 +358,7 @@ impl<S: Servo> Engine<S> {
         sc
     }
 
-    /// Registers a source. `None` when all [`MAX_SOURCES`] slots are taken.
+    /// Registers a source. `None` when all `N` slots are taken.
     /// An NTP source gets [`NtpPolicy::default`] and is first asked at the
     /// first update ([`Engine::add_ntp_source`] chooses).
     pub fn add_source(&mut self, source: SourceConfig) -> Option<SourceId> {
@@ -351,7 +372,7 @@ impl<S: Servo> Engine<S> {
     }
 
     /// Registers an NTP server with `policy`, first asked at loop time
-    /// `now_ns`. `None` when all [`MAX_SOURCES`] slots are taken.
+    /// `now_ns`. `None` when all `N` slots are taken.
     pub fn add_ntp_source(&mut self, policy: NtpPolicy, now_ns: u64) -> Option<SourceId> {
         let id = self.add_source(SourceConfig {
             kind: SourceKind::Ntp,

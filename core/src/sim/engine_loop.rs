@@ -180,9 +180,14 @@ pub fn default_engine_config() -> EngineConfig {
 /// keel's default engine for the reference scenario: [`Kalman`] with
 /// default settings, no frequency in force, one PHC, first update at 1 s.
 pub fn default_engine() -> Engine<Kalman> {
+    default_engine_with_capacity()
+}
+
+/// [`default_engine`] holding up to `N` sources (firmware: 1).
+pub fn default_engine_with_capacity<const N: usize>() -> Engine<Kalman, N> {
     let cfg = default_engine_config();
     let servo = Kalman::new(cfg.servo, KalmanConfig::default(), cfg.interval, Ppb::ZERO);
-    let mut e = Engine::new(cfg, servo, Ppb::ZERO, 1_000_000_000);
+    let mut e = Engine::new_with_capacity(cfg, servo, Ppb::ZERO, 1_000_000_000);
     let _ = e.add_source(SourceConfig::phc());
     e
 }
@@ -269,10 +274,10 @@ impl EngineLoop {
 
     /// Runs `engine` on `world` until it has made [`EngineLoop::updates`]
     /// updates (or halts), telling `observe` each answer.
-    pub fn run<S: Servo>(
+    pub fn run<S: Servo, const N: usize>(
         &self,
         world: &mut World,
-        engine: &mut Engine<S>,
+        engine: &mut Engine<S, N>,
         observe: &mut dyn FnMut(&Answer),
     ) -> EngineReport {
         let mut h = DIGEST_START;

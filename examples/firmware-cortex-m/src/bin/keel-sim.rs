@@ -18,7 +18,9 @@ use keel_core::servo::ServoState;
 use keel_core::servo::Kalman;
 use keel_core::sim::World;
 use keel_core::sim::drive::{default_loop, default_servo, default_world, run};
-use keel_core::sim::engine_loop::{default_engine, default_engine_loop, default_engine_world};
+use keel_core::sim::engine_loop::{
+    default_engine_loop, default_engine_with_capacity, default_engine_world,
+};
 use keel_firmware_cortex_m::{exit, hprintln, paint_stack, peak_stack, static_ram};
 
 /// Seed and number of updates: `KEEL_FW_SEED` / `KEEL_FW_UPDATES` at build
@@ -84,12 +86,12 @@ fn main() -> ! {
     // The engine: the same loop the daemon and libkeel run, on the reference
     // engine scenario (interference, a signalled migration, a leap second).
     // The world's storage is re-used; the engine lives in a static too.
-    static mut ENGINE: MaybeUninit<keel_core::engine::Engine<Kalman>> = MaybeUninit::uninit();
+    static mut ENGINE: MaybeUninit<keel_core::engine::Engine<Kalman, 1>> = MaybeUninit::uninit();
     // SAFETY: as above; the servo run is over and holds no borrow of WORLD.
     let (world, engine) = unsafe {
         (
             (*core::ptr::addr_of_mut!(WORLD)).write(default_engine_world(SEED)),
-            (*core::ptr::addr_of_mut!(ENGINE)).write(default_engine()),
+            (*core::ptr::addr_of_mut!(ENGINE)).write(default_engine_with_capacity()),
         )
     };
     let e = default_engine_loop(u64::from(UPDATES)).run(world, engine, &mut |_| {});
