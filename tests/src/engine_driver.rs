@@ -2,13 +2,19 @@
 //! (`keel_core::engine`) driven on the simulated world exactly as `keel sync`
 //! drives it on the real clocks: clock checks from the world, PHC reads with
 //! the scenario's method and sample count, frequency writes through the
-//! simulated kernel, steps.
+//! simulated kernel, steps; and, given a simulated NTP network
+//! ([`EngineDriver::attach_ntp`]), its NTP requests and replies as the
+//! daemon's client makes them.
 
-use keel_core::engine::{ClockCheck, Command, Disruption, Engine, EngineConfig, SourceConfig};
+use keel_core::engine::{
+    ClockCheck, Command, Disruption, Engine, EngineConfig, NtpPolicy, SourceConfig, SourceId,
+};
+use keel_core::measure::ntp::{ClientConfig, ClientRequest, ReplyError};
 use keel_core::measure::phc::ReadMethod;
 use keel_core::page::Snapshot;
 use keel_core::servo::Kalman;
 use keel_core::sim::engine_loop::{adjust_world, reading_of};
+use keel_core::sim::network::{NetCounters, NtpNetwork};
 use keel_core::sim::{SimReadError, World};
 use keel_core::time::{Duration, KernelFreq, Timestamp};
 
@@ -27,6 +33,25 @@ pub struct EngineDriver {
     suspended_ns: i64,
     /// An update began (a clock check) since the last time page.
     row: bool,
+    /// The NTP network the engine's NTP sources talk to, if any.
+    ntp: Option<NtpLink>,
+}
+
+/// The client side of a simulated NTP network: which server each NTP
+/// source asks, and the one request out per source (with its `t1`), as
+/// the daemon keeps them.
+struct NtpLink {
+    net: NtpNetwork,
+    peers: Vec<Peer>,
+    /// xorshift64 state for the requests' random cookies.
+    cookies: u64,
+    config: ClientConfig,
+}
+
+struct Peer {
+    source: SourceId,
+    server: usize,
+    out: Option<(ClientRequest, Timestamp)>,
 }
 
 impl EngineDriver {
@@ -40,22 +65,141 @@ impl EngineDriver {
         read: ReadMethod,
         first_ns: u64,
     ) -> Self {
-        let mut engine = Engine::new(cfg, servo, freq, first_ns);
-        let _ = engine.add_source(SourceConfig::phc());
+        let mut d = Self::without_phc(name, cfg, servo, freq, read, first_ns);
+        let _ = d.engine.add_source(SourceConfig::phc());
+        d
+    }
+
+    /// Wraps an engine with no source yet (NTP alone, once
+    /// [`EngineDriver::attach_ntp`] and [`EngineDriver::add_ntp_server`]
+    /// gave it servers), first updating at true time `first_ns`.
+    pub fn without_phc(
+        name: &'static str,
+        cfg: EngineConfig,
+        servo: Kalman,
+        freq: keel_core::time::Ppb,
+        read: ReadMethod,
+        first_ns: u64,
+    ) -> Self {
         Self {
             name,
-            engine,
+            engine: Engine::new(cfg, servo, freq, first_ns),
             read,
             disrupted: false,
             frozen_since: None,
             suspended_ns: 0,
             row: false,
+            ntp: None,
         }
+    }
+
+    /// Connects the engine to `net`; request cookies are drawn from
+    /// `seed`.
+    pub fn attach_ntp(&mut self, net: NtpNetwork, seed: u64) {
+        self.ntp = Some(NtpLink {
+            net,
+            peers: Vec::new(),
+            cookies: seed.wrapping_mul(0xA076_1D64_78BD_642F) | 1,
+            config: ClientConfig::default(),
+        });
+    }
+
+    /// Adds an NTP source with `policy` that asks `server` of the attached
+    /// network, first at true time `now_ns`. `None` without a network or
+    /// when the engine's source slots are full.
+    pub fn add_ntp_server(
+        &mut self,
+        server: usize,
+        policy: NtpPolicy,
+        now_ns: u64,
+    ) -> Option<SourceId> {
+        let link = self.ntp.as_mut()?;
+        let source = self.engine.add_ntp_source(policy, now_ns)?;
+        link.peers.push(Peer {
+            source,
+            server,
+            out: None,
+        });
+        Some(source)
+    }
+
+    /// True time of the next NTP reply to arrive, ns.
+    pub fn next_ntp_arrival_ns(&self) -> Option<u64> {
+        self.ntp.as_ref().and_then(|l| l.net.next_arrival_ns())
+    }
+
+    /// What the attached network has done so far.
+    pub fn ntp_counters(&self) -> Option<NetCounters> {
+        self.ntp.as_ref().map(|l| l.net.counters())
+    }
+
+    /// Takes the NTP replies that have arrived by the world's true time,
+    /// stamps them with the local clock now (`t4`) and hands them to the
+    /// engine: a sample, or a Kiss-o'-Death; other bad replies are dropped,
+    /// as the daemon drops them. Returns how many replies were taken.
+    pub fn deliver_ntp(&mut self, world: &World) -> usize {
+        let Some(link) = self.ntp.as_mut() else {
+            return 0;
+        };
+        let now = world.now_ns();
+        let mut taken = 0;
+        while let Some((server, bytes, len)) = link.net.take_arrival(now) {
+            taken += 1;
+            let t4 = world.local_time();
+            let Some(peer) = link.peers.iter_mut().find(|p| p.server == server) else {
+                continue;
+            };
+            let Some((req, t1)) = peer.out else {
+                continue;
+            };
+            let reply = bytes.get(..len).unwrap_or(&[]);
+            match req.process_reply(reply, t1, t4, &link.config) {
+                Ok(sample) => {
+                    peer.out = None;
+                    self.engine.on_ntp_sample(now, peer.source, &sample);
+                }
+                Err(ReplyError::KissOfDeath { action, .. }) => {
+                    peer.out = None;
+                    self.engine
+                        .on_ntp_kiss(now, peer.source, action, req.repr().poll);
+                }
+                Err(_) => {}
+            }
+        }
+        taken
+    }
+
+    /// Sends `source`'s request with poll exponent `poll` into the network
+    /// now, replacing the request out.
+    fn send_ntp(&mut self, world: &World, source: SourceId, poll: i8) {
+        let Some(link) = self.ntp.as_mut() else {
+            return;
+        };
+        let Some(peer) = link.peers.iter_mut().find(|p| p.source == source) else {
+            return;
+        };
+        let s = &mut link.cookies;
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        let req = ClientRequest::new(*s, poll);
+        let mut bytes = [0u8; 48];
+        if req.emit(&mut bytes).is_err() {
+            return;
+        }
+        peer.out = Some((req, world.local_time()));
+        link.net.send(world, peer.server, &bytes);
     }
 
     /// The engine (to seed a prior, read its status).
     pub fn engine_mut(&mut self) -> &mut Engine<Kalman> {
         &mut self.engine
+    }
+
+    /// The engine (its status, its notices through
+    /// [`EngineDriver::engine_mut`]).
+    pub fn engine(&self) -> &Engine<Kalman> {
+        &self.engine
     }
 
     fn check(&self, world: &World, now: u64) -> ClockCheck {
@@ -140,8 +284,8 @@ impl ServoUnderTest for EngineDriver {
                     res.stepped_ns = res.stepped_ns.saturating_add(d.as_nanos());
                     self.engine.on_stepped(true);
                 }
-                // No NTP network in these worlds yet.
-                Command::SaveState(_) | Command::SendNtp { .. } => {}
+                Command::SendNtp { source, poll } => self.send_ntp(world, source, poll),
+                Command::SaveState(_) => {}
                 Command::Halt(_) => return Some(u64::MAX),
             }
         }

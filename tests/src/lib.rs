@@ -7,6 +7,7 @@ pub mod core_servo;
 pub mod engine_driver;
 pub mod floor;
 pub mod interop;
+pub mod ntp_report;
 pub mod report;
 pub mod runner;
 pub mod scenarios;

@@ -8,6 +8,7 @@
 //! clknetsim figures (with the samples midway between updates, PI's RMS would
 //! read 20 % lower).
 
+pub mod ntp;
 pub mod time_page;
 
 use keel_core::measure::phc::{PhcReading, ReadMethod};

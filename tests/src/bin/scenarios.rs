@@ -1,20 +1,28 @@
 //! Prints the scenario report as a markdown table.
 //!
-//! `cargo run --release -p keel-tests --bin scenarios [-- --seeds N] [--only TEXT] [--suite | --changes]`
+//! `cargo run --release -p keel-tests --bin scenarios [-- --seeds N] [--only TEXT] [--suite | --changes | --ntp]`
+//!
+//! `--ntp` prints only the NTP section (`keel_tests::ntp_report`): PHC + 3
+//! NTP servers on seeds 1–3, and NTP alone and selection on `--seeds`
+//! seeds (default 20).
 
+use keel_tests::ntp_report::{NtpOptions, ntp_section};
 use keel_tests::report::{contenders, markdown, run_all};
 use keel_tests::scenarios;
 
+const USAGE: &str = "usage: scenarios [--seeds N] [--only TEXT] [--suite | --changes | --ntp]";
+
 fn main() {
-    let mut seeds = 3u64;
+    let mut seeds: Option<u64> = None;
     let mut only: Option<String> = None;
     let mut suite = false;
     let mut changes = false;
+    let mut ntp = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--seeds" => match args.next().and_then(|v| v.parse().ok()) {
-                Some(n) if n > 0 => seeds = n,
+                Some(n) if n > 0 => seeds = Some(n),
                 _ => usage("--seeds takes a positive whole number"),
             },
             "--only" => {
@@ -24,13 +32,23 @@ fn main() {
             }
             "--suite" => suite = true,
             "--changes" => changes = true,
+            "--ntp" => ntp = true,
             "-h" | "--help" => {
-                println!("usage: scenarios [--seeds N] [--only TEXT] [--suite | --changes]");
+                println!("{USAGE}");
                 return;
             }
             other => usage(&format!("unknown argument `{other}`")),
         }
     }
+    if ntp {
+        let opts = NtpOptions {
+            seeds: seeds.unwrap_or(NtpOptions::default().seeds),
+            only,
+        };
+        print!("{}", ntp_section(&opts));
+        return;
+    }
+    let seeds = seeds.unwrap_or(3);
     let mut list = if changes {
         scenarios::changes()
     } else if suite {
@@ -47,6 +65,6 @@ fn main() {
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("scenarios: {msg}\nusage: scenarios [--seeds N] [--only TEXT] [--suite | --changes]");
+    eprintln!("scenarios: {msg}\n{USAGE}");
     std::process::exit(2);
 }
