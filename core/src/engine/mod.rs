@@ -117,6 +117,12 @@ const PROBATION_SAMPLES: u32 = 2;
 /// Failed PHC reads in a row after which NTP steers.
 const PHC_LOST_AFTER: u64 = 3;
 
+/// How long an NTP update waits after the first fresh sample for the other
+/// servers' replies to the same round, ns of loop time: one update per
+/// round, on every server's news (samples microseconds apart are no
+/// measure of a frequency).
+const NTP_GATHER_NS: u64 = 100_000_000;
+
 /// What the NTP sources say about a PHC reading.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Verdict {
@@ -254,8 +260,13 @@ pub struct Engine<S, const N: usize = MAX_SOURCES> {
     ntp: [Option<ntp::NtpSource>; N],
     /// Sink time up to which the NTP samples are re-framed.
     ntp_framed: Option<Timestamp>,
-    /// The sink time of an NTP sample not yet acted on, while NTP steers.
+    /// The sink time of an NTP sample not yet acted on, while NTP steers,
+    /// and the loop time the update on it is due.
     ntp_fresh: Option<Timestamp>,
+    ntp_due_ns: u64,
+    /// Counts the sink's steps and lost frames: a request out across one
+    /// gives a sample on two time lines.
+    ntp_epoch: u32,
     /// The newest NTP sample the servo has used, sink time.
     ntp_used: Option<Timestamp>,
     /// The kind of source the servo was last fed from.
@@ -335,6 +346,8 @@ impl<S: Servo, const N: usize> Engine<S, N> {
             ntp: [None; N],
             ntp_framed: None,
             ntp_fresh: None,
+            ntp_due_ns: 0,
+            ntp_epoch: 0,
             ntp_used: None,
             fed: None,
             jury: Jury::default(),
@@ -497,6 +510,7 @@ impl<S: Servo, const N: usize> Engine<S, N> {
             n.burst(now);
         }
         self.ntp_framed = None;
+        self.ntp_epoch = self.ntp_epoch.wrapping_add(1);
         self.jury.outvoted_run = 0;
         self.jury.agrees_since = None;
     }
@@ -514,7 +528,7 @@ impl<S: Servo, const N: usize> Engine<S, N> {
                 if let Some(c) = self.ntp_transmit(now_ns) {
                     return c;
                 }
-                if self.ntp_fresh.is_some() && self.ntp_steers() {
+                if self.ntp_fresh.is_some() && self.ntp_steers() && now_ns >= self.ntp_due_ns {
                     return self.ntp_update(now_ns);
                 }
                 if now_ns < self.next_ns {
@@ -546,12 +560,17 @@ impl<S: Servo, const N: usize> Engine<S, N> {
 
     /// The next loop time something is due: an update or an NTP request.
     fn next_wake(&self) -> u64 {
+        let update = if self.ntp_fresh.is_some() && self.ntp_steers() {
+            self.next_ns.min(self.ntp_due_ns)
+        } else {
+            self.next_ns
+        };
         self.ntp
             .iter()
             .flatten()
             .filter(|n| !n.stopped)
             .map(|n| n.next_tx_ns)
-            .fold(self.next_ns, u64::min)
+            .fold(update, u64::min)
     }
 
     /// An NTP request due at loop time `now_ns`, if any.
@@ -561,7 +580,7 @@ impl<S: Servo, const N: usize> Engine<S, N> {
             .iter_mut()
             .enumerate()
             .find_map(|(i, n)| n.as_mut().filter(|n| n.due(now_ns)).map(|n| (i, n)))?;
-        let poll = n.transmitted(now_ns);
+        let poll = n.transmitted(now_ns, self.ntp_epoch);
         Some(Command::SendNtp {
             source: SourceId(u8::try_from(i).ok()?),
             poll,
@@ -592,7 +611,6 @@ impl<S: Servo, const N: usize> Engine<S, N> {
     /// `now_ns`. A reply to no request out is ignored. While NTP steers,
     /// the next [`Engine::poll`] runs an update on it.
     pub fn on_ntp_sample(&mut self, now_ns: u64, source: SourceId, sample: &NtpSample) {
-        let _ = now_ns;
         let at = sample.local_receive;
         self.ntp_frame_to(at);
         let freq = self.freq_in_force;
@@ -604,7 +622,10 @@ impl<S: Servo, const N: usize> Engine<S, N> {
         else {
             return;
         };
-        if n.sampled(sample, freq, locked) && !n.policy.noselect {
+        if n.sampled(sample, freq, locked, self.ntp_epoch) && !n.policy.noselect {
+            if self.ntp_fresh.is_none() {
+                self.ntp_due_ns = now_ns.saturating_add(NTP_GATHER_NS);
+            }
             self.ntp_fresh = Some(self.ntp_fresh.map_or(at, |t| t.max(at)));
         }
     }
@@ -791,33 +812,49 @@ impl<S: Servo, const N: usize> Engine<S, N> {
         if sel.survivors.saturating_mul(2) <= reachable {
             return self.finish(None);
         }
-        // The servo takes the newest sample of a truechimer, once: the
-        // clock filter's least-delay pick serves the intervals, while the
-        // servo is a filter of its own.
-        let mut fresh: Option<(SourceId, crate::select::clock_filter::FilterSample)> = None;
+        // The servo takes the truechimers' samples it has not seen,
+        // combined with weights 1/λ, once per round of replies: fresh
+        // measurements (the least-delay picks of the clock filter serve the
+        // intervals, but at a cold start they are taken to now with a
+        // frequency that is not yet known).
+        let used = self.ntp_used;
+        let (mut num, mut den) = (0i128, 0i128);
+        let mut newest: Option<Timestamp> = None;
+        let mut best: Option<(SourceId, crate::select::clock_filter::FilterSample)> = None;
         for (w, v) in which.iter().zip(verdicts.iter()) {
             let (Some((id, _)), SelectVerdict::Truechimer) = (w, v) else {
                 continue;
             };
-            let latest = self
+            let Some(l) = self
                 .ntp
                 .get(usize::from(id.0))
                 .copied()
                 .flatten()
-                .and_then(|s| s.latest());
-            if let Some(l) = latest {
-                if fresh.is_none_or(|(_, f)| l.time > f.time) {
-                    fresh = Some((*id, l));
-                }
+                .and_then(|s| s.latest())
+                .filter(|l| used.is_none_or(|u| l.time > u))
+            else {
+                continue;
+            };
+            let lambda = Duration::from_nanos(l.delay.as_nanos().max(0) / 2)
+                .saturating_add(l.dispersion)
+                .as_nanos()
+                .max(1);
+            let w = (1i128 << 62) / i128::from(lambda);
+            num = num.saturating_add(w.saturating_mul(i128::from(l.offset.as_nanos())));
+            den = den.saturating_add(w);
+            newest = Some(newest.map_or(l.time, |t| t.max(l.time)));
+            if best.is_none_or(|(_, b)| l.delay < b.delay) {
+                best = Some((*id, l));
             }
         }
-        let Some((best_id, newest)) = fresh else {
+        let (Some(newest), Some((best_id, best_l))) = (newest, best) else {
             return self.finish(None);
         };
-        if self.ntp_used.is_some_and(|u| newest.time <= u) {
-            return self.finish(None);
-        }
-        self.ntp_used = Some(newest.time);
+        self.ntp_used = Some(newest);
+        let combined = num
+            .checked_div(den)
+            .and_then(|v| i64::try_from(v).ok())
+            .map_or(best_l.offset, Duration::from_nanos);
         let poll = self
             .ntp
             .get(usize::from(best_id.0))
@@ -833,12 +870,12 @@ impl<S: Servo, const N: usize> Engine<S, N> {
             self.failed_updates = 0;
         }
         self.status.source = Some(best_id);
-        self.status.last_offset = Some(newest.offset);
-        self.status.last_delay = newest.delay;
+        self.status.last_offset = Some(combined);
+        self.status.last_delay = best_l.delay;
         let mut out = self.servo.sample(&OffsetSample {
-            offset: newest.offset,
-            local_ts: newest.time,
-            uncertainty: Duration::from_nanos(newest.delay.as_nanos().max(0) / 2),
+            offset: combined,
+            local_ts: newest,
+            uncertainty: Duration::from_nanos(best_l.delay.as_nanos().max(0) / 2),
         });
         // The servo's bound is statistical; the NTP intervals are worst
         // cases (a path's asymmetry is a bias up to half its round trip,
@@ -846,7 +883,7 @@ impl<S: Servo, const N: usize> Engine<S, N> {
         // truechimers' intersection, so the bound reaches its far edge.
         let reach = sel.low.saturating_abs().max(sel.high.saturating_abs());
         out.error_bound = out.error_bound.map(|b| b.max(reach));
-        self.apply(out, Some(newest.time))
+        self.apply(out, Some(newest))
     }
 
     /// The servo is fed from a source of `kind` read every `interval`: a
@@ -1392,6 +1429,14 @@ impl<S: Servo, const N: usize> Engine<S, N> {
         };
         if let Some(t) = took_effect.or(sampled_at) {
             self.ntp_frame_to(t);
+            // The clock check's span ran at the old frequency until now:
+            // the next check expects the new one over all of it.
+            if let Some(r) = &mut self.elapsed {
+                let ran = before
+                    .saturating_sub(freq)
+                    .phase_over(t.duration_since(r.sink));
+                r.own = r.own.saturating_add(ran);
+            }
         }
         self.freq_in_force = freq;
         self.written = Some(freq);
@@ -1463,6 +1508,7 @@ impl<S: Servo, const N: usize> Engine<S, N> {
             for n in self.ntp.iter_mut().flatten() {
                 n.stepped(by);
             }
+            self.ntp_epoch = self.ntp_epoch.wrapping_add(1);
             self.ntp_framed = self.ntp_framed.map(|t| t.wrapping_add(by));
             self.notice(Notice::Stepped(by));
             Some(by)
@@ -1504,7 +1550,7 @@ impl<S: Servo, const N: usize> Engine<S, N> {
             }
         }
         self.schedule(out.and_then(|o| o.next_update));
-        save.map_or(Command::Wait(self.next_ns), Command::SaveState)
+        save.map_or_else(|| Command::Wait(self.next_wake()), Command::SaveState)
     }
 
     fn schedule(&mut self, soon: Option<Duration>) {

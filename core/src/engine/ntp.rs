@@ -97,6 +97,9 @@ pub struct NtpEstimate {
     pub jitter: Duration,
     /// When the sample used was taken, sink time.
     pub taken: Timestamp,
+    /// The frequency that held the sink on time when it was taken (the
+    /// one in force then, the sink locked).
+    pub freq: Ppb,
 }
 
 /// One NTP server's bookkeeping.
@@ -113,6 +116,8 @@ pub(super) struct NtpSource {
     burst_left: u8,
     /// A request is out and not yet answered.
     awaiting: bool,
+    /// The engine's frame epoch when it left (a step since voids it).
+    sent_epoch: u32,
     /// A Kiss-o'-Death `DENY` or `RSTR`: not asked again.
     pub(super) stopped: bool,
     /// Good samples at the current poll interval.
@@ -140,6 +145,7 @@ impl NtpSource {
             next_tx_ns: now_ns,
             burst_left: if policy.iburst { BURST_REQUESTS } else { 0 },
             awaiting: false,
+            sent_epoch: 0,
             stopped: false,
             good_at_poll: 0,
             stages: [None; NSTAGES],
@@ -159,10 +165,11 @@ impl NtpSource {
         u64::try_from(log2_seconds(self.poll).as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// A request leaves at loop time `now_ns`: the reach register shifts
-    /// and the next request is scheduled. Returns the poll exponent to put
-    /// in the request.
-    pub(super) fn transmitted(&mut self, now_ns: u64) -> i8 {
+    /// A request leaves at loop time `now_ns` in the engine's frame
+    /// `epoch`: the reach register shifts and the next request is
+    /// scheduled. Returns the poll exponent to put in the request.
+    pub(super) fn transmitted(&mut self, now_ns: u64, epoch: u32) -> i8 {
+        self.sent_epoch = epoch;
         if self.awaiting {
             self.missed = self.missed.saturating_add(1);
         }
@@ -197,10 +204,12 @@ impl NtpSource {
     }
 
     /// A valid sample from this server, taken while `freq` was in force,
-    /// the sink `locked` or not. `false` when no request was out (a
-    /// duplicate): ignored.
-    pub(super) fn sampled(&mut self, s: &NtpSample, freq: Ppb, locked: bool) -> bool {
-        if !self.awaiting {
+    /// the sink `locked` or not, in the engine's frame `epoch`. `false`
+    /// when no request was out (a duplicate), or when the sink was stepped
+    /// while it was (its t1 and t4 are on different time lines): ignored.
+    pub(super) fn sampled(&mut self, s: &NtpSample, freq: Ppb, locked: bool, epoch: u32) -> bool {
+        if !self.awaiting || epoch != self.sent_epoch {
+            self.awaiting = false;
             return false;
         }
         self.awaiting = false;
@@ -318,22 +327,24 @@ impl NtpSource {
             }
         }
         let out = clock_filter(views.get(..n)?, now)?;
-        let chosen = views
-            .get(..n)?
+        let chosen = self
+            .stages
             .iter()
-            .find(|v| v.time == out.time && v.delay == out.delay)?;
+            .flatten()
+            .find(|s| s.sample.time == out.time && s.sample.delay == out.delay)?;
         let age = now.duration_since(out.time).saturating_abs();
         let skew = Ppb::from_ppb(JURY_SKEW_PPB).phase_over(age);
         let half_delay = Duration::from_nanos(out.delay.as_nanos().max(0) / 2);
         Some(NtpEstimate {
             offset: out.offset,
             half_width: half_delay
-                .saturating_add(chosen.dispersion)
+                .saturating_add(chosen.sample.dispersion)
                 .saturating_add(out.jitter)
                 .saturating_add(skew),
             delay: out.delay,
             jitter: out.jitter,
             taken: out.time,
+            freq: chosen.freq,
         })
     }
 }
@@ -373,7 +384,7 @@ mod tests {
         let mut t = 5 * S;
         let mut gaps = [0u64; 6];
         for g in &mut gaps {
-            assert_eq!(s.transmitted(t), 6);
+            assert_eq!(s.transmitted(t, 0), 6);
             *g = s.next_tx_ns - t;
             t = s.next_tx_ns;
         }
@@ -395,10 +406,10 @@ mod tests {
             0,
         );
         for k in 0..20u64 {
-            let _ = s.transmitted(k * 16 * S);
-            assert!(s.sampled(&sample(1, 300, k * 16), Ppb::ZERO, true));
+            let _ = s.transmitted(k * 16 * S, 0);
+            assert!(s.sampled(&sample(1, 300, k * 16), Ppb::ZERO, true, 0));
             // a duplicate is ignored
-            assert!(!s.sampled(&sample(1, 300, k * 16), Ppb::ZERO, true));
+            assert!(!s.sampled(&sample(1, 300, k * 16), Ppb::ZERO, true, 0));
         }
         assert_eq!(s.reach, 0xFF);
         assert_eq!(s.poll, 5, "raised after 8 good samples, capped at maxpoll");
@@ -414,8 +425,8 @@ mod tests {
     fn the_estimate_is_the_least_delay_sample_reframed() {
         let mut s = NtpSource::new(NtpPolicy::default(), 0);
         for (k, (o, d)) in [(120, 600), (40, 250), (90, 500)].into_iter().enumerate() {
-            let _ = s.transmitted(0);
-            assert!(s.sampled(&sample(o, d, 10 + k as u64), Ppb::ZERO, true));
+            let _ = s.transmitted(0, 0);
+            assert!(s.sampled(&sample(o, d, 10 + k as u64), Ppb::ZERO, true, 0));
         }
         let now = Timestamp::from_secs_nanos(20, 0);
         let e = s.estimate(now).unwrap();
