@@ -213,11 +213,12 @@ struct ElapsedRef {
     pair_width_ns: u64,
 }
 
-/// keel's sync logic for one sink and up to `N` sources (at most
-/// [`MAX_SOURCES`]; firmware with one PHC holds `Engine<S, 1>`), around
+/// keel's sync logic for one sink and up to `N` sources of which up to
+/// `NTP` are NTP servers (at most [`MAX_SOURCES`]; firmware with one PHC
+/// holds `Engine<S, 1, 0>`, which has no NTP code), around
 /// the servo `S`.
 #[derive(Clone, Debug)]
-pub struct Engine<S, const N: usize = MAX_SOURCES> {
+pub struct Engine<S, const N: usize = MAX_SOURCES, const NTP: usize = MAX_SOURCES> {
     cfg: EngineConfig,
     servo: S,
     sources: [Option<SourceConfig>; N],
@@ -257,7 +258,7 @@ pub struct Engine<S, const N: usize = MAX_SOURCES> {
     notices_dropped: u32,
     halted: Option<Halt>,
     /// NTP bookkeeping, by source slot.
-    ntp: [Option<ntp::NtpSource>; N],
+    ntp: [Option<(SourceId, ntp::NtpSource)>; NTP],
     /// Sink time up to which the NTP samples are re-framed.
     ntp_framed: Option<Timestamp>,
     /// The sink time of an NTP sample not yet acted on, while NTP steers,
@@ -283,9 +284,10 @@ impl<S: Servo> Engine<S> {
     }
 }
 
-impl<S: Servo, const N: usize> Engine<S, N> {
-    /// [`Engine::new`] for an engine holding up to `N` sources (an NTP
-    /// source keeps about 0.4 KiB of samples): `Engine::<_, 1>` for one PHC.
+impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
+    /// [`Engine::new`] for an engine holding up to `N` sources, `NTP` of
+    /// them NTP servers (each keeps about 0.4 KiB of samples):
+    /// `Engine::<_, 1, 0>` for one PHC, with no NTP code.
     pub fn new_with_capacity(
         cfg: EngineConfig,
         mut servo: S,
@@ -294,9 +296,9 @@ impl<S: Servo, const N: usize> Engine<S, N> {
     ) -> Self {
         const {
             assert!(
-                N >= 1 && N <= MAX_SOURCES,
-                "an engine holds 1..=MAX_SOURCES sources"
-            )
+                N >= 1 && N <= MAX_SOURCES && NTP <= N,
+                "an engine holds 1..=MAX_SOURCES sources, at most all of them NTP"
+            );
         };
         servo.set_config(Self::servo_config(&cfg, false));
         let start_reads_left =
@@ -343,7 +345,7 @@ impl<S: Servo, const N: usize> Engine<S, N> {
             notices: Deque::new(),
             notices_dropped: 0,
             halted: None,
-            ntp: [None; N],
+            ntp: [None; NTP],
             ntp_framed: None,
             ntp_fresh: None,
             ntp_due_ns: 0,
@@ -371,17 +373,36 @@ impl<S: Servo, const N: usize> Engine<S, N> {
         sc
     }
 
-    /// Registers a source. `None` when all `N` slots are taken.
-    /// An NTP source gets [`NtpPolicy::default`] and is first asked at the
-    /// first update ([`Engine::add_ntp_source`] chooses).
+    /// Registers a source. `None` when all `N` slots (or, for an NTP
+    /// source, all `NTP`) are taken. An NTP source gets
+    /// [`NtpPolicy::default`] and is first asked at the first update
+    /// ([`Engine::add_ntp_source`] chooses).
     pub fn add_source(&mut self, source: SourceConfig) -> Option<SourceId> {
         let slot = self.sources.iter().position(Option::is_none)?;
-        *self.sources.get_mut(slot)? = Some(source);
+        let id = SourceId(u8::try_from(slot).ok()?);
         if source.kind == SourceKind::Ntp {
-            *self.ntp.get_mut(slot)? =
-                Some(ntp::NtpSource::new(NtpPolicy::default(), self.next_ns));
+            let n = self.ntp.iter_mut().find(|n| n.is_none())?;
+            *n = Some((id, ntp::NtpSource::new(NtpPolicy::default(), self.next_ns)));
         }
-        u8::try_from(slot).ok().map(SourceId)
+        *self.sources.get_mut(slot)? = Some(source);
+        Some(id)
+    }
+
+    /// NTP source `id`'s bookkeeping.
+    fn ntp_of(&self, id: SourceId) -> Option<&ntp::NtpSource> {
+        self.ntp
+            .iter()
+            .flatten()
+            .find(|(i, _)| *i == id)
+            .map(|(_, n)| n)
+    }
+
+    fn ntp_of_mut(&mut self, id: SourceId) -> Option<&mut ntp::NtpSource> {
+        self.ntp
+            .iter_mut()
+            .flatten()
+            .find(|(i, _)| *i == id)
+            .map(|(_, n)| n)
     }
 
     /// Registers an NTP server with `policy`, first asked at loop time
@@ -392,7 +413,7 @@ impl<S: Servo, const N: usize> Engine<S, N> {
             scale_offset: Duration::ZERO,
             scale_guessed: false,
         })?;
-        *self.ntp.get_mut(usize::from(id.0))? = Some(ntp::NtpSource::new(policy, now_ns));
+        *self.ntp_of_mut(id)? = ntp::NtpSource::new(policy, now_ns);
         Some(id)
     }
 
@@ -505,7 +526,7 @@ impl<S: Servo, const N: usize> Engine<S, N> {
         // The sink moved by what nobody measured: the NTP samples' frame
         // is lost; fresh ones come in a burst.
         let now = self.update_ns;
-        for n in self.ntp.iter_mut().flatten() {
+        for (_, n) in self.ntp.iter_mut().flatten() {
             n.forget();
             n.burst(now);
         }
@@ -568,28 +589,25 @@ impl<S: Servo, const N: usize> Engine<S, N> {
         self.ntp
             .iter()
             .flatten()
-            .filter(|n| !n.stopped)
-            .map(|n| n.next_tx_ns)
+            .filter(|(_, n)| !n.stopped)
+            .map(|(_, n)| n.next_tx_ns)
             .fold(update, u64::min)
     }
 
     /// An NTP request due at loop time `now_ns`, if any.
     fn ntp_transmit(&mut self, now_ns: u64) -> Option<Command> {
-        let (i, n) = self
-            .ntp
-            .iter_mut()
-            .enumerate()
-            .find_map(|(i, n)| n.as_mut().filter(|n| n.due(now_ns)).map(|n| (i, n)))?;
-        let poll = n.transmitted(now_ns, self.ntp_epoch);
+        let epoch = self.ntp_epoch;
+        let (source, n) = self.ntp.iter_mut().flatten().find(|(_, n)| n.due(now_ns))?;
+        let poll = n.transmitted(now_ns, epoch);
         Some(Command::SendNtp {
-            source: SourceId(u8::try_from(i).ok()?),
+            source: *source,
             poll,
         })
     }
 
     /// Are there NTP sources?
     fn has_ntp(&self) -> bool {
-        self.ntp.iter().any(Option::is_some)
+        NTP > 0 && self.ntp.iter().any(Option::is_some)
     }
 
     /// The first PHC source.
@@ -615,14 +633,11 @@ impl<S: Servo, const N: usize> Engine<S, N> {
         self.ntp_frame_to(at);
         let freq = self.freq_in_force;
         let locked = self.status.state.is_locked();
-        let Some(n) = self
-            .ntp
-            .get_mut(usize::from(source.0))
-            .and_then(Option::as_mut)
-        else {
+        let epoch = self.ntp_epoch;
+        let Some(n) = self.ntp_of_mut(source) else {
             return;
         };
-        if n.sampled(sample, freq, locked, self.ntp_epoch) && !n.policy.noselect {
+        if n.sampled(sample, freq, locked, epoch) && !n.policy.noselect {
             if self.ntp_fresh.is_none() {
                 self.ntp_due_ns = now_ns.saturating_add(NTP_GATHER_NS);
             }
@@ -633,11 +648,7 @@ impl<S: Servo, const N: usize> Engine<S, N> {
     /// A Kiss-o'-Death from `source` (its origin matched the request) at
     /// loop time `now_ns`, with the poll exponent the server asked for.
     pub fn on_ntp_kiss(&mut self, now_ns: u64, source: SourceId, action: KissAction, poll: i8) {
-        if let Some(n) = self
-            .ntp
-            .get_mut(usize::from(source.0))
-            .and_then(Option::as_mut)
-        {
+        if let Some(n) = self.ntp_of_mut(source) {
             n.kissed(action, poll, now_ns);
         }
     }
@@ -649,7 +660,7 @@ impl<S: Servo, const N: usize> Engine<S, N> {
         source: SourceId,
         at: Timestamp,
     ) -> Option<(u8, i8, Option<NtpEstimate>)> {
-        let n = self.ntp.get(usize::from(source.0))?.as_ref()?;
+        let n = self.ntp_of(source)?;
         Some((n.reach, n.poll, n.estimate(at)))
     }
 
@@ -665,16 +676,13 @@ impl<S: Servo, const N: usize> Engine<S, N> {
             _ => false,
         };
         let mut out = [None; MAX_SOURCES];
-        for (i, (slot, src)) in out.iter_mut().zip(self.ntp.iter()).enumerate() {
-            let (Some(src), Ok(id)) = (src, u8::try_from(i)) else {
-                continue;
-            };
+        for (slot, (id, src)) in out.iter_mut().zip(self.ntp.iter().flatten()) {
             let k = which
                 .iter()
                 .take(n)
-                .position(|w| w.is_some_and(|(s, _)| s.0 == id));
+                .position(|w| w.is_some_and(|(s, _)| s == *id));
             *slot = Some(NtpSourceView {
-                source: SourceId(id),
+                source: *id,
                 reach: src.reach,
                 poll: src.poll,
                 estimate: src.estimate(at),
@@ -702,7 +710,7 @@ impl<S: Servo, const N: usize> Engine<S, N> {
             }
             let f = self.freq_in_force;
             let locked = self.status.state.is_locked();
-            for n in self.ntp.iter_mut().flatten() {
+            for (_, n) in self.ntp.iter_mut().flatten() {
                 n.ran(f, span, locked);
             }
         }
@@ -724,25 +732,19 @@ impl<S: Servo, const N: usize> Engine<S, N> {
         }; MAX_SOURCES];
         let mut which = [None; MAX_SOURCES];
         let (mut n, mut reachable) = (0usize, 0usize);
-        for (i, src) in self.ntp.iter().enumerate() {
-            let Some(src) = src.as_ref().filter(|s| !s.policy.noselect && !s.stopped) else {
-                continue;
-            };
-            if !src.reachable() {
+        for (id, src) in self.ntp.iter().flatten() {
+            if src.policy.noselect || src.stopped || !src.reachable() {
                 continue;
             }
             reachable = reachable.saturating_add(1);
-            if let (Some(e), Some(c), Some(w), Ok(id)) = (
-                src.estimate(at),
-                cands.get_mut(n),
-                which.get_mut(n),
-                u8::try_from(i),
-            ) {
+            if let (Some(e), Some(c), Some(w)) =
+                (src.estimate(at), cands.get_mut(n), which.get_mut(n))
+            {
                 *c = Candidate {
                     offset: e.offset,
                     root_distance: e.half_width,
                 };
-                *w = Some((SourceId(id), e));
+                *w = Some((*id, e));
                 n = n.saturating_add(1);
             }
         }
@@ -826,11 +828,8 @@ impl<S: Servo, const N: usize> Engine<S, N> {
                 continue;
             };
             let Some(l) = self
-                .ntp
-                .get(usize::from(id.0))
-                .copied()
-                .flatten()
-                .and_then(|s| s.latest())
+                .ntp_of(*id)
+                .and_then(ntp::NtpSource::latest)
                 .filter(|l| used.is_none_or(|u| l.time > u))
             else {
                 continue;
@@ -855,12 +854,7 @@ impl<S: Servo, const N: usize> Engine<S, N> {
             .checked_div(den)
             .and_then(|v| i64::try_from(v).ok())
             .map_or(best_l.offset, Duration::from_nanos);
-        let poll = self
-            .ntp
-            .get(usize::from(best_id.0))
-            .copied()
-            .flatten()
-            .map_or(0, |s| s.poll);
+        let poll = self.ntp_of(best_id).map_or(0, |s| s.poll);
         self.feed_from(SourceKind::Ntp, log2_seconds(poll));
         if let Some(t0) = self.status.holdover_since_ns.take() {
             self.notice(Notice::HoldoverEnded {
@@ -1227,7 +1221,7 @@ impl<S: Servo, const N: usize> Engine<S, N> {
             });
         }
         let now = self.update_ns;
-        for n in self.ntp.iter_mut().flatten() {
+        for (_, n) in self.ntp.iter_mut().flatten() {
             n.burst(now);
         }
     }
@@ -1239,7 +1233,7 @@ impl<S: Servo, const N: usize> Engine<S, N> {
         let Some(since) = self.jury.agrees_since else {
             self.jury.agrees_since = Some(at);
             let now = self.update_ns;
-            for n in self.ntp.iter_mut().flatten() {
+            for (_, n) in self.ntp.iter_mut().flatten() {
                 n.burst(now);
             }
             return false;
@@ -1248,7 +1242,7 @@ impl<S: Servo, const N: usize> Engine<S, N> {
             .ntp
             .iter()
             .flatten()
-            .filter(|n| n.newest().is_some_and(|t| t > since))
+            .filter(|(_, n)| n.newest().is_some_and(|t| t > since))
             .count();
         let passed = at.duration_since(since).as_nanos() >= PROBATION_NS
             && u32::try_from(fresh).unwrap_or(u32::MAX) >= PROBATION_SAMPLES;
@@ -1505,7 +1499,7 @@ impl<S: Servo, const N: usize> Engine<S, N> {
             if let Some(r) = &mut self.elapsed {
                 r.own = r.own.saturating_add(by);
             }
-            for n in self.ntp.iter_mut().flatten() {
+            for (_, n) in self.ntp.iter_mut().flatten() {
                 n.stepped(by);
             }
             self.ntp_epoch = self.ntp_epoch.wrapping_add(1);

@@ -183,8 +183,9 @@ pub fn default_engine() -> Engine<Kalman> {
     default_engine_with_capacity()
 }
 
-/// [`default_engine`] holding up to `N` sources (firmware: 1).
-pub fn default_engine_with_capacity<const N: usize>() -> Engine<Kalman, N> {
+/// [`default_engine`] holding up to `N` sources, `NTP` of them NTP servers
+/// (firmware: 1 and 0).
+pub fn default_engine_with_capacity<const N: usize, const NTP: usize>() -> Engine<Kalman, N, NTP> {
     let cfg = default_engine_config();
     let servo = Kalman::new(cfg.servo, KalmanConfig::default(), cfg.interval, Ppb::ZERO);
     let mut e = Engine::new_with_capacity(cfg, servo, Ppb::ZERO, 1_000_000_000);
@@ -274,10 +275,10 @@ impl EngineLoop {
 
     /// Runs `engine` on `world` until it has made [`EngineLoop::updates`]
     /// updates (or halts), telling `observe` each answer.
-    pub fn run<S: Servo, const N: usize>(
+    pub fn run<S: Servo, const N: usize, const NTP: usize>(
         &self,
         world: &mut World,
-        engine: &mut Engine<S, N>,
+        engine: &mut Engine<S, N, NTP>,
         observe: &mut dyn FnMut(&Answer),
     ) -> EngineReport {
         let mut h = DIGEST_START;
