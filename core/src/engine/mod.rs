@@ -114,6 +114,10 @@ const PROBATION_NS: i64 = 30_000_000_000;
 /// again.
 const PROBATION_SAMPLES: u32 = 2;
 
+/// A rejected PHC whose frequency differs from the NTP servers' by more
+/// than this, ppb, drifted: the servo is told (see `Engine::rate_back_to`).
+const RATE_DOUBT_PPB: i64 = 200;
+
 /// Failed PHC reads in a row after which NTP steers.
 const PHC_LOST_AFTER: u64 = 3;
 
@@ -132,7 +136,13 @@ enum Verdict {
     Agrees,
     /// Outside the interval a majority of the reachable NTP sources
     /// agree on.
-    Outvoted { low: Duration, high: Duration },
+    /// Carries the median of the truechimers' sample frequencies (the
+    /// frequency that held the sink on time when each was taken).
+    Outvoted {
+        low: Duration,
+        high: Duration,
+        freq: Option<Ppb>,
+    },
     /// Outside the NTP estimate, which no majority backs: one NTP source,
     /// or several that disagree. Carries the NTP estimate and its
     /// half-width.
@@ -754,7 +764,7 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
     /// Judges a PHC reading (sink − PHC, with its half-width) taken at sink
     /// time `at` by the NTP sources.
     fn judge(&mut self, phc: Duration, half_width: Duration, at: Timestamp) -> Verdict {
-        let (cands, _, n, reachable) = self.ntp_candidates(at);
+        let (cands, which, n, reachable) = self.ntp_candidates(at);
         let Some(cands) = cands.get(..n).filter(|c| !c.is_empty()) else {
             return Verdict::NoJury;
         };
@@ -767,9 +777,22 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
                 return if hi >= i.low && lo <= i.high {
                     Verdict::Agrees
                 } else {
+                    let mut freqs = [Ppb::ZERO; MAX_SOURCES];
+                    let mut k = 0usize;
+                    for (c, w) in cands.iter().zip(which.iter()) {
+                        if let (true, Some((_, e)), Some(slot)) =
+                            (i.is_truechimer(c), w, freqs.get_mut(k))
+                        {
+                            *slot = e.freq;
+                            k = k.saturating_add(1);
+                        }
+                    }
+                    let freqs = freqs.get_mut(..k).unwrap_or(&mut []);
+                    freqs.sort_unstable();
                     Verdict::Outvoted {
                         low: i.low,
                         high: i.high,
+                        freq: freqs.get(k / 2).copied(),
                     }
                 };
             }
@@ -1136,13 +1159,14 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
                 .is_some_and(|s| s.kind == SourceKind::Phc)
         {
             match self.judge(offset, r.uncertainty, r.local_ts) {
-                Verdict::Outvoted { low, high } => {
+                Verdict::Outvoted { low, high, freq } => {
                     let c = &mut self.status.counters;
                     c.outvoted = c.outvoted.saturating_add(1);
                     self.jury.outvoted_run = self.jury.outvoted_run.saturating_add(1);
                     self.jury.agrees_since = None;
                     if !self.jury.rejected && self.jury.outvoted_run >= REJECT_AFTER {
                         self.reject_phc(Some((offset, low, high)));
+                        self.rate_back_to(freq);
                     }
                     // Not used: the sink keeps its course until the jury
                     // or NTP says otherwise.
@@ -1223,6 +1247,20 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
         let now = self.update_ns;
         for (_, n) in self.ntp.iter_mut().flatten() {
             n.burst(now);
+        }
+    }
+
+    /// The PHC was rejected: if keel followed it away from the frequency
+    /// that held the sink on the NTP servers' time (`ntp_freq`, from their
+    /// samples), by more than [`RATE_DOUBT_PPB`], the servo learns that its
+    /// reference's rate changed by the difference (a host that drifted).
+    fn rate_back_to(&mut self, ntp_freq: Option<Ppb>) {
+        let Some(f) = ntp_freq else {
+            return;
+        };
+        let shift = self.freq_in_force.saturating_sub(f);
+        if shift.to_bits().unsigned_abs() > (RATE_DOUBT_PPB << 32).unsigned_abs() {
+            self.servo.reference_rate_changed(shift);
         }
     }
 

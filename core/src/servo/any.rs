@@ -47,6 +47,9 @@ impl Servo for AnyServo {
     fn set_frequency_prior(&mut self, correction: Ppb, sd: Ppb) {
         each!(self, x => x.set_frequency_prior(correction, sd));
     }
+    fn reference_rate_changed(&mut self, shift: Ppb) {
+        each!(self, x => x.reference_rate_changed(shift));
+    }
     fn set_config(&mut self, config: ServoConfig) {
         each!(self, x => x.set_config(config));
     }

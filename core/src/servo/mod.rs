@@ -207,6 +207,15 @@ pub trait Servo {
     fn set_frequency_prior(&mut self, correction: Ppb, sd: Ppb) {
         let _ = (correction, sd);
     }
+    /// The readings now come from another reference whose rate differs
+    /// from the old one's by `shift` (positive: the old reference ran
+    /// faster, so the correction that held the clock on it was `shift` too
+    /// high): a servo that estimates the clock's rate against its reference
+    /// moves that estimate and widens its uncertainty by as much, keeping
+    /// the rest. The default ignores it.
+    fn reference_rate_changed(&mut self, shift: Ppb) {
+        let _ = shift;
+    }
     /// Changes the thresholds and limits (e.g. a step policy that allows
     /// steps only during the first N updates); the learnt state is kept.
     fn set_config(&mut self, config: ServoConfig);

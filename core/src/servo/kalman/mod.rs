@@ -853,6 +853,20 @@ impl Servo for Kalman {
         self.prior = Some((correction.saturating_neg(), sd * sd));
     }
 
+    fn reference_rate_changed(&mut self, shift: Ppb) {
+        if self.stage != Stage::Tracking || shift == Ppb::ZERO {
+            return;
+        }
+        // The correction that held the clock on the old reference was
+        // `shift` too high: the oscillator's error against the new one is
+        // that much higher (c = −f in the steady state). Half the shift
+        // stays as doubt.
+        self.f.set(self.f.ppb.saturating_add(shift));
+        let half = Real::from_fixed(shift.to_bits(), 32).scale2(-1);
+        self.cov.p11 = self.cov.p11 + half * half;
+        self.steady = None;
+    }
+
     fn set_interval(&mut self, interval: Duration) {
         if interval.as_nanos() > 0 {
             if interval.as_nanos() != self.interval_ns {
