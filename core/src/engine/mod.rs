@@ -1407,7 +1407,10 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
         // frequency (nothing written since), keel's own put back at once.
         let freq_asked = correction
             .map(|(_, f)| f)
-            .or_else(|| self.written.is_none().then_some(self.freq_in_force));
+            .or_else(|| self.written.is_none().then_some(self.freq_in_force))
+            // Never beyond the sink's range, whatever the caller reported in
+            // force.
+            .map(|f| f.clamp_abs(self.cfg.sink.max_frequency));
         if freq_asked.is_none() && status.is_none() {
             return self.finish(Some(out));
         }
