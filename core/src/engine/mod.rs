@@ -118,6 +118,11 @@ const PROBATION_SAMPLES: u32 = 2;
 /// than this, ppb, drifted: the servo is told (see `Engine::rate_back_to`).
 const RATE_DOUBT_PPB: i64 = 200;
 
+/// The largest frequency correction asked for while NTP steers, ppb: an
+/// oscillator is within a few hundred ppm, and NTP's samples cannot
+/// justify slewing faster than 2 ms/s (large offsets are stepped).
+const NTP_MAX_FREQUENCY_PPB: i64 = 2_000_000;
+
 /// Failed PHC reads in a row after which NTP steers.
 const PHC_LOST_AFTER: u64 = 3;
 
@@ -907,6 +912,17 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
     /// change of kind restarts it (the frequency in force kept as its
     /// prior), as a disruption does.
     fn feed_from(&mut self, kind: SourceKind, interval: Duration) {
+        if self.fed != Some(kind) {
+            // NTP's readings are too coarse to ask for more than
+            // [`NTP_MAX_FREQUENCY_PPB`]; the PHC gets the sink's range back.
+            let limit = self.cfg.step_limit;
+            let slew_only = limit > 0 && self.status.counters.updates > u64::from(limit);
+            let mut sc = Self::servo_config(&self.cfg, slew_only);
+            if kind == SourceKind::Ntp {
+                sc.max_frequency = sc.max_frequency.min(Ppb::from_ppb(NTP_MAX_FREQUENCY_PPB));
+            }
+            self.servo.set_config(sc);
+        }
         if self.fed.is_some_and(|k| k != kind) && kind != SourceKind::Ntp {
             self.servo.disruption();
             self.servo
