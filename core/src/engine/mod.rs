@@ -287,6 +287,10 @@ pub struct Engine<S, const N: usize = MAX_SOURCES, const NTP: usize = MAX_SOURCE
     ntp_used: Option<Timestamp>,
     /// The kind of source the servo was last fed from.
     fed: Option<SourceKind>,
+    /// A floor under the bound the servo states: while NTP steers, the far
+    /// edge of the truechimers' intersection at the last update; while a
+    /// PHC that NTP disputes steers, the NTP interval's far edge.
+    bound_floor: Duration,
     jury: Jury,
 }
 
@@ -367,6 +371,7 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
             ntp_epoch: 0,
             ntp_used: None,
             fed: None,
+            bound_floor: Duration::ZERO,
             jury: Jury::default(),
         }
     }
@@ -486,7 +491,7 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
 
     /// The bound on |true offset| at sink time `t`, if the servo gives one.
     pub fn bound_at(&self, t: Timestamp) -> Option<Duration> {
-        self.servo.error_bound(t)
+        self.servo.error_bound(t).map(|b| b.max(self.bound_floor))
     }
 
     /// The oldest notice not yet taken.
@@ -904,6 +909,7 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
         // which no averaging removes): the true offset lies in the
         // truechimers' intersection, so the bound reaches its far edge.
         let reach = sel.low.saturating_abs().max(sel.high.saturating_abs());
+        self.bound_floor = reach;
         out.error_bound = out.error_bound.map(|b| b.max(reach));
         self.apply(out, Some(newest))
     }
@@ -1242,6 +1248,7 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
             }
         }
         let mut out = out;
+        self.bound_floor = disputed_bound.unwrap_or(Duration::ZERO);
         if let Some(b) = disputed_bound {
             out.error_bound = out.error_bound.map(|e| e.max(b));
         }

@@ -66,7 +66,7 @@ impl<S: Servo> Engine<S> {
     /// least 1 s. Not on the sample path: one 64-bit division.
     pub fn served_at(&self, t: Timestamp, horizon: Duration) -> Served {
         let disrupted = self.pending.is_some();
-        let (Some(b0), false) = (self.servo.error_bound(t), disrupted) else {
+        let (Some(b0), false) = (self.bound_at(t), disrupted) else {
             let status = if disrupted || self.status.counters.disruptions > 0 {
                 ServedStatus::Disrupted
             } else {
@@ -80,10 +80,7 @@ impl<S: Servo> Engine<S> {
         };
         let h_ns = horizon.as_nanos().max(1_000_000_000).unsigned_abs();
         let h = Duration::from_nanos(i64::try_from(h_ns).unwrap_or(i64::MAX));
-        let b1 = self
-            .servo
-            .error_bound(t.wrapping_add(h))
-            .unwrap_or(Duration::MAX);
+        let b1 = self.bound_at(t.wrapping_add(h)).unwrap_or(Duration::MAX);
         // ns over h_ns ns, in ns per second: rise × 1e9 / h, rounded up.
         let rise = b1.saturating_sub(b0).unsigned_abs_nanos();
         let growth = rise

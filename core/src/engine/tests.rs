@@ -32,6 +32,8 @@ struct Model {
     /// NTP samples' noise, ± ns (uniform), and their round trip, ns.
     ntp_noise_ns: f64,
     ntp_delay_ns: f64,
+    /// A path asymmetry's bias on the NTP offsets, ns (within delay/2).
+    ntp_bias_ns: f64,
 }
 
 impl Model {
@@ -49,6 +51,7 @@ impl Model {
             host_ns: 0.0,
             ntp_noise_ns: 30_000.0,
             ntp_delay_ns: 300_000.0,
+            ntp_bias_ns: 0.0,
         }
     }
 
@@ -57,7 +60,7 @@ impl Model {
         let noise = self.noise() / self.noise_ns.max(1e-9) * self.ntp_noise_ns;
         let queue = (self.noise() / self.noise_ns.max(1e-9)).abs() * 2.0 * self.ntp_noise_ns;
         Some(crate::measure::ntp::NtpSample {
-            offset: Duration::from_nanos((self.offset_ns + noise) as i64),
+            offset: Duration::from_nanos((self.offset_ns + self.ntp_bias_ns + noise) as i64),
             delay: Duration::from_nanos((self.ntp_delay_ns + queue) as i64),
             dispersion: Duration::from_micros(2),
             root_delay: Duration::ZERO,
@@ -792,6 +795,9 @@ fn the_ntp_jury_rejects_a_stepped_phc_and_takes_it_back() {
         assert!(e.add_ntp_source(policy, 1_000_000_000).is_some());
     }
     let mut m = Model::new(500_000.0, 30_000.0, 10.0);
+    // The NTP paths are asymmetric: their samples read 120 µs high, within
+    // half their round trip (150 µs and more).
+    m.ntp_bias_ns = 120_000.0;
     let mut log = Log::default();
     drive(&mut e, &mut m, 300_000_000_000, false, &mut log);
     assert!(m.offset_ns.abs() < 100.0, "{}", m.offset_ns);
@@ -806,13 +812,22 @@ fn the_ntp_jury_rejects_a_stepped_phc_and_takes_it_back() {
     m.host_ns = 1_000_000.0;
     let mut worst: f64 = 0.0;
     let mut rejected_at = None;
+    let mut misses = 0;
     for s in 301..400u64 {
         drive(&mut e, &mut m, s * 1_000_000_000, false, &mut log);
         worst = worst.max(m.offset_ns.abs());
         if e.phc_rejected() && rejected_at.is_none() {
             rejected_at = Some(s);
         }
+        // While NTP steers, the stated bound holds.
+        let short = e
+            .bound_at(m.local())
+            .is_some_and(|b| (b.as_nanos() as f64) < m.offset_ns.abs());
+        if e.phc_rejected() && short {
+            misses += 1;
+        }
     }
+    assert_eq!(misses, 0, "bound below the true offset while NTP steered");
     assert!(rejected_at.is_some_and(|s| s <= 304), "{rejected_at:?}");
     assert!(
         worst < 100_000.0,
