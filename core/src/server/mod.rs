@@ -167,6 +167,8 @@ pub struct ServerView {
     reference: u64,
     /// Root dispersion at the reference time, 16.16 s rounded up.
     dispersion: u32,
+    /// The same in 2⁻⁴⁸ s (short units with 32 fraction bits), rounded up.
+    dispersion_q32: u64,
     /// Growth in 2⁻¹⁶ s per second, 16 fraction bits, rounded up.
     growth_q16: u64,
     /// The horizon in 16.16 s, rounded down.
@@ -204,6 +206,11 @@ impl ServerView {
             unsynced: template(UNSYNCHRONIZED_STRATUM, dispersion),
             reference: reference.0,
             dispersion: dispersion.0,
+            dispersion_q32: {
+                // ns · 2⁴⁸ / 10⁹ = ns · 2³⁹ / 1953125, rounded up.
+                let ns = u128::from(clock.root_dispersion.as_nanos().max(0).unsigned_abs());
+                u64::try_from((ns << 39).div_ceil(1_953_125)).unwrap_or(u64::MAX)
+            },
             // ppb → short units (2⁻¹⁶ s) per second, 16 fraction bits,
             // rounded up: ppb · 2³² / 10⁹ < 2³⁵.
             growth_q16: (u64::from(clock.growth_ppb) << 23).div_ceil(1_953_125),
@@ -284,7 +291,7 @@ impl ServerView {
     }
 
     /// The root dispersion served for a request received at `rx`: at the
-    /// reference time plus the growth since, each rounded up to 2⁻¹⁶ s;
+    /// reference time plus the growth since, rounded up to 2⁻¹⁶ s;
     /// `None` when the clock is unsynchronised or `rx` is past the
     /// horizon. Before the reference time it is the reference time's.
     pub fn root_dispersion_at(&self, rx: Timestamp) -> Option<NtpShort> {
@@ -300,14 +307,13 @@ impl ServerView {
         if age_q16 > self.horizon_q16 || !self.clock.synchronized {
             return None;
         }
-        let grown = age_q16
+        // Both in 2⁻⁴⁸ s: added, then rounded up once.
+        let total = age_q16
             .checked_mul(self.growth_q16)
-            .map_or(u64::MAX, |p| p.saturating_add(u64::from(u32::MAX)) >> 32);
-        Some(NtpShort(
-            u32::try_from(grown)
-                .unwrap_or(u32::MAX)
-                .saturating_add(self.dispersion),
-        ))
+            .and_then(|g| g.checked_add(self.dispersion_q32))
+            .and_then(|t| t.checked_add(u64::from(u32::MAX)))
+            .map_or(u64::MAX, |t| t >> 32);
+        Some(NtpShort(u32::try_from(total).unwrap_or(u32::MAX)))
     }
 }
 

@@ -120,9 +120,9 @@ fn a_reply_answers_the_request() {
         assert_eq!(u64::from_be_bytes(out[32..40].try_into().unwrap()), t2);
         // The transmit timestamp holds the receive time until stamped.
         assert_eq!(u64::from_be_bytes(out[40..48].try_into().unwrap()), t2);
-        // 1 µs (0.066 short units) + 1 ppm × 2.5 s (0.164 units), each
-        // rounded up.
-        assert_eq!(u32::from_be_bytes(out[8..12].try_into().unwrap()), 2);
+        // 1 µs (0.066 short units) + 1 ppm × 2.5 s (0.164 units), rounded
+        // up.
+        assert_eq!(u32::from_be_bytes(out[8..12].try_into().unwrap()), 1);
     }
     let t3 = at(2, 500_040_000);
     stamp_transmit(&mut out, t3);
@@ -157,8 +157,8 @@ fn keels_own_client_measures_the_reply() {
     assert!((s.delay.as_nanos() - 200_000).abs() <= 1, "{}", s.delay);
     assert_eq!(s.stratum, 1);
     assert_eq!(s.poll, 6, "max(client poll 6, interval 3)");
-    // 1 µs + 1 ppm × 3 s, each part rounded up to 2⁻¹⁶ s (15.3 µs).
-    assert_eq!(s.root_dispersion.as_nanos(), 30_518);
+    // 1 µs + 1 ppm × 3 s, rounded up to 2⁻¹⁶ s (15.3 µs).
+    assert_eq!(s.root_dispersion.as_nanos(), 15_259);
 }
 
 #[test]
@@ -314,6 +314,8 @@ fn root_dispersion_grows_from_the_reference_time() {
     });
     // 1 ms + 10 ppm × 100 s = 2 ms = 131.072 units → 132.
     assert_eq!(v.root_dispersion_at(at(100, 0)), Some(NtpShort(132)));
+    // 1 ms + 10 ppm × 1 s = 1.01 ms = 66.19 units → 67.
+    assert_eq!(v.root_dispersion_at(at(1, 0)), Some(NtpShort(67)));
     // 1 ms exactly is 65.536 units → 66.
     assert_eq!(v.root_dispersion_at(at(0, 0)), Some(NtpShort(66)));
     // Saturates instead of wrapping.
@@ -798,8 +800,8 @@ proptest! {
         let exact_ns = disp_ns as u128 + (age_ns as u128 * u128::from(growth)).div_ceil(1_000_000_000);
         let served_ns = u128::from(served.0) * 1_000_000_000 / 65_536;
         prop_assert!(served == NtpShort::MAX || served_ns + 1 >= exact_ns, "{served_ns} < {exact_ns}");
-        // Rounded up by at most two units and the age rounding.
-        let slack = 2 * 15_259 + (u128::from(growth) * 15_259).div_ceil(1_000_000_000) + 1;
+        // Rounded up by at most a unit and the age rounding.
+        let slack = 15_259 + (u128::from(growth) * 15_259).div_ceil(1_000_000_000) + 1;
         prop_assert!(served == NtpShort::MAX || served_ns <= exact_ns + slack, "{served_ns} ≫ {exact_ns}");
     }
 }
