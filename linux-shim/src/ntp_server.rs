@@ -40,6 +40,10 @@ pub const CLIENTS: usize = 16_384;
 /// work, the most an update can be delayed by.
 pub const BATCH: usize = 128;
 
+/// The receive buffer asked for each socket, bytes (about 1300 queued
+/// requests at the kernel's accounting of a small datagram).
+const RECEIVE_BUFFER: i32 = 1 << 20;
+
 /// What is served while the PHC steers: chrony serves a refclock at
 /// stratum 1, with the driver's name as reference id.
 const PHC: Upstream = Upstream {
@@ -135,11 +139,13 @@ impl NtpServe {
         let mut socks = Vec::with_capacity(cfg.ntp_serve.len());
         for &addr in &cfg.ntp_serve {
             let sock = sys::bind_udp(addr).map_err(|e| bind_error(addr, &e))?;
-            if !sim {
-                sys::enable_rx_timestamps(sock.as_raw_fd()).map_err(|e| {
-                    format!("ntp_serve {addr}: cannot enable receive timestamps: {e}")
-                })?;
-            }
+            // The simulation does not use them, but pays for them as a real
+            // server does.
+            sys::enable_rx_timestamps(sock.as_raw_fd())
+                .map_err(|e| format!("ntp_serve {addr}: cannot enable receive timestamps: {e}"))?;
+            // Room for a burst while the loop is busy (an update, the
+            // scheduler): the kernel caps it at net.core.rmem_max.
+            let _ = sys::set_receive_buffer(sock.as_raw_fd(), RECEIVE_BUFFER);
             let local = sock.local_addr().unwrap_or(addr);
             socks.push((local, sock));
         }

@@ -116,6 +116,30 @@ pub fn enable_rx_timestamps(fd: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Asks for a socket receive buffer of `bytes` (`SO_RCVBUF`; the kernel
+/// doubles it for its bookkeeping and caps it at `net.core.rmem_max`).
+///
+/// # Errors
+/// The kernel refused.
+pub fn set_receive_buffer(fd: i32, bytes: i32) -> io::Result<()> {
+    let v: libc::c_int = bytes;
+    let len = libc::socklen_t::try_from(size_of::<libc::c_int>()).unwrap_or(4);
+    // SAFETY: `v` is a live c_int and `len` its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&raw const v).cast(),
+            len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Receives one datagram from non-blocking `fd` into `buf`: its length
 /// and the kernel's receive timestamp (`SCM_TIMESTAMPNS`), when there is
 /// one.
