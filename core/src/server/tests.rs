@@ -800,8 +800,13 @@ proptest! {
         let exact_ns = disp_ns as u128 + (age_ns as u128 * u128::from(growth)).div_ceil(1_000_000_000);
         let served_ns = u128::from(served.0) * 1_000_000_000 / 65_536;
         prop_assert!(served == NtpShort::MAX || served_ns + 1 >= exact_ns, "{served_ns} < {exact_ns}");
-        // Rounded up by at most a unit and the age rounding.
-        let slack = 15_259 + (u128::from(growth) * 15_259).div_ceil(1_000_000_000) + 1;
+        // Rounded up by at most a unit, the age rounding (a unit of age
+        // at the growth rate) and the growth rounding (2⁻³² s per second
+        // of age).
+        let slack = 15_259
+            + (u128::from(growth) * 15_259).div_ceil(1_000_000_000)
+            + (age_ns as u128).div_ceil(4_000_000_000)
+            + 2;
         prop_assert!(served == NtpShort::MAX || served_ns <= exact_ns + slack, "{served_ns} ≫ {exact_ns}");
     }
 }
