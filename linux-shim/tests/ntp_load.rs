@@ -451,13 +451,13 @@ fn answers(to: SocketAddr, within: Duration) -> bool {
     false
 }
 
-/// The highest rate of `steps` with no reply lost.
+/// The highest rate up to which no step (in rising order) lost a reply.
 fn loss_free(steps: &[Step]) -> u64 {
     steps
         .iter()
-        .filter(|s| s.replies == s.sent)
+        .take_while(|s| s.replies + s.kods == s.sent)
         .map(|s| s.rate)
-        .max()
+        .last()
         .unwrap_or(0)
 }
 
