@@ -24,6 +24,7 @@ pub mod num;
 #[cfg(target_has_atomic = "64")]
 pub mod page;
 pub mod select;
+pub mod server;
 pub mod servo;
 pub mod time;
 pub mod wire;

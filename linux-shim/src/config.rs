@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use keel_core::measure::phc::ReadMethod;
+use keel_core::server::RateConfig;
 use keel_core::time::{Duration, Ppb};
 use serde::Deserialize;
 use toml::{Spanned, Value};
@@ -123,6 +124,10 @@ pub struct Config {
     pub time_page_void_after: Duration,
     /// `server`: NTP servers beside the PHC (its jury) or instead of it.
     pub servers: Vec<NtpServer>,
+    /// `ntp_serve`: addresses the NTP server listens on (empty = off).
+    pub ntp_serve: Vec<SocketAddr>,
+    /// `ntp_ratelimit`: the server's rate limit (`None` = off).
+    pub ntp_ratelimit: Option<RateConfig>,
 }
 
 /// One NTP server (`[[server]]`), in chrony's vocabulary.
@@ -164,6 +169,8 @@ impl Default for Config {
             clockbound_shm: None,
             time_page_void_after: Duration::from_secs(10),
             servers: Vec::new(),
+            ntp_serve: Vec::new(),
+            ntp_ratelimit: Some(RateConfig::DEFAULT),
         }
     }
 }
@@ -220,6 +227,8 @@ keys!(
     time_page,
     clockbound_shm,
     time_page_void_after,
+    ntp_serve,
+    ntp_ratelimit,
     server,
 );
 
@@ -498,6 +507,8 @@ impl Config {
                 })?;
             }
             "server" => self.servers = servers(v)?,
+            "ntp_serve" => self.ntp_serve = listen_addresses(v)?,
+            "ntp_ratelimit" => self.ntp_ratelimit = ratelimit(v)?,
             "state_save_updates" => {
                 let n = int_in(v, 1, 1_000_000).ok_or_else(|| want("an integer in 1..=1000000"))?;
                 self.state_save_updates = u32::try_from(n).unwrap_or(600);
@@ -747,6 +758,71 @@ fn servers(v: &Value) -> Result<Vec<NtpServer>, String> {
     Ok(out)
 }
 
+/// `ntp_serve`: a list of `ADDRESS:PORT` (or one), `""` or `[]` for none.
+fn listen_addresses(v: &Value) -> Result<Vec<SocketAddr>, String> {
+    const EXPECTED: &str = "a list of \"ADDRESS:PORT\" to serve NTP on, such as [\"0.0.0.0:123\", \"[::]:123\"], or [] for none";
+    let items: Vec<&Value> = match v {
+        Value::String(s) if s.is_empty() => Vec::new(),
+        Value::String(_) => vec![v],
+        Value::Array(a) => a.iter().collect(),
+        _ => return Err(format!("expected {EXPECTED}; {}", found(v))),
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let text = item
+            .as_str()
+            .ok_or_else(|| format!("address {}: expected {EXPECTED}; {}", i + 1, found(item)))?;
+        let a: SocketAddr = text.parse().map_err(|_| {
+            let hint = if text.parse::<std::net::IpAddr>().is_ok() {
+                " (the port is missing: NTP's is 123; an IPv6 address with a port is \"[ADDRESS]:PORT\")"
+            } else {
+                ""
+            };
+            format!("address {}: \"{text}\" is not ADDRESS:PORT{hint}; expected {EXPECTED}", i + 1)
+        })?;
+        if out.contains(&a) {
+            return Err(format!("address {}: {a} is listed twice", i + 1));
+        }
+        out.push(a);
+    }
+    Ok(out)
+}
+
+/// `ntp_ratelimit`: `true` (chrony's defaults), `false`, or a table of
+/// chrony's `ratelimit` options.
+fn ratelimit(v: &Value) -> Result<Option<RateConfig>, String> {
+    const EXPECTED: &str = "true (chrony's ratelimit interval 3 burst 8 leak 2, plus a RATE kiss for one in four of the refused), false, or { interval = -8..=12, burst = 1..=255, leak = 1..=4, kod = 0..=4 }";
+    match v {
+        Value::Boolean(true) => Ok(Some(RateConfig::DEFAULT)),
+        Value::Boolean(false) => Ok(None),
+        Value::Table(t) => {
+            let mut c = RateConfig::DEFAULT;
+            for (k, x) in t {
+                let (lo, hi) = match k.as_str() {
+                    "interval" => (-8, 12),
+                    "burst" => (1, 255),
+                    "leak" => (1, 4),
+                    "kod" => (0, 4),
+                    other => {
+                        return Err(format!("unknown option {other:?}; expected {EXPECTED}"));
+                    }
+                };
+                let n = int_in(x, lo, hi).ok_or_else(|| {
+                    format!("{k}: expected an integer in {lo}..={hi}; {}", found(x))
+                })?;
+                match k.as_str() {
+                    "interval" => c.interval = i8::try_from(n).unwrap_or(3),
+                    "burst" => c.burst = u8::try_from(n).unwrap_or(8),
+                    "leak" => c.leak = u8::try_from(n).unwrap_or(2),
+                    _ => c.kod = u8::try_from(n).unwrap_or(2),
+                }
+            }
+            Ok(Some(c))
+        }
+        _ => Err(format!("expected {EXPECTED}; {}", found(v))),
+    }
+}
+
 fn string(v: &Value) -> Option<String> {
     v.as_str().map(str::to_string)
 }
@@ -810,7 +886,7 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             (
                 "source = \"auto\"\nintervall = 1\n",
-                "/etc/keel/keel.toml:2: key `intervall`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, sink, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level, time_page, clockbound_shm, time_page_void_after, server",
+                "/etc/keel/keel.toml:2: key `intervall`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, sink, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level, time_page, clockbound_shm, time_page_void_after, ntp_serve, ntp_ratelimit, server",
             ),
             (
                 "interval = \"fast\"\n",
@@ -922,7 +998,7 @@ mod tests {
             ),
             (
                 "daemon.servo = \"pi\"\n",
-                "/etc/keel/keel.toml:1: key `daemon`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, sink, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level, time_page, clockbound_shm, time_page_void_after, server",
+                "/etc/keel/keel.toml:1: key `daemon`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, sink, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level, time_page, clockbound_shm, time_page_void_after, ntp_serve, ntp_ratelimit, server",
             ),
             (
                 "servo = \"pi\"\n[[servos]] # more\n",
@@ -1019,6 +1095,66 @@ mod tests {
             e.to_string(),
             "command line option --samples: key `samples`: expected an integer in 1..=25 (PTP_MAX_SAMPLES); found \"many\""
         );
+    }
+
+    #[test]
+    fn ntp_serve_and_ratelimit() {
+        let c = Config::default();
+        assert!(c.ntp_serve.is_empty(), "off by default");
+        assert_eq!(c.ntp_ratelimit, Some(RateConfig::DEFAULT));
+        let c =
+            parse("ntp_serve = [\"0.0.0.0:123\", \"[::]:123\"]\nntp_ratelimit = false\n").unwrap();
+        assert_eq!(
+            c.ntp_serve,
+            vec![
+                "0.0.0.0:123".parse::<SocketAddr>().unwrap(),
+                "[::]:123".parse().unwrap()
+            ]
+        );
+        assert_eq!(c.ntp_ratelimit, None);
+        let c =
+            parse("ntp_serve = \"127.0.0.1:11123\"\nntp_ratelimit = { interval = 0, burst = 4 }\n")
+                .unwrap();
+        assert_eq!(c.ntp_serve.len(), 1);
+        assert_eq!(
+            c.ntp_ratelimit,
+            Some(RateConfig {
+                interval: 0,
+                burst: 4,
+                ..RateConfig::DEFAULT
+            })
+        );
+        assert!(parse("ntp_serve = \"\"\n").unwrap().ntp_serve.is_empty());
+        assert!(parse("ntp_serve = []\n").unwrap().ntp_serve.is_empty());
+        let cases: &[(&str, &str)] = &[
+            (
+                "ntp_serve = \"0.0.0.0\"\n",
+                "/etc/keel/keel.toml:1: key `ntp_serve`: address 1: \"0.0.0.0\" is not ADDRESS:PORT (the port is missing: NTP's is 123; an IPv6 address with a port is \"[ADDRESS]:PORT\"); expected a list of \"ADDRESS:PORT\" to serve NTP on, such as [\"0.0.0.0:123\", \"[::]:123\"], or [] for none",
+            ),
+            (
+                "ntp_serve = [\"127.0.0.1:123\", 123]\n",
+                "/etc/keel/keel.toml:1: key `ntp_serve`: address 2: expected a list of \"ADDRESS:PORT\" to serve NTP on, such as [\"0.0.0.0:123\", \"[::]:123\"], or [] for none; found 123",
+            ),
+            (
+                "ntp_serve = [\"[::]:123\", \"[::]:123\"]\n",
+                "/etc/keel/keel.toml:1: key `ntp_serve`: address 2: [::]:123 is listed twice",
+            ),
+            (
+                "ntp_ratelimit = \"yes\"\n",
+                "/etc/keel/keel.toml:1: key `ntp_ratelimit`: expected true (chrony's ratelimit interval 3 burst 8 leak 2, plus a RATE kiss for one in four of the refused), false, or { interval = -8..=12, burst = 1..=255, leak = 1..=4, kod = 0..=4 }; found \"yes\"",
+            ),
+            (
+                "ntp_ratelimit = { burst = 0 }\n",
+                "/etc/keel/keel.toml:1: key `ntp_ratelimit`: burst: expected an integer in 1..=255; found 0",
+            ),
+            (
+                "ntp_ratelimit = { rate = 1 }\n",
+                "/etc/keel/keel.toml:1: key `ntp_ratelimit`: unknown option \"rate\"; expected true (chrony's ratelimit interval 3 burst 8 leak 2, plus a RATE kiss for one in four of the refused), false, or { interval = -8..=12, burst = 1..=255, leak = 1..=4, kod = 0..=4 }",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse(text).unwrap_err(), *want, "for {text:?}");
+        }
     }
 
     #[test]

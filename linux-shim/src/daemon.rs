@@ -182,6 +182,8 @@ struct Loop<'a> {
     page: Option<Publisher>,
     /// The NTP servers (none unless configured).
     ntp: NtpPeers,
+    /// keel's own NTP server (`ntp_serve`), when configured.
+    serve: Option<crate::ntp_server::NtpServe>,
 }
 
 impl Loop<'_> {
@@ -684,7 +686,9 @@ impl Loop<'_> {
             metrics_allow_remote,
             time_page,
             clockbound_shm,
-            time_page_void_after
+            time_page_void_after,
+            ntp_serve,
+            ntp_ratelimit
         );
         if old.interval != new.interval {
             self.engine.set_interval(new.interval);
@@ -711,6 +715,8 @@ impl Loop<'_> {
         kept.time_page = old.time_page.clone();
         kept.clockbound_shm = old.clockbound_shm.clone();
         kept.time_page_void_after = old.time_page_void_after;
+        kept.ntp_serve = old.ntp_serve.clone();
+        kept.ntp_ratelimit = old.ntp_ratelimit;
         self.cfg = kept;
         self.leaps = load_leaps(&self.cfg, self.backend.realtime());
         self.snap.interval_s = f(self.cfg.interval.as_nanos()) / 1e9;
@@ -894,6 +900,12 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         ));
     }
     let ntp = NtpPeers::open(&cfg.servers, &mut engine, start_ns)?;
+    let serve = crate::ntp_server::NtpServe::open(
+        &cfg,
+        opts.mode == Mode::Sim,
+        opts.mode == Mode::DryRun,
+        backend.sink_is_realtime(),
+    )?;
     info!(
         "keel {} ({}): {}, every {} s, {} readings per update, servo {:?}",
         env!("CARGO_PKG_VERSION"),
@@ -954,6 +966,7 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         backend,
         cfg,
         ntp,
+        serve,
     };
     let end = opts.duration_ns.map(|d| start_ns.saturating_add(d));
     let mut next = lp.engine.next_update_ns();
@@ -970,6 +983,9 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
             fds.extend(m.fds().into_iter().map(sys::pollin));
         }
         fds.extend(lp.ntp.fds().into_iter().map(sys::pollin));
+        if let Some(s) = &lp.serve {
+            fds.extend(s.fds().into_iter().map(sys::pollin));
+        }
         let timeout = lp.backend.poll_timeout_ms(deadline);
         if let Err(e) = sys::poll(&mut fds, timeout) {
             error!("poll failed: {e}");
@@ -1007,6 +1023,11 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
                 next = next.min(now);
             }
         }
+        if let Some(s) = &mut lp.serve {
+            // A bounded batch: an update due is not delayed.
+            let backend = &mut *lp.backend;
+            s.serve(&mut || backend.sink_now());
+        }
         if end.is_some_and(|e| now >= e) {
             break;
         }
@@ -1020,6 +1041,9 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
             continue;
         }
         next = lp.drive(now)?;
+        if let Some(s) = &mut lp.serve {
+            s.refresh(&lp.engine, lp.backend.sink_now(), &lp.ntp);
+        }
     }
     if let Some(s) = lp.engine.saved_frequency() {
         lp.save_state(s.freq, s.sd);

@@ -11,6 +11,7 @@ mod daemon;
 mod log;
 mod metrics;
 mod ntp;
+mod ntp_server;
 mod page;
 mod phc;
 mod ptp;

@@ -42,6 +42,8 @@ struct Peer {
     unanswered: u32,
     /// The last problem, for the status line.
     last_error: Option<String>,
+    /// The stratum of its last valid sample.
+    stratum: Option<u8>,
 }
 
 /// What `keel sources` shows of one server besides the engine's view.
@@ -55,6 +57,9 @@ pub struct PeerInfo {
     pub source: SourceId,
     /// The last problem (a resolution failure, a refused reply).
     pub last_error: Option<String>,
+    /// The stratum of its last valid sample (what keel's NTP server
+    /// serves one below while NTP steers).
+    pub stratum: Option<u8>,
 }
 
 /// All configured servers.
@@ -128,6 +133,7 @@ impl NtpPeers {
                 out: None,
                 unanswered: 0,
                 last_error: None,
+                stratum: None,
             };
             p.resolve();
             peers.push(p);
@@ -216,6 +222,7 @@ impl NtpPeers {
                         p.out = None;
                         p.unanswered = 0;
                         p.last_error = None;
+                        p.stratum = Some(sample.stratum);
                         engine.on_ntp_sample(now_ns, p.source, &sample);
                         samples = samples.saturating_add(1);
                     }
@@ -251,6 +258,7 @@ impl NtpPeers {
                 address: p.link.as_ref().map(|(a, _)| *a),
                 source: p.source,
                 last_error: p.last_error.clone(),
+                stratum: p.stratum,
             })
             .collect()
     }

@@ -116,6 +116,30 @@ pub fn enable_rx_timestamps(fd: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Asks for a socket receive buffer of `bytes` (`SO_RCVBUF`; the kernel
+/// doubles it for its bookkeeping and caps it at `net.core.rmem_max`).
+///
+/// # Errors
+/// The kernel refused.
+pub fn set_receive_buffer(fd: i32, bytes: i32) -> io::Result<()> {
+    let v: libc::c_int = bytes;
+    let len = libc::socklen_t::try_from(size_of::<libc::c_int>()).unwrap_or(4);
+    // SAFETY: `v` is a live c_int and `len` its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&raw const v).cast(),
+            len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Receives one datagram from non-blocking `fd` into `buf`: its length
 /// and the kernel's receive timestamp (`SCM_TIMESTAMPNS`), when there is
 /// one.
@@ -161,6 +185,158 @@ pub fn recv_timestamped(
         }
     }
     Ok((len, ts))
+}
+
+/// [`recv_timestamped`] that also gives the sender's address (an NTP
+/// server's request): length, sender, kernel receive timestamp.
+///
+/// # Errors
+/// `WouldBlock` when nothing is waiting; any other receive error; a
+/// sender that is not IPv4 or IPv6 is `InvalidData`.
+pub fn recv_from_timestamped(
+    fd: i32,
+    buf: &mut [u8],
+) -> io::Result<(
+    usize,
+    std::net::SocketAddr,
+    Option<keel_core::time::Timestamp>,
+)> {
+    let mut control = [0u64; 8];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: all-zero sockaddr_storage and msghdr are valid values.
+    let mut from: libc::sockaddr_storage = unsafe { core::mem::zeroed() };
+    // SAFETY: as above.
+    let mut msg: libc::msghdr = unsafe { core::mem::zeroed() };
+    msg.msg_name = (&raw mut from).cast();
+    msg.msg_namelen = libc::socklen_t::try_from(size_of_val(&from)).unwrap_or(0);
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = size_of_val(&control);
+    // SAFETY: `msg` points at `from`, `iov` (over `buf`) and `control`,
+    // all live and writable for the call.
+    let n = unsafe { libc::recvmsg(fd, &raw mut msg, libc::MSG_DONTWAIT) };
+    let Ok(len) = usize::try_from(n) else {
+        return Err(io::Error::last_os_error());
+    };
+    let addr = match i32::from(from.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the kernel wrote a sockaddr_in (family AF_INET) into
+            // the storage, which is large and aligned enough for it.
+            let a: libc::sockaddr_in =
+                unsafe { core::ptr::read((&raw const from).cast::<libc::sockaddr_in>()) };
+            std::net::SocketAddr::new(
+                std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)).into(),
+                u16::from_be(a.sin_port),
+            )
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, a sockaddr_in6.
+            let a: libc::sockaddr_in6 =
+                unsafe { core::ptr::read((&raw const from).cast::<libc::sockaddr_in6>()) };
+            std::net::SocketAddr::V6(std::net::SocketAddrV6::new(
+                std::net::Ipv6Addr::from(a.sin6_addr.s6_addr),
+                u16::from_be(a.sin6_port),
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            ))
+        }
+        _ => return Err(io::Error::from(io::ErrorKind::InvalidData)),
+    };
+    let mut ts = None;
+    // SAFETY: as in `recv_timestamped`.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&raw const msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let t: libc::timespec = core::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                if let (Ok(s), Ok(ns)) = (u64::try_from(t.tv_sec), u32::try_from(t.tv_nsec)) {
+                    ts = Some(keel_core::time::Timestamp::from_secs_nanos(s, ns));
+                }
+            }
+            c = libc::CMSG_NXTHDR(&raw const msg, c);
+        }
+    }
+    Ok((len, addr, ts))
+}
+
+/// A non-blocking UDP socket bound to `addr`; an IPv6 one is IPv6 only
+/// (`IPV6_V6ONLY`), so `0.0.0.0:123` and `[::]:123` can both be bound.
+///
+/// # Errors
+/// The kernel refused (the address is in use, a port below 1024 without
+/// the privilege, no such local address).
+pub fn bind_udp(addr: std::net::SocketAddr) -> io::Result<std::net::UdpSocket> {
+    use std::net::SocketAddr;
+    let domain = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: plain socket(2) call.
+    let fd = unsafe {
+        libc::socket(
+            domain,
+            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor owned by nobody else.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let rc = match addr {
+        SocketAddr::V4(a) => {
+            let sa = libc::sockaddr_in {
+                sin_family: libc::sa_family_t::try_from(libc::AF_INET).unwrap_or(2),
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(*a.ip()).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            let len = libc::socklen_t::try_from(size_of_val(&sa)).unwrap_or(16);
+            // SAFETY: `sa` is a live sockaddr_in of `len` bytes.
+            unsafe { libc::bind(fd, (&raw const sa).cast(), len) }
+        }
+        SocketAddr::V6(a) => {
+            let on: libc::c_int = 1;
+            let olen = libc::socklen_t::try_from(size_of::<libc::c_int>()).unwrap_or(4);
+            // SAFETY: `on` is a live c_int and `olen` its size.
+            let rc = unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::IPPROTO_IPV6,
+                    libc::IPV6_V6ONLY,
+                    (&raw const on).cast(),
+                    olen,
+                )
+            };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: an all-zero sockaddr_in6 is valid; fields set below.
+            let mut sa: libc::sockaddr_in6 = unsafe { core::mem::zeroed() };
+            sa.sin6_family = libc::sa_family_t::try_from(libc::AF_INET6).unwrap_or(10);
+            sa.sin6_port = a.port().to_be();
+            sa.sin6_addr = libc::in6_addr {
+                s6_addr: a.ip().octets(),
+            };
+            sa.sin6_flowinfo = a.flowinfo();
+            sa.sin6_scope_id = a.scope_id();
+            let len = libc::socklen_t::try_from(size_of_val(&sa)).unwrap_or(28);
+            // SAFETY: `sa` is a live sockaddr_in6 of `len` bytes.
+            unsafe { libc::bind(fd, (&raw const sa).cast(), len) }
+        }
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(std::net::UdpSocket::from(owned))
 }
 
 /// 64 random bits from the kernel (`getrandom(2)`), for NTP cookies.

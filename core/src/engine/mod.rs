@@ -640,7 +640,7 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
     }
 
     /// Does NTP steer: there is no PHC, or it is rejected or lost?
-    fn ntp_steers(&self) -> bool {
+    pub fn ntp_steers(&self) -> bool {
         self.has_ntp() && (self.phc_source().is_none() || self.jury.rejected)
     }
 
@@ -1361,6 +1361,13 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
             .unwrap_or(Timestamp::from_nanos(0));
         let out = self.servo.no_sample(local);
         self.apply(out, None)
+    }
+
+    /// The leap bits for today from the last clock check's leap table
+    /// ([`LeapBits::Keep`] without one): what the kernel status carries,
+    /// and what an NTP server announces.
+    pub fn leap_bits(&self) -> LeapBits {
+        self.kernel_status(None).leap
     }
 
     /// The kernel status for a bound, with the leap bits of the last check.
