@@ -3,12 +3,14 @@
 //! (`$JOURNAL_STREAM` is set by systemd), else `keel: level: message`.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use crate::config::LogLevel;
 
 static LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Info as u8);
 static JOURNAL: AtomicBool = AtomicBool::new(false);
+/// Lines not written because stderr could not take them at once.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// Sets the level and detects the journal.
 pub fn init(level: LogLevel) {
@@ -34,9 +36,48 @@ pub fn write(level: LogLevel, msg: std::fmt::Arguments<'_>) {
     if !enabled(level) {
         return;
     }
-    let line = format_line(level, JOURNAL.load(Ordering::Relaxed), msg);
-    // Logging must never stop the daemon: a full or closed stderr is ignored.
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    let journal = JOURNAL.load(Ordering::Relaxed);
+    let line = format_line(level, journal, msg);
+    // Logging must never stop the daemon: a full or closed stderr (a pipe
+    // nobody reads) drops lines instead of blocking, and says so once it
+    // can be written again.
+    let dropped = DROPPED.swap(0, Ordering::Relaxed);
+    if dropped > 0 {
+        let note = format_line(
+            LogLevel::Warning,
+            journal,
+            format_args!(
+                "{dropped} log lines dropped: stderr could not take them (nobody reads it?)"
+            ),
+        );
+        if !write_now(note.as_bytes()) {
+            DROPPED.fetch_add(dropped + 1, Ordering::Relaxed);
+            return;
+        }
+    }
+    if !write_now(line.as_bytes()) {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Writes `bytes` to stderr if it takes them without blocking: each piece of
+/// at most `PIPE_BUF` bytes only once `poll(2)` says stderr is writable (a
+/// pipe then has room for it whole). False when some of it was not written.
+fn write_now(bytes: &[u8]) -> bool {
+    let mut err = std::io::stderr().lock();
+    for piece in bytes.chunks(libc::PIPE_BUF) {
+        let mut p = libc::pollfd {
+            fd: libc::STDERR_FILENO,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one valid, writable pollfd.
+        let ready = unsafe { libc::poll(&raw mut p, 1, 0) };
+        if ready != 1 || p.revents & libc::POLLOUT == 0 || err.write_all(piece).is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 /// The formatted line (with its newline).
