@@ -990,6 +990,8 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         if let Err(e) = sys::poll(&mut fds, timeout) {
             error!("poll failed: {e}");
         }
+        // Log lines stderr did not take at once (a slow reader).
+        crate::log::flush(std::time::Duration::ZERO);
         while let Some(sig) = signals.next() {
             match sig {
                 Signal::Stop(n) => stopped_by = Some(n),

@@ -171,7 +171,10 @@ COMPARE OPTIONS:
 ";
 
 fn main() -> ExitCode {
-    match run(&mut lexopt::Parser::from_env()) {
+    let r = run(&mut lexopt::Parser::from_env());
+    // The log lines a slow stderr reader has not taken yet (log.rs).
+    log::flush(std::time::Duration::from_secs(2));
+    match r {
         Ok(code) => code,
         Err(Failure::Usage("", m)) => {
             eprintln!("keel: {m}\nTry `keel --help`.");

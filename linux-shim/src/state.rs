@@ -213,6 +213,10 @@ impl State {
     /// # Errors
     /// What is wrong with it.
     pub fn decode(text: &str) -> Result<Self, &'static str> {
+        const HEAD: &str = "keel-state ";
+        if !(text.starts_with(HEAD) || HEAD.starts_with(text)) {
+            return Err(NOT_KEELS);
+        }
         let Some(pos) = text.rfind("check ") else {
             return Err("truncated (no check line)");
         };
@@ -439,6 +443,10 @@ impl State {
         Ok(())
     }
 }
+
+/// What [`State::decode`] says of a file that is not keel's (chrony's drift
+/// file, say).
+const NOT_KEELS: &str = "not keel's (it does not begin with `keel-state`: another program's file?)";
 
 /// The largest state file read (a real one is a few hundred bytes).
 const MAX_FILE_BYTES: u64 = 64 * 1024;
@@ -685,6 +693,10 @@ mod tests {
         }
         let flipped = text.replacen("49987", "49988", 1);
         assert_eq!(State::decode(&flipped), Err("corrupt (checksum mismatch)"));
+        // Another program's file (chrony's drift file) is named as such; an
+        // empty or cut header is still a truncated file.
+        assert_eq!(State::decode("-12.345 0.678\n"), Err(NOT_KEELS));
+        assert_eq!(State::decode("keel-"), Err("truncated (no check line)"));
         let e = State::load(Path::new("/nonexistent/keel/state")).unwrap_err();
         assert!(matches!(e, StateError::Missing(_)));
         assert!(e.to_string().contains("no state file yet"));
