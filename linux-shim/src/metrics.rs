@@ -198,6 +198,26 @@ pub fn response(request: &[u8], body: &str) -> String {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Any request bytes get a well-formed answer: 200 for the metrics
+        /// path alone, else 404, with a Content-Length that is the body's.
+        #[test]
+        fn any_request_gets_a_well_formed_answer(req in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            let r = response(&req, "x 1\n");
+            let (head, body) = r.split_once("\r\n\r\n").unwrap();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .unwrap()
+                .parse()
+                .unwrap();
+            proptest::prop_assert_eq!(len, body.len());
+            let line = req.split(|&b| b == b'\n').next().unwrap_or(&[]);
+            let ok = line.starts_with(b"GET /metrics ") || line.starts_with(b"GET / ");
+            proptest::prop_assert_eq!(head.starts_with("HTTP/1.0 200 OK"), ok);
+        }
+    }
+
     #[test]
     fn http_round_trip() {
         let mut m = Metrics::bind("127.0.0.1:0".parse().unwrap()).unwrap();

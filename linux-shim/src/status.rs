@@ -972,6 +972,33 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The status socket's reader takes any text: a keel answer or an
+        /// error, never a panic; what keel writes it reads back.
+        #[test]
+        fn any_answer_decodes_or_is_refused(text in ".{0,600}", lines in proptest::collection::vec("[a-z_]{0,12} [^\n]{0,40}", 0..20)) {
+            let _ = Snapshot::decode(&text);
+            let answer = std::iter::once("keel-status 1".to_string()).chain(lines).collect::<Vec<_>>().join("\n");
+            let s = Snapshot::decode(&answer).unwrap();
+            let _ = (s.json(), s.prometheus(), sources_table(&s), s.tracking(0.0));
+        }
+
+        /// Any names and values survive the wire form, the JSON and the
+        /// metrics' label escaping.
+        #[test]
+        fn any_source_name_round_trips(name in "[^\t\n]{0,40}", offset in proptest::prelude::any::<i64>(), reach in proptest::prelude::any::<u8>()) {
+            let mut snap = snap();
+            snap.ntp[0].name = name.clone();
+            snap.ntp[0].offset_ns = Some(offset);
+            snap.ntp[0].reach = reach;
+            let back = Snapshot::decode(&snap.encode()).unwrap();
+            proptest::prop_assert_eq!(&back.ntp[0], &snap.ntp[0]);
+            let m = snap.prometheus();
+            let expected = format!("keel_ntp_reach{{server={}}} {reach}", label_value(&name));
+            proptest::prop_assert!(m.contains(&expected));
+        }
+    }
+
     #[test]
     fn sources_like_chronyc() {
         let t = sources_table(&snap());
