@@ -635,7 +635,8 @@ enum keel_engine_notice_kind
    */
   KEEL_ENGINE_NOTICE_KIND_WOULD_REFUSE_SCALE_STEP = 10,
   /**
-   * The frequency write failed: the servo restarts.
+   * The frequency write failed: the sink runs on at the frequency in
+   * force, and the servo is told so.
    */
   KEEL_ENGINE_NOTICE_KIND_ADJUST_FAILED = 11,
   /**
@@ -2539,7 +2540,8 @@ keel_status keel_engine_on_read_error(struct keel_engine *engine,
  * (read back after the write: the kernel's quantisation and clamping
  * applied; ppb 32.32, positive = faster) and `at_ns` the clock's time
  * right after the write (when it took effect), ns since its epoch. With
- * `ok` false the other two are ignored and the servo restarts.
+ * `ok` false the other two are ignored: the frequency in force stays, and
+ * the servo is told so.
  *
  * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
  * `KEEL_STATUS_UNEXPECTED_ANSWER`.

@@ -506,7 +506,8 @@ pub enum keel_engine_notice_kind {
     /// A dry run would have refused a step of `duration_ns` (a guessed
     /// time scale's UTC–TAI step).
     WouldRefuseScaleStep = 10,
-    /// The frequency write failed: the servo restarts.
+    /// The frequency write failed: the sink runs on at the frequency in
+    /// force, and the servo is told so.
     AdjustFailed = 11,
     /// A step of `duration_ns` failed.
     StepFailed = 12,
@@ -1244,7 +1245,8 @@ pub unsafe extern "C" fn keel_engine_on_read_error(
 /// (read back after the write: the kernel's quantisation and clamping
 /// applied; ppb 32.32, positive = faster) and `at_ns` the clock's time
 /// right after the write (when it took effect), ns since its epoch. With
-/// `ok` false the other two are ignored and the servo restarts.
+/// `ok` false the other two are ignored: the frequency in force stays, and
+/// the servo is told so.
 ///
 /// Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
 /// `KEEL_STATUS_UNEXPECTED_ANSWER`.

@@ -184,6 +184,9 @@ struct Loop<'a> {
     ntp: NtpPeers,
     /// keel's own NTP server (`ntp_serve`), when configured.
     serve: Option<crate::ntp_server::NtpServe>,
+    /// Clock writes refused in a row since the last that went through
+    /// (the first is logged, the rest counted).
+    write_failures: u64,
 }
 
 impl Loop<'_> {
@@ -281,20 +284,23 @@ impl Loop<'_> {
 
     fn adjust(&mut self, freq: Option<Ppb>, status: Option<KernelStatus>) {
         let (f, s) = self.backend.adjust(freq, status);
-        if let Some(Err(e)) = s {
-            warn!("cannot write the kernel's maxerror/status: {e}");
+        if let Some(Err(e)) = &s {
+            self.write_failed("write the kernel's maxerror/status", e);
         }
         let result = match f {
             None => Ok(Adjusted {
                 freq: self.engine.status().freq,
                 at: Timestamp::from_nanos(0),
             }),
-            Some(Ok(applied)) => Ok(Adjusted {
-                freq: applied,
-                at: self.backend.sink_now(),
-            }),
+            Some(Ok(applied)) => {
+                self.write_went_through();
+                Ok(Adjusted {
+                    freq: applied,
+                    at: self.backend.sink_now(),
+                })
+            }
             Some(Err(e)) => {
-                error!("cannot set the clock frequency: {e}; restarting the servo");
+                self.write_failed("set the clock frequency", &e);
                 Err(())
             }
         };
@@ -303,11 +309,48 @@ impl Loop<'_> {
 
     fn step(&mut self, by: Duration) {
         match self.backend.step(by) {
-            Ok(()) => self.engine.on_stepped(true),
+            Ok(()) => {
+                self.write_went_through();
+                self.engine.on_stepped(true);
+            }
             Err(e) => {
-                error!("cannot step the clock by {}: {e}", fmt_ns(f(by.as_nanos())));
+                let what = format!("step the clock by {}", fmt_ns(f(by.as_nanos())));
+                self.write_failed(&what, &e);
                 self.engine.on_stepped(false);
             }
+        }
+    }
+
+    /// A clock write was refused: logged the first time (with what to do
+    /// when it is a permission), counted after; keel goes on measuring and
+    /// tries again at every update.
+    fn write_failed(&mut self, what: &str, e: &std::io::Error) {
+        self.write_failures = self.write_failures.saturating_add(1);
+        if self.write_failures > 1 {
+            return;
+        }
+        let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+            if self.backend.sink_is_realtime() {
+                "; keel lost CAP_SYS_TIME (taken away, or a seccomp or container policy)"
+            } else {
+                "; keel lost write access to the sink PHC"
+            }
+        } else {
+            ""
+        };
+        error!(
+            "cannot {what}: {e}{hint}; measuring on and trying again at every update (further refusals are counted, not logged)"
+        );
+    }
+
+    /// A clock write went through: the end of a run of refusals, if any.
+    fn write_went_through(&mut self) {
+        if self.write_failures > 0 {
+            info!(
+                "the clock accepts keel's writes again, after {} refused",
+                self.write_failures
+            );
+            self.write_failures = 0;
         }
     }
 
@@ -967,6 +1010,7 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         cfg,
         ntp,
         serve,
+        write_failures: 0,
     };
     let end = opts.duration_ns.map(|d| start_ns.saturating_add(d));
     let mut next = lp.engine.next_update_ns();

@@ -70,7 +70,7 @@ fn usage_errors_name_the_command_and_its_help() {
         ),
         (
             &["sync", "--clock", "sim", "--scenario", "nope"][..],
-            "keel sync: unknown scenario \"nope\"; expected one of: standard, noisy, outliers, freq-step, migration, migration-silent, clock-step, suspend, outage, busy, slow-syscalls, interference\nTry `keel sync --help`.",
+            "keel sync: unknown scenario \"nope\"; expected one of: standard, noisy, outliers, freq-step, migration, migration-silent, clock-step, suspend, outage, busy, slow-syscalls, interference, eperm\nTry `keel sync --help`.",
         ),
         (
             &["status", "--verbose"][..],

@@ -24,8 +24,6 @@
 //!   and `metrics::tests::idle_clients_never_starve_a_scraper` (in process);
 //! - full outputs: `hardening::an_output_that_cannot_be_written_fails_the_run`.
 //!
-//! Not here: `clock_adjtime` failing with EPERM (the simulated backend
-//! cannot make it fail; see [`clock_adjtime_fails_with_eperm`]).
 
 #![allow(clippy::missing_panics_doc, reason = "tests")]
 
@@ -212,19 +210,38 @@ fn ebusy_storm() {
     assert_eq!(no_update_late(&r.csv, INTERVAL_S, &[], 600.0), 606);
 }
 
-/// `clock_adjtime` failing with EPERM (keel lost `CAP_SYS_TIME`, or a seccomp
-/// or container policy forbids it). Expected: a clear error naming the
-/// missing capability, keel keeps measuring, and it ends with a non-zero
-/// status if it never could adjust. NOT TESTED: the simulated backend's
-/// clock writes cannot fail (`clock/sim.rs`: `set_frequency` and `step`
-/// always succeed, and `keel_core::sim::World` has no failure injection
-/// for them), and the real backend must never write this machine's clock
-/// here. It needs a failure model in the simulated world, or a guest of the
-/// e2e lab run without `CAP_SYS_TIME`.
+/// `clock_adjtime` failing with EPERM for 60 s (keel lost `CAP_SYS_TIME`, or
+/// a seccomp or container policy forbids it; the `eperm` world refuses every
+/// clock write then). Expected: one clear error naming the capability, the
+/// refusals counted rather than logged every update, keel measuring on and
+/// trying at every update, a line when writes go through again, locked at
+/// the end, no update late.
 #[test]
-#[ignore = "not injectable: the simulated backend cannot make clock_adjtime fail"]
 fn clock_adjtime_fails_with_eperm() {
-    panic!("no way to inject EPERM into keel's clock writes in the simulation");
+    let dir = tmpdir("eperm");
+    let r = sim_in(&dir, "eperm", &[]);
+    let refused: Vec<&str> = r
+        .err
+        .lines()
+        .filter(|l| l.contains("Operation not permitted"))
+        .collect();
+    assert_eq!(refused.len(), 1, "one error line: {}", r.err);
+    assert!(refused[0].contains("CAP_SYS_TIME"), "{}", refused[0]);
+    let back = r
+        .err
+        .lines()
+        .find_map(|l| {
+            l.split("the clock accepts keel's writes again, after ")
+                .nth(1)
+        })
+        .unwrap_or_else(|| panic!("no recovery line: {}", r.err));
+    let n: u64 = back.split(' ').next().unwrap().parse().unwrap();
+    // About three writes an update (frequency, status, ...) for 60 s.
+    assert!(n >= 60, "{n} refused: {}", r.err);
+    ends_locked(&r);
+    // Refused writes restart the servo, which re-reads sooner: a few
+    // updates more, none late.
+    assert!(no_update_late(&r.csv, INTERVAL_S, &[], 600.0) >= 606);
 }
 
 /// The command `keel` without the capabilities that let root ignore file

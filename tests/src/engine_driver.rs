@@ -274,6 +274,13 @@ impl ServoUnderTest for EngineDriver {
                         Err(e) => self.engine.on_read_error(source, e, world.local_time()),
                     }
                 }
+                // A world that refuses clock writes (`eperm`) fails them.
+                Command::Adjust(_) if world.clock_writes_denied() => {
+                    self.engine.on_adjusted(Err(()));
+                }
+                Command::Step(_) if world.clock_writes_denied() => {
+                    self.engine.on_stepped(false);
+                }
                 Command::Adjust(a) => {
                     let done = adjust_world(world, &a);
                     self.engine.on_adjusted(Ok(done));

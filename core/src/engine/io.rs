@@ -518,7 +518,8 @@ pub enum Notice {
     WouldStep(Duration),
     /// A dry run would have refused this step (see [`Halt::ScaleStep`]).
     WouldRefuseScaleStep(Duration),
-    /// The frequency write failed: the servo restarts.
+    /// The frequency write failed: the sink runs on at the frequency in
+    /// force, and the servo is told so.
     AdjustFailed,
     /// This step failed.
     StepFailed(Duration),

@@ -1489,7 +1489,20 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
         let before = self.freq_in_force;
         let Ok((freq, took_effect)) = result else {
             self.notice(Notice::AdjustFailed);
-            self.servo.reset();
+            // Nothing changed on the sink: the servo learns that its
+            // correction is not in force (it keeps its estimate), and the
+            // bound allows for the interval run at the old frequency
+            // instead of the one asked.
+            self.servo.applied(&Applied {
+                step: None,
+                freq: before,
+            });
+            if let Some(asked) = freq_asked {
+                let missed = asked.saturating_sub(before).phase_over(self.cfg.interval);
+                out.error_bound = out
+                    .error_bound
+                    .map(|b| b.saturating_add(missed.saturating_abs()));
+            }
             return self.finish(Some(out));
         };
         if let Some(t) = took_effect.or(sampled_at) {

@@ -48,6 +48,10 @@ pub const NAMED: &[(&str, &str)] = &[
         "interference",
         "another process rewrites the kernel frequency at a third of the run",
     ),
+    (
+        "eperm",
+        "clock_adjtime fails with EPERM for 60 s at a third of the run (CAP_SYS_TIME taken away)",
+    ),
 ];
 
 const S: u64 = 1_000_000_000;
@@ -186,6 +190,7 @@ pub fn named(name: &str, duration_ns: u64) -> Result<SimConfig, NamedError> {
                 },
             )
             .map_err(full)?,
+        "eperm" => c.actuator.writes_denied = Some((at, 60 * S)),
         _ => return Err(NamedError::Unknown),
     }
     Ok(c)

@@ -317,6 +317,11 @@ pub struct ActuatorConfig {
     /// afterwards sees the time pass (a guest's syscall path; milliseconds
     /// under QEMU's TCG). Default 0. Clamped to `0..=1e9` (1 s).
     pub syscall_ns: u64,
+    /// A span of true time `(start_ns, duration_ns)` in which the clock
+    /// refuses writes (`clock_adjtime` fails with `EPERM`: the capability
+    /// taken away, a seccomp or container policy); the caller asks
+    /// [`super::World::clock_writes_denied`]. Default none.
+    pub writes_denied: Option<(u64, u64)>,
 }
 
 impl Default for ActuatorConfig {
@@ -329,6 +334,7 @@ impl Default for ActuatorConfig {
             },
             freq_delay_ns: 0,
             syscall_ns: 0,
+            writes_denied: None,
         }
     }
 }

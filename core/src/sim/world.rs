@@ -108,6 +108,7 @@ struct Params {
     user_hz: u32,
     freq_delay_ns: u64,
     syscall_ns: u64,
+    writes_denied: Option<(u64, u64)>,
 }
 
 /// `v` if finite, else `fallback`, then clamped to `lo..=hi`.
@@ -160,6 +161,7 @@ impl Params {
             user_hz: cfg.actuator.user_hz.clamp(1, 1000),
             freq_delay_ns: cfg.actuator.freq_delay_ns.min(10_000_000_000),
             syscall_ns: cfg.actuator.syscall_ns.min(1_000_000_000),
+            writes_denied: cfg.actuator.writes_denied,
         }
     }
 }
@@ -499,6 +501,14 @@ impl World {
         self.now = next;
         self.process_due();
         true
+    }
+
+    /// Does the clock refuse writes now (the actuator's `writes_denied`
+    /// span)? A caller modelling `clock_adjtime` fails with `EPERM` then.
+    pub fn clock_writes_denied(&self) -> bool {
+        self.p
+            .writes_denied
+            .is_some_and(|(start, len)| self.now >= start && self.now.wrapping_sub(start) < len)
     }
 
     /// True time, ns since the start.

@@ -254,6 +254,9 @@ impl ClockBackend for SimClock {
     }
 
     fn set_frequency(&mut self, ppb: Ppb) -> io::Result<Ppb> {
+        if self.world.clock_writes_denied() {
+            return Err(io::Error::from_raw_os_error(libc::EPERM));
+        }
         if self.phc_sink.is_some() {
             // What a PHC sink writes, applied as the simulated kernel's freq
             // at the nominal tick (exact within ±500 ppm).
@@ -273,6 +276,9 @@ impl ClockBackend for SimClock {
     }
 
     fn step(&mut self, delta: Duration) -> io::Result<()> {
+        if self.world.clock_writes_denied() {
+            return Err(io::Error::from_raw_os_error(libc::EPERM));
+        }
         self.world.step(delta);
         Ok(())
     }
@@ -280,6 +286,9 @@ impl ClockBackend for SimClock {
     fn set_status(&mut self, _s: KernelStatus) -> io::Result<()> {
         if self.phc_sink.is_some() {
             return Err(no_status());
+        }
+        if self.world.clock_writes_denied() {
+            return Err(io::Error::from_raw_os_error(libc::EPERM));
         }
         Ok(())
     }
