@@ -854,6 +854,46 @@ fn the_ntp_jury_rejects_a_stepped_phc_and_takes_it_back() {
     assert!(m.offset_ns.abs() < 100.0, "{}", m.offset_ns);
 }
 
+/// A PHC and a single NTP server that disagree (the host steps 1 ms): no
+/// majority can judge, so the PHC keeps steering (explicit policy, never a
+/// silent flip), a `PhcDisputed` notice says so once, and the bound widens
+/// to reach the NTP interval's far edge.
+#[test]
+fn a_phc_and_one_ntp_server_in_dispute_keep_the_phc_and_widen_the_bound() {
+    let mut e = engine(EngineConfig::default());
+    let policy = NtpPolicy {
+        minpoll: 4,
+        maxpoll: 4,
+        iburst: true,
+        ..NtpPolicy::default()
+    };
+    assert!(e.add_ntp_source(policy, 1_000_000_000).is_some());
+    let mut m = Model::new(500_000.0, 30_000.0, 10.0);
+    let mut log = Log::default();
+    drive(&mut e, &mut m, 200_000_000_000, false, &mut log);
+    let calm = e.bound_at(m.local()).unwrap();
+    assert!(calm.as_nanos() < 1_000, "{calm:?}");
+    m.host_ns = 1_000_000.0;
+    drive(&mut e, &mut m, 260_000_000_000, false, &mut log);
+    assert!(!e.phc_rejected(), "one server never outvotes the PHC");
+    let disputes = log
+        .notices
+        .iter()
+        .filter(|n| matches!(n, Notice::PhcDisputed { .. }))
+        .count();
+    assert_eq!(disputes, 1, "{:?}", log.notices);
+    // The PHC steers: the sink followed the host's 1 ms.
+    assert!(
+        (m.offset_ns - 1_000_000.0).abs() < 1_000.0,
+        "{}",
+        m.offset_ns
+    );
+    // Its bound reaches the NTP server's view of the sink (1 ms off).
+    let b = e.bound_at(m.local()).unwrap();
+    assert!(b.as_nanos() > 1_000_000, "{b:?}");
+    assert!(e.status().bound.is_some_and(|b| b.as_nanos() > 1_000_000));
+}
+
 /// NTP alone: three servers steer the sink from 0.5 ms and +30 ppm.
 #[test]
 fn ntp_alone_steers() {
