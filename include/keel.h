@@ -658,6 +658,11 @@ enum keel_engine_notice_kind
    * widened.
    */
   KEEL_ENGINE_NOTICE_KIND_PHC_DISPUTED = 15,
+  /**
+   * The PHC's host says its clock is not synchronised (`count` 1), or is
+   * again (`count` 0): without NTP no bound is stated meanwhile.
+   */
+  KEEL_ENGINE_NOTICE_KIND_HOST_UNSYNCHRONISED = 16,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

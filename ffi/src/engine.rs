@@ -520,6 +520,9 @@ pub enum keel_engine_notice_kind {
     /// (`duration_ns`: sink − PHC): the PHC keeps steering, its bound
     /// widened.
     PhcDisputed = 15,
+    /// The PHC's host says its clock is not synchronised (`count` 1), or is
+    /// again (`count` 0): without NTP no bound is stated meanwhile.
+    HostUnsynchronised = 16,
 }
 
 /// Why a `KEEL_ENGINE_NOTICE_KIND_DISRUPTED` notice.
@@ -1574,6 +1577,10 @@ fn notice(n: &Notice) -> keel_engine_notice {
             o.duration_ns = phc.as_nanos();
         }
         Notice::PhcRestored => o.kind = K::PhcRestored,
+        Notice::HostUnsynchronised(u) => {
+            o.kind = K::HostUnsynchronised;
+            o.count = u64::from(u);
+        }
         Notice::PhcDisputed { phc, .. } => {
             o.kind = K::PhcDisputed;
             o.duration_ns = phc.as_nanos();

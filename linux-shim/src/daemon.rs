@@ -449,6 +449,17 @@ impl Loop<'_> {
                 Notice::PhcRestored => {
                     info!("the PHC agrees with the NTP sources again; it steers")
                 }
+                Notice::HostUnsynchronised(true) => warn!(
+                    "the PHC's host says its clock is not synchronised (vmclock status){}",
+                    if self.ntp.is_empty() {
+                        "; keel follows it on but states no error bound (STA_UNSYNC) until the host is synchronised again"
+                    } else {
+                        "; the NTP servers steer"
+                    }
+                ),
+                Notice::HostUnsynchronised(false) => {
+                    info!("the PHC's host says its clock is synchronised again");
+                }
                 Notice::PhcDisputed { phc, ntp } => warn!(
                     "the PHC ({}) and the NTP sources ({} ± {}) disagree and no NTP majority can judge; the PHC keeps steering, its bound widened",
                     fmt_ns(f(phc.as_nanos())),
@@ -484,6 +495,9 @@ impl Loop<'_> {
                 Disruption::Migration
             };
             self.engine.on_disruption(now, kind);
+        }
+        if let Some(synchronised) = self.backend.host_synchronised() {
+            self.engine.on_host_status(now, synchronised);
         }
         loop {
             let cmd = self.engine.poll(now);

@@ -14,7 +14,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use keel_core::wire::vmclock::Snapshot;
+use keel_core::wire::vmclock::{ClockStatus, Snapshot};
 
 /// Watches one vmclock device.
 #[derive(Debug)]
@@ -23,6 +23,8 @@ pub struct VmclockWatch {
     file: File,
     /// `(disruption_marker, vm_generation_counter)` at the last read.
     last: Option<(u64, Option<u64>)>,
+    /// The host's `clock_status` at the last read.
+    status: Option<ClockStatus>,
 }
 
 impl VmclockWatch {
@@ -35,12 +37,27 @@ impl VmclockWatch {
             path: path.to_path_buf(),
             file: File::open(path)?,
             last: None,
+            status: None,
         })
     }
 
     /// The disruption marker at the last successful read.
     pub fn marker(&self) -> Option<u64> {
         self.last.map(|l| l.0)
+    }
+
+    /// What the host says of its clock at the last read: synchronised or
+    /// not (`INITIALIZING`, `FREERUNNING`, `UNRELIABLE`); `None` when it does
+    /// not say (`UNKNOWN`, a value this codec does not know) or nothing was
+    /// read.
+    pub fn host_synchronised(&self) -> Option<bool> {
+        match self.status? {
+            ClockStatus::Synchronized => Some(true),
+            ClockStatus::Initializing | ClockStatus::FreeRunning | ClockStatus::Unreliable => {
+                Some(false)
+            }
+            ClockStatus::Unknown | ClockStatus::Other(_) => None,
+        }
     }
 
     /// Reads the page; `true` when the disruption marker or the VM generation
@@ -63,6 +80,7 @@ impl VmclockWatch {
                 let now = (s.disruption_marker, s.vm_generation_counter);
                 let changed = self.last.is_some_and(|l| l != now);
                 self.last = Some(now);
+                self.status = Some(s.clock_status);
                 changed
             }
             Ok(_) => false, // update in progress: look again next time
@@ -118,6 +136,7 @@ mod tests {
         std::fs::write(&path, page(7, 2)).unwrap();
         let mut w = VmclockWatch::open(&path).unwrap();
         assert!(!w.poll(), "the first read only learns the marker");
+        assert_eq!(w.host_synchronised(), Some(true));
         assert!(!w.poll());
         std::fs::write(&path, page(7, 3)).unwrap();
         assert!(!w.poll(), "an update in progress is skipped");

@@ -533,6 +533,12 @@ pub enum Notice {
     },
     /// The PHC agreed with the jury long enough: it steers again.
     PhcRestored,
+    /// The PHC's host says its clock is not synchronised (`true`: vmclock's
+    /// status, a host that lost its own reference), or is again (`false`).
+    /// With NTP sources the PHC is rejected; without, the bound is dropped
+    /// (the kernel's `STA_UNSYNC`, the time page's status) while the PHC
+    /// still steers.
+    HostUnsynchronised(bool),
     /// The PHC and the NTP sources disagree, and no majority of NTP
     /// sources can judge (fewer than two agree): the PHC keeps steering,
     /// its bound widened to reach the NTP estimate.

@@ -287,6 +287,8 @@ pub struct Engine<S, const N: usize = MAX_SOURCES, const NTP: usize = MAX_SOURCE
     ntp_used: Option<Timestamp>,
     /// The kind of source the servo was last fed from.
     fed: Option<SourceKind>,
+    /// The PHC's host says its clock is not synchronised.
+    host_unsync: bool,
     /// A floor under the bound the servo states: while NTP steers, the far
     /// edge of the truechimers' intersection at the last update; while a
     /// PHC that NTP disputes steers, the NTP interval's far edge.
@@ -372,6 +374,7 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
             ntp_used: None,
             fed: None,
             bound_floor: Duration::ZERO,
+            host_unsync: false,
             jury: Jury::default(),
         }
     }
@@ -491,6 +494,9 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
 
     /// The bound on |true offset| at sink time `t`, if the servo gives one.
     pub fn bound_at(&self, t: Timestamp) -> Option<Duration> {
+        if self.unsync_phc_steers() {
+            return None;
+        }
         self.servo.error_bound(t).map(|b| b.max(self.bound_floor))
     }
 
@@ -713,6 +719,31 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
             });
         }
         out
+    }
+
+    /// What the PHC's host says of its own clock (vmclock's
+    /// `clock_status`: synchronised or not), at loop time `now_ns`; only a
+    /// change matters. Unsynchronised with NTP sources, the PHC is rejected
+    /// at once (NTP steers after a burst); without, the PHC still steers but
+    /// no bound is stated (`STA_UNSYNC`, the time page says so) until the
+    /// host is synchronised again.
+    pub fn on_host_status(&mut self, now_ns: u64, synchronised: bool) {
+        let unsync = !synchronised;
+        if unsync == self.host_unsync {
+            return;
+        }
+        self.host_unsync = unsync;
+        self.notice(Notice::HostUnsynchronised(unsync));
+        if unsync && self.has_ntp() && !self.jury.rejected {
+            self.update_ns = self.update_ns.max(now_ns);
+            self.reject_phc(None);
+        }
+    }
+
+    /// Does the PHC steer while its host says it is unsynchronised (no NTP
+    /// to take over)? Then no bound is stated.
+    fn unsync_phc_steers(&self) -> bool {
+        self.host_unsync && self.fed == Some(SourceKind::Phc)
     }
 
     /// Is the PHC rejected by the NTP jury (or lost), NTP steering?
@@ -1218,7 +1249,7 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
                     );
                 }
             }
-            if self.jury.rejected && !self.probation_passed(r.local_ts) {
+            if self.jury.rejected && (self.host_unsync || !self.probation_passed(r.local_ts)) {
                 let next = self.finish(None);
                 self.queued = Some(next);
                 return;
@@ -1395,7 +1426,11 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
 
     /// Starts applying the servo's output: the frequency (with the kernel
     /// status) first, then the step.
-    fn apply(&mut self, out: ServoOutput, sampled_at: Option<Timestamp>) -> Command {
+    fn apply(&mut self, mut out: ServoOutput, sampled_at: Option<Timestamp>) -> Command {
+        if self.unsync_phc_steers() {
+            // The host says its clock is not synchronised: no bound.
+            out.error_bound = None;
+        }
         let status = self
             .cfg
             .sink

@@ -894,6 +894,70 @@ fn a_phc_and_one_ntp_server_in_dispute_keep_the_phc_and_widen_the_bound() {
     assert!(e.status().bound.is_some_and(|b| b.as_nanos() > 1_000_000));
 }
 
+/// The PHC's host says its clock is not synchronised (vmclock's status):
+/// without NTP the PHC steers on but no bound is stated (the kernel's
+/// `STA_UNSYNC`) until the host is synchronised again; with NTP sources the
+/// PHC is rejected at once and NTP steers, and it steers again only after
+/// the host is synchronised and its probation.
+#[test]
+fn a_host_that_says_it_is_unsynchronised_is_marked_at_once() {
+    let mut e = engine(EngineConfig::default());
+    let mut m = Model::new(500_000.0, 30_000.0, 10.0);
+    let mut log = Log::default();
+    drive(&mut e, &mut m, 100_000_000_000, false, &mut log);
+    assert!(e.status().bound.is_some() && e.status().state.is_locked());
+    e.on_host_status(m.t_ns, false);
+    drive(&mut e, &mut m, 102_000_000_000, false, &mut log);
+    assert_eq!(e.bound_at(m.local()), None);
+    assert_eq!(e.status().bound, None);
+    let unsync = log.commands.iter().rev().find_map(|c| match c {
+        Command::Adjust(a) => a.status,
+        _ => None,
+    });
+    assert!(unsync.is_some_and(|s| s.unsync), "{unsync:?}");
+    assert!(m.offset_ns.abs() < 100.0, "still steered: {}", m.offset_ns);
+    e.on_host_status(m.t_ns, true);
+    drive(&mut e, &mut m, 104_000_000_000, false, &mut log);
+    assert!(e.bound_at(m.local()).is_some());
+    let marks: std::vec::Vec<bool> = log
+        .notices
+        .iter()
+        .filter_map(|n| match n {
+            Notice::HostUnsynchronised(u) => Some(*u),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(marks, [true, false]);
+
+    // With three NTP servers: rejected at once, NTP steers.
+    let mut e = engine(EngineConfig::default());
+    let policy = NtpPolicy {
+        minpoll: 4,
+        maxpoll: 4,
+        iburst: true,
+        ..NtpPolicy::default()
+    };
+    for _ in 0..3 {
+        assert!(e.add_ntp_source(policy, 1_000_000_000).is_some());
+    }
+    let mut m = Model::new(500_000.0, 30_000.0, 10.0);
+    drive(&mut e, &mut m, 200_000_000_000, false, &mut log);
+    e.on_host_status(m.t_ns, false);
+    assert!(e.phc_rejected());
+    drive(&mut e, &mut m, 260_000_000_000, false, &mut log);
+    assert!(
+        e.phc_rejected(),
+        "not back while the host is unsynchronised"
+    );
+    assert_ne!(e.status().source, Some(SourceId(0)), "NTP steers");
+    e.on_host_status(m.t_ns, true);
+    drive(&mut e, &mut m, 320_000_000_000, false, &mut log);
+    assert!(
+        !e.phc_rejected(),
+        "back after the host's return and the probation"
+    );
+}
+
 /// NTP alone: three servers steer the sink from 0.5 ms and +30 ppm.
 #[test]
 fn ntp_alone_steers() {

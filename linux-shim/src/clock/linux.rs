@@ -418,6 +418,12 @@ impl ClockBackend for LinuxClock {
         self.vmclock.as_ref().and_then(VmclockWatch::marker)
     }
 
+    fn host_synchronised(&self) -> Option<bool> {
+        self.vmclock
+            .as_ref()
+            .and_then(VmclockWatch::host_synchronised)
+    }
+
     fn truth(&self) -> Option<Truth> {
         None
     }

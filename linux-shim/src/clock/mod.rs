@@ -253,6 +253,11 @@ pub trait ClockBackend {
     }
     /// A disruption signalled by the platform (vmclock's marker), once.
     fn take_disruption(&mut self) -> Option<&'static str>;
+    /// What the source PHC's host says of its clock (vmclock's
+    /// `clock_status`), when it says.
+    fn host_synchronised(&self) -> Option<bool> {
+        None
+    }
     /// The vmclock disruption marker last read, when a vmclock is watched.
     fn vmclock_marker(&self) -> Option<u64> {
         None
