@@ -52,8 +52,8 @@ use heapless::Deque;
 
 use crate::measure::ntp::{KissAction, NtpSample, log2_seconds};
 use crate::measure::phc::PHC_MAX_SAMPLES;
-use crate::select::combine::{Verdict as SelectVerdict, select};
-use crate::select::intersection::{Candidate, ENDPOINTS_PER_CANDIDATE, Endpoint, intersect};
+use crate::select::combine::{Verdict, select};
+use crate::select::intersection::{Candidate, ENDPOINTS_PER_CANDIDATE, Endpoint};
 use crate::servo::{Applied, OffsetSample, Servo, ServoConfig, ServoOutput};
 use crate::time::{Duration, Ppb, Timestamp};
 
@@ -134,7 +134,7 @@ const NTP_GATHER_NS: u64 = 100_000_000;
 
 /// What the NTP sources say about a PHC reading.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Verdict {
+enum PhcVerdict {
     /// No NTP estimate to judge by.
     NoJury,
     /// Inside the jury's interval.
@@ -494,10 +494,17 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
 
     /// The bound on |true offset| at sink time `t`, if the servo gives one.
     pub fn bound_at(&self, t: Timestamp) -> Option<Duration> {
+        self.stated_bound(self.servo.error_bound(t))
+    }
+
+    /// The bound keel states for the servo's `bound`: none while the PHC
+    /// steers and its host says it is unsynchronised, else never below
+    /// the floor the NTP intervals set (`bound_floor`).
+    fn stated_bound(&self, bound: Option<Duration>) -> Option<Duration> {
         if self.unsync_phc_steers() {
             return None;
         }
-        self.servo.error_bound(t).map(|b| b.max(self.bound_floor))
+        bound.map(|b| b.max(self.bound_floor))
     }
 
     /// The oldest notice not yet taken.
@@ -551,11 +558,10 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
         }
         // The sink moved by what nobody measured: the NTP samples' frame
         // is lost; fresh ones come in a burst.
-        let now = self.update_ns;
         for (_, n) in self.ntp.iter_mut().flatten() {
             n.forget();
-            n.burst(now);
         }
+        self.burst_ntp();
         self.ntp_framed = None;
         self.ntp_epoch = self.ntp_epoch.wrapping_add(1);
         self.jury.outvoted_run = 0;
@@ -696,7 +702,7 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
     pub fn ntp_view(&self, at: Timestamp) -> [Option<NtpSourceView>; MAX_SOURCES] {
         let (cands, which, n, _) = self.ntp_candidates_now(at);
         let mut scratch = [Endpoint::default(); MAX_SOURCES * ENDPOINTS_PER_CANDIDATE];
-        let mut verdicts = [SelectVerdict::Falseticker; MAX_SOURCES];
+        let mut verdicts = [Verdict::Falseticker; MAX_SOURCES];
         let selected = match (cands.get(..n), verdicts.get_mut(..n)) {
             (Some(c), Some(v)) => select(c, &mut scratch, v).is_ok(),
             _ => false,
@@ -715,7 +721,7 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
                 noselect: src.policy.noselect,
                 truechimer: selected
                     && k.and_then(|k| verdicts.get(k))
-                        .is_some_and(|v| *v == SelectVerdict::Truechimer),
+                        .is_some_and(|v| *v == Verdict::Truechimer),
             });
         }
         out
@@ -804,25 +810,26 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
 
     /// Judges a PHC reading (sink − PHC, with its half-width) taken at sink
     /// time `at` by the NTP sources.
-    fn judge(&mut self, phc: Duration, half_width: Duration, at: Timestamp) -> Verdict {
+    fn judge(&mut self, phc: Duration, half_width: Duration, at: Timestamp) -> PhcVerdict {
         let (cands, which, n, reachable) = self.ntp_candidates(at);
         let Some(cands) = cands.get(..n).filter(|c| !c.is_empty()) else {
-            return Verdict::NoJury;
+            return PhcVerdict::NoJury;
         };
         let lo = phc.saturating_sub(half_width);
         let hi = phc.saturating_add(half_width);
         let mut scratch = [Endpoint::default(); MAX_SOURCES * ENDPOINTS_PER_CANDIDATE];
-        if let Ok(i) = intersect(cands, &mut scratch) {
-            let agreeing = cands.iter().filter(|c| i.is_truechimer(c)).count();
-            if agreeing >= 2 && agreeing.saturating_mul(2) > reachable {
-                return if hi >= i.low && lo <= i.high {
-                    Verdict::Agrees
+        let mut verdicts = [Verdict::Falseticker; MAX_SOURCES];
+        let verdicts = verdicts.get_mut(..cands.len()).unwrap_or(&mut []);
+        if let Ok(sel) = select(cands, &mut scratch, verdicts) {
+            if sel.survivors >= 2 && sel.survivors.saturating_mul(2) > reachable {
+                return if hi >= sel.low && lo <= sel.high {
+                    PhcVerdict::Agrees
                 } else {
                     let mut freqs = [Ppb::ZERO; MAX_SOURCES];
                     let mut k = 0usize;
-                    for (c, w) in cands.iter().zip(which.iter()) {
-                        if let (true, Some((_, e)), Some(slot)) =
-                            (i.is_truechimer(c), w, freqs.get_mut(k))
+                    for (v, w) in verdicts.iter().zip(which.iter()) {
+                        if let (Verdict::Truechimer, Some((_, e)), Some(slot)) =
+                            (v, w, freqs.get_mut(k))
                         {
                             *slot = e.freq;
                             k = k.saturating_add(1);
@@ -830,9 +837,9 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
                     }
                     let freqs = freqs.get_mut(..k).unwrap_or(&mut []);
                     freqs.sort_unstable();
-                    Verdict::Outvoted {
-                        low: i.low,
-                        high: i.high,
+                    PhcVerdict::Outvoted {
+                        low: sel.low,
+                        high: sel.high,
                         freq: freqs.get(k / 2).copied(),
                     }
                 };
@@ -845,11 +852,11 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
             hi < c.offset.saturating_sub(w) || lo > c.offset.saturating_add(w)
         });
         match cands.iter().min_by_key(|c| c.root_distance.as_nanos()) {
-            Some(c) if clear => Verdict::Disputed {
+            Some(c) if clear => PhcVerdict::Disputed {
                 ntp: c.offset,
                 half_width: c.root_distance,
             },
-            _ => Verdict::Agrees,
+            _ => PhcVerdict::Agrees,
         }
     }
 
@@ -866,7 +873,7 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
         }
         let (cands, which, n, reachable) = self.ntp_candidates(at);
         let mut scratch = [Endpoint::default(); MAX_SOURCES * ENDPOINTS_PER_CANDIDATE];
-        let mut verdicts = [SelectVerdict::Falseticker; MAX_SOURCES];
+        let mut verdicts = [Verdict::Falseticker; MAX_SOURCES];
         let (Some(cands), Some(verdicts)) = (cands.get(..n), verdicts.get_mut(..n)) else {
             return self.finish(None);
         };
@@ -888,7 +895,7 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
         let mut newest: Option<Timestamp> = None;
         let mut best: Option<(SourceId, crate::select::clock_filter::FilterSample)> = None;
         for (w, v) in which.iter().zip(verdicts.iter()) {
-            let (Some((id, _)), SelectVerdict::Truechimer) = (w, v) else {
+            let (Some((id, _)), Verdict::Truechimer) = (w, v) else {
                 continue;
             };
             let Some(l) = self
@@ -930,7 +937,7 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
         self.status.source = Some(best_id);
         self.status.last_offset = Some(combined);
         self.status.last_delay = best_l.delay;
-        let mut out = self.servo.sample(&OffsetSample {
+        let out = self.servo.sample(&OffsetSample {
             offset: combined,
             local_ts: newest,
             uncertainty: Duration::from_nanos(best_l.delay.as_nanos().max(0) / 2),
@@ -939,9 +946,7 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
         // cases (a path's asymmetry is a bias up to half its round trip,
         // which no averaging removes): the true offset lies in the
         // truechimers' intersection, so the bound reaches its far edge.
-        let reach = sel.low.saturating_abs().max(sel.high.saturating_abs());
-        self.bound_floor = reach;
-        out.error_bound = out.error_bound.map(|b| b.max(reach));
+        self.bound_floor = sel.low.saturating_abs().max(sel.high.saturating_abs());
         self.apply(out, Some(newest))
     }
 
@@ -949,27 +954,32 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
     /// change of kind restarts it (the frequency in force kept as its
     /// prior), as a disruption does.
     fn feed_from(&mut self, kind: SourceKind, interval: Duration) {
-        if self.fed != Some(kind) {
-            // NTP's readings are too coarse to ask for more than
-            // [`NTP_MAX_FREQUENCY_PPB`]; the PHC gets the sink's range back.
-            let limit = self.cfg.step_limit;
-            let slew_only = limit > 0 && self.status.counters.updates > u64::from(limit);
-            let mut sc = Self::servo_config(&self.cfg, slew_only);
-            if kind == SourceKind::Ntp {
-                sc.max_frequency = sc.max_frequency.min(Ppb::from_ppb(NTP_MAX_FREQUENCY_PPB));
-            }
-            self.servo.set_config(sc);
+        let was = self.fed.replace(kind);
+        if was != Some(kind) {
+            self.servo.set_config(self.servo_config_now());
         }
-        if self.fed.is_some_and(|k| k != kind) && kind != SourceKind::Ntp {
+        if kind == SourceKind::Ntp {
+            // Only a change of the poll interval restarts anything.
+            self.servo.set_interval(interval);
+        } else if was.is_some_and(|k| k != kind) {
             self.servo.disruption();
             self.servo
                 .set_frequency_prior(self.freq_in_force, Ppb::from_ppb(1_000));
             self.servo.set_interval(interval);
-        } else if kind == SourceKind::Ntp {
-            // Only a change of the poll interval restarts anything.
-            self.servo.set_interval(interval);
         }
-        self.fed = Some(kind);
+    }
+
+    /// The servo's thresholds now: slew only once the step limit is past;
+    /// while NTP feeds it, at most [`NTP_MAX_FREQUENCY_PPB`] (its readings
+    /// are too coarse for more; the PHC gets the sink's range back).
+    fn servo_config_now(&self) -> ServoConfig {
+        let limit = u64::from(self.cfg.step_limit);
+        let slew_only = limit > 0 && self.status.counters.updates > limit;
+        let mut sc = Self::servo_config(&self.cfg, slew_only);
+        if self.fed == Some(SourceKind::Ntp) {
+            sc.max_frequency = sc.max_frequency.min(Ppb::from_ppb(NTP_MAX_FREQUENCY_PPB));
+        }
+        sc
     }
 
     /// A reading that arrived by itself at loop time `now_ns` (a PPS edge,
@@ -1028,7 +1038,7 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
         let limit = u64::from(self.cfg.step_limit);
         if limit > 0 && c.updates == limit.saturating_add(1) {
             // Keep the servo and what it has learnt; only its policy changes.
-            self.servo.set_config(Self::servo_config(&self.cfg, true));
+            self.servo.set_config(self.servo_config_now());
             self.notice(Notice::StepLimitReached(self.cfg.step_limit));
         }
     }
@@ -1212,7 +1222,7 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
                 .is_some_and(|s| s.kind == SourceKind::Phc)
         {
             match self.judge(offset, r.uncertainty, r.local_ts) {
-                Verdict::Outvoted { low, high, freq } => {
+                PhcVerdict::Outvoted { low, high, freq } => {
                     let c = &mut self.status.counters;
                     c.outvoted = c.outvoted.saturating_add(1);
                     self.jury.outvoted_run = self.jury.outvoted_run.saturating_add(1);
@@ -1227,11 +1237,11 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
                     self.queued = Some(next);
                     return;
                 }
-                Verdict::Agrees | Verdict::NoJury => {
+                PhcVerdict::Agrees | PhcVerdict::NoJury => {
                     self.jury.outvoted_run = 0;
                     self.jury.disputed = false;
                 }
-                Verdict::Disputed { ntp, half_width } => {
+                PhcVerdict::Disputed { ntp, half_width } => {
                     self.jury.outvoted_run = 0;
                     if !self.jury.disputed {
                         self.jury.disputed = true;
@@ -1278,11 +1288,7 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
                 self.servo.set_interval(self.cfg.interval);
             }
         }
-        let mut out = out;
         self.bound_floor = disputed_bound.unwrap_or(Duration::ZERO);
-        if let Some(b) = disputed_bound {
-            out.error_bound = out.error_bound.map(|e| e.max(b));
-        }
         let next = self.apply(out, Some(r.local_ts));
         self.queued = Some(next);
     }
@@ -1298,6 +1304,11 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
                 jury: (low, high),
             });
         }
+        self.burst_ntp();
+    }
+
+    /// Every NTP server bursts from the update in progress: fresh samples.
+    fn burst_ntp(&mut self) {
         let now = self.update_ns;
         for (_, n) in self.ntp.iter_mut().flatten() {
             n.burst(now);
@@ -1324,10 +1335,7 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
     fn probation_passed(&mut self, at: Timestamp) -> bool {
         let Some(since) = self.jury.agrees_since else {
             self.jury.agrees_since = Some(at);
-            let now = self.update_ns;
-            for (_, n) in self.ntp.iter_mut().flatten() {
-                n.burst(now);
-            }
+            self.burst_ntp();
             return false;
         };
         let fresh = self
@@ -1427,10 +1435,7 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
     /// Starts applying the servo's output: the frequency (with the kernel
     /// status) first, then the step.
     fn apply(&mut self, mut out: ServoOutput, sampled_at: Option<Timestamp>) -> Command {
-        if self.unsync_phc_steers() {
-            // The host says its clock is not synchronised: no bound.
-            out.error_bound = None;
-        }
+        out.error_bound = self.stated_bound(out.error_bound);
         let status = self
             .cfg
             .sink
