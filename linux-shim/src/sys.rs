@@ -98,22 +98,7 @@ impl Signals {
 /// # Errors
 /// The kernel refused.
 pub fn enable_rx_timestamps(fd: i32) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    let len = libc::socklen_t::try_from(size_of::<libc::c_int>()).unwrap_or(4);
-    // SAFETY: `on` is a live c_int and `len` its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            (&raw const on).cast(),
-            len,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    set_socket_int(fd, libc::SO_TIMESTAMPNS, 1)
 }
 
 /// Asks for a socket receive buffer of `bytes` (`SO_RCVBUF`; the kernel
@@ -122,18 +107,15 @@ pub fn enable_rx_timestamps(fd: i32) -> io::Result<()> {
 /// # Errors
 /// The kernel refused.
 pub fn set_receive_buffer(fd: i32, bytes: i32) -> io::Result<()> {
-    let v: libc::c_int = bytes;
+    set_socket_int(fd, libc::SO_RCVBUF, bytes)
+}
+
+/// `setsockopt(fd, SOL_SOCKET, option, &value)` for an `int` option.
+fn set_socket_int(fd: i32, option: libc::c_int, value: libc::c_int) -> io::Result<()> {
     let len = libc::socklen_t::try_from(size_of::<libc::c_int>()).unwrap_or(4);
-    // SAFETY: `v` is a live c_int and `len` its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&raw const v).cast(),
-            len,
-        )
-    };
+    // SAFETY: `value` is a live c_int and `len` its size.
+    let rc =
+        unsafe { libc::setsockopt(fd, libc::SOL_SOCKET, option, (&raw const value).cast(), len) };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }

@@ -81,6 +81,14 @@ pub fn fmt_factor(x: f64) -> String {
 }
 
 impl SimClock {
+    /// `EPERM` while the world refuses clock writes (its `eperm` span).
+    fn writes_allowed(&self) -> io::Result<()> {
+        if self.world.clock_writes_denied() {
+            return Err(io::Error::from_raw_os_error(libc::EPERM));
+        }
+        Ok(())
+    }
+
     /// A simulated world for `cfg` and `seed`.
     pub fn new(cfg: &SimConfig, seed: u64, name: &str, speed: Speed, reader: Reader) -> Self {
         Self {
@@ -254,9 +262,7 @@ impl ClockBackend for SimClock {
     }
 
     fn set_frequency(&mut self, ppb: Ppb) -> io::Result<Ppb> {
-        if self.world.clock_writes_denied() {
-            return Err(io::Error::from_raw_os_error(libc::EPERM));
-        }
+        self.writes_allowed()?;
         if self.phc_sink.is_some() {
             // What a PHC sink writes, applied as the simulated kernel's freq
             // at the nominal tick (exact within ±500 ppm).
@@ -276,9 +282,7 @@ impl ClockBackend for SimClock {
     }
 
     fn step(&mut self, delta: Duration) -> io::Result<()> {
-        if self.world.clock_writes_denied() {
-            return Err(io::Error::from_raw_os_error(libc::EPERM));
-        }
+        self.writes_allowed()?;
         self.world.step(delta);
         Ok(())
     }
@@ -287,9 +291,7 @@ impl ClockBackend for SimClock {
         if self.phc_sink.is_some() {
             return Err(no_status());
         }
-        if self.world.clock_writes_denied() {
-            return Err(io::Error::from_raw_os_error(libc::EPERM));
-        }
+        self.writes_allowed()?;
         Ok(())
     }
 
