@@ -438,14 +438,8 @@ fn step_row(policy: NtpPolicy, ns: i64) -> RowFn {
     let default = policy.maxpoll >= 10;
     Box::new(move |runs| {
         let end = PHC_RUN_S;
-        let rej: Vec<Option<f64>> = runs
-            .iter()
-            .map(|r| r.first_notice_after(EVENT_S, is_rejected))
-            .collect();
-        let ntp: Vec<Option<f64>> = runs
-            .iter()
-            .map(|r| r.first_ntp_update_after(EVENT_S))
-            .collect();
+        let rej = rejected_after_event(runs);
+        let ntp = ntp_steers_after_event(runs);
         let err: Vec<f64> = runs.iter().map(|r| r.max_abs(EVENT_S, end)).collect();
         let before: Vec<f64> = runs.iter().map(|r| r.rms(1000, EVENT_S)).collect();
         let reads: Vec<f64> = runs
@@ -489,6 +483,20 @@ fn step_row(policy: NtpPolicy, ns: i64) -> RowFn {
     })
 }
 
+/// Per run: seconds from the event to the PHC's rejection, if any.
+fn rejected_after_event(runs: &[NtpRun]) -> Vec<Option<f64>> {
+    runs.iter()
+        .map(|r| r.first_notice_after(EVENT_S, is_rejected))
+        .collect()
+}
+
+/// Per run: seconds from the event to the first NTP-steered update, if any.
+fn ntp_steers_after_event(runs: &[NtpRun]) -> Vec<Option<f64>> {
+    runs.iter()
+        .map(|r| r.first_ntp_update_after(EVENT_S))
+        .collect()
+}
+
 #[allow(clippy::cast_precision_loss, reason = "counts")]
 fn count(n: usize) -> f64 {
     n as f64
@@ -497,14 +505,8 @@ fn count(n: usize) -> f64 {
 fn drift_row(policy: NtpPolicy) -> RowFn {
     let default = policy.maxpoll >= 10;
     Box::new(move |runs| {
-        let rej: Vec<Option<f64>> = runs
-            .iter()
-            .map(|r| r.first_notice_after(EVENT_S, is_rejected))
-            .collect();
-        let ntp: Vec<Option<f64>> = runs
-            .iter()
-            .map(|r| r.first_ntp_update_after(EVENT_S))
-            .collect();
+        let rej = rejected_after_event(runs);
+        let ntp = ntp_steers_after_event(runs);
         let err: Vec<f64> = runs.iter().map(|r| r.max_abs(EVENT_S, PHC_RUN_S)).collect();
         let goal = if default { 300_000.0 } else { 150_000.0 };
         let restored = runs
@@ -537,14 +539,8 @@ fn drift_row(policy: NtpPolicy) -> RowFn {
 fn return_row(policy: NtpPolicy) -> RowFn {
     let default = policy.maxpoll >= 10;
     Box::new(move |runs| {
-        let rej: Vec<Option<f64>> = runs
-            .iter()
-            .map(|r| r.first_notice_after(EVENT_S, is_rejected))
-            .collect();
-        let ntp: Vec<Option<f64>> = runs
-            .iter()
-            .map(|r| r.first_ntp_update_after(EVENT_S))
-            .collect();
+        let rej = rejected_after_event(runs);
+        let ntp = ntp_steers_after_event(runs);
         let back: Vec<Option<f64>> = runs
             .iter()
             .map(|r| r.first_notice_after(RETURN_S, is_restored))
@@ -642,14 +638,8 @@ fn notice_kinds(runs: &[NtpRun], from_s: u64) -> String {
 fn small_step_row(policy: NtpPolicy) -> RowFn {
     let default = policy.maxpoll >= 10;
     Box::new(move |runs| {
-        let rej: Vec<Option<f64>> = runs
-            .iter()
-            .map(|r| r.first_notice_after(EVENT_S, is_rejected))
-            .collect();
-        let ntp: Vec<Option<f64>> = runs
-            .iter()
-            .map(|r| r.first_ntp_update_after(EVENT_S))
-            .collect();
+        let rej = rejected_after_event(runs);
+        let ntp = ntp_steers_after_event(runs);
         let err: Vec<f64> = runs.iter().map(|r| r.max_abs(EVENT_S, PHC_RUN_S)).collect();
         let end: Vec<f64> = runs
             .iter()
@@ -678,10 +668,7 @@ fn small_step_row(policy: NtpPolicy) -> RowFn {
 
 fn lost_row() -> RowFn {
     Box::new(move |runs| {
-        let ntp: Vec<Option<f64>> = runs
-            .iter()
-            .map(|r| r.first_ntp_update_after(EVENT_S))
-            .collect();
+        let ntp = ntp_steers_after_event(runs);
         let err: Vec<f64> = runs.iter().map(|r| r.max_abs(EVENT_S, PHC_RUN_S)).collect();
         let failed: Vec<f64> = runs
             .iter()
@@ -726,10 +713,7 @@ fn server_row(policy: NtpPolicy) -> RowFn {
             .iter()
             .map(|r| r.count_notices(0, is_disputed))
             .sum::<usize>();
-        let ntp: Vec<Option<f64>> = runs
-            .iter()
-            .map(|r| r.first_ntp_update_after(EVENT_S))
-            .collect();
+        let ntp = ntp_steers_after_event(runs);
         let unaffected = rms_after
             .iter()
             .zip(&rms_before)

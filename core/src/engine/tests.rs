@@ -779,21 +779,27 @@ fn the_served_bound_grows_to_cover_the_truth_until_void() {
     );
 }
 
+/// Registers `n` NTP servers polled every 2^`minpoll`..2^`maxpoll` s with
+/// `iburst`, first asked at the first update (1 s).
+fn add_ntp_servers(e: &mut Engine<Kalman>, n: usize, minpoll: i8, maxpoll: i8) {
+    let policy = NtpPolicy {
+        minpoll,
+        maxpoll,
+        iburst: true,
+        ..NtpPolicy::default()
+    };
+    for _ in 0..n {
+        assert!(e.add_ntp_source(policy, 1_000_000_000).is_some());
+    }
+}
+
 /// PHC + 3 NTP servers: the PHC's host steps 1 ms; the NTP jury rejects it
 /// after three readings, before the sink moves; NTP steers; when the host
 /// is back, the PHC steers again after its probation, without a transient.
 #[test]
 fn the_ntp_jury_rejects_a_stepped_phc_and_takes_it_back() {
     let mut e = engine(EngineConfig::default());
-    let policy = NtpPolicy {
-        minpoll: 6,
-        maxpoll: 6,
-        iburst: true,
-        ..NtpPolicy::default()
-    };
-    for _ in 0..3 {
-        assert!(e.add_ntp_source(policy, 1_000_000_000).is_some());
-    }
+    add_ntp_servers(&mut e, 3, 6, 6);
     let mut m = Model::new(500_000.0, 30_000.0, 10.0);
     // The NTP paths are asymmetric: their samples read 120 µs high, within
     // half their round trip (150 µs and more).
@@ -861,13 +867,7 @@ fn the_ntp_jury_rejects_a_stepped_phc_and_takes_it_back() {
 #[test]
 fn a_phc_and_one_ntp_server_in_dispute_keep_the_phc_and_widen_the_bound() {
     let mut e = engine(EngineConfig::default());
-    let policy = NtpPolicy {
-        minpoll: 4,
-        maxpoll: 4,
-        iburst: true,
-        ..NtpPolicy::default()
-    };
-    assert!(e.add_ntp_source(policy, 1_000_000_000).is_some());
+    add_ntp_servers(&mut e, 1, 4, 4);
     let mut m = Model::new(500_000.0, 30_000.0, 10.0);
     let mut log = Log::default();
     drive(&mut e, &mut m, 200_000_000_000, false, &mut log);
@@ -931,15 +931,7 @@ fn a_host_that_says_it_is_unsynchronised_is_marked_at_once() {
 
     // With three NTP servers: rejected at once, NTP steers.
     let mut e = engine(EngineConfig::default());
-    let policy = NtpPolicy {
-        minpoll: 4,
-        maxpoll: 4,
-        iburst: true,
-        ..NtpPolicy::default()
-    };
-    for _ in 0..3 {
-        assert!(e.add_ntp_source(policy, 1_000_000_000).is_some());
-    }
+    add_ntp_servers(&mut e, 3, 4, 4);
     let mut m = Model::new(500_000.0, 30_000.0, 10.0);
     drive(&mut e, &mut m, 200_000_000_000, false, &mut log);
     e.on_host_status(m.t_ns, false);
@@ -964,15 +956,7 @@ fn ntp_alone_steers() {
     let cfg = EngineConfig::default();
     let servo = Kalman::new(cfg.servo, KalmanConfig::default(), cfg.interval, Ppb::ZERO);
     let mut e = Engine::new(cfg, servo, Ppb::ZERO, 1_000_000_000);
-    let policy = NtpPolicy {
-        minpoll: 4,
-        maxpoll: 6,
-        iburst: true,
-        ..NtpPolicy::default()
-    };
-    for _ in 0..3 {
-        assert!(e.add_ntp_source(policy, 1_000_000_000).is_some());
-    }
+    add_ntp_servers(&mut e, 3, 4, 6);
     let mut m = Model::new(500_000.0, 30_000.0, 10.0);
     let mut log = Log::default();
     drive(&mut e, &mut m, 20_000_000_000, false, &mut log);
