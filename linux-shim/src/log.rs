@@ -22,10 +22,9 @@ static PENDING: Mutex<Pending> = Mutex::new(Pending {
 /// reads): then lines are dropped, and counted.
 pub const PENDING_MAX: usize = 64 * 1024;
 
-/// Longest a log line waits, when [`PENDING_MAX`] bytes are already
-/// waiting, for a stderr reader that takes nothing (well within the
-/// daemon's 100 ms for signals). A reader that takes bytes, however slowly,
-/// is waited for: it is slow, not stuck.
+/// Longest a log line waits for a slow stderr reader when
+/// [`PENDING_MAX`] bytes are already waiting (well within the daemon's
+/// 100 ms for signals).
 const FULL_WAIT: Duration = Duration::from_millis(50);
 
 struct Pending {
@@ -72,7 +71,14 @@ pub fn write(level: LogLevel, msg: std::fmt::Arguments<'_>) {
         drain(&mut p, FULL_WAIT);
     }
     if p.dropped > 0 {
-        let note = dropped_note(p.dropped);
+        let note = format_line(
+            LogLevel::Warning,
+            journal,
+            format_args!(
+                "{} log lines dropped: stderr did not take them (nobody reads it?)",
+                p.dropped
+            ),
+        );
         if p.bytes.len() + note.len() + line.len() <= PENDING_MAX {
             p.bytes.extend_from_slice(note.as_bytes());
             p.dropped = 0;
@@ -93,29 +99,13 @@ pub fn flush(wait: Duration) {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     drain(&mut p, wait);
-    if p.dropped > 0 && p.bytes.is_empty() {
-        // stderr took everything: now it hears how many lines it missed.
-        let note = dropped_note(p.dropped);
-        p.bytes.extend_from_slice(note.as_bytes());
-        p.dropped = 0;
-        drain(&mut p, wait);
-    }
-}
-
-/// The warning for `n` lines stderr did not take.
-fn dropped_note(n: u64) -> String {
-    format_line(
-        LogLevel::Warning,
-        JOURNAL.load(Ordering::Relaxed),
-        format_args!("{n} log lines dropped: stderr did not take them (nobody reads it?)"),
-    )
 }
 
 /// Writes pending bytes to stderr while `poll(2)` says it takes them, in
 /// pieces of at most `PIPE_BUF` bytes (a writable pipe has room for one
-/// whole), until it has taken nothing for `wait`.
+/// whole), until `wait` has passed.
 fn drain(p: &mut Pending, wait: Duration) {
-    let mut deadline = Instant::now() + wait;
+    let deadline = Instant::now() + wait;
     let mut err = std::io::stderr().lock();
     while !p.bytes.is_empty() {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -155,7 +145,6 @@ fn drain(p: &mut Pending, wait: Duration) {
             }
             Ok(w) => {
                 p.bytes.drain(..w);
-                deadline = Instant::now() + wait;
             }
         }
     }
