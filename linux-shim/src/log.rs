@@ -11,26 +11,14 @@ use crate::config::LogLevel;
 
 static LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Info as u8);
 static JOURNAL: AtomicBool = AtomicBool::new(false);
-/// What stderr could not take yet (a slow or stuck reader), and how many
-/// lines did not fit.
-static PENDING: Mutex<Pending> = Mutex::new(Pending {
-    bytes: Vec::new(),
-    dropped: 0,
-});
+/// What stderr could not take yet (a slow or stuck reader).
+static PENDING: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
 /// Most bytes held for a stderr that does not take them (a pipe nobody
-/// reads): then lines are dropped, and counted.
+/// reads): beyond it the oldest whole lines are dropped, so the newest
+/// (the last words before a stop) always get out, behind a note that says
+/// how many went missing.
 pub const PENDING_MAX: usize = 64 * 1024;
-
-/// Longest a log line waits for a slow stderr reader when
-/// [`PENDING_MAX`] bytes are already waiting (well within the daemon's
-/// 100 ms for signals).
-const FULL_WAIT: Duration = Duration::from_millis(50);
-
-struct Pending {
-    bytes: Vec<u8>,
-    dropped: u64,
-}
 
 /// Sets the level and detects the journal.
 pub fn init(level: LogLevel) {
@@ -58,38 +46,55 @@ pub fn write(level: LogLevel, msg: std::fmt::Arguments<'_>) {
     }
     let journal = JOURNAL.load(Ordering::Relaxed);
     let line = format_line(level, journal, msg);
-    // Logging must never stop the daemon: stderr is written only as far as
-    // it takes bytes without blocking; the rest waits here for the next
-    // line (or [`flush`]), and beyond [`PENDING_MAX`] (a pipe nobody reads)
-    // lines are dropped, and counted in a warning once they fit again.
+    // Logging must never stop or delay the daemon: stderr is written only
+    // as far as it takes bytes without blocking, the rest waits here for the
+    // next line (or [`flush`]).
     let mut p = PENDING
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if p.dropped == 0 && p.bytes.len() + line.len() > PENDING_MAX {
-        // Full: a reader slower than keel gets a moment (a stuck one only
-        // once, until it takes bytes again).
-        drain(&mut p, FULL_WAIT);
-    }
-    if p.dropped > 0 {
+    let dropped = make_room(&mut p, line.len() + NOTE_ROOM);
+    if dropped > 0 {
         let note = format_line(
             LogLevel::Warning,
             journal,
             format_args!(
-                "{} log lines dropped: stderr did not take them (nobody reads it?)",
-                p.dropped
+                "{dropped} log lines dropped: stderr did not take them (nobody reads it?)"
             ),
         );
-        if p.bytes.len() + note.len() + line.len() <= PENDING_MAX {
-            p.bytes.extend_from_slice(note.as_bytes());
-            p.dropped = 0;
-        }
+        p.extend_from_slice(note.as_bytes());
     }
-    if p.dropped == 0 && p.bytes.len() + line.len() <= PENDING_MAX {
-        p.bytes.extend_from_slice(line.as_bytes());
-    } else {
-        p.dropped += 1;
+    if p.len() + line.len() <= PENDING_MAX {
+        p.extend_from_slice(line.as_bytes());
     }
     drain(&mut p, Duration::ZERO);
+}
+
+/// Room kept for the dropped-lines note, bytes.
+const NOTE_ROOM: usize = 128;
+
+/// Drops the oldest whole lines of `pending` until `need` more bytes fit
+/// under [`PENDING_MAX`]; the first line stays (stderr may hold its start).
+/// Returns how many lines were dropped.
+fn make_room(pending: &mut Vec<u8>, need: usize) -> usize {
+    let excess = (pending.len() + need).saturating_sub(PENDING_MAX);
+    if excess == 0 {
+        return 0;
+    }
+    let head = pending
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(pending.len(), |i| i + 1);
+    let mut cut = head;
+    let mut lines = 0;
+    while cut - head < excess && cut < pending.len() {
+        cut = pending[cut..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(pending.len(), |i| cut + i + 1);
+        lines += 1;
+    }
+    pending.drain(head..cut);
+    lines
 }
 
 /// Writes what stderr did not take yet, waiting at most `wait` for it to
@@ -104,10 +109,10 @@ pub fn flush(wait: Duration) {
 /// Writes pending bytes to stderr while `poll(2)` says it takes them, in
 /// pieces of at most `PIPE_BUF` bytes (a writable pipe has room for one
 /// whole), until `wait` has passed.
-fn drain(p: &mut Pending, wait: Duration) {
+fn drain(p: &mut Vec<u8>, wait: Duration) {
     let deadline = Instant::now() + wait;
     let mut err = std::io::stderr().lock();
-    while !p.bytes.is_empty() {
+    while !p.is_empty() {
         let left = deadline.saturating_duration_since(Instant::now());
         let mut fd = libc::pollfd {
             fd: libc::STDERR_FILENO,
@@ -125,12 +130,12 @@ fn drain(p: &mut Pending, wait: Duration) {
         if ready != 1 || fd.revents & libc::POLLOUT == 0 {
             if ready == 1 && fd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
                 // Closed: nothing will take them.
-                p.bytes.clear();
+                p.clear();
             }
             return;
         }
-        let n = p.bytes.len().min(libc::PIPE_BUF);
-        match err.write(&p.bytes[..n]) {
+        let n = p.len().min(libc::PIPE_BUF);
+        match err.write(&p[..n]) {
             Err(e)
                 if matches!(
                     e.kind(),
@@ -140,11 +145,11 @@ fn drain(p: &mut Pending, wait: Duration) {
                 return;
             }
             Ok(0) | Err(_) => {
-                p.bytes.clear();
+                p.clear();
                 return;
             }
             Ok(w) => {
-                p.bytes.drain(..w);
+                p.drain(..w);
             }
         }
     }
@@ -196,5 +201,34 @@ mod tests {
             format_line(LogLevel::Error, true, format_args!("z")),
             "<3>z\n"
         );
+    }
+
+    #[test]
+    fn a_full_buffer_drops_its_oldest_whole_lines_and_keeps_the_first() {
+        let line = |i: usize| format!("line {i:05} {}\n", "x".repeat(90));
+        let mut p: Vec<u8> = (0..600).flat_map(|i| line(i).into_bytes()).collect();
+        // The first line is partly written already.
+        p.drain(..10);
+        let before = p.len();
+        assert!(before < PENDING_MAX);
+        assert_eq!(make_room(&mut p, 100), 0);
+        assert_eq!(p.len(), before);
+        let need = PENDING_MAX - before + 250;
+        let dropped = make_room(&mut p, need);
+        // 250 bytes over: three 102-byte lines go, right after the first.
+        assert_eq!(dropped, 3);
+        assert!(p.len() + need <= PENDING_MAX);
+        let text = String::from_utf8(p).unwrap();
+        let mut lines = text.lines();
+        assert!(lines.next().unwrap().ends_with(&"x".repeat(90)));
+        assert!(lines.next().unwrap().starts_with("line 00004 "));
+        assert!(text.ends_with(&line(599)));
+    }
+
+    #[test]
+    fn a_need_larger_than_everything_empties_all_but_the_first_line() {
+        let mut p = b"first\nsecond\nthird".to_vec();
+        assert_eq!(make_room(&mut p, PENDING_MAX), 2);
+        assert_eq!(p, b"first\n");
     }
 }
