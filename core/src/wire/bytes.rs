@@ -30,6 +30,21 @@ pub(crate) fn be_u64(buf: &[u8], at: usize) -> u64 {
     u64::from_be_bytes(array(buf, at))
 }
 
+/// Little-endian `u16` at `at`, or zero.
+pub(crate) fn le_u16(buf: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes(array(buf, at))
+}
+
+/// Little-endian `u32` at `at`, or zero.
+pub(crate) fn le_u32(buf: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(array(buf, at))
+}
+
+/// Little-endian `u64` at `at`, or zero.
+pub(crate) fn le_u64(buf: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(array(buf, at))
+}
+
 /// Copies `src` to `buf[at..]` when it fits; otherwise does nothing.
 pub(crate) fn put(buf: &mut [u8], at: usize, src: &[u8]) {
     if let Some(dst) = at

@@ -40,6 +40,7 @@
 #![warn(clippy::indexing_slicing)]
 
 mod bytes;
+pub mod ktp;
 pub mod ntp;
 pub mod ptp;
 pub mod vmclock;

@@ -38,7 +38,7 @@
 
 use core::fmt;
 
-use super::bytes;
+use super::bytes::{self, le_u16, le_u32, le_u64};
 use crate::time::{Duration, NANOS_PER_SEC, TimeScale, Timestamp, UtcTaiOffset};
 
 /// `magic`: "VCLK".
@@ -371,16 +371,6 @@ impl Flags {
     pub const fn contains(self, mask: u64) -> bool {
         self.0 & mask == mask
     }
-}
-
-fn le_u16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes(bytes::array(b, at))
-}
-fn le_u32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(bytes::array(b, at))
-}
-fn le_u64(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(bytes::array(b, at))
 }
 
 /// The `seq_count` of a page copy, or `None` when the copy is too short to
