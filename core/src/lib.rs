@@ -20,6 +20,7 @@ pub mod filter;
 #[cfg(feature = "embedded-hal")]
 pub mod hal;
 pub mod measure;
+pub mod monitor;
 pub mod num;
 #[cfg(target_has_atomic = "64")]
 pub mod page;

@@ -424,7 +424,7 @@ pub struct Frame {
     pub body: Body,
 }
 
-const NO_TAI: u16 = 0x8000;
+const NO_TAI: i16 = i16::MIN;
 
 impl Frame {
     /// Parses the frame at the start of `buf` (which may hold more).
@@ -461,7 +461,7 @@ impl Frame {
             Some(Kind::ControlRequest) => {
                 Body::ControlRequest(match bytes::u8_at(b, field::ACTION) {
                     1 => Control::Reacquire,
-                    2 => Control::Step(le_u64(b, field::STEP).cast_signed()),
+                    2 => Control::Step(i64::from_le_bytes(bytes::array(b, field::STEP))),
                     _ => return Err(Error::BadField),
                 })
             }
@@ -551,8 +551,8 @@ impl Frame {
 
 fn parse_status(b: &[u8]) -> GuestStatus {
     let flags = bytes::u8_at(b, field::FLAGS);
-    let tai = le_u16(b, field::TAI);
-    let offset = le_u64(b, field::OFFSET).cast_signed();
+    let tai = i16::from_le_bytes(bytes::array(b, field::TAI));
+    let offset = i64::from_le_bytes(bytes::array(b, field::OFFSET));
     let bound = le_u64(b, field::BOUND);
     let age = le_u64(b, field::UPDATE_AGE);
     GuestStatus {
@@ -563,14 +563,14 @@ fn parse_status(b: &[u8]) -> GuestStatus {
         control_enabled: flags & 2 != 0,
         phc_rejected: flags & 4 != 0,
         leap: bytes::u8_at(b, field::LEAP),
-        tai_offset: (tai != NO_TAI).then_some(tai.cast_signed()),
+        tai_offset: (tai != NO_TAI).then_some(tai),
         epoch: le_u32(b, field::S_EPOCH),
         generation: le_u32(b, field::S_GENERATION),
         offset_ns: (offset != i64::MIN).then_some(offset),
         bound_ns: (bound != u64::MAX).then_some(bound),
-        maxerror_us: le_u64(b, field::MAXERROR).cast_signed(),
-        esterror_us: le_u64(b, field::ESTERROR).cast_signed(),
-        freq_bits: le_u64(b, field::FREQ).cast_signed(),
+        maxerror_us: i64::from_le_bytes(bytes::array(b, field::MAXERROR)),
+        esterror_us: i64::from_le_bytes(bytes::array(b, field::ESTERROR)),
+        freq_bits: i64::from_le_bytes(bytes::array(b, field::FREQ)),
         steps: le_u64(b, field::STEPS),
         disruptions: le_u64(b, field::DISRUPTIONS),
         updates: le_u64(b, field::UPDATES),
@@ -588,7 +588,7 @@ fn emit_status(b: &mut [u8], s: &GuestStatus) {
     bytes::put_u8(b, field::SERVED, s.served);
     bytes::put_u8(b, field::FLAGS, flags);
     bytes::put_u8(b, field::LEAP, s.leap);
-    let tai = s.tai_offset.map_or(NO_TAI, i16::cast_unsigned);
+    let tai = s.tai_offset.unwrap_or(NO_TAI);
     bytes::put(b, field::TAI, &tai.to_le_bytes());
     bytes::put(b, field::S_EPOCH, &s.epoch.to_le_bytes());
     bytes::put(b, field::S_GENERATION, &s.generation.to_le_bytes());

@@ -3,7 +3,7 @@
 use super::*;
 use proptest::prelude::*;
 
-/// A probe request laid out by hand: seq 7, t1 0x0102_0304_0506_0708.
+/// A probe request laid out by hand: seq 7, t1 `0x0102_0304_0506_0708`.
 const PROBE_REQUEST: [u8; 56] = {
     let mut b = [0u8; 56];
     b[0] = b'K';
