@@ -905,6 +905,10 @@ enum keel_disruption
    * The source's read method stopped working, as after a migration.
    */
   KEEL_DISRUPTION_READ_METHOD_LOST = 2,
+  /**
+   * Asked for: re-acquire (a host's monitor, an operator).
+   */
+  KEEL_DISRUPTION_REQUESTED = 3,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -234,6 +234,8 @@ pub enum keel_disruption {
     Resume = 1,
     /// The source's read method stopped working, as after a migration.
     ReadMethodLost = 2,
+    /// Asked for: re-acquire (a host's monitor, an operator).
+    Requested = 3,
 }
 
 /// Which command `keel_engine_poll` returned.
@@ -1321,6 +1323,7 @@ pub unsafe extern "C" fn keel_engine_on_disruption(
             0 => Disruption::Migration,
             1 => Disruption::Resume,
             2 => Disruption::ReadMethodLost,
+            3 => Disruption::Requested,
             _ => return Err(keel_status::InvalidArgument),
         };
         c.engine.on_disruption(now_ns, d);
@@ -1517,6 +1520,7 @@ fn notice(n: &Notice) -> keel_engine_notice {
                         Disruption::Migration => keel_disruption::Migration,
                         Disruption::Resume => keel_disruption::Resume,
                         Disruption::ReadMethodLost => keel_disruption::ReadMethodLost,
+                        Disruption::Requested => keel_disruption::Requested,
                     } as i32;
                 }
                 DisruptionCause::Suspended(ns) => {

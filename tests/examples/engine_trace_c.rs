@@ -28,6 +28,7 @@ fn row(a: &Answer) -> String {
                 Disruption::Migration => 0,
                 Disruption::Resume => 1,
                 Disruption::ReadMethodLost => 2,
+                Disruption::Requested => 3,
             };
             format!("{{.kind = 1u, .code = {code}, .a = {t}u}}")
         }

@@ -132,6 +132,7 @@ fn c_answer(a: &Answer) -> ReplayAnswer {
                 Disruption::Migration => 0,
                 Disruption::Resume => 1,
                 Disruption::ReadMethodLost => 2,
+                Disruption::Requested => 3,
             };
         }
         Answer::Check(c) => {

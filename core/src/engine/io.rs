@@ -180,6 +180,8 @@ pub enum Disruption {
     Resume,
     /// The source's read method stopped working, as after a migration.
     ReadMethodLost,
+    /// Asked for: re-acquire (a host's monitor, an operator).
+    Requested,
 }
 
 /// What the caller read for [`Command::CheckClock`].
@@ -475,6 +477,21 @@ pub struct Status {
     pub holdover_since_ns: Option<u64>,
     /// Counters.
     pub counters: Counters,
+}
+
+impl Status {
+    /// The sink clock's generation: changes on every step, disruption and
+    /// interference (wrapping), so an exchange stamped across one of them
+    /// can be told apart ([`crate::wire::ktp::ProbeReply::generation`]).
+    pub const fn generation(&self) -> u32 {
+        let c = &self.counters;
+        let sum = c
+            .steps
+            .wrapping_add(c.disruptions)
+            .wrapping_add(c.interference);
+        // The low 32 bits: wrapping is the point.
+        (sum & 0xFFFF_FFFF) as u32
+    }
 }
 
 /// Something worth a log line, in the order it happened. The engine keeps

@@ -35,6 +35,7 @@
 //! Integer arithmetic only (the servo adds [`crate::num::Real`]); no allocation;
 //! deterministic.
 
+mod guest;
 mod io;
 mod ntp;
 mod served;

@@ -977,3 +977,30 @@ fn ntp_alone_steers() {
             .any(|c| matches!(c, Command::Read { .. }))
     );
 }
+
+#[test]
+fn the_guest_status_is_the_snapshot_and_the_generation_moves_with_every_disruption() {
+    let mut e = engine(EngineConfig::default());
+    let mut m = Model::new(2_000_000.0, 3_000.0, 5.0);
+    let before = e.guest_status(m.t_ns, m.local());
+    assert_eq!((before.state, before.source, before.served), (0, 0, 0));
+    assert!(before.unsync && before.offset_ns.is_none() && before.update_age_ns.is_none());
+    drive(&mut e, &mut m, 60_000_000_000, false, &mut Log::default());
+    let st = *e.status();
+    let g = e.guest_status(m.t_ns, m.local());
+    assert!(st.state.is_locked(), "{st:?}");
+    assert_eq!(g.state, if st.state == SyncState::Locked { 2 } else { 3 });
+    assert_eq!((g.source, g.served), (1, 1), "PHC, synchronized");
+    assert_eq!(g.offset_ns, st.last_offset.map(Duration::as_nanos));
+    assert_eq!(g.bound_ns, st.bound.map(Duration::unsigned_abs_nanos));
+    assert!(!g.unsync && g.maxerror_us >= 1);
+    assert_eq!(g.freq_bits, st.freq.to_bits());
+    assert_eq!(g.update_age_ns, Some(m.t_ns - st.last_update_ns));
+    // The 2 ms start was stepped: the generation counts it.
+    assert_eq!((g.steps, g.generation), (1, 1));
+    e.on_disruption(m.t_ns, Disruption::Requested);
+    drive(&mut e, &mut m, 61_000_000_000, false, &mut Log::default());
+    let g2 = e.guest_status(m.t_ns, m.local());
+    assert_eq!(g2.disruptions, 1);
+    assert_eq!(g2.generation, 2);
+}
