@@ -19,6 +19,7 @@ use serde::Deserialize;
 use toml::{Spanned, Value};
 
 use crate::phc::MethodChoice;
+use crate::responder::{Channel, ControlPolicy};
 
 /// The default configuration file.
 pub const DEFAULT_PATH: &str = "/etc/keel/keel.toml";
@@ -128,6 +129,11 @@ pub struct Config {
     pub ntp_serve: Vec<SocketAddr>,
     /// `ntp_ratelimit`: the server's rate limit (`None` = off).
     pub ntp_ratelimit: Option<RateConfig>,
+    /// `host_monitor`: channels the host's `keel monitor` is answered on
+    /// (empty = off).
+    pub host_monitor: Vec<Channel>,
+    /// `host_monitor_control`: what the host's monitor may ask.
+    pub host_monitor_control: ControlPolicy,
 }
 
 /// One NTP server (`[[server]]`), in chrony's vocabulary.
@@ -171,6 +177,8 @@ impl Default for Config {
             servers: Vec::new(),
             ntp_serve: Vec::new(),
             ntp_ratelimit: Some(RateConfig::DEFAULT),
+            host_monitor: Vec::new(),
+            host_monitor_control: ControlPolicy::OFF,
         }
     }
 }
@@ -229,6 +237,8 @@ keys!(
     time_page_void_after,
     ntp_serve,
     ntp_ratelimit,
+    host_monitor,
+    host_monitor_control,
     server,
 );
 
@@ -509,6 +519,8 @@ impl Config {
             "server" => self.servers = servers(v)?,
             "ntp_serve" => self.ntp_serve = listen_addresses(v)?,
             "ntp_ratelimit" => self.ntp_ratelimit = ratelimit(v)?,
+            "host_monitor" => self.host_monitor = channels(v)?,
+            "host_monitor_control" => self.host_monitor_control = control(v)?,
             "state_save_updates" => {
                 let n = int_in(v, 1, 1_000_000).ok_or_else(|| want("an integer in 1..=1000000"))?;
                 self.state_save_updates = u32::try_from(n).unwrap_or(600);
@@ -788,6 +800,74 @@ fn listen_addresses(v: &Value) -> Result<Vec<SocketAddr>, String> {
     Ok(out)
 }
 
+/// `host_monitor`: a list of channels (or one), `""` or `[]` for none.
+fn channels(v: &Value) -> Result<Vec<Channel>, String> {
+    let items: Vec<&Value> = match v {
+        Value::String(s) if s.is_empty() => Vec::new(),
+        Value::String(_) => vec![v],
+        Value::Array(a) => a.iter().collect(),
+        _ => {
+            return Err(format!(
+                "expected a list of channels such as [\"vsock\", \"serial\"], or [] for none; {}",
+                found(v)
+            ));
+        }
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let text = item.as_str().ok_or_else(|| {
+            format!(
+                "channel {}: expected a string such as \"vsock:1123\"; {}",
+                i + 1,
+                found(item)
+            )
+        })?;
+        let c = Channel::parse(text).map_err(|e| format!("channel {}: {e}", i + 1))?;
+        if out.contains(&c) {
+            return Err(format!("channel {}: \"{text}\" is listed twice", i + 1));
+        }
+        out.push(c);
+    }
+    Ok(out)
+}
+
+/// `host_monitor_control`: `false` (the default), `true` (re-acquire on
+/// request, at most once a minute), or `{ reacquire = BOOL, min_interval =
+/// SECONDS }`.
+fn control(v: &Value) -> Result<ControlPolicy, String> {
+    const EXPECTED: &str = "false (the default: the host's requests are refused and logged), true (re-acquire on request, at most once a minute), or { reacquire = true, min_interval = 1..=86400 }";
+    match v {
+        Value::Boolean(on) => Ok(ControlPolicy {
+            reacquire: *on,
+            ..ControlPolicy::OFF
+        }),
+        Value::Table(t) => {
+            let mut c = ControlPolicy {
+                reacquire: true,
+                ..ControlPolicy::OFF
+            };
+            for (k, x) in t {
+                match k.as_str() {
+                    "reacquire" => {
+                        c.reacquire = x.as_bool().ok_or_else(|| {
+                            format!("reacquire: expected true or false; {}", found(x))
+                        })?;
+                    }
+                    "min_interval" => {
+                        let d = seconds_in(x, 1.0, 86_400.0).ok_or_else(|| {
+                            format!("min_interval: expected seconds in 1..=86400; {}", found(x))
+                        })?;
+                        c.min_interval_ns = d.as_nanos().unsigned_abs();
+                    }
+                    other => return Err(format!("unknown option {other:?}; expected {EXPECTED}")),
+                }
+            }
+            Ok(c)
+        }
+        _ => Err(format!("expected {EXPECTED}; {}", found(v))),
+    }
+}
+
 /// `ntp_ratelimit`: `true` (chrony's defaults), `false`, or a table of
 /// chrony's `ratelimit` options.
 fn ratelimit(v: &Value) -> Result<Option<RateConfig>, String> {
@@ -886,7 +966,7 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             (
                 "source = \"auto\"\nintervall = 1\n",
-                "/etc/keel/keel.toml:2: key `intervall`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, sink, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level, time_page, clockbound_shm, time_page_void_after, ntp_serve, ntp_ratelimit, server",
+                "/etc/keel/keel.toml:2: key `intervall`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, sink, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level, time_page, clockbound_shm, time_page_void_after, ntp_serve, ntp_ratelimit, host_monitor, host_monitor_control, server",
             ),
             (
                 "interval = \"fast\"\n",
@@ -998,7 +1078,7 @@ mod tests {
             ),
             (
                 "daemon.servo = \"pi\"\n",
-                "/etc/keel/keel.toml:1: key `daemon`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, sink, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level, time_page, clockbound_shm, time_page_void_after, ntp_serve, ntp_ratelimit, server",
+                "/etc/keel/keel.toml:1: key `daemon`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, sink, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level, time_page, clockbound_shm, time_page_void_after, ntp_serve, ntp_ratelimit, host_monitor, host_monitor_control, server",
             ),
             (
                 "servo = \"pi\"\n[[servos]] # more\n",
@@ -1095,6 +1175,54 @@ mod tests {
             e.to_string(),
             "command line option --samples: key `samples`: expected an integer in 1..=25 (PTP_MAX_SAMPLES); found \"many\""
         );
+    }
+
+    #[test]
+    fn host_monitor_channels_and_control() {
+        let c = parse("").unwrap();
+        assert!(c.host_monitor.is_empty(), "off by default");
+        assert_eq!(c.host_monitor_control, ControlPolicy::OFF);
+        let c = parse(
+            "host_monitor = [\"vsock\", \"serial\", \"vsock:5000\", \"unix:/run/keel/ktp.sock\"]\nhost_monitor_control = { min_interval = 600 }\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.host_monitor,
+            vec![
+                Channel::Vsock(1123),
+                Channel::Serial("org.keel.time.0".into()),
+                Channel::Vsock(5000),
+                Channel::Unix("/run/keel/ktp.sock".into()),
+            ]
+        );
+        assert!(c.host_monitor_control.reacquire);
+        assert_eq!(c.host_monitor_control.min_interval_ns, 600_000_000_000);
+        assert!(
+            parse("host_monitor_control = true\n")
+                .unwrap()
+                .host_monitor_control
+                .reacquire
+        );
+        for (text, msg) in [
+            (
+                "host_monitor = \"vsock:0\"\n",
+                "/etc/keel/keel.toml:1: key `host_monitor`: channel 1: \"vsock:0\": the vsock port must be an integer in 1..4294967295",
+            ),
+            (
+                "host_monitor = [\"serial\", \"tcp:1\"]\n",
+                "/etc/keel/keel.toml:1: key `host_monitor`: channel 2: \"tcp:1\" is not a channel; expected \"vsock[:PORT]\" (default port 1123), \"serial[:NAME or /dev/PATH]\" (default name org.keel.time.0) or \"unix:/PATH\"",
+            ),
+            (
+                "host_monitor = [\"vsock\", \"vsock:1123\"]\n",
+                "/etc/keel/keel.toml:1: key `host_monitor`: channel 2: \"vsock:1123\" is listed twice",
+            ),
+            (
+                "host_monitor_control = { step = true }\n",
+                "/etc/keel/keel.toml:1: key `host_monitor_control`: unknown option \"step\"; expected false (the default: the host's requests are refused and logged), true (re-acquire on request, at most once a minute), or { reacquire = true, min_interval = 1..=86400 }",
+            ),
+        ] {
+            assert_eq!(parse(text).unwrap_err(), msg, "for {text:?}");
+        }
     }
 
     #[test]

@@ -963,6 +963,12 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         opts.mode == Mode::DryRun,
         backend.sink_is_realtime(),
     )?;
+    let mut responder = crate::responder::Responder::open(
+        &cfg.host_monitor,
+        cfg.host_monitor_control,
+        start_ns,
+        opts.mode != Mode::Sim,
+    )?;
     info!(
         "keel {} ({}): {}, every {} s, {} readings per update, servo {:?}",
         env!("CARGO_PKG_VERSION"),
@@ -1044,6 +1050,9 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         if let Some(s) = &lp.serve {
             fds.extend(s.fds().into_iter().map(sys::pollin));
         }
+        if let Some(r) = &responder {
+            fds.extend(r.fds().into_iter().map(sys::pollin));
+        }
         let timeout = lp.backend.poll_timeout_ms(deadline);
         if let Err(e) = sys::poll(&mut fds, timeout) {
             error!("poll failed: {e}");
@@ -1088,6 +1097,12 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
             let backend = &mut *lp.backend;
             s.serve(&mut || backend.sink_now());
         }
+        if let Some(r) = &mut responder {
+            let backend = &mut *lp.backend;
+            r.serve(&mut lp.engine, now, &mut || backend.sink_now());
+            // A re-acquire the host asked for brings the update forward.
+            next = next.min(lp.engine.next_update_ns());
+        }
         if end.is_some_and(|e| now >= e) {
             break;
         }
@@ -1101,6 +1116,9 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
             continue;
         }
         next = lp.drive(now)?;
+        if let Some(r) = &mut responder {
+            r.tick(now);
+        }
         if let Some(s) = &mut lp.serve {
             s.refresh(&lp.engine, lp.backend.sink_now(), &lp.ntp);
         }

@@ -16,6 +16,7 @@ mod page;
 mod phc;
 mod ptp;
 mod report;
+mod responder;
 mod scenario;
 mod state;
 mod status;

@@ -774,71 +774,12 @@ impl StatusServer {
     /// # Errors
     /// What went wrong and how to fix it.
     pub fn bind(path: &Path) -> Result<Self, String> {
-        use std::os::unix::fs::FileTypeExt;
-        if let Some((t, _)) = file_id(path) {
-            if !t.is_socket() {
-                return Err(format!(
-                    "{}: status_socket names {} that is not a socket; keel does not remove it. Set status_socket (--status-socket) to another path, or remove it yourself if it is not needed",
-                    path.display(),
-                    kind_name(t)
-                ));
-            }
-            if UnixStream::connect(path).is_ok() {
-                return Err(format!(
-                    "{}: another keel is already running (its status socket answers); stop it first, or set status_socket to another path",
-                    path.display()
-                ));
-            }
-            // A socket nobody listens on: a dead daemon's. Removed only if
-            // it is still that socket (unlink never follows a link).
-            if file_id(path).is_some_and(|(t, _)| t.is_socket()) {
-                std::fs::remove_file(path).map_err(|e| {
-                    format!(
-                        "{}: cannot remove the stale status socket: {e} (remove it yourself, or set status_socket to another path)",
-                        path.display()
-                    )
-                })?;
-            }
-        }
-        if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() && !dir.exists() {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    format!(
-                        "{}: cannot create the status socket's directory: {e}",
-                        dir.display()
-                    )
-                })?;
-            }
-        }
-        // SAFETY: umask only changes this process's file-creation mask; the
-        // old mask is restored right after the bind.
-        let old = unsafe { libc::umask(0o177) };
-        let r = UnixListener::bind(path);
-        // SAFETY: as above.
-        unsafe { libc::umask(old) };
-        let listener = r.map_err(|e| {
-            format!(
-                "{}: cannot create the status socket: {e} (check the directory's permissions, or set status_socket = \"\" to disable it)",
-                path.display()
-            )
-        })?;
-        let id = file_id(path).map_or((0, 0), |(_, id)| id);
-        let server = Self {
+        let (listener, id) = bind_socket(path, "status_socket")?;
+        Ok(Self {
             listener,
             path: path.to_path_buf(),
             id,
-        };
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
-            format!(
-                "{}: cannot restrict the socket to its owner: {e}",
-                path.display()
-            )
-        })?;
-        server
-            .listener
-            .set_nonblocking(true)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(server)
+        })
     }
 
     /// The fd to poll.
@@ -875,6 +816,73 @@ impl Drop for StatusServer {
             let _ = std::fs::remove_file(&self.path);
         }
     }
+}
+
+/// Binds an owner-only (0600), non-blocking Unix socket at `path` for the
+/// setting `key`: a stale socket of a dead daemon is replaced; a live one is
+/// an error, and so is anything that is not a socket (a regular file, a
+/// symbolic link, ...): keel never removes a path that is not its own stale
+/// socket. Returns the listener and the socket's (device, inode).
+///
+/// # Errors
+/// What went wrong and how to fix it.
+pub fn bind_socket(path: &Path, key: &str) -> Result<(UnixListener, (u64, u64)), String> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Some((t, _)) = file_id(path) {
+        if !t.is_socket() {
+            return Err(format!(
+                "{}: {key} names {} that is not a socket; keel does not remove it. Set {key} to another path, or remove it yourself if it is not needed",
+                path.display(),
+                kind_name(t)
+            ));
+        }
+        if UnixStream::connect(path).is_ok() {
+            return Err(format!(
+                "{}: another keel is already running (its socket answers); stop it first, or set {key} to another path",
+                path.display()
+            ));
+        }
+        // A socket nobody listens on: a dead daemon's. Removed only if it is
+        // still that socket (unlink never follows a link).
+        if file_id(path).is_some_and(|(t, _)| t.is_socket()) {
+            std::fs::remove_file(path).map_err(|e| {
+                format!(
+                    "{}: cannot remove the stale socket: {e} (remove it yourself, or set {key} to another path)",
+                    path.display()
+                )
+            })?;
+        }
+    }
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() && !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                format!("{}: cannot create the {key} directory: {e}", dir.display())
+            })?;
+        }
+    }
+    // SAFETY: umask only changes this process's file-creation mask; the old
+    // mask is restored right after the bind.
+    let old = unsafe { libc::umask(0o177) };
+    let r = UnixListener::bind(path);
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+    let listener = r.map_err(|e| {
+        format!(
+            "{}: cannot create the socket: {e} (check the directory's permissions, or set {key} = \"\" to disable it)",
+            path.display()
+        )
+    })?;
+    let id = file_id(path).map_or((0, 0), |(_, id)| id);
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+        format!(
+            "{}: cannot restrict the socket to its owner: {e}",
+            path.display()
+        )
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((listener, id))
 }
 
 /// `keel status`: asks the daemon at `path`.

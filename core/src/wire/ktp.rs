@@ -344,6 +344,9 @@ pub enum ControlResult {
     TooLarge,
     /// 3: too soon after the last request.
     RateLimited,
+    /// 4: the guest does not do this action (a keel guest re-acquires from
+    /// its own source rather than step by a host's measurement).
+    Unsupported,
     /// Any other value: refused for a reason this version does not know.
     Refused(u8),
 }
@@ -355,6 +358,7 @@ impl ControlResult {
             Self::Disabled => 1,
             Self::TooLarge => 2,
             Self::RateLimited => 3,
+            Self::Unsupported => 4,
             Self::Refused(v) => v,
         }
     }
@@ -365,6 +369,7 @@ impl ControlResult {
             1 => Self::Disabled,
             2 => Self::TooLarge,
             3 => Self::RateLimited,
+            4 => Self::Unsupported,
             v => Self::Refused(v),
         }
     }
@@ -376,6 +381,7 @@ impl ControlResult {
             Self::Disabled => "disabled",
             Self::TooLarge => "too-large",
             Self::RateLimited => "rate-limited",
+            Self::Unsupported => "unsupported",
             Self::Refused(_) => "refused",
         }
     }
@@ -546,6 +552,14 @@ impl Frame {
             Body::StatusRequest | Body::Unknown { .. } => {}
         }
         Ok(len)
+    }
+}
+
+/// Writes t3 into an emitted probe reply, right before it is sent (t3 is
+/// read as late as possible); does nothing to any other frame.
+pub fn set_t3(frame: &mut [u8], t3: u64) {
+    if bytes::u8_at(frame, field::KIND) == Kind::ProbeReply as u8 {
+        bytes::put(frame, field::T3, &t3.to_le_bytes());
     }
 }
 

@@ -41,6 +41,26 @@ fn a_hand_laid_probe_request_parses_and_emits_the_same_bytes() {
 }
 
 #[test]
+fn t3_is_set_in_a_probe_reply_and_nowhere_else() {
+    let reply = Frame {
+        seq: 1,
+        body: Body::ProbeReply(ProbeReply {
+            t1: 1,
+            t2: 2,
+            ..ProbeReply::default()
+        }),
+    };
+    let mut b = [0u8; PROBE_LEN];
+    reply.emit(&mut b).unwrap();
+    set_t3(&mut b, 3);
+    assert!(matches!(Frame::parse(&b).unwrap().body, Body::ProbeReply(r) if r.t3 == 3));
+    let mut req = PROBE_REQUEST;
+    set_t3(&mut req, 3);
+    assert_eq!(req, PROBE_REQUEST);
+    set_t3(&mut [0u8; 3], 3);
+}
+
+#[test]
 fn the_header_says_how_many_bytes_to_wait_for() {
     let p = Packet::new_checked(&PROBE_REQUEST[..16]).unwrap();
     assert_eq!(p.frame_len(), Ok(56));
