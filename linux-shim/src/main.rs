@@ -10,6 +10,7 @@ mod config;
 mod daemon;
 mod log;
 mod metrics;
+mod monitor;
 mod ntp;
 mod ntp_server;
 mod page;
@@ -51,6 +52,9 @@ USAGE:
   keel phc [list]                list PHCs: name, capabilities, which ioctls work
   keel phc compare DEVICE [--count N] [--samples N]
                                  print CLOCK_REALTIME − PHC offsets (read-only)
+  keel monitor [OPTIONS]         on a host: measure every guest's clock out of band
+  keel monitor status [--json] [--socket PATH]
+                                 the guests the running monitor watches
   keel help [COMMAND] | --help | --version
   Every command takes --help.
 ";
@@ -156,6 +160,34 @@ EXIT STATUS:
   0 synchronised; 1 timed out (the last reason is printed); 2 usage error
 ";
 
+const MONITOR_HELP: &str = "\
+keel monitor: on a host, measure every guest's clock itself over a channel
+that bypasses the guest's network (virtio-serial, vsock), with four-timestamp
+probes and a bound, and serve the fleet in Prometheus. Each guest runs
+`keel sync` with host_monitor = [...] in its keel.toml. Never steers a clock.
+
+USAGE:
+  keel monitor [--config FILE] [--guest NAME=CHANNEL]... [--poll S]
+               [--burst N] [--metrics-listen ADDR:PORT] [--status-socket PATH]
+               [--duration D]
+  keel monitor status [--json] [--socket PATH]
+
+OPTIONS:
+  --config FILE          settings and [[guest]] tables (default
+                         /etc/keel/monitor.toml when it exists)
+  --guest NAME=CHANNEL   a guest: unix:/PATH (a virtio-serial chardev socket),
+                         hybrid:/PATH:PORT (Firecracker, Cloud Hypervisor,
+                         vhost-device-vsock) or vsock:CID[:PORT] (port 1123)
+  --poll S               seconds between polls of a guest (default 16, ±10 %)
+  --burst N              probes per poll (default 8; the least-delay one counts)
+  --metrics-listen A     serve Prometheus text on http://A/metrics
+  --status-socket PATH   for `keel monitor status` (default /run/keel/monitor.sock;
+                         \"\" for none)
+  --duration D           stop after D (e.g. 60s, 10m)
+  --json                 (status) one JSON object per guest
+  --socket PATH          (status) the monitor's status socket
+";
+
 const PHC_HELP: &str = "\
 keel phc: the PTP hardware clocks of this machine (read-only)
 
@@ -252,6 +284,7 @@ fn run(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
         "sources" => status_cmd(p, "sources"),
         "waitsync" => waitsync_cmd(p),
         "phc" => phc_cmd(p),
+        "monitor" => monitor_cmd(p),
         "help" => {
             let topic = match p.next().map_err(|e| usage("", e))? {
                 Some(Value(v)) => Some(v.string().map_err(|e| usage("", e))?),
@@ -262,7 +295,9 @@ fn run(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
         }
         other => Err(Failure::Usage(
             "",
-            format!("unknown command `{other}`; expected sync, status, sources, waitsync or phc"),
+            format!(
+                "unknown command `{other}`; expected sync, status, sources, waitsync, phc or monitor"
+            ),
         )),
     }
 }
@@ -276,10 +311,13 @@ fn help(topic: Option<&str>) -> Result<ExitCode, Failure> {
         Some("sources") => print!("{SOURCES_HELP}"),
         Some("waitsync") => print!("{WAITSYNC_HELP}"),
         Some("phc") => print!("{PHC_HELP}"),
+        Some("monitor") => print!("{MONITOR_HELP}"),
         Some(other) => {
             return Err(Failure::Usage(
                 "",
-                format!("no help for `{other}`; expected sync, status, sources, waitsync or phc"),
+                format!(
+                    "no help for `{other}`; expected sync, status, sources, waitsync, phc or monitor"
+                ),
             ));
         }
     }
@@ -850,6 +888,85 @@ fn status_cmd(p: &mut lexopt::Parser, cmd: &'static str) -> Result<ExitCode, Fai
             .map_or(0.0, |d| d.as_secs_f64());
         print!("{}", snap.tracking(now));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `keel monitor` and `keel monitor status`.
+fn monitor_cmd(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
+    use lexopt::prelude::*;
+    const CMD: &str = "monitor";
+    let mut config_path: Option<PathBuf> = None;
+    let mut guests: Vec<String> = Vec::new();
+    let (mut poll, mut burst, mut metrics, mut socket) = (None, None, None, None);
+    let (mut duration, mut json, mut status_mode) = (None, false, false);
+    while let Some(arg) = p.next().map_err(|e| usage(CMD, e))? {
+        match arg {
+            Short('h') | Long("help") => return help(Some(CMD)),
+            Value(v) if !status_mode && v == "status" => status_mode = true,
+            Long("config") => config_path = Some(path_value(p, CMD)?),
+            Long("guest") => guests.push(text_value(p, CMD)?),
+            Long("poll") => poll = Some(text_value(p, CMD)?),
+            Long("burst") => burst = Some(text_value(p, CMD)?),
+            Long("metrics-listen") => metrics = Some(text_value(p, CMD)?),
+            Long("status-socket" | "socket") => socket = Some(text_value(p, CMD)?),
+            Long("duration") => {
+                let d = text_value(p, CMD)?;
+                duration = Some(parse_duration(&d).ok_or_else(|| {
+                    Failure::Usage(
+                        CMD,
+                        format!("--duration {d}: expected a time such as 60s, 10m or 1h"),
+                    )
+                })?);
+            }
+            Long("json") => json = true,
+            a => return Err(usage(CMD, a.unexpected())),
+        }
+    }
+    if status_mode {
+        let path = PathBuf::from(socket.unwrap_or_else(|| monitor::DEFAULT_SOCKET.into()));
+        print!(
+            "{}",
+            monitor::status(&path, json).map_err(Failure::Runtime)?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut s = match &config_path {
+        Some(p) => monitor::Settings::load(p).map_err(Failure::Config)?,
+        None if Path::new(monitor::DEFAULT_CONFIG).exists() => {
+            monitor::Settings::load(Path::new(monitor::DEFAULT_CONFIG)).map_err(Failure::Config)?
+        }
+        None => monitor::Settings::default(),
+    };
+    let bad = |m: String| Failure::Usage(CMD, m);
+    if let Some(v) = poll {
+        s.set_poll(
+            v.parse()
+                .map_err(|_| bad(format!("--poll {v}: expected seconds")))?,
+        )
+        .map_err(bad)?;
+    }
+    if let Some(v) = burst {
+        s.set_burst(
+            v.parse()
+                .map_err(|_| bad(format!("--burst {v}: expected a count")))?,
+        )
+        .map_err(bad)?;
+    }
+    if let Some(v) = metrics {
+        s.set_metrics(&v).map_err(bad)?;
+    }
+    if let Some(v) = socket {
+        s.status_socket = (!v.is_empty()).then(|| v.into());
+    }
+    for g in guests {
+        let (name, channel) = g.split_once('=').ok_or_else(|| {
+            bad(format!(
+                "--guest {g}: expected NAME=CHANNEL, e.g. vm1=unix:/run/vm1.sock"
+            ))
+        })?;
+        s.add_guest(name, channel).map_err(bad)?;
+    }
+    monitor::run(&s, duration.map(std::time::Duration::from_nanos)).map_err(Failure::Runtime)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -695,7 +695,7 @@ impl Snapshot {
 }
 
 /// A Prometheus label value: quoted, backslashes, quotes and newlines escaped.
-fn label_value(s: &str) -> String {
+pub fn label_value(s: &str) -> String {
     let mut o = String::from("\"");
     for c in s.chars() {
         match c {
@@ -709,7 +709,7 @@ fn label_value(s: &str) -> String {
     o
 }
 
-fn json_str(s: &str) -> String {
+pub fn json_str(s: &str) -> String {
     let mut o = String::from("\"");
     for c in s.chars() {
         match c {

@@ -1,0 +1,382 @@
+//! `keel monitor` against synthetic guests: threads in this test that speak
+//! KTP on Unix sockets, each with a programmed clock (this machine's
+//! `CLOCK_REALTIME` plus an offset and a rate, with scripted jumps) and
+//! programmed one-way delays, so the truth is exact.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{free_loopback_addr, get_metrics, keel, tmpdir};
+use keel_core::wire::ktp::{Body, Frame, GuestStatus, MAX_LEN, Packet, ProbeReply, set_t3};
+
+fn realtime_ns() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    )
+    .unwrap()
+}
+
+/// A synthetic guest's clock and channel.
+#[derive(Clone)]
+struct Script {
+    /// Guest − host, ns (changed under the guest's feet: a jump).
+    offset_ns: Arc<AtomicI64>,
+    /// Sleeps before t2 (host → guest) and after t3 (guest → host).
+    up: Duration,
+    down: Duration,
+    /// Stops answering while set (a stopped guest daemon).
+    silent: Arc<AtomicBool>,
+    /// Answers garbage.
+    garbage: bool,
+}
+
+impl Script {
+    fn new(offset_ns: i64, up_us: u64, down_us: u64) -> Self {
+        Self {
+            offset_ns: Arc::new(AtomicI64::new(offset_ns)),
+            up: Duration::from_micros(up_us),
+            down: Duration::from_micros(down_us),
+            silent: Arc::new(AtomicBool::new(false)),
+            garbage: false,
+        }
+    }
+
+    fn guest_now(&self) -> u64 {
+        u64::try_from(realtime_ns() + self.offset_ns.load(Ordering::Relaxed)).unwrap()
+    }
+}
+
+/// Serves one guest on `path` until the test ends (a thread per guest).
+fn serve(path: &Path, script: Script) {
+    let l = UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { return };
+            let script = script.clone();
+            std::thread::spawn(move || answer(&mut c, &script));
+        }
+    });
+}
+
+fn answer(c: &mut UnixStream, s: &Script) {
+    let mut buf = [0u8; 2 * MAX_LEN];
+    let mut have = 0;
+    loop {
+        let Ok(n) = c.read(&mut buf[have..]) else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        // The request's way in: t2 is stamped this much after t1.
+        std::thread::sleep(s.up);
+        let t2 = s.guest_now();
+        have += n;
+        if s.garbage {
+            let _ = c.write_all(b"HTTP/1.0 200 OK\r\n\r\nhello");
+            return;
+        }
+        while have >= 16 {
+            let len = Packet::new_unchecked(&buf[..have]).frame_len().unwrap();
+            if have < len {
+                break;
+            }
+            let f = Frame::parse(&buf[..len]).unwrap();
+            buf.copy_within(len..have, 0);
+            have -= len;
+            if s.silent.load(Ordering::Relaxed) {
+                continue;
+            }
+            let body = match f.body {
+                Body::ProbeRequest { t1 } => Body::ProbeReply(ProbeReply {
+                    t1,
+                    t2,
+                    t3: 0,
+                    epoch: 7,
+                    generation: 1,
+                    raw_t2: 0,
+                }),
+                Body::StatusRequest => Body::StatusReply(GuestStatus {
+                    state: 3,
+                    source: 1,
+                    served: 1,
+                    bound_ns: Some(500),
+                    epoch: 7,
+                    generation: 1,
+                    version: GuestStatus::version_field("synthetic"),
+                    ..GuestStatus::default()
+                }),
+                _ => continue,
+            };
+            let mut out = [0u8; MAX_LEN];
+            let n = Frame { seq: f.seq, body }.emit(&mut out).unwrap();
+            set_t3(&mut out, s.guest_now());
+            std::thread::sleep(s.down);
+            if c.write_all(&out[..n]).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+struct Monitor {
+    child: std::process::Child,
+    metrics: String,
+    socket: PathBuf,
+}
+
+impl Monitor {
+    fn start(dir: &Path, guests: &[(&str, PathBuf)], extra: &[&str]) -> Self {
+        let metrics = free_loopback_addr();
+        let socket = dir.join("monitor.sock");
+        let mut args: Vec<String> = vec![
+            "monitor".into(),
+            "--poll".into(),
+            "0.5".into(),
+            "--burst".into(),
+            "4".into(),
+            "--metrics-listen".into(),
+            metrics.clone(),
+            "--status-socket".into(),
+            socket.to_str().unwrap().into(),
+            "--duration".into(),
+            "120s".into(),
+        ];
+        for (name, p) in guests {
+            args.push("--guest".into());
+            args.push(format!("{name}=unix:{}", p.display()));
+        }
+        args.extend(extra.iter().map(|s| (*s).to_string()));
+        let child = keel()
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            metrics,
+            socket,
+        }
+    }
+
+    /// The value of `metric{vm="name"}`, waiting up to 20 s for `ok`.
+    fn wait_for(&self, what: &str, ok: impl Fn(Option<f64>) -> bool) -> Option<f64> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = try_metrics(&self.metrics).unwrap_or_default();
+            let v = value(&text, what);
+            if ok(v) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "{what}: {v:?} in\n{text}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn stop(mut self) -> String {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(i32::try_from(self.child.id()).unwrap(), libc::SIGTERM) };
+        let o = common::finish(
+            std::mem::replace(
+                &mut self.child,
+                std::process::Command::new("true").spawn().unwrap(),
+            ),
+            Duration::from_secs(10),
+        );
+        assert!(o.status.success(), "{}", common::text(&o).1);
+        common::text(&o).1
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The metrics, or `None` while the monitor is not listening yet.
+fn try_metrics(addr: &str) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    Some(resp)
+}
+
+/// `name{labels} value` → value.
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn offsets_are_measured_within_their_bounds_under_asymmetric_delays() {
+    let dir = tmpdir("accuracy");
+    // Guest a: 123.456789 ms ahead, 3 ms in, 0.1 ms out (its midpoint is
+    // 1.45 ms off, the bound must cover it); b: 5 s behind, symmetric.
+    let a = Script::new(123_456_789, 3000, 100);
+    let b = Script::new(-5_000_000_000, 200, 200);
+    serve(&dir.join("a.sock"), a.clone());
+    serve(&dir.join("b.sock"), b.clone());
+    let m = Monitor::start(
+        &dir,
+        &[("a", dir.join("a.sock")), ("b", dir.join("b.sock"))],
+        &[],
+    );
+    for (vm, s) in [("a", &a), ("b", &b)] {
+        m.wait_for(&format!("keel_vm_up{{vm=\"{vm}\"}}"), |v| v == Some(1.0));
+        let off = m
+            .wait_for(
+                &format!("keel_vm_clock_offset_seconds{{vm=\"{vm}\"}}"),
+                |v| v.is_some(),
+            )
+            .unwrap();
+        let bound = m
+            .wait_for(
+                &format!("keel_vm_clock_offset_bound_seconds{{vm=\"{vm}\"}}"),
+                |v| v.is_some(),
+            )
+            .unwrap();
+        let truth = s.offset_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        assert!(
+            (off - truth).abs() <= bound,
+            "{vm}: measured {off} ± {bound}, truth {truth}"
+        );
+        // Not loose: the bound is about half the round trip.
+        let half = (s.up + s.down).as_secs_f64() / 2.0;
+        assert!(bound < half * 3.0 + 1e-3, "{vm}: bound {bound} s");
+    }
+    // The table and the JSON.
+    let o = keel()
+        .args(["monitor", "status", "--socket", m.socket.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let table = common::text(&o).0;
+    assert!(o.status.success(), "{table}");
+    assert!(table.starts_with("VM "), "{table}");
+    assert!(table.contains("locked-stable"), "{table}");
+    let o = keel()
+        .args([
+            "monitor",
+            "status",
+            "--json",
+            "--socket",
+            m.socket.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let json = common::text(&o).0;
+    assert!(
+        json.contains("\"vm\":\"a\",\"channel\":\"unix\",\"up\":true"),
+        "{json}"
+    );
+    assert!(json.contains("\"version\":\"synthetic\""), "{json}");
+    // The guest's own bound (500 ns) and a measurement that is not within
+    // it: a guest whose reference is the host's clock and that says so
+    // must agree, and these do not (they are 0.12 and 5 s off).
+    let metrics = get_metrics(&m.metrics);
+    assert_eq!(
+        value(&metrics, "keel_vm_self_report_consistent{vm=\"b\"}"),
+        Some(0.0)
+    );
+    let err = m.stop();
+    assert!(err.contains("guest a: answers (unix)"), "{err}");
+}
+
+#[test]
+fn a_stopped_guest_is_down_not_wrong_and_a_jump_is_reported() {
+    let dir = tmpdir("faults");
+    let quiet = Script::new(1_000_000, 100, 100);
+    let jumpy = Script::new(0, 100, 100);
+    let mut junk = Script::new(0, 0, 0);
+    junk.garbage = true;
+    serve(&dir.join("quiet.sock"), quiet.clone());
+    serve(&dir.join("jumpy.sock"), jumpy.clone());
+    serve(&dir.join("junk.sock"), junk);
+    let m = Monitor::start(
+        &dir,
+        &[
+            ("quiet", dir.join("quiet.sock")),
+            ("jumpy", dir.join("jumpy.sock")),
+            ("junk", dir.join("junk.sock")),
+            ("gone", dir.join("nobody.sock")),
+        ],
+        &[],
+    );
+    m.wait_for("keel_vm_up{vm=\"quiet\"}", |v| v == Some(1.0));
+    m.wait_for("keel_vm_up{vm=\"jumpy\"}", |v| v == Some(1.0));
+    // Let the jumpy guest's history gather a rate (a few polls).
+    std::thread::sleep(Duration::from_secs(3));
+    jumpy.offset_ns.fetch_add(10_000_000, Ordering::Relaxed);
+    m.wait_for("keel_vm_clock_jumps_total{vm=\"jumpy\"}", |v| {
+        v == Some(1.0)
+    });
+    // The quiet guest stops answering: down within two polls, and its
+    // offset is no longer served (no false offset).
+    quiet.silent.store(true, Ordering::Relaxed);
+    let t = Instant::now();
+    m.wait_for("keel_vm_up{vm=\"quiet\"}", |v| v == Some(0.0));
+    let took = t.elapsed();
+    let metrics = get_metrics(&m.metrics);
+    assert_eq!(
+        value(&metrics, "keel_vm_clock_offset_seconds{vm=\"quiet\"}"),
+        None
+    );
+    assert!(
+        value(
+            &metrics,
+            "keel_vm_probes_total{vm=\"quiet\",result=\"timeout\"}"
+        )
+        .unwrap()
+            >= 2.0
+    );
+    // Garbage and a missing socket: down, counted as errors; nothing else lost.
+    assert_eq!(value(&metrics, "keel_vm_up{vm=\"junk\"}"), Some(0.0));
+    assert!(
+        value(
+            &metrics,
+            "keel_vm_probes_total{vm=\"junk\",result=\"error\"}"
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert!(
+        value(
+            &metrics,
+            "keel_vm_probes_total{vm=\"gone\",result=\"error\"}"
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert_eq!(value(&metrics, "keel_vm_up{vm=\"jumpy\"}"), Some(1.0));
+    // It answers again: up at the next poll.
+    quiet.silent.store(false, Ordering::Relaxed);
+    m.wait_for("keel_vm_up{vm=\"quiet\"}", |v| v == Some(1.0));
+    let err = m.stop();
+    let jump: f64 = err
+        .split("guest jumpy: its clock jumped by ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no jump logged: {err}"));
+    assert!(
+        (jump - 0.01).abs() < 0.001,
+        "a 10 ms jump reported as {jump} s"
+    );
+    assert!(err.contains("guest quiet: no longer answers"), "{err}");
+    assert!(err.contains("guest gone: cannot connect"), "{err}");
+    eprintln!("a silent guest was down after {took:?} (poll 0.5 s)");
+}
