@@ -168,8 +168,8 @@ probes and a bound, and serve the fleet in Prometheus. Each guest runs
 
 USAGE:
   keel monitor [--config FILE] [--guest NAME=CHANNEL]... [--poll S]
-               [--burst N] [--metrics-listen ADDR:PORT] [--status-socket PATH]
-               [--duration D]
+               [--burst N] [--metrics-listen ADDR:PORT] [--verbose-metrics]
+               [--status-socket PATH] [--duration D]
   keel monitor status [--json] [--socket PATH]
 
 OPTIONS:
@@ -181,6 +181,9 @@ OPTIONS:
   --poll S               seconds between polls of a guest (default 16, ±10 %)
   --burst N              probes per poll (default 8; the least-delay one counts)
   --metrics-listen A     serve Prometheus text on http://A/metrics
+  --verbose-metrics      every family (probe counters, the guest's esterror,
+                         frequency, state, own bound, steps, corrections), not
+                         the 10 series per guest of the default
   --status-socket PATH   for `keel monitor status` (default /run/keel/monitor.sock;
                          \"\" for none)
   --duration D           stop after D (e.g. 60s, 10m)
@@ -898,7 +901,7 @@ fn monitor_cmd(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
     let mut config_path: Option<PathBuf> = None;
     let mut guests: Vec<String> = Vec::new();
     let (mut poll, mut burst, mut metrics, mut socket) = (None, None, None, None);
-    let (mut duration, mut json, mut status_mode) = (None, false, false);
+    let (mut duration, mut json, mut status_mode, mut verbose) = (None, false, false, false);
     while let Some(arg) = p.next().map_err(|e| usage(CMD, e))? {
         match arg {
             Short('h') | Long("help") => return help(Some(CMD)),
@@ -919,6 +922,7 @@ fn monitor_cmd(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
                 })?);
             }
             Long("json") => json = true,
+            Long("verbose-metrics") => verbose = true,
             a => return Err(usage(CMD, a.unexpected())),
         }
     }
@@ -958,6 +962,7 @@ fn monitor_cmd(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
     if let Some(v) = socket {
         s.status_socket = (!v.is_empty()).then(|| v.into());
     }
+    s.metrics_verbose |= verbose;
     for g in guests {
         let (name, channel) = g.split_once('=').ok_or_else(|| {
             bad(format!(

@@ -150,6 +150,7 @@ impl Monitor {
             socket.to_str().unwrap().into(),
             "--duration".into(),
             "120s".into(),
+            "--verbose-metrics".into(),
         ];
         for (name, p) in guests {
             args.push("--guest".into());
@@ -379,4 +380,83 @@ fn a_stopped_guest_is_down_not_wrong_and_a_jump_is_reported() {
     assert!(err.contains("guest quiet: no longer answers"), "{err}");
     assert!(err.contains("guest gone: cannot connect"), "{err}");
     eprintln!("a silent guest was down after {took:?} (poll 0.5 s)");
+}
+
+/// CPU seconds (user + system) of process `pid`.
+fn cpu_s(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // After the command name's closing parenthesis: fields 3.. of proc(5).
+    let rest = stat.rsplit_once(')').unwrap().1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Many guests answering at once: every one is up, and the monitor's cost
+/// is printed (CPU per exchange, RSS, the size and time of /metrics).
+/// `KEEL_MONITOR_SCALE` sets the number (default 200; the goal is stated
+/// for 500 and 1,000).
+#[test]
+fn many_guests_are_all_watched_and_the_cost_is_reported() {
+    let n: usize = std::env::var("KEEL_MONITOR_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let dir = tmpdir("scale");
+    let mut guests = Vec::with_capacity(n);
+    for i in 0..n {
+        let p = dir.join(format!("g{i}.sock"));
+        serve(&p, Script::new(i64::try_from(i).unwrap() * 1000, 0, 0));
+        guests.push((format!("vm{i:04}"), p));
+    }
+    let names: Vec<(&str, PathBuf)> = guests
+        .iter()
+        .map(|(n, p)| (n.as_str(), p.clone()))
+        .collect();
+    // The default burst of 8, polled every 2 s (8× the default rate).
+    let m = Monitor::start(&dir, &names, &["--poll", "2", "--burst", "8"]);
+    let last = format!("keel_vm_up{{vm=\"vm{:04}\"}}", n - 1);
+    m.wait_for(&last, |v| v == Some(1.0));
+    let pid = m.child.id();
+    let (cpu0, t0) = (cpu_s(pid), Instant::now());
+    let ok0 = total_ok(&get_metrics(&m.metrics));
+    std::thread::sleep(Duration::from_secs(10));
+    let (cpu1, wall) = (cpu_s(pid), t0.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let text = get_metrics(&m.metrics);
+    let scrape = t.elapsed();
+    let exchanges = total_ok(&text) - ok0;
+    let up = text
+        .lines()
+        .filter(|l| l.starts_with("keel_vm_up{") && l.ends_with(" 1"))
+        .count();
+    assert_eq!(up, n, "every guest up");
+    assert!(exchanges > 0.0);
+    let cpu = cpu1 - cpu0;
+    eprintln!(
+        "{n} guests, burst 8 every 2 s: {exchanges} exchanges in {wall:.1} s, CPU {:.1} µs per exchange, {:.2} % of a core (at the default 16 s poll: {:.3} %), RSS {} KiB, /metrics {} bytes in {scrape:?}",
+        cpu / exchanges * 1e6,
+        cpu / wall * 100.0,
+        cpu / wall * 100.0 / 8.0,
+        rss_kib(pid),
+        text.len()
+    );
+    drop(m);
+}
+
+fn total_ok(text: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with("keel_vm_probes_total{") && l.contains("result=\"ok\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }

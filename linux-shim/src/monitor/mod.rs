@@ -39,6 +39,8 @@ pub struct Settings {
     pub plan: Plan,
     /// Where Prometheus scrapes.
     pub metrics_listen: Option<SocketAddr>,
+    /// All families, not the 10 series per guest of the default.
+    pub metrics_verbose: bool,
     /// Where `keel monitor status` asks.
     pub status_socket: Option<PathBuf>,
 }
@@ -62,6 +64,7 @@ impl Default for Settings {
                 correct_after: 3,
             },
             metrics_listen: None,
+            metrics_verbose: false,
             status_socket: Some(DEFAULT_SOCKET.into()),
         }
     }
@@ -74,6 +77,7 @@ struct File {
     burst: Option<u8>,
     timeout: Option<f64>,
     metrics_listen: Option<String>,
+    metrics_verbose: Option<bool>,
     status_socket: Option<String>,
     correct: Option<toml::Value>,
     correct_threshold: Option<f64>,
@@ -128,6 +132,9 @@ impl Settings {
         }
         if let Some(a) = f.metrics_listen {
             s.set_metrics(&a)?;
+        }
+        if let Some(v) = f.metrics_verbose {
+            s.metrics_verbose = v;
         }
         if let Some(p) = f.status_socket {
             s.status_socket = (!p.is_empty()).then(|| p.into());
@@ -311,7 +318,8 @@ pub fn run(settings: &Settings, duration: Option<Duration>) -> Result<(), String
         }
         if let Some(m) = &mut metrics {
             let g = &guests;
-            m.serve(&|| render::prometheus(g));
+            let verbose = settings.metrics_verbose;
+            m.serve(&|| render::prometheus(g, verbose));
         }
         if let Some((l, _)) = &status {
             answer_status(l, &guests);

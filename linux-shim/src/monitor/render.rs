@@ -201,9 +201,12 @@ pub fn json(rows: &[Row]) -> String {
     s
 }
 
-/// Prometheus text for every guest.
+/// Prometheus text for every guest: 10 series per guest, or with
+/// `verbose` also the probe counters, the last measurement's time, the
+/// guest's esterror, frequency, state, own bound, steps and the corrections.
 #[allow(clippy::cast_precision_loss, reason = "reporting")]
-pub fn prometheus(guests: &[Watched]) -> String {
+#[allow(clippy::too_many_lines, reason = "one family after the other")]
+pub fn prometheus(guests: &[Watched], verbose: bool) -> String {
     let mut s = String::with_capacity(512 + guests.len() * 1024);
     let mut family = |name: &str, kind: &str, help: &str, rows: &mut dyn FnMut(&mut String)| {
         let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -269,45 +272,50 @@ pub fn prometheus(guests: &[Watched]) -> String {
         family(name, "gauge", help, &mut |s| {
             for w in guests {
                 if let Some(v) = w.last.filter(|_| w.up).as_ref().and_then(f) {
-                    let _ = writeln!(s, "{name}{{vm={}}} {v:e}", vm(w));
+                    let _ = writeln!(s, "{name}{{vm={}}} {v}", vm(w));
                 }
             }
         });
     }
-    family(
-        "keel_vm_clock_last_measurement_timestamp_seconds",
-        "gauge",
-        "Unix time of the guest's last measurement.",
-        &mut |s| {
-            for w in guests {
-                if let Some(t) = w.last_at_unix {
-                    let _ = writeln!(
-                        s,
-                        "keel_vm_clock_last_measurement_timestamp_seconds{{vm={}}} {t:.3}",
-                        vm(w)
-                    );
+    if verbose {
+        family(
+            "keel_vm_clock_last_measurement_timestamp_seconds",
+            "gauge",
+            "Unix time of the guest's last measurement.",
+            &mut |s| {
+                for w in guests {
+                    if let Some(t) = w.last_at_unix {
+                        let _ = writeln!(
+                            s,
+                            "keel_vm_clock_last_measurement_timestamp_seconds{{vm={}}} {t:.3}",
+                            vm(w)
+                        );
+                    }
                 }
-            }
-        },
-    );
-    family(
-        "keel_vm_probes_total",
-        "counter",
-        "Probes sent, by result.",
-        &mut |s| {
-            for w in guests {
-                let p = w.probes;
-                for (r, n) in [
-                    ("ok", p.ok),
-                    ("timeout", p.timeout),
-                    ("rejected", p.rejected),
-                    ("error", p.error),
-                ] {
-                    let _ = writeln!(s, "keel_vm_probes_total{{vm={},result=\"{r}\"}} {n}", vm(w));
+            },
+        );
+    }
+    if verbose {
+        family(
+            "keel_vm_probes_total",
+            "counter",
+            "Probes sent, by result.",
+            &mut |s| {
+                for w in guests {
+                    let p = w.probes;
+                    for (r, n) in [
+                        ("ok", p.ok),
+                        ("timeout", p.timeout),
+                        ("rejected", p.rejected),
+                        ("error", p.error),
+                    ] {
+                        let _ =
+                            writeln!(s, "keel_vm_probes_total{{vm={},result=\"{r}\"}} {n}", vm(w));
+                    }
                 }
-            }
-        },
-    );
+            },
+        );
+    }
     family(
         "keel_vm_clock_jumps_total",
         "counter",
@@ -380,6 +388,14 @@ pub fn prometheus(guests: &[Watched]) -> String {
             &|st| Some(st.steps as f64),
         ),
     ] {
+        if !verbose
+            && !matches!(
+                name,
+                "keel_vm_timex_sync_status" | "keel_vm_timex_maxerror_seconds"
+            )
+        {
+            continue;
+        }
         let kind = if name.ends_with("_total") {
             "counter"
         } else {
@@ -388,7 +404,7 @@ pub fn prometheus(guests: &[Watched]) -> String {
         family(name, kind, help, &mut |s| {
             for w in guests {
                 if let Some(v) = w.status.filter(|_| w.up).as_ref().and_then(f) {
-                    let _ = writeln!(s, "{name}{{vm={}}} {v:e}", vm(w));
+                    let _ = writeln!(s, "{name}{{vm={}}} {v}", vm(w));
                 }
             }
         });
@@ -410,21 +426,131 @@ pub fn prometheus(guests: &[Watched]) -> String {
             }
         },
     );
-    family(
-        "keel_vm_corrections_total",
-        "counter",
-        "Corrections asked of the guest, by result (dry-run: only logged).",
-        &mut |s| {
-            for w in guests {
-                for (what, n) in &w.corrections {
-                    let _ = writeln!(
-                        s,
-                        "keel_vm_corrections_total{{vm={},action=\"{what}\"}} {n}",
-                        vm(w)
-                    );
+    if verbose {
+        family(
+            "keel_vm_corrections_total",
+            "counter",
+            "Corrections asked of the guest, by result (dry-run: only logged).",
+            &mut |s| {
+                for w in guests {
+                    for (what, n) in &w.corrections {
+                        let _ = writeln!(
+                            s,
+                            "keel_vm_corrections_total{{vm={},action=\"{what}\"}} {n}",
+                            vm(w)
+                        );
+                    }
                 }
-            }
-        },
-    );
+            },
+        );
+    }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::watch::HostChannel;
+    use keel_core::monitor::{Measurement, PollResult, Rate};
+    use keel_core::time::{Duration as KDuration, Ppb, Timestamp};
+    use keel_core::wire::ktp::GuestStatus;
+
+    fn guest(name: &str) -> Watched {
+        let plan = crate::monitor::Settings::default().plan;
+        let mut w = Watched::new(
+            name.into(),
+            HostChannel::Unix("/x".into()),
+            &plan,
+            std::time::Instant::now(),
+        );
+        w.up = true;
+        w.last = Some(PollResult {
+            measurement: Measurement {
+                at: Timestamp::from_secs_nanos(1_700_000_000, 0),
+                offset: KDuration::from_micros(-250),
+                bound: KDuration::from_micros(40),
+                delay: KDuration::from_micros(80),
+                epoch: 1,
+                generation: 1,
+            },
+            rate: Some(Rate {
+                rate: Ppb::from_ppb(7300),
+                bound: Ppb::from_ppb(100),
+            }),
+            new_generation: false,
+            jump: None,
+        });
+        w.last_at_unix = Some(1_700_000_000.0);
+        w.status = Some(GuestStatus {
+            state: 3,
+            source: 1,
+            bound_ns: Some(300_000),
+            maxerror_us: 300,
+            version: GuestStatus::version_field("0.1.0"),
+            ..GuestStatus::default()
+        });
+        w
+    }
+
+    fn series(text: &str, vm: &str) -> Vec<String> {
+        let label = format!("vm=\"{vm}\"");
+        text.lines()
+            .filter(|l| !l.starts_with('#') && l.contains(&label))
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn ten_series_per_guest_by_default_in_seconds_with_the_guest_minus_host_sign() {
+        let g = [guest("vm1"), guest("a\"b")];
+        let text = prometheus(&g, false);
+        let s = series(&text, "vm1");
+        assert_eq!(s.len(), 10, "{s:#?}");
+        assert!(
+            s.contains(&"keel_vm_clock_offset_seconds{vm=\"vm1\"} -0.00025".to_string()),
+            "{s:#?}"
+        );
+        assert!(s.contains(&"keel_vm_clock_offset_bound_seconds{vm=\"vm1\"} 0.00004".to_string()));
+        assert!(
+            s.contains(&"keel_vm_clock_frequency_offset_ratio{vm=\"vm1\"} 0.0000073".to_string())
+        );
+        // |−250 µs| ≤ 40 µs + the guest's own 300 µs.
+        assert!(s.contains(&"keel_vm_self_report_consistent{vm=\"vm1\"} 1".to_string()));
+        assert!(
+            text.contains("keel_vm_up{vm=\"a\\\"b\"} 1"),
+            "label escaped"
+        );
+        let verbose = prometheus(&g, true);
+        assert!(series(&verbose, "vm1").len() > 10);
+        assert!(verbose.contains("keel_vm_probes_total{vm=\"vm1\",result=\"timeout\"} 0"));
+        // Every family has its HELP and TYPE.
+        for l in verbose.lines().filter(|l| !l.starts_with('#')) {
+            let name = l.split('{').next().unwrap().split(' ').next().unwrap();
+            assert!(verbose.contains(&format!("# TYPE {name} ")), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_down_guest_serves_no_offset_and_the_status_form_round_trips() {
+        let mut g = guest("vm1");
+        g.up = false;
+        let text = prometheus(std::slice::from_ref(&g), false);
+        assert!(!text.contains("keel_vm_clock_offset_seconds{"), "{text}");
+        assert!(text.contains("keel_vm_up{vm=\"vm1\"} 0"));
+        let rows = unwire(&wire(&[guest("vm1"), g])).unwrap();
+        assert_eq!(rows.len(), 2);
+        let t = table(&rows);
+        assert!(
+            t.contains("vm1") && t.contains("-250.0") && t.contains("+7.300"),
+            "{t}"
+        );
+        let j = json(&rows);
+        assert!(
+            j.starts_with(
+                "[{\"vm\":\"vm1\",\"channel\":\"unix\",\"up\":true,\"offset_s\":-0.00025,"
+            ),
+            "{j}"
+        );
+        assert!(unwire("garbage\n").is_err());
+    }
 }
