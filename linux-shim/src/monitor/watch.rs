@@ -138,6 +138,9 @@ pub struct Watched {
     next_poll: Instant,
     timeouts_in_row: u8,
     answered_this_poll: bool,
+    /// Connections made: tells a new connection from an old one that had
+    /// the same fd number.
+    connections: u64,
     /// Connecting failed at the last try (said once).
     connect_failing: bool,
     /// The last poll got a valid reply.
@@ -192,6 +195,7 @@ impl Watched {
             timeouts_in_row: 0,
             answered_this_poll: false,
             connect_failing: false,
+            connections: 0,
             up: false,
             last: None,
             last_at_unix: None,
@@ -207,9 +211,11 @@ impl Watched {
         &self.est
     }
 
-    /// The fd to poll, if connected.
-    pub fn fd(&self) -> Option<i32> {
-        self.conn.as_ref().map(AsRawFd::as_raw_fd)
+    /// The fd to poll, if connected, and which connection it is.
+    pub fn fd(&self) -> Option<(i32, u64)> {
+        self.conn
+            .as_ref()
+            .map(|c| (c.as_raw_fd(), self.connections))
     }
 
     /// When this guest next needs attention.
@@ -243,6 +249,7 @@ impl Watched {
                 Ok(f) => {
                     self.connect_failing = false;
                     self.conn = Some(f);
+                    self.connections = self.connections.wrapping_add(1);
                     self.have = 0;
                     if let HostChannel::Hybrid(_, port) = self.channel {
                         let line = format!("CONNECT {port}\n");
