@@ -61,6 +61,9 @@ done
 step "cargo test"
 cargo test --workspace
 
+step "monitoring: promtool checks keel's alert rules, their tests and what keel monitor serves"
+monitoring/check.sh
+
 step "C API: sanitizers, valgrind, pkg-config, install, examples"
 ffi/check-c.sh
 
