@@ -544,3 +544,74 @@ fn monotonic_raw_ns() -> u64 {
         .saturating_mul(1_000_000_000)
         .saturating_add(u64::try_from(ts.tv_nsec).unwrap_or(0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keel_core::engine::EngineConfig;
+    use keel_core::servo::{Kalman, KalmanConfig};
+    use keel_core::time::{Duration, Ppb};
+    use std::os::unix::net::UnixStream;
+
+    fn realtime() -> Timestamp {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp::from_secs_nanos(d.as_secs(), d.subsec_nanos())
+    }
+
+    /// The guest's cost of a probe on its real clock: t3 − t2, the parsing
+    /// and the reply's building between the two reads, over 2,000 probes.
+    #[test]
+    fn a_probe_costs_the_guest_microseconds() {
+        let dir = std::env::temp_dir().join(format!("keel-responder-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ktp.sock");
+        let mut r = Responder::open(&[Channel::Unix(path.clone())], ControlPolicy::OFF, 0, true)
+            .unwrap()
+            .unwrap();
+        let cfg = EngineConfig::default();
+        let servo = Kalman::new(
+            cfg.servo,
+            KalmanConfig::default(),
+            Duration::from_secs(1),
+            Ppb::ZERO,
+        );
+        let mut engine = Engine::new(cfg, servo, Ppb::ZERO, 0);
+        let mut c = UnixStream::connect(&path).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut cost = Vec::with_capacity(2000);
+        for i in 0..2000u32 {
+            let mut b = [0u8; MAX_LEN];
+            let n = Frame {
+                seq: i,
+                body: Body::ProbeRequest { t1: u64::from(i) },
+            }
+            .emit(&mut b)
+            .unwrap();
+            c.write_all(&b[..n]).unwrap();
+            while r.serve(&mut engine, 0, &mut realtime) == 0 {}
+            let mut out = [0u8; keel_core::wire::ktp::PROBE_LEN];
+            c.read_exact(&mut out).unwrap();
+            let Body::ProbeReply(p) = Frame::parse(&out).unwrap().body else {
+                panic!("not a probe reply")
+            };
+            assert_eq!((p.t1, p.epoch), (u64::from(i), r.epoch));
+            assert!(p.raw_t2 > 0, "the raw clock at t2");
+            cost.push(p.t3 - p.t2);
+        }
+        cost.sort_unstable();
+        let (p50, p99) = (cost[1000], cost[1980]);
+        eprintln!(
+            "guest t3 − t2 over 2000 probes: median {p50} ns, p99 {p99} ns, max {} ns",
+            cost[1999]
+        );
+        // A debug build on a shared machine: only a gross regression fails
+        // (the goal, 5 µs at p99, is judged on the release build's figure).
+        assert!(p50 < 200_000, "median t3 − t2 {p50} ns");
+        drop(r);
+        assert!(!path.exists(), "the socket is removed with the responder");
+    }
+}
