@@ -25,6 +25,9 @@ if [ ! -x "$promtool" ]; then
     fi
 fi
 cd "$here"
+# libvirt's domain XML → [[guest]] tables that keel monitor reads.
+python3 libvirt-guests.py testdata/domains.xml | diff - testdata/domains.toml
+
 "$promtool" check rules keel-rules.yml node-mixin-clock.yml
 "$promtool" test rules keel-rules.test.yml
 
@@ -32,6 +35,7 @@ cd "$here"
 # and the monitor watching it.
 cargo build --quiet -p keel-shim
 keel="$tgt/debug/keel"
+"$keel" monitor --config testdata/domains.toml --status-socket "" --duration 1s 2>/dev/null
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 printf 'host_monitor = ["unix:%s/ktp.sock"]\n' "$work" >"$work/keel.toml"

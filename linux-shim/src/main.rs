@@ -167,7 +167,7 @@ probes and a bound, and serve the fleet in Prometheus. Each guest runs
 `keel sync` with host_monitor = [...] in its keel.toml. Never steers a clock.
 
 USAGE:
-  keel monitor [--config FILE] [--guest NAME=CHANNEL]... [--poll S]
+  keel monitor [--config FILE] [--guest NAME=CHANNEL]... [--guests-dir DIR] [--poll S]
                [--burst N] [--metrics-listen ADDR:PORT] [--verbose-metrics]
                [--status-socket PATH] [--duration D]
   keel monitor status [--json] [--socket PATH]
@@ -178,6 +178,8 @@ OPTIONS:
   --guest NAME=CHANNEL   a guest: unix:/PATH (a virtio-serial chardev socket),
                          hybrid:/PATH:PORT (Firecracker, Cloud Hypervisor,
                          vhost-device-vsock) or vsock:CID[:PORT] (port 1123)
+  --guests-dir DIR       every socket DIR/NAME.sock is the guest NAME (added
+                         and removed as the sockets come and go)
   --poll S               seconds between polls of a guest (default 16, ±10 %)
   --burst N              probes per poll (default 8; the least-delay one counts)
   --metrics-listen A     serve Prometheus text on http://A/metrics
@@ -902,6 +904,7 @@ fn monitor_cmd(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
     let mut guests: Vec<String> = Vec::new();
     let (mut poll, mut burst, mut metrics, mut socket) = (None, None, None, None);
     let (mut duration, mut json, mut status_mode, mut verbose) = (None, false, false, false);
+    let mut guests_dir: Option<PathBuf> = None;
     while let Some(arg) = p.next().map_err(|e| usage(CMD, e))? {
         match arg {
             Short('h') | Long("help") => return help(Some(CMD)),
@@ -923,6 +926,7 @@ fn monitor_cmd(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
             }
             Long("json") => json = true,
             Long("verbose-metrics") => verbose = true,
+            Long("guests-dir") => guests_dir = Some(path_value(p, CMD)?),
             a => return Err(usage(CMD, a.unexpected())),
         }
     }
@@ -963,6 +967,9 @@ fn monitor_cmd(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
         s.status_socket = (!v.is_empty()).then(|| v.into());
     }
     s.metrics_verbose |= verbose;
+    if guests_dir.is_some() {
+        s.guests_dir = guests_dir;
+    }
     for g in guests {
         let (name, channel) = g.split_once('=').ok_or_else(|| {
             bad(format!(

@@ -460,3 +460,25 @@ fn total_ok(text: &str) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+#[test]
+fn a_directory_of_sockets_adds_and_removes_guests() {
+    let dir = tmpdir("dir");
+    let vms = dir.join("vms");
+    std::fs::create_dir_all(&vms).unwrap();
+    let m = Monitor::start(&dir, &[], &["--guests-dir", vms.to_str().unwrap()]);
+    m.wait_for("keel_monitor_vms", |v| v == Some(0.0));
+    serve(&vms.join("web1.sock"), Script::new(2_000_000, 100, 100));
+    // Not a socket: ignored.
+    std::fs::write(vms.join("notes.txt"), "x").unwrap();
+    m.wait_for("keel_vm_up{vm=\"web1\"}", |v| v == Some(1.0));
+    assert_eq!(
+        value(&get_metrics(&m.metrics), "keel_monitor_vms"),
+        Some(1.0)
+    );
+    std::fs::remove_file(vms.join("web1.sock")).unwrap();
+    m.wait_for("keel_vm_up{vm=\"web1\"}", |v| v.is_none());
+    let err = m.stop();
+    assert!(err.contains("guest web1: found"), "{err}");
+    assert!(err.contains("guest web1: its socket is gone"), "{err}");
+}

@@ -43,6 +43,10 @@ pub struct Settings {
     pub metrics_verbose: bool,
     /// Where `keel monitor status` asks.
     pub status_socket: Option<PathBuf>,
+    /// A directory whose sockets are guests too (`NAME.sock` is the guest
+    /// NAME, a plain stream like a virtio-serial chardev socket), looked at
+    /// every second: a VM's socket appearing adds it, disappearing removes it.
+    pub guests_dir: Option<PathBuf>,
 }
 
 /// The default configuration file.
@@ -66,6 +70,7 @@ impl Default for Settings {
             metrics_listen: None,
             metrics_verbose: false,
             status_socket: Some(DEFAULT_SOCKET.into()),
+            guests_dir: None,
         }
     }
 }
@@ -79,6 +84,7 @@ struct File {
     metrics_listen: Option<String>,
     metrics_verbose: Option<bool>,
     status_socket: Option<String>,
+    guests_dir: Option<String>,
     correct: Option<toml::Value>,
     correct_threshold: Option<f64>,
     correct_after: Option<u32>,
@@ -138,6 +144,9 @@ impl Settings {
         }
         if let Some(p) = f.status_socket {
             s.status_socket = (!p.is_empty()).then(|| p.into());
+        }
+        if let Some(p) = f.guests_dir {
+            s.guests_dir = (!p.is_empty()).then(|| p.into());
         }
         if let Some(c) = f.correct {
             s.plan.correct = match &c {
@@ -239,10 +248,18 @@ impl Settings {
 /// # Errors
 /// Setup failures, saying what and how to fix it.
 pub fn run(settings: &Settings, duration: Option<Duration>) -> Result<(), String> {
-    if settings.guests.is_empty() {
+    if settings.guests.is_empty() && settings.guests_dir.is_none() {
         return Err(format!(
-            "no guests to watch: list them in {DEFAULT_CONFIG} ([[guest]] name = \"vm1\", channel = \"unix:/PATH\") or with --guest NAME=CHANNEL"
+            "no guests to watch: list them in {DEFAULT_CONFIG} ([[guest]] name = \"vm1\", channel = \"unix:/PATH\"), with --guest NAME=CHANNEL, or name a directory of their sockets (guests_dir, --guests-dir)"
         ));
+    }
+    if let Some(d) = &settings.guests_dir {
+        if !d.is_dir() {
+            return Err(format!(
+                "{}: guests_dir is not a directory (create it, or point guests_dir at where the VMs' sockets are)",
+                d.display()
+            ));
+        }
     }
     let signals = Signals::new().map_err(|e| format!("cannot set up signal handling: {e}"))?;
     let mut metrics = match settings.metrics_listen {
@@ -286,10 +303,25 @@ pub fn run(settings: &Settings, duration: Option<Duration>) -> Result<(), String
     let mut fds = Vec::with_capacity(8);
     // The guests' connections are watched by epoll: a wake-up costs what
     // it has to do, not a look at every guest.
-    let epoll = Epoll::new().map_err(|e| format!("cannot create an epoll instance: {e}"))?;
+    let new_epoll = || Epoll::new().map_err(|e| format!("cannot create an epoll instance: {e}"));
+    let mut epoll = new_epoll()?;
     let mut registered: Vec<Option<(i32, u64)>> = vec![None; guests.len()];
     let mut ready = vec![false; guests.len()];
+    let mut next_scan = start;
     loop {
+        if let Some(dir) = settings
+            .guests_dir
+            .as_deref()
+            .filter(|_| Instant::now() >= next_scan)
+        {
+            next_scan = Instant::now() + Duration::from_secs(1);
+            if rescan(dir, settings, &mut guests) {
+                // Indices moved: every connection is registered again.
+                epoll = new_epoll()?;
+                registered = vec![None; guests.len()];
+                ready = vec![false; guests.len()];
+            }
+        }
         for (i, g) in guests.iter().enumerate() {
             let now = g.fd();
             if now != registered[i] {
@@ -351,6 +383,57 @@ pub fn run(settings: &Settings, duration: Option<Duration>) -> Result<(), String
     }
     Ok(())
 }
+
+/// Adds the guests whose sockets appeared in `dir` and removes those whose
+/// sockets went away (only guests it added). Returns whether the list
+/// changed.
+fn rescan(dir: &Path, settings: &Settings, guests: &mut Vec<Watched>) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    let mut found: Vec<(String, PathBuf)> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            let is_socket = e.file_type().is_ok_and(|t| t.is_socket());
+            let name = p.file_stem().and_then(|n| n.to_str()).map(str::to_string);
+            if let (true, Some(name)) = (is_socket, name) {
+                found.push((name, p));
+            }
+        }
+    }
+    let before = guests.len();
+    guests.retain(|g| {
+        let from_dir = matches!(&g.channel, HostChannel::Unix(p) if p.parent() == Some(dir));
+        let keep = !from_dir
+            || found
+                .iter()
+                .any(|(_, p)| matches!(&g.channel, HostChannel::Unix(q) if q == p));
+        if !keep {
+            info!("guest {}: its socket is gone; no longer watched", g.name);
+        }
+        keep
+    });
+    let removed = guests.len() != before;
+    let mut added = false;
+    for (name, p) in found {
+        let known = guests
+            .iter()
+            .any(|g| g.name == name || matches!(&g.channel, HostChannel::Unix(q) if *q == p));
+        if !known && guests.len() < MAX_GUESTS {
+            info!("guest {name}: found {}", p.display());
+            guests.push(Watched::new(
+                name,
+                HostChannel::Unix(p),
+                &settings.plan,
+                Instant::now(),
+            ));
+            added = true;
+        }
+    }
+    removed || added
+}
+
+/// The most guests one monitor watches.
+pub const MAX_GUESTS: usize = 4096;
 
 /// An epoll set of the guests' connections, each registered with its
 /// guest's index.
