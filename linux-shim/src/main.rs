@@ -177,7 +177,9 @@ OPTIONS:
                          /etc/keel/monitor.toml when it exists)
   --guest NAME=CHANNEL   a guest: unix:/PATH (a virtio-serial chardev socket),
                          hybrid:/PATH:PORT (Firecracker, Cloud Hypervisor,
-                         vhost-device-vsock) or vsock:CID[:PORT] (port 1123)
+                         vhost-device-vsock), vsock:CID[:PORT] (port 1123),
+                         or qga:/PATH (the QEMU guest agent's socket, for a
+                         guest without keel: coarser, bound = round trip / 2)
   --guests-dir DIR       every socket DIR/NAME.sock is the guest NAME (added
                          and removed as the sockets come and go)
   --poll S               seconds between polls of a guest (default 16, ±10 %)

@@ -35,6 +35,11 @@ pub enum HostChannel {
     Hybrid(PathBuf, u32),
     /// `vsock:CID:PORT`: kernel `AF_VSOCK`.
     Vsock(u32, u32),
+    /// `qga:/PATH`: the QEMU guest agent's socket, for a guest without
+    /// keel: `guest-get-time` bracketed by t1 and t4, bound = the whole
+    /// round trip / 2 (the agent reads its clock somewhere in between, after
+    /// parsing the request). Coarse, but honest.
+    Qga(PathBuf),
 }
 
 impl HostChannel {
@@ -45,7 +50,7 @@ impl HostChannel {
     pub fn parse(s: &str) -> Result<Self, String> {
         let bad = || {
             format!(
-                "\"{s}\" is not a guest channel; expected \"unix:/PATH\" (a virtio-serial chardev socket), \"hybrid:/PATH:PORT\" (Firecracker, Cloud Hypervisor, vhost-device-vsock) or \"vsock:CID[:PORT]\" (port {} by default)",
+                "\"{s}\" is not a guest channel; expected \"unix:/PATH\" (a virtio-serial chardev socket), \"hybrid:/PATH:PORT\" (Firecracker, Cloud Hypervisor, vhost-device-vsock), \"vsock:CID[:PORT]\" (port {} by default) or \"qga:/PATH\" (the QEMU guest agent, for a guest without keel)",
                 crate::responder::DEFAULT_VSOCK_PORT
             )
         };
@@ -53,6 +58,7 @@ impl HostChannel {
         let port = |p: &str| p.parse::<u32>().ok().filter(|&p| p > 0).ok_or_else(bad);
         match kind {
             "unix" if rest.starts_with('/') => Ok(Self::Unix(rest.into())),
+            "qga" if rest.starts_with('/') => Ok(Self::Qga(rest.into())),
             "hybrid" => {
                 let (path, p) = rest.rsplit_once(':').ok_or_else(bad)?;
                 if !path.starts_with('/') {
@@ -80,6 +86,7 @@ impl HostChannel {
             Self::Unix(_) => "unix",
             Self::Hybrid(..) => "hybrid-vsock",
             Self::Vsock(..) => "vsock",
+            Self::Qga(_) => "qga",
         }
     }
 }
@@ -251,6 +258,20 @@ impl Watched {
                     self.conn = Some(f);
                     self.connections = self.connections.wrapping_add(1);
                     self.have = 0;
+                    if let HostChannel::Qga(_) = self.channel {
+                        // Resynchronise: whatever an earlier client left
+                        // unanswered comes before this id's return.
+                        self.seq = self.seq.wrapping_add(1);
+                        let sync = format!(
+                            "{{\"execute\":\"guest-sync\",\"arguments\":{{\"id\":{}}}}}\n",
+                            self.seq
+                        );
+                        if self.write(sync.as_bytes()).is_ok() {
+                            self.phase = Phase::Handshake;
+                            self.deadline = Instant::now() + plan.timeout;
+                        }
+                        return;
+                    }
                     if let HostChannel::Hybrid(_, port) = self.channel {
                         let line = format!("CONNECT {port}\n");
                         if self.write(line.as_bytes()).is_ok() {
@@ -278,6 +299,15 @@ impl Watched {
     }
 
     fn send_probe(&mut self, k: u8, plan: &Plan) {
+        if let HostChannel::Qga(_) = self.channel {
+            // t1: right before write(2).
+            let t1 = realtime();
+            if self.write(b"{\"execute\":\"guest-get-time\"}\n").is_ok() {
+                self.phase = Phase::Probe { k, t1 };
+                self.deadline = Instant::now() + plan.timeout;
+            }
+            return;
+        }
         self.seq = self.seq.wrapping_add(1);
         let mut out = [0u8; PROBE_LEN];
         // t1: right before write(2).
@@ -350,6 +380,10 @@ impl Watched {
             // t4: right after read(2).
             let t4 = realtime();
             self.have += n;
+            if let HostChannel::Qga(_) = self.channel {
+                self.qga_lines(t4, plan);
+                continue;
+            }
             if matches!(self.phase, Phase::Handshake) {
                 self.handshake(plan);
                 continue;
@@ -370,6 +404,51 @@ impl Watched {
             }
             self.buf.copy_within(at..self.have, 0);
             self.have -= at;
+        }
+    }
+
+    /// The guest agent's replies: one JSON object per line, `{"return": N}`.
+    fn qga_lines(&mut self, t4: Timestamp, plan: &Plan) {
+        while let Some(end) = self.buf[..self.have].iter().position(|&b| b == b'\n') {
+            let line = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+            self.buf.copy_within(end + 1..self.have, 0);
+            self.have -= end + 1;
+            let ret = qga_return(&line);
+            match (&self.phase, ret) {
+                (Phase::Handshake, Some(id)) if id == u64::from(self.seq) => {
+                    self.send_probe(0, plan);
+                }
+                // Whatever an earlier client left: skipped until our id.
+                (Phase::Handshake, _) => {}
+                (&Phase::Probe { k, t1 }, Some(g)) => {
+                    self.answered_this_poll = true;
+                    self.timeouts_in_row = 0;
+                    let r = keel_core::wire::ktp::ProbeReply {
+                        t1: t1.as_nanos(),
+                        t2: g,
+                        t3: g,
+                        ..keel_core::wire::ktp::ProbeReply::default()
+                    };
+                    match self.est.on_reply(t1, &r, t4) {
+                        Ok(_) => self.probes.ok += 1,
+                        Err(_) => self.probes.rejected += 1,
+                    }
+                    if k + 1 < plan.burst {
+                        self.send_probe(k + 1, plan);
+                    } else {
+                        self.end_poll(plan);
+                    }
+                }
+                _ => {
+                    let why = format!("the guest agent answered {line:?}");
+                    self.broken(&why);
+                    self.end_poll(plan);
+                    return;
+                }
+            }
+        }
+        if self.have == self.buf.len() {
+            self.broken("a guest agent line longer than 512 bytes");
         }
     }
 
@@ -446,6 +525,13 @@ impl Watched {
 
     fn timed_out(&mut self, plan: &Plan) {
         match self.phase {
+            Phase::Probe { .. } if matches!(self.channel, HostChannel::Qga(_)) => {
+                // No sequence numbers: a late reply would pass for the next
+                // one's. Start again on a fresh connection.
+                self.probes.timeout += 1;
+                self.broken("the guest agent did not answer in time");
+                self.end_poll(plan);
+            }
             Phase::Probe { k, .. } => {
                 self.probes.timeout += 1;
                 self.timeouts_in_row += 1;
@@ -538,6 +624,25 @@ impl Watched {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn guest_agent_returns() {
+        use super::qga_return;
+        assert_eq!(
+            qga_return("{\"return\": 1700000000123456789}"),
+            Some(1_700_000_000_123_456_789)
+        );
+        assert_eq!(qga_return(" {\"return\":42} "), Some(42));
+        assert_eq!(qga_return("{\"return\": {}}"), None);
+        assert_eq!(
+            qga_return("{\"error\": {\"class\": \"CommandNotFound\"}}"),
+            None
+        );
+        assert_eq!(qga_return("{\"return\": -1}"), None);
+    }
+}
+
 /// ns as seconds (reporting).
 #[allow(clippy::cast_precision_loss, reason = "reporting")]
 pub fn ns_s(ns: i64) -> f64 {
@@ -575,9 +680,20 @@ pub fn realtime() -> Timestamp {
     Timestamp::from_secs_nanos(d.as_secs(), d.subsec_nanos())
 }
 
+/// `N` of a guest agent's `{"return": N}` line (an integer, not negative).
+fn qga_return(line: &str) -> Option<u64> {
+    let v = line.trim().strip_prefix('{')?.strip_suffix('}')?.trim();
+    let v = v
+        .strip_prefix("\"return\"")?
+        .trim_start()
+        .strip_prefix(':')?
+        .trim();
+    v.parse().ok()
+}
+
 fn connect(c: &HostChannel) -> io::Result<File> {
     let f = match c {
-        HostChannel::Unix(p) | HostChannel::Hybrid(p, _) => {
+        HostChannel::Unix(p) | HostChannel::Hybrid(p, _) | HostChannel::Qga(p) => {
             let s = UnixStream::connect(p)
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
             s.set_nonblocking(true)?;
