@@ -624,25 +624,6 @@ impl Watched {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn guest_agent_returns() {
-        use super::qga_return;
-        assert_eq!(
-            qga_return("{\"return\": 1700000000123456789}"),
-            Some(1_700_000_000_123_456_789)
-        );
-        assert_eq!(qga_return(" {\"return\":42} "), Some(42));
-        assert_eq!(qga_return("{\"return\": {}}"), None);
-        assert_eq!(
-            qga_return("{\"error\": {\"class\": \"CommandNotFound\"}}"),
-            None
-        );
-        assert_eq!(qga_return("{\"return\": -1}"), None);
-    }
-}
-
 /// ns as seconds (reporting).
 #[allow(clippy::cast_precision_loss, reason = "reporting")]
 pub fn ns_s(ns: i64) -> f64 {
@@ -730,4 +711,23 @@ fn vsock_connect(cid: u32, port: u32) -> io::Result<File> {
         libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
     }
     Ok(File::from(fd))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn guest_agent_returns() {
+        use super::qga_return;
+        assert_eq!(
+            qga_return("{\"return\": 1700000000123456789}"),
+            Some(1_700_000_000_123_456_789)
+        );
+        assert_eq!(qga_return(" {\"return\":42} "), Some(42));
+        assert_eq!(qga_return("{\"return\": {}}"), None);
+        assert_eq!(
+            qga_return("{\"error\": {\"class\": \"CommandNotFound\"}}"),
+            None
+        );
+        assert_eq!(qga_return("{\"return\": -1}"), None);
+    }
 }
