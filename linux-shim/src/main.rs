@@ -169,7 +169,7 @@ probes and a bound, and serve the fleet in Prometheus. Each guest runs
 USAGE:
   keel monitor [--config FILE] [--guest NAME=CHANNEL]... [--guests-dir DIR] [--poll S]
                [--burst N] [--metrics-listen ADDR:PORT] [--verbose-metrics]
-               [--status-socket PATH] [--duration D]
+               [--status-socket PATH] [--duration D] [--csv FILE]
   keel monitor status [--json] [--socket PATH]
 
 OPTIONS:
@@ -191,6 +191,9 @@ OPTIONS:
   --status-socket PATH   for `keel monitor status` (default /run/keel/monitor.sock;
                          \"\" for none)
   --duration D           stop after D (e.g. 60s, 10m)
+  --csv FILE             a row per poll of a guest: at_ns (host CLOCK_REALTIME),
+                         vm, up, offset_ns (guest − host), bound_ns, delay_ns,
+                         rate, jump_ns, generation
   --json                 (status) one JSON object per guest
   --socket PATH          (status) the monitor's status socket
 ";
@@ -907,6 +910,7 @@ fn monitor_cmd(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
     let (mut poll, mut burst, mut metrics, mut socket) = (None, None, None, None);
     let (mut duration, mut json, mut status_mode, mut verbose) = (None, false, false, false);
     let mut guests_dir: Option<PathBuf> = None;
+    let mut csv: Option<PathBuf> = None;
     while let Some(arg) = p.next().map_err(|e| usage(CMD, e))? {
         match arg {
             Short('h') | Long("help") => return help(Some(CMD)),
@@ -929,6 +933,7 @@ fn monitor_cmd(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
             Long("json") => json = true,
             Long("verbose-metrics") => verbose = true,
             Long("guests-dir") => guests_dir = Some(path_value(p, CMD)?),
+            Long("csv") => csv = Some(path_value(p, CMD)?),
             a => return Err(usage(CMD, a.unexpected())),
         }
     }
@@ -972,6 +977,7 @@ fn monitor_cmd(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
     if guests_dir.is_some() {
         s.guests_dir = guests_dir;
     }
+    s.csv = csv;
     for g in guests {
         let (name, channel) = g.split_once('=').ok_or_else(|| {
             bad(format!(

@@ -232,10 +232,11 @@ fn offsets_are_measured_within_their_bounds_under_asymmetric_delays() {
     let b = Script::new(-5_000_000_000, 200, 200);
     serve(&dir.join("a.sock"), a.clone());
     serve(&dir.join("b.sock"), b.clone());
+    let csv = dir.join("polls.csv");
     let m = Monitor::start(
         &dir,
         &[("a", dir.join("a.sock")), ("b", dir.join("b.sock"))],
-        &[],
+        &["--csv", csv.to_str().unwrap()],
     );
     for (vm, s) in [("a", &a), ("b", &b)] {
         m.wait_for(&format!("keel_vm_up{{vm=\"{vm}\"}}"), |v| v == Some(1.0));
@@ -293,8 +294,33 @@ fn offsets_are_measured_within_their_bounds_under_asymmetric_delays() {
         value(&metrics, "keel_vm_self_report_consistent{vm=\"b\"}"),
         Some(0.0)
     );
+    // A few more polls for the trace.
+    std::thread::sleep(Duration::from_secs(2));
     let err = m.stop();
     assert!(err.contains("guest a: answers (unix)"), "{err}");
+    // Every poll in the trace, not only the scraped ones, within its bound.
+    let trace = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = trace.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "at_ns,vm,up,offset_ns,bound_ns,delay_ns,rate_ppb,rate_bound_ppb,jump_ns,new_generation,epoch,generation"
+        )
+    );
+    let mut polls = 0;
+    for l in lines {
+        let c: Vec<&str> = l.split(',').collect();
+        let truth = if c[1] == "a" {
+            123_456_789
+        } else {
+            -5_000_000_000i64
+        };
+        let (off, bound): (i64, i64) = (c[3].parse().unwrap(), c[4].parse().unwrap());
+        assert_eq!(c[2], "1", "{l}");
+        assert!((off - truth).abs() <= bound, "{l}");
+        polls += 1;
+    }
+    assert!(polls >= 6, "{trace}");
 }
 
 #[test]

@@ -47,6 +47,8 @@ pub struct Settings {
     /// NAME, a plain stream like a virtio-serial chardev socket), looked at
     /// every second: a VM's socket appearing adds it, disappearing removes it.
     pub guests_dir: Option<PathBuf>,
+    /// A CSV trace of every poll (`--csv`).
+    pub csv: Option<PathBuf>,
 }
 
 /// The default configuration file.
@@ -71,6 +73,7 @@ impl Default for Settings {
             metrics_verbose: false,
             status_socket: Some(DEFAULT_SOCKET.into()),
             guests_dir: None,
+            csv: None,
         }
     }
 }
@@ -270,6 +273,16 @@ pub fn run(settings: &Settings, duration: Option<Duration>) -> Result<(), String
         Some(p) => Some((crate::status::bind_socket(p, "status_socket")?.0, p.clone())),
         None => None,
     };
+    let mut csv = match &settings.csv {
+        Some(p) => {
+            let mut f = std::fs::File::create(p)
+                .map(std::io::BufWriter::new)
+                .map_err(|e| format!("{}: cannot create the CSV trace: {e}", p.display()))?;
+            writeln!(f, "{}", watch::CSV_HEADER).map_err(|e| format!("{}: {e}", p.display()))?;
+            Some((f, p.clone()))
+        }
+        None => None,
+    };
     let start = Instant::now();
     // The first polls spread over the first poll interval.
     let n = u32::try_from(settings.guests.len()).unwrap_or(u32::MAX);
@@ -367,6 +380,24 @@ pub fn run(settings: &Settings, duration: Option<Duration>) -> Result<(), String
         for (g, r) in guests.iter_mut().zip(ready.iter_mut()) {
             if std::mem::take(r) || now >= g.wake_at() {
                 g.step(now, &settings.plan);
+            }
+        }
+        if let Some((f, p)) = &mut csv {
+            let mut wrote = false;
+            for g in &mut guests {
+                if let Some(row) = g.take_record() {
+                    wrote = true;
+                    if let Err(e) = writeln!(f, "{row}") {
+                        warn!("{}: the CSV trace stops here: {e}", p.display());
+                        csv = None;
+                        break;
+                    }
+                }
+            }
+            if wrote {
+                if let Some((f, _)) = &mut csv {
+                    let _ = f.flush();
+                }
             }
         }
         if let Some(m) = &mut metrics {

@@ -164,6 +164,8 @@ pub struct Watched {
     off_polls: u32,
     /// Corrections asked, by result.
     pub corrections: Vec<(&'static str, u64)>,
+    /// The last poll's CSV row, until taken.
+    record: Option<String>,
 }
 
 /// How a monitor measures.
@@ -210,7 +212,13 @@ impl Watched {
             probes: Probes::default(),
             off_polls: 0,
             corrections: Vec::new(),
+            record: None,
         }
+    }
+
+    /// The last poll's CSV row ([`CSV_HEADER`]), once.
+    pub fn take_record(&mut self) -> Option<String> {
+        self.record.take()
     }
 
     /// The estimator's counters.
@@ -554,6 +562,7 @@ impl Watched {
         let result = self.est.end_burst();
         let was_up = self.up;
         self.up = self.answered_this_poll && result.is_some();
+        self.record = Some(csv_row(&self.name, self.up, result.as_ref()));
         if let Some(r) = result {
             self.last = Some(r);
             self.last_at_unix = Some(crate::status::wall_clock_unix());
@@ -622,6 +631,33 @@ impl Watched {
             None => self.corrections.push((what, 1)),
         }
     }
+}
+
+/// The columns of `keel monitor --csv`: one row per poll of a guest. Times
+/// in ns: `at_ns` is the host's `CLOCK_REALTIME` of the measurement, offset
+/// guest − host; empty cells when the poll measured nothing.
+pub const CSV_HEADER: &str = "at_ns,vm,up,offset_ns,bound_ns,delay_ns,rate_ppb,rate_bound_ppb,jump_ns,new_generation,epoch,generation";
+
+fn csv_row(vm: &str, up: bool, r: Option<&PollResult>) -> String {
+    let Some(r) = r else {
+        return format!("{},{vm},0,,,,,,,,,", realtime().as_nanos());
+    };
+    let m = r.measurement;
+    let ppb = |bits: i64| format!("{:.3}", ns_s(bits) * 1e9 / 4_294_967_296.0);
+    format!(
+        "{},{vm},{},{},{},{},{},{},{},{},{},{}",
+        m.at.as_nanos(),
+        u8::from(up),
+        m.offset.as_nanos(),
+        m.bound.as_nanos(),
+        m.delay.as_nanos(),
+        r.rate.map_or(String::new(), |x| ppb(x.rate.to_bits())),
+        r.rate.map_or(String::new(), |x| ppb(x.bound.to_bits())),
+        r.jump.map_or(String::new(), |j| j.as_nanos().to_string()),
+        u8::from(r.new_generation),
+        m.epoch,
+        m.generation
+    )
 }
 
 /// ns as seconds (reporting).
