@@ -56,6 +56,7 @@ pub enum TodSentence {
 /// The receiver and its line; rates are probabilities per second, times in
 /// ns. Values are clamped to sane ranges; non-finite ones become 0.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct GnssConfig {
     /// Cable and antenna delay: the pulse reaches the input this late, ns.
     pub cable_delay_ns: f64,
@@ -113,6 +114,42 @@ impl Default for GnssConfig {
 }
 
 impl GnssConfig {
+    /// Every fault at once (issue 17's test mix): 1 % of pulses lost, 1 %
+    /// wrong edges and every trailing edge (100 ms pulses), 2 % of sentences
+    /// lost, 1 % naming a wrong second, 0.5 % without a fix, 10⁻⁴ of the
+    /// bytes corrupted and noise before 5 % of the sentences, RMC 0.5 s ±
+    /// `tod_jitter_ns` after the pulse, a 30 m cable (150 ns), kernel PPS
+    /// (σ 1 µs).
+    pub fn all_faults(tod_jitter_ns: f64) -> Self {
+        Self {
+            cable_delay_ns: 150.0,
+            pps_jitter_ns: 1_000.0,
+            pulse_loss: 0.01,
+            wrong_edge_rate: 0.01,
+            pulse_width_ns: 100e6,
+            tod_delay_ns: 500e6,
+            tod_jitter_ns,
+            tod_loss: 0.02,
+            wrong_second_rate: 0.01,
+            no_fix_rate: 0.005,
+            byte_error_rate: 1e-4,
+            line_noise_rate: 0.05,
+            ..Self::default()
+        }
+    }
+
+    /// The labeller's configuration for this receiver: its cable delay and
+    /// pulse width (to the ns), the rest default.
+    pub fn labeller_config(&self) -> PpsConfig {
+        let c = self.sanitized();
+        let ns = |v: f64| Duration::from_nanos(f64_to_i64_sat(v + 0.5));
+        PpsConfig {
+            cable_delay: ns(c.cable_delay_ns),
+            pulse_width: (c.pulse_width_ns > 0.0).then(|| ns(c.pulse_width_ns)),
+            ..PpsConfig::default()
+        }
+    }
+
     fn sanitized(&self) -> Self {
         let fin = |v: f64| if v.is_finite() { v } else { 0.0 };
         let p = |v: f64| fin(v).clamp(0.0, 1.0);
@@ -407,6 +444,7 @@ impl GnssReceiver {
 
 /// What [`run_labelling`] measured.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct LabellingRun {
     /// Pulses the receiver sent (captured or not).
     pub pulses: u64,

@@ -10,35 +10,6 @@ fn world(seed: u64) -> World {
     World::new(&SimConfig::default(), seed)
 }
 
-/// Everything at once: 1 % of pulses lost, 1 % wrong edges and every
-/// trailing edge (100 ms pulses), 2 % of sentences lost, 1 % naming a wrong
-/// second, 0.5 % without a fix, 10⁻⁴ of the bytes corrupted and noise
-/// before 5 % of the sentences, sentences 0.5 s ± `jitter_ms` after the
-/// pulse, a 30 m cable (150 ns).
-fn faulty(jitter_ms: f64) -> (GnssConfig, PpsConfig) {
-    let gnss = GnssConfig {
-        cable_delay_ns: 150.0,
-        pps_jitter_ns: 1_000.0,
-        pulse_loss: 0.01,
-        wrong_edge_rate: 0.01,
-        pulse_width_ns: 100e6,
-        tod_delay_ns: 500e6,
-        tod_jitter_ns: jitter_ms * 1e6,
-        tod_loss: 0.02,
-        wrong_second_rate: 0.01,
-        no_fix_rate: 0.005,
-        byte_error_rate: 1e-4,
-        line_noise_rate: 0.05,
-        ..GnssConfig::default()
-    };
-    let pps = PpsConfig {
-        cable_delay: Duration::from_nanos(150),
-        pulse_width: Some(Duration::from_millis(100)),
-        ..PpsConfig::default()
-    };
-    (gnss, pps)
-}
-
 fn print(name: &str, r: &LabellingRun) {
     let c = r.counters;
     // Recorded with `cargo test -p keel-core gnss -- --nocapture`.
@@ -98,7 +69,10 @@ fn a_clean_receiver_locks_in_about_three_seconds_and_labels_every_pulse() {
 /// day ±0.45 s (unlocked window) and ±0.35 s (locked window), locked within
 /// 10 s of the first valid time of day; no wrong edge used; gaps reported.
 fn goal(jitter_ms: f64, seed: u64) -> LabellingRun {
-    let (gnss, pps) = faulty(jitter_ms);
+    let gnss = GnssConfig::all_faults(jitter_ms * 1e6);
+    let pps = gnss.labeller_config();
+    assert_eq!(pps.cable_delay, Duration::from_nanos(150));
+    assert_eq!(pps.pulse_width, Some(Duration::from_millis(100)));
     let mut w = world(seed);
     let r = run_labelling(&mut w, &gnss, &pps, seed, 100_000, None);
     print(&std::format!("±{jitter_ms} ms seed {seed}"), &r);
