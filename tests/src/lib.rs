@@ -8,6 +8,7 @@ pub mod engine_driver;
 pub mod floor;
 pub mod interop;
 pub mod ntp_report;
+pub mod pps_report;
 pub mod report;
 pub mod runner;
 pub mod scenarios;

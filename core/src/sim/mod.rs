@@ -66,6 +66,7 @@ pub mod catalogue;
 mod config;
 pub mod drive;
 pub mod engine_loop;
+pub mod gnss;
 pub mod network;
 mod rng;
 mod world;

@@ -13,12 +13,14 @@
 //! | [`KernelFreq`] | a frequency split into `timex.tick` + `timex.freq` | | clamps to the kernel's range |
 //! | [`UtcTaiOffset`] | TAI − UTC in whole seconds | `i16` | |
 //! | [`LeapTable`] | leap seconds from a `leap-seconds.list` | up to 64 entries | |
+//! | [`UtcDateTime`] | a UTC calendar date and time of day ([`Date`], [`TimeOfDay`]) | fields | `None` outside 1970–2554 |
 //!
 //! No arithmetic here panics: every operation names its overflow behaviour
 //! (`wrapping_*`, `saturating_*`, `checked_*`).
 
 #![cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 
+mod civil;
 mod duration;
 mod freq;
 mod interval;
@@ -28,6 +30,7 @@ mod ptp;
 mod timestamp;
 mod utc;
 
+pub use civil::{Date, TimeOfDay, UtcDateTime};
 pub use duration::Duration;
 pub use freq::{KernelFreq, Ppb, ScaledPpm};
 pub use interval::TimeInterval;

@@ -41,6 +41,7 @@
 
 mod bytes;
 pub mod ktp;
+pub mod nmea;
 pub mod ntp;
 pub mod ptp;
 pub mod vmclock;

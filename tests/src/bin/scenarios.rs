@@ -1,16 +1,22 @@
 //! Prints the scenario report as a markdown table.
 //!
-//! `cargo run --release -p keel-tests --bin scenarios [-- --seeds N] [--only TEXT] [--suite | --changes | --ntp]`
+//! `cargo run --release -p keel-tests --bin scenarios [-- --seeds N] [--only TEXT] [--suite | --changes | --ntp | --pps]`
 //!
 //! `--ntp` prints only the NTP section (`keel_tests::ntp_report`): PHC + 3
 //! NTP servers on seeds 1–3, and NTP alone and selection on `--seeds`
 //! seeds (default 20).
+//!
+//! `--pps` prints only the PPS labelling section (`keel_tests::pps_report`):
+//! 10⁵ pulses of the simulated GNSS receiver per run on `--seeds` seeds
+//! (default 3).
 
 use keel_tests::ntp_report::{NtpOptions, ntp_section};
+use keel_tests::pps_report::pps_section;
 use keel_tests::report::{contenders, markdown, run_all};
 use keel_tests::scenarios;
 
-const USAGE: &str = "usage: scenarios [--seeds N] [--only TEXT] [--suite | --changes | --ntp]";
+const USAGE: &str =
+    "usage: scenarios [--seeds N] [--only TEXT] [--suite | --changes | --ntp | --pps]";
 
 fn main() {
     let mut seeds: Option<u64> = None;
@@ -18,6 +24,7 @@ fn main() {
     let mut suite = false;
     let mut changes = false;
     let mut ntp = false;
+    let mut pps = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -33,12 +40,17 @@ fn main() {
             "--suite" => suite = true,
             "--changes" => changes = true,
             "--ntp" => ntp = true,
+            "--pps" => pps = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return;
             }
             other => usage(&format!("unknown argument `{other}`")),
         }
+    }
+    if pps {
+        print!("{}", pps_section(seeds.unwrap_or(3), only.as_deref()));
+        return;
     }
     if ntp {
         let opts = NtpOptions {
