@@ -58,6 +58,12 @@ for t in "${BARE_METAL_TARGETS[@]}"; do
     cargo build --quiet -p keel-core --features sim --target "$t"
 done
 
+step "keel on 32-bit Linux (i686, armv7): the PPS and PHC ioctl numbers and structs, checked at compile time"
+for t in i686-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
+    grep -qx "$t" <<<"$installed" || rustup target add "$t"
+    cargo check --quiet -p keel-shim --target "$t"
+done
+
 step "cargo test"
 cargo test --workspace
 

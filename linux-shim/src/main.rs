@@ -15,6 +15,7 @@ mod ntp;
 mod ntp_server;
 mod page;
 mod phc;
+mod pps;
 mod ptp;
 mod report;
 mod responder;
@@ -199,11 +200,15 @@ OPTIONS:
 ";
 
 const PHC_HELP: &str = "\
-keel phc: the PTP hardware clocks of this machine (read-only)
+keel phc: the PTP hardware clocks and PPS devices of this machine (read-only)
 
 USAGE:
-  keel phc [list]        each PHC: name, time scale, capabilities, which read
-                         ioctls work
+  keel phc [list]        each PPS device (driver, source, last edge) and each
+                         PHC: name, time scale, capabilities, its pins and
+                         their functions, which read ioctls work
+  keel phc pps DEVICE [--count N]
+                         print each assert edge of DEVICE (/dev/ppsN) as it
+                         comes, and where it fell in the system clock's second
   keel phc compare DEVICE [--count N] [--samples N]
                          print CLOCK_REALTIME − PHC offsets of DEVICE
                          (/dev/ptpN)
@@ -1049,15 +1054,25 @@ fn phc_cmd(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
         match arg {
             Short('h') | Long("help") => return help(Some("phc")),
             Value(v) if command.is_none() => match v.to_str() {
-                Some(c @ ("list" | "compare")) => command = Some(c.to_string()),
+                Some(c @ ("list" | "compare" | "pps")) => command = Some(c.to_string()),
                 _ => {
                     return Err(bad(format!(
-                        "unknown command `{}`; expected list or compare",
+                        "unknown command `{}`; expected list, compare or pps",
                         v.to_string_lossy()
                     )));
                 }
             },
-            Value(v) if compare && dev.is_none() => dev = Some(PathBuf::from(v)),
+            Value(v) if (compare || command.as_deref() == Some("pps")) && dev.is_none() => {
+                dev = Some(PathBuf::from(v));
+            }
+            Long("count") if command.as_deref() == Some("pps") => {
+                let v = text_value(p, "phc")?;
+                count = v
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| bad(format!("--count {v}: expected a positive integer")))?;
+            }
             Long("count") if compare => {
                 let v = text_value(p, "phc")?;
                 count = v
@@ -1080,6 +1095,9 @@ fn phc_cmd(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
     if command.as_deref() == Some("compare") {
         let dev = dev.ok_or_else(|| bad("compare needs a DEVICE, e.g. /dev/ptp0".into()))?;
         phc_compare(&dev, count, samples)
+    } else if command.as_deref() == Some("pps") {
+        let dev = dev.ok_or_else(|| bad("pps needs a DEVICE, e.g. /dev/pps0".into()))?;
+        pps_watch(&dev, count)
     } else {
         phc_list();
         Ok(ExitCode::SUCCESS)
@@ -1088,6 +1106,23 @@ fn phc_cmd(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
 
 fn phc_list() {
     let found = phc::list(Path::new("/sys/class/ptp"));
+    let pps = pps::list();
+    for p in &pps {
+        println!(
+            "{}  \"{}\"{}  last assert {}",
+            p.dev.display(),
+            p.name,
+            if p.path.is_empty() {
+                String::new()
+            } else {
+                format!(" on {}", p.path)
+            },
+            if p.assert.is_empty() { "-" } else { &p.assert }
+        );
+    }
+    if pps.is_empty() && !found.is_empty() {
+        println!("no PPS device in /sys/class/pps");
+    }
     if found.is_empty() {
         println!(
             "no PHC found in /sys/class/ptp (on a KVM guest: `modprobe ptp_kvm`; on Hyper-V: hv_utils; on VMware: ptp_vmw). Without hardware, try `keel sync --clock sim --speed max`."
@@ -1108,10 +1143,29 @@ fn phc_list() {
             Err((_, e)) => println!("    cannot open: {e}"),
             Ok(mut d) => {
                 match d.caps() {
-                    Ok(c) => println!(
-                        "    caps: max_adj {} ppb, pins {}, pps {}, cross_timestamping {}, adjust_phase {}",
-                        c.max_adj, c.n_pins, c.pps, c.cross_timestamping, c.adjust_phase
-                    ),
+                    Ok(c) => {
+                        println!(
+                            "    caps: max_adj {} ppb, pins {}, external timestamps {}, periodic outputs {}, pps {}, cross_timestamping {}, adjust_phase {}",
+                            c.max_adj,
+                            c.n_pins,
+                            c.n_ext_ts,
+                            c.n_per_out,
+                            c.pps,
+                            c.cross_timestamping,
+                            c.adjust_phase
+                        );
+                        for k in 0..u32::try_from(c.n_pins).unwrap_or(0) {
+                            match d.pin(k) {
+                                Ok(p) => println!(
+                                    "    pin {k} \"{}\": {} (channel {})",
+                                    p.name,
+                                    p.func_name(),
+                                    p.chan
+                                ),
+                                Err(e) => println!("    pin {k}: {e}"),
+                            }
+                        }
+                    }
                     Err(e) => println!("    caps: {e}"),
                 }
                 for m in PROBE_ORDER {
@@ -1127,6 +1181,73 @@ fn phc_list() {
             }
         }
     }
+}
+
+/// `keel phc pps DEVICE`: each assert edge as it comes (like `ppstest`),
+/// with where it fell in `CLOCK_REALTIME`'s second. Read-only: the edges
+/// are asked for only when the device is not capturing them already.
+fn pps_watch(dev: &Path, count: u32) -> Result<ExitCode, Failure> {
+    let d = pps::PpsDevice::open(dev).map_err(Failure::Runtime)?;
+    if d.caps() & pps::CAN_WAIT == 0 {
+        return Err(Failure::Runtime(format!(
+            "{}: the device cannot wait for an edge (PPS_CANWAIT not in its capabilities {:#x})",
+            dev.display(),
+            d.caps()
+        )));
+    }
+    let mut last = d
+        .fetch(0)
+        .map_err(|e| Failure::Runtime(format!("{}: PPS_FETCH: {e}", dev.display())))?;
+    if last.assert.1.is_none() {
+        d.capture(false).map_err(Failure::Runtime)?;
+    }
+    println!("{}: capabilities {:#x}", dev.display(), d.caps());
+    let mut seen = 0;
+    while seen < count {
+        match d.fetch(3_000_000_000) {
+            Ok(e) if e.assert.0 != last.assert.0 => {
+                if let Some(t) = e.assert.1 {
+                    let frac = i64::from(t.subsec_nanos());
+                    let from_second = if frac > 500_000_000 {
+                        frac - 1_000_000_000
+                    } else {
+                        frac
+                    };
+                    println!(
+                        "assert #{}  {}.{:09}  {:+} ns from the second{}",
+                        e.assert.0,
+                        t.secs(),
+                        t.subsec_nanos(),
+                        from_second,
+                        if e.assert.0.wrapping_sub(last.assert.0) > 1 {
+                            format!(
+                                "  ({} edges missed)",
+                                e.assert.0.wrapping_sub(last.assert.0) - 1
+                            )
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+                last = e;
+                seen += 1;
+            }
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ETIMEDOUT) => {
+                return Err(Failure::Runtime(format!(
+                    "{}: no edge for 3 s (is the pulse connected? `keel phc` shows the last edge)",
+                    dev.display()
+                )));
+            }
+            Err(e) => {
+                return Err(Failure::Runtime(format!(
+                    "{}: PPS_FETCH: {e}",
+                    dev.display()
+                )));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// What `time_scale = "auto"` makes of a PHC named `name` that reads

@@ -261,10 +261,11 @@ fn now_ns(clock: libc::clockid_t) -> (u64, i64) {
     };
     // SAFETY: a valid out-pointer; clock_gettime only writes it.
     unsafe { libc::clock_gettime(clock, &raw mut ts) };
-    let ns = ts
-        .tv_sec
+    // time_t and the nanoseconds are 32-bit on 32-bit targets.
+    #[allow(clippy::useless_conversion, reason = "i32 on 32-bit targets")]
+    let ns = i64::from(ts.tv_sec)
         .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec);
+        .saturating_add(i64::from(ts.tv_nsec));
     (u64::try_from(ns).unwrap_or(0), ns)
 }
 

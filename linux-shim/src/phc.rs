@@ -449,6 +449,19 @@ impl LinuxPhc {
         let rc = unsafe { libc::ioctl(self.fd()?, ptp::PTP_CLOCK_GETCAPS, &raw mut caps) };
         check(rc).map(|()| caps)
     }
+
+    /// Pin `index`'s name, function and channel (`PTP_PIN_GETFUNC`).
+    ///
+    /// # Errors
+    /// The ioctl's error.
+    pub fn pin(&mut self, index: u32) -> Result<ptp::Pin, PhcError> {
+        self.ensure_open()?;
+        let mut d = ptp::pin_request(index);
+        // SAFETY: `d` is a live, properly sized `struct ptp_pin_desc` that
+        // the kernel fills in; the fd is open for the call's duration.
+        let rc = unsafe { libc::ioctl(self.fd()?, libc::PTP_PIN_GETFUNC, &raw mut d) };
+        check(rc).map(|()| ptp::Pin::from(&d))
+    }
 }
 
 fn classify_io(e: &std::io::Error) -> PhcError {

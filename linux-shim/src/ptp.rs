@@ -41,6 +41,62 @@ const _: () = assert!(size_of::<SysOffsetPrecise>() == 64);
 // keel's sample count is the kernel's `PTP_MAX_SAMPLES`.
 const _: () = assert!(PHC_MAX_SAMPLES == libc::PTP_MAX_SAMPLES as usize);
 
+const _: () = assert!(size_of::<libc::ptp_pin_desc>() == 96);
+
+/// A PHC pin (`struct ptp_pin_desc`): its name, function and channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pin {
+    /// The driver's name for it.
+    pub name: String,
+    /// `PTP_PF_NONE` (0), `PTP_PF_EXTTS` (1, timestamps a pulse in),
+    /// `PTP_PF_PEROUT` (2, a periodic output such as a pulse per second),
+    /// `PTP_PF_PHYSYNC` (3).
+    pub func: u32,
+    /// The channel of that function.
+    pub chan: u32,
+}
+
+impl Pin {
+    /// The function's name.
+    pub const fn func_name(&self) -> &'static str {
+        match self.func {
+            0 => "none",
+            1 => "external timestamp in",
+            2 => "periodic output",
+            3 => "physical sync",
+            _ => "unknown",
+        }
+    }
+}
+
+impl From<&libc::ptp_pin_desc> for Pin {
+    fn from(d: &libc::ptp_pin_desc) -> Self {
+        let bytes: Vec<u8> = d
+            .name
+            .iter()
+            .take_while(|&&c| c != 0)
+            // c_char is i8 on x86 and u8 on arm: the byte either way.
+            .map(|&c| u8::from_ne_bytes(c.to_ne_bytes()))
+            .collect();
+        Self {
+            name: String::from_utf8_lossy(&bytes).into_owned(),
+            func: d.func,
+            chan: d.chan,
+        }
+    }
+}
+
+/// A `PTP_PIN_GETFUNC` request for pin `index`.
+pub fn pin_request(index: u32) -> libc::ptp_pin_desc {
+    libc::ptp_pin_desc {
+        name: [0; 64],
+        index,
+        func: 0,
+        chan: 0,
+        rsv: [0; 5],
+    }
+}
+
 /// A kernel answer that cannot be a valid reading.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BadReading;

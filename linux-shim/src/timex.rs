@@ -95,8 +95,22 @@ pub fn step(delta: Duration) -> libc::timex {
     let ns = delta.as_nanos();
     let mut t = zeroed();
     t.modes = libc::ADJ_SETOFFSET | libc::ADJ_NANO;
-    t.time.tv_sec = ns.div_euclid(1_000_000_000);
-    t.time.tv_usec = ns.rem_euclid(1_000_000_000);
+    // 32-bit fields on 32-bit targets: a step beyond 2³¹ s saturates
+    // (and the kernel refuses it), never wraps.
+    #[allow(
+        clippy::useless_conversion,
+        clippy::unnecessary_fallible_conversions,
+        reason = "i32 on 32-bit targets"
+    )]
+    {
+        let secs = ns.div_euclid(1_000_000_000);
+        t.time.tv_sec = libc::time_t::try_from(secs).unwrap_or(if secs < 0 {
+            libc::time_t::MIN
+        } else {
+            libc::time_t::MAX
+        });
+        t.time.tv_usec = libc::suseconds_t::try_from(ns.rem_euclid(1_000_000_000)).unwrap_or(0);
+    }
     t
 }
 
