@@ -1098,8 +1098,10 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
             s.serve(&mut || backend.sink_now());
         }
         if let Some(r) = &mut responder {
+            // The guest's CLOCK_REALTIME is what the host measures, whatever
+            // the sink (the simulated clock in the simulation).
             let backend = &mut *lp.backend;
-            r.serve(&mut lp.engine, now, &mut || backend.sink_now());
+            r.serve(&mut lp.engine, now, &mut || backend.realtime());
             // A re-acquire the host asked for brings the update forward.
             next = next.min(lp.engine.next_update_ns());
         }
