@@ -95,6 +95,9 @@ step "end-to-end lab: keel steers a QEMU guest's clock beside phc2sys and chrony
 # (E2E_STRICT=1 fails on it too: see tests/e2e/report.py).
 tests/e2e/run.sh
 
+step "monitoring lab: keel monitor measures a QEMU guest's clock over virtio-serial through a step, a stop and a pause (a skip without network or QEMU)"
+tests/e2e/monitor.sh
+
 step "fuzz smoke (10 s per decoder; the nightly toolchain, installed under CI=true)"
 FUZZ_TOOLCHAIN=${KEEL_FUZZ_TOOLCHAIN:-nightly}
 if keel_in_ci && ! cargo "+$FUZZ_TOOLCHAIN" --version >/dev/null 2>&1; then
