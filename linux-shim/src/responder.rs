@@ -179,7 +179,7 @@ impl Responder {
             let ctx = |e: String| format!("host_monitor {}: {e}", c.describe());
             match c {
                 Channel::Unix(p) => {
-                    let (l, _) = crate::status::bind_socket(p, "host_monitor")?;
+                    let (l, _) = crate::status::bind_socket(p, "host_monitor", None)?;
                     r.listeners.push(Listener::Unix(l, p.clone()));
                 }
                 Channel::Vsock(port) => {

@@ -774,7 +774,7 @@ impl StatusServer {
     /// # Errors
     /// What went wrong and how to fix it.
     pub fn bind(path: &Path) -> Result<Self, String> {
-        let (listener, id) = bind_socket(path, "status_socket")?;
+        let (listener, id) = bind_socket(path, "status_socket", Some("--status-socket"))?;
         Ok(Self {
             listener,
             path: path.to_path_buf(),
@@ -826,12 +826,17 @@ impl Drop for StatusServer {
 ///
 /// # Errors
 /// What went wrong and how to fix it.
-pub fn bind_socket(path: &Path, key: &str) -> Result<(UnixListener, (u64, u64)), String> {
+pub fn bind_socket(
+    path: &Path,
+    key: &str,
+    flag: Option<&str>,
+) -> Result<(UnixListener, (u64, u64)), String> {
     use std::os::unix::fs::FileTypeExt;
+    let setting = flag.map_or_else(|| key.to_string(), |f| format!("{key} ({f})"));
     if let Some((t, _)) = file_id(path) {
         if !t.is_socket() {
             return Err(format!(
-                "{}: {key} names {} that is not a socket; keel does not remove it. Set {key} to another path, or remove it yourself if it is not needed",
+                "{}: {key} names {} that is not a socket; keel does not remove it. Set {setting} to another path, or remove it yourself if it is not needed",
                 path.display(),
                 kind_name(t)
             ));

@@ -94,11 +94,11 @@ fn usage_errors_name_the_command_and_its_help() {
         ),
         (
             &["phc", "remove"][..],
-            "keel phc: unknown command `remove`; expected list or compare\nTry `keel phc --help`.",
+            "keel phc: unknown command `remove`; expected list, compare or pps\nTry `keel phc --help`.",
         ),
         (
             &["start"][..],
-            "keel: unknown command `start`; expected sync, status, sources, waitsync or phc\nTry `keel --help`.",
+            "keel: unknown command `start`; expected sync, status, sources, waitsync, phc or monitor\nTry `keel --help`.",
         ),
         (
             &["--verbose"][..],

@@ -221,7 +221,7 @@ fn bad_config_names_file_line_key_and_expectation() {
     assert_eq!(
         err.trim_end(),
         format!(
-            "keel: {}:3: key `sampels`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, sink, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level, time_page, clockbound_shm, time_page_void_after, ntp_serve, ntp_ratelimit, server",
+            "keel: {}:3: key `sampels`: unknown key; expected one of: source, time_scale, tai_utc_offset, leap_seconds_list, vmclock, read_method, samples, sink, interval, servo, step, step_threshold, step_limit, max_frequency, reference_error, summary_updates, state_file, state_save_updates, status_socket, metrics_listen, metrics_allow_remote, log_level, time_page, clockbound_shm, time_page_void_after, ntp_serve, ntp_ratelimit, host_monitor, host_monitor_control, server",
             p.display()
         )
     );

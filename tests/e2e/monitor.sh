@@ -1,7 +1,9 @@
 #!/bin/sh
 # keel monitoring lab (issue 16): the host's `keel monitor` measures a QEMU
-# guest's clock over a virtio-serial port (a QEMU chardev socket: no host
-# kernel module), while the guest (guest/monitor-init) runs `keel sync
+# guest's clock over a virtio-serial port (a QEMU chardev socket) and over
+# AF_VSOCK through vhost-user-vsock and rust-vmm's userspace
+# vhost-device-vsock backend (installed from the Rust registry into the cache;
+# neither needs a host kernel module), while the guest (guest/monitor-init) runs `keel sync
 # --dry-run` as the responder and changes its own clock under the monitor's
 # eyes: a known step of +123.456789 ms, keel stopped for 40 s, and the whole
 # VM paused for 10 s by QMP. monitor_report.py judges the monitor's trace
@@ -48,6 +50,12 @@ make -s -C "$R/usr/src/linux-headers-$KVER" M="$M/softphc" CC=gcc-12 modules >"$
     || { cat "$M/softphc.log" >&2; echo "e2e-monitor: FAIL: softphc does not build" >&2; exit 1; }
 (cd "$REPO" && cargo build -q --release -p keel-shim) || { echo "e2e-monitor: FAIL: keel does not build" >&2; exit 1; }
 gcc -static -O2 -Wall -Wextra -Werror -o "$M/stepclock" "$HERE/guest/stepclock.c"
+VHOST=$W/vhost/bin/vhost-device-vsock
+if [ ! -x "$VHOST" ]; then
+    say "installing vhost-device-vsock 0.3.0 from the Rust registry into $W/vhost (about a minute)"
+    cargo install -q --locked vhost-device-vsock --version 0.3.0 --root "$W/vhost" >"$M/vhost-install.log" 2>&1 \
+        || { tail -n 5 "$M/vhost-install.log" >&2; skip "cannot install vhost-device-vsock from the Rust registry (see $M/vhost-install.log)"; }
+fi
 
 IR=$M/initramfs
 rm -rf "$IR"
@@ -58,6 +66,10 @@ chmod 0755 "$IR/init"
 cp "$M/stepclock" "$IR/bin/"
 cp "$TGT/release/keel" "$IR/sbin/keel"
 cp "$M/softphc/softphc.ko" "$IR/lib/modules/"
+# The guest's vsock modules (=m in Debian), decompressed for busybox insmod.
+for m in vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport; do
+    xz -dc "$R/lib/modules/$KVER/kernel/net/vmw_vsock/$m.ko.xz" >"$IR/lib/modules/$m.ko"
+done
 for l in $(ldd "$TGT/release/keel" | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) .*/\1/p'); do
     mkdir -p "$IR$(dirname "$l")"
     cp -L "$l" "$IR$l"
@@ -69,7 +81,7 @@ summary_updates = 0
 state_file = ""
 status_socket = ""
 time_page = ""
-host_monitor = ["serial"]
+host_monitor = ["serial", "vsock"]
 TOML
 (cd "$IR" && find . | "$BB" cpio -o -H newc 2>/dev/null | gzip -1) >"$M/initrd.gz"
 
@@ -78,14 +90,20 @@ case $ACCEL in
     kvm) QACCEL="-accel kvm -cpu host" ;;
     *) QACCEL="-accel tcg -cpu max" ;;
 esac
-rm -f "$M/ktp.sock" "$M/qmp.sock" "$M/serial.log" "$M/events.log" "$M/polls.csv"
+rm -f "$M/ktp.sock" "$M/qmp.sock" "$M/serial.log" "$M/events.log" "$M/polls.csv" "$M/vsock.uds" "$M/vhost.sock"
 : >"$M/serial.log"
 : >"$M/events.log"
 LIMIT=360
 START=$(date +%s)
+"$VHOST" --vm guest-cid=4,uds-path="$M/vsock.uds",socket="$M/vhost.sock" >"$M/vhost.log" 2>&1 &
+VPID=$!
+n=0; while [ ! -S "$M/vhost.sock" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+[ -S "$M/vhost.sock" ] || { cat "$M/vhost.log" >&2; echo "e2e-monitor: FAIL: vhost-device-vsock did not start" >&2; exit 1; }
 say "booting the guest ($ACCEL; about 5 minutes)"
 # shellcheck disable=SC2086
 timeout $LIMIT qemu-system-x86_64 $QACCEL -m 256 -smp 1 -nographic -no-reboot \
+    -object memory-backend-memfd,id=mem0,size=256M,share=on -machine q35,memory-backend=mem0 \
+    -chardev socket,id=vh,path="$M/vhost.sock" -device vhost-user-vsock-pci,chardev=vh \
     -kernel "$R/boot/vmlinuz-$KVER" -initrd "$M/initrd.gz" \
     -append "console=ttyS0 quiet loglevel=3 panic=-1" \
     -device virtio-serial-pci \
@@ -100,7 +118,7 @@ tail -n +1 -F "$M/serial.log" 2>/dev/null | while IFS= read -r l; do
 done >>"$M/events.log" &
 TPID=$!
 n=0; while [ ! -S "$M/ktp.sock" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
-"$TGT/release/keel" monitor --guest lab=unix:"$M/ktp.sock" --poll 4 --burst 8 \
+"$TGT/release/keel" monitor --guest serial=unix:"$M/ktp.sock" --guest vsock=hybrid:"$M/vsock.uds":1123 --poll 4 --burst 8 \
     --csv "$M/polls.csv" --status-socket "" --duration ${LIMIT}s 2>"$M/monitor.log" &
 MPID=$!
 qmp() {
@@ -130,7 +148,7 @@ if grep -q " M CONT" "$M/events.log"; then
 fi
 wait $QPID || true
 sleep 1
-kill $MPID $TPID 2>/dev/null || true
+kill $MPID $TPID $VPID 2>/dev/null || true
 wait $MPID 2>/dev/null || true
 say "guest done after $(($(date +%s) - START)) s"
 python3 "$HERE/monitor_report.py" "$M"

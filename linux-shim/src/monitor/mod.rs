@@ -270,7 +270,10 @@ pub fn run(settings: &Settings, duration: Option<Duration>) -> Result<(), String
         None => None,
     };
     let status = match &settings.status_socket {
-        Some(p) => Some((crate::status::bind_socket(p, "status_socket")?.0, p.clone())),
+        Some(p) => Some((
+            crate::status::bind_socket(p, "status_socket", Some("--status-socket"))?.0,
+            p.clone(),
+        )),
         None => None,
     };
     let mut csv = match &settings.csv {

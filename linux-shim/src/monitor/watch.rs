@@ -150,6 +150,8 @@ pub struct Watched {
     connections: u64,
     /// Connecting failed at the last try (said once).
     connect_failing: bool,
+    /// A broken connection was logged while never up (said once).
+    said_broken: bool,
     /// The last poll got a valid reply.
     pub up: bool,
     /// The last poll's result.
@@ -204,6 +206,7 @@ impl Watched {
             timeouts_in_row: 0,
             answered_this_poll: false,
             connect_failing: false,
+            said_broken: false,
             connections: 0,
             up: false,
             last: None,
@@ -367,7 +370,8 @@ impl Watched {
     fn broken(&mut self, why: &str) {
         if self.conn.take().is_some() {
             self.probes.error += 1;
-            if self.up {
+            // Said when it was up, and the first time of a guest never up.
+            if self.up || !std::mem::replace(&mut self.said_broken, true) {
                 warn!("guest {}: connection lost: {why}", self.name);
             }
         }
