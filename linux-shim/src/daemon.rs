@@ -187,6 +187,8 @@ struct Loop<'a> {
     /// Clock writes refused in a row since the last that went through
     /// (the first is logged, the rest counted).
     write_failures: u64,
+    /// Clock writes refused since the start (status and metrics).
+    writes_refused: u64,
 }
 
 impl Loop<'_> {
@@ -326,6 +328,8 @@ impl Loop<'_> {
     /// tries again at every update.
     fn write_failed(&mut self, what: &str, e: &std::io::Error) {
         self.write_failures = self.write_failures.saturating_add(1);
+        self.writes_refused = self.writes_refused.saturating_add(1);
+        self.snap.clock_writes_refused = self.writes_refused;
         if self.write_failures > 1 {
             return;
         }
@@ -1031,6 +1035,7 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         ntp,
         serve,
         write_failures: 0,
+        writes_refused: 0,
     };
     let end = opts.duration_ns.map(|d| start_ns.saturating_add(d));
     let mut next = lp.engine.next_update_ns();

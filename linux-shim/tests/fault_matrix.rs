@@ -215,7 +215,8 @@ fn ebusy_storm() {
 /// clock write then). Expected: one clear error naming the capability, the
 /// refusals counted rather than logged every update, keel measuring on and
 /// trying at every update, a line when writes go through again, locked at
-/// the end, no update late.
+/// the end, no update late; the refusals counted in `keel status` and the
+/// metrics (`keel_clock_writes_refused_total`).
 #[test]
 fn clock_adjtime_fails_with_eperm() {
     let dir = tmpdir("eperm");
@@ -242,6 +243,38 @@ fn clock_adjtime_fails_with_eperm() {
     // Refused writes restart the servo, which re-reads sooner: a few
     // updates more, none late.
     assert!(no_update_late(&r.csv, INTERVAL_S, &[], 600.0) >= 606);
+
+    // Counted where an operator looks, while it lasts: a live daemon (20×
+    // real time) whose writes are refused from 30 s of its 90 s on.
+    let addr = free_loopback_addr();
+    let d = Daemon::start(
+        "eperm-count",
+        &[
+            "--scenario",
+            "eperm",
+            "--duration",
+            "90s",
+            "--metrics",
+            &addr,
+        ],
+    );
+    let j = wait_for_updates(&d.sock(), 60);
+    let refused: u64 = j
+        .split("\"clock_writes_refused\":")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no clock_writes_refused: {j}"));
+    assert!(refused >= 10, "{j}");
+    let m = get_metrics(&addr);
+    let metric: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("keel_clock_writes_refused_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no keel_clock_writes_refused_total: {m}"));
+    assert!(metric >= refused, "{m}");
+    let (st, err) = d.wait();
+    assert!(st.success(), "{err}");
 }
 
 /// The command `keel` without the capabilities that let root ignore file
