@@ -153,6 +153,9 @@ fn engine_config(cfg: &Config, backend: &dyn ClockBackend) -> EngineConfig {
 /// The one source: the PHC.
 const SOURCE: SourceId = SourceId(0);
 
+/// An update this late (or an interval, if longer) is logged, ns.
+const LATE_NOTE_NS: u64 = 5_000_000_000;
+
 struct Loop<'a> {
     cfg: Config,
     /// The leap second table, when `leap_seconds_list` gives a usable one.
@@ -356,6 +359,25 @@ impl Loop<'_> {
             );
             self.write_failures = 0;
         }
+    }
+
+    /// Says so when an update begins `late_ns` after it was due, later
+    /// than [`LATE_NOTE_NS`] (or an interval, if longer): keel did not run
+    /// meanwhile (SIGSTOP, starved of CPU, a paused machine), and the clock
+    /// ran on the frequency in force, unwatched. The update itself is as
+    /// any other, on a fresh reading.
+    fn note_late(&self, late_ns: u64) {
+        let interval = u64::try_from(self.cfg.interval.as_nanos()).unwrap_or(u64::MAX);
+        if late_ns <= LATE_NOTE_NS.max(interval) {
+            return;
+        }
+        #[allow(clippy::cast_precision_loss, reason = "log")]
+        let late = late_ns as f64 / 1e9;
+        warn!(
+            "this update is {late:.1} s late: keel did not run (stopped by a signal, starved of CPU, or the machine was paused); {} ran on at {:+.3} ppb meanwhile",
+            self.sink_words(),
+            Ppb::to_f64(self.engine.status().freq)
+        );
     }
 
     /// Logs what the engine noticed.
@@ -1122,6 +1144,7 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
             next = now.saturating_add(interval);
             continue;
         }
+        lp.note_late(now.saturating_sub(next));
         next = lp.drive(now)?;
         if let Some(r) = &mut responder {
             r.tick(now);
