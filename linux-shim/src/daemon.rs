@@ -153,6 +153,17 @@ fn engine_config(cfg: &Config, backend: &dyn ClockBackend) -> EngineConfig {
 /// The one source: the PHC.
 const SOURCE: SourceId = SourceId(0);
 
+/// What to do when the state file cannot be saved with error `e`.
+fn save_hint(e: &std::io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC | libc::EDQUOT) => "free space on its file system",
+        Some(libc::EROFS) => "its file system is mounted read-only",
+        Some(libc::ENOENT | libc::ENOTDIR) => "check the directory exists",
+        Some(libc::EACCES | libc::EPERM) => "check the directory is writable by keel's user",
+        _ => "check the directory exists and is writable",
+    }
+}
+
 /// An update this late (or an interval, if longer) is logged, ns.
 const LATE_NOTE_NS: u64 = 5_000_000_000;
 
@@ -738,8 +749,9 @@ impl Loop<'_> {
         };
         if let Err(e) = st.save(&path) {
             warn!(
-                "{}: cannot save the state file: {e} (check the directory exists and is writable, or set state_file = \"\")",
-                path.display()
+                "{}: cannot save the state file: {e} ({}, or set state_file = \"\"); the old file is kept, and the next save tries again",
+                path.display(),
+                save_hint(&e)
             );
         }
     }

@@ -373,7 +373,7 @@ fn state_directory_read_only_on_save() {
         r.err
     );
     let warning = format!(
-        "keel: warning: {}: cannot save the state file: Permission denied (os error 13)",
+        "keel: warning: {}: cannot save the state file: Permission denied (os error 13) (check the directory is writable by keel's user, or set state_file = \"\"); the old file is kept, and the next save tries again",
         st.display()
     );
     // Every 60 updates, and at the end.
@@ -444,7 +444,7 @@ fn state_file_write_fails_on_save_disk_full() {
         let (out, err) = text(&o);
         assert!(o.status.success(), "{out}{err}");
         let warning = format!(
-            "keel: warning: {}: cannot save the state file: File too large (os error 27)",
+            "keel: warning: {}: cannot save the state file: File too large (os error 27) (check the directory exists and is writable, or set state_file = \"\"); the old file is kept, and the next save tries again",
             st.display()
         );
         assert!(err.matches(&warning).count() >= 4, "{err}");
