@@ -8,6 +8,13 @@
 //! interval": consecutive updates are at most two intervals apart, except
 //! across a fault that pauses the guest itself ([`no_update_late`]).
 //!
+//! The faults only a real kernel shows run in the guest lab, in keel's
+//! guest before the scenarios (tests/e2e/guest/init, `fault-*`; judged by
+//! tests/e2e/report.py): `clock_adjtime` refused with EPERM (root without
+//! `CAP_SYS_TIME`) and an unprivileged user refused at start, the state
+//! directory full (ENOSPC on a small tmpfs) and read-only (EROFS), and a
+//! real SIGSTOP of 60 s against the truth PHC.
+//!
 //! Where else a fault is tested (the matrix repeats the essentials so that
 //! it stands alone):
 //! - PHC gone and back: `sim_daemon::phc_outage_holds_over_and_recovers`;
@@ -217,6 +224,8 @@ fn ebusy_storm() {
 /// trying at every update, a line when writes go through again, locked at
 /// the end, no update late; the refusals counted in `keel status` and the
 /// metrics (`keel_clock_writes_refused_total`).
+/// The guest lab runs the same fault on a real kernel (tests/e2e,
+/// `fault-eperm`: root without `CAP_SYS_TIME`).
 #[test]
 fn clock_adjtime_fails_with_eperm() {
     let dir = tmpdir("eperm");
@@ -393,7 +402,8 @@ fn state_directory_read_only_on_save() {
 }
 
 /// The disk fills while keel saves its state. ENOSPC itself needs a full
-/// file system (a mount this test will not make), so the same failing
+/// file system (a mount this test will not make; the guest lab's
+/// `fault-state` fills a tmpfs), so the same failing
 /// write is made with `RLIMIT_FSIZE` = 64 bytes: the temporary file's write
 /// fails with EFBIG ("File too large") part-way. Expected: a warning naming
 /// the path and the reason, keel keeps running, the old state file is
