@@ -529,33 +529,41 @@ fn state_file_corrupt_foreign_or_wrong() {
     }
 }
 
-/// `kill -STOP` for a while, then `kill -CONT` (at `--speed 20`, so real
-/// time matters: 2 s stopped are 40 s of simulated time). The process
-/// being stopped is not a suspend (`CLOCK_BOOTTIME − CLOCK_MONOTONIC` does
-/// not grow), so no disruption is reported; the simulated clocks ran on,
-/// and keel makes every update it owes at once: nothing lost, none late in
-/// the trace, status answers again at once, the run ends locked.
+/// `kill -STOP` for 10 minutes of simulated time, then `kill -CONT` (at
+/// `--speed 200`, so 3 s stopped are 600 s of the simulated world). The
+/// process being stopped is not a suspend (`CLOCK_BOOTTIME −
+/// CLOCK_MONOTONIC` does not grow), so no disruption is reported; the
+/// simulated clocks ran on, and keel makes every update it owes: nothing
+/// lost, none late in the trace, status answers again, the run ends
+/// locked. (A real stop, where the kernel runs the clock on keel's last
+/// frequency and keel's next update comes late, is the guest lab's
+/// `fault-sigstop`: tests/e2e/guest/init.)
 #[test]
 fn sigstop_then_sigcont() {
     let csv = tmpdir("sigstop-trace").join("trace.csv");
     let d = Daemon::start(
         "sigstop",
-        &["--duration", "120s", "--csv", csv.to_str().unwrap()],
+        &[
+            "--speed",
+            "200",
+            "--duration",
+            "1200s",
+            "--csv",
+            csv.to_str().unwrap(),
+        ],
     );
     let j = wait_for_updates(&d.sock(), 10);
     let before = updates_of(&j);
     d.signal(libc::SIGSTOP);
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(3));
     d.signal(libc::SIGCONT);
-    let t = Instant::now();
-    // The 40 s it owes, within a second or so.
-    wait_for_updates(&d.sock(), before + 40);
-    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    // The 600 s it owes.
+    wait_for_updates(&d.sock(), before + 600);
     let (st, err) = d.wait();
     assert!(st.success(), "{err}");
     assert!(!err.contains("disruption"), "{err}");
     assert!(last_state(&csv).starts_with("locked"));
-    no_update_late(&csv, INTERVAL_S, &[], 120.0);
+    no_update_late(&csv, INTERVAL_S, &[], 1200.0);
 }
 
 /// The `updates` count of a status JSON answer.
