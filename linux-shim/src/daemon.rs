@@ -184,9 +184,11 @@ struct Loop<'a> {
     signalled: Option<String>,
     snap: Snapshot,
     rms2: RecentOffsets,
-    /// The row of the update in progress, and the update count it began at.
+    /// The row of the update in progress, and the update and step counts
+    /// it began at.
     row: Option<Record>,
     row_updates: u64,
+    row_steps: u64,
     summary: Summary,
     stats: Option<RunStats>,
     csv: Option<Csv>,
@@ -594,6 +596,7 @@ impl Loop<'_> {
             ..Record::default()
         });
         self.row_updates = self.engine.status().counters.updates;
+        self.row_steps = self.engine.status().counters.steps;
     }
 
     /// Renders the update that just ended.
@@ -607,7 +610,10 @@ impl Loop<'_> {
             return;
         }
         if let Some(o) = rec.measured_ns {
-            self.rms2.add(o, st.counters.steps);
+            // On the time line before this update's step, if it made one
+            // (the reading that called for a step is not in the window
+            // after it).
+            self.rms2.add(o, self.row_steps);
             self.snap.last_offset_ns = st.last_offset.map_or(0, Duration::as_nanos);
             self.snap.delay_ns = st.last_delay.as_nanos();
         }
@@ -1059,6 +1065,7 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         rms2: RecentOffsets::default(),
         row: None,
         row_updates: 0,
+        row_steps: 0,
         summary: Summary::default(),
         stats,
         csv,

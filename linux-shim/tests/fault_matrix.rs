@@ -554,6 +554,15 @@ fn sigstop_then_sigcont() {
     );
     let j = wait_for_updates(&d.sock(), 10);
     let before = updates_of(&j);
+    // The RMS offset status gives is the clock's since the start's step
+    // (the 0.5 s reading that called for it is not in it).
+    let rms: f64 = j
+        .split("\"rms_offset_ns\":")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no rms_offset_ns: {j}"));
+    assert!(rms < 1e6, "{j}");
     d.signal(libc::SIGSTOP);
     std::thread::sleep(Duration::from_secs(3));
     d.signal(libc::SIGCONT);
