@@ -153,6 +153,20 @@ fn engine_config(cfg: &Config, backend: &dyn ClockBackend) -> EngineConfig {
 /// The one source: the PHC.
 const SOURCE: SourceId = SourceId(0);
 
+/// What to do when the state file cannot be saved with error `e`.
+fn save_hint(e: &std::io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC | libc::EDQUOT) => "free space on its file system",
+        Some(libc::EROFS) => "its file system is mounted read-only",
+        Some(libc::ENOENT | libc::ENOTDIR) => "check the directory exists",
+        Some(libc::EACCES | libc::EPERM) => "check the directory is writable by keel's user",
+        _ => "check the directory exists and is writable",
+    }
+}
+
+/// An update this late (or an interval, if longer) is logged, ns.
+const LATE_NOTE_NS: u64 = 5_000_000_000;
+
 struct Loop<'a> {
     cfg: Config,
     /// The leap second table, when `leap_seconds_list` gives a usable one.
@@ -170,9 +184,11 @@ struct Loop<'a> {
     signalled: Option<String>,
     snap: Snapshot,
     rms2: RecentOffsets,
-    /// The row of the update in progress, and the update count it began at.
+    /// The row of the update in progress, and the update and step counts
+    /// it began at.
     row: Option<Record>,
     row_updates: u64,
+    row_steps: u64,
     summary: Summary,
     stats: Option<RunStats>,
     csv: Option<Csv>,
@@ -187,6 +203,8 @@ struct Loop<'a> {
     /// Clock writes refused in a row since the last that went through
     /// (the first is logged, the rest counted).
     write_failures: u64,
+    /// Clock writes refused since the start (status and metrics).
+    writes_refused: u64,
 }
 
 impl Loop<'_> {
@@ -326,6 +344,8 @@ impl Loop<'_> {
     /// tries again at every update.
     fn write_failed(&mut self, what: &str, e: &std::io::Error) {
         self.write_failures = self.write_failures.saturating_add(1);
+        self.writes_refused = self.writes_refused.saturating_add(1);
+        self.snap.clock_writes_refused = self.writes_refused;
         if self.write_failures > 1 {
             return;
         }
@@ -352,6 +372,25 @@ impl Loop<'_> {
             );
             self.write_failures = 0;
         }
+    }
+
+    /// Says so when an update begins `late_ns` after it was due, later
+    /// than [`LATE_NOTE_NS`] (or an interval, if longer): keel did not run
+    /// meanwhile (SIGSTOP, starved of CPU, a paused machine), and the clock
+    /// ran on the frequency in force, unwatched. The update itself is as
+    /// any other, on a fresh reading.
+    fn note_late(&self, late_ns: u64) {
+        let interval = u64::try_from(self.cfg.interval.as_nanos()).unwrap_or(u64::MAX);
+        if late_ns <= LATE_NOTE_NS.max(interval) {
+            return;
+        }
+        #[allow(clippy::cast_precision_loss, reason = "log")]
+        let late = late_ns as f64 / 1e9;
+        warn!(
+            "this update is {late:.1} s late: keel did not run (stopped by a signal, starved of CPU, or the machine was paused); {} ran on at {:+.3} ppb meanwhile",
+            self.sink_words(),
+            Ppb::to_f64(self.engine.status().freq)
+        );
     }
 
     /// Logs what the engine noticed.
@@ -557,6 +596,7 @@ impl Loop<'_> {
             ..Record::default()
         });
         self.row_updates = self.engine.status().counters.updates;
+        self.row_steps = self.engine.status().counters.steps;
     }
 
     /// Renders the update that just ended.
@@ -570,7 +610,10 @@ impl Loop<'_> {
             return;
         }
         if let Some(o) = rec.measured_ns {
-            self.rms2.add(o, st.counters.steps);
+            // On the time line before this update's step, if it made one
+            // (the reading that called for a step is not in the window
+            // after it).
+            self.rms2.add(o, self.row_steps);
             self.snap.last_offset_ns = st.last_offset.map_or(0, Duration::as_nanos);
             self.snap.delay_ns = st.last_delay.as_nanos();
         }
@@ -712,8 +755,9 @@ impl Loop<'_> {
         };
         if let Err(e) = st.save(&path) {
             warn!(
-                "{}: cannot save the state file: {e} (check the directory exists and is writable, or set state_file = \"\")",
-                path.display()
+                "{}: cannot save the state file: {e} ({}, or set state_file = \"\"); the old file is kept, and the next save tries again",
+                path.display(),
+                save_hint(&e)
             );
         }
     }
@@ -1021,6 +1065,7 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         rms2: RecentOffsets::default(),
         row: None,
         row_updates: 0,
+        row_steps: 0,
         summary: Summary::default(),
         stats,
         csv,
@@ -1031,6 +1076,7 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
         ntp,
         serve,
         write_failures: 0,
+        writes_refused: 0,
     };
     let end = opts.duration_ns.map(|d| start_ns.saturating_add(d));
     let mut next = lp.engine.next_update_ns();
@@ -1117,6 +1163,7 @@ pub fn run(opts: Options, backend: &mut dyn ClockBackend) -> Result<Outcome, Str
             next = now.saturating_add(interval);
             continue;
         }
+        lp.note_late(now.saturating_sub(next));
         next = lp.drive(now)?;
         if let Some(r) = &mut responder {
             r.tick(now);

@@ -58,6 +58,9 @@ pub struct Snapshot {
     pub read_errors: u64,
     /// Interference seen (someone else changed the clock).
     pub interference: u64,
+    /// Clock writes the kernel refused (a frequency, a step, the
+    /// maxerror/status word): `EPERM` without `CAP_SYS_TIME`, say.
+    pub clock_writes_refused: u64,
     /// Simulation only: the true offset, ns.
     pub true_offset_ns: Option<f64>,
     /// What applications are served on the time page: its status
@@ -281,6 +284,7 @@ impl Snapshot {
         let _ = writeln!(s, "disruptions {}", self.disruptions);
         let _ = writeln!(s, "read_errors {}", self.read_errors);
         let _ = writeln!(s, "interference {}", self.interference);
+        let _ = writeln!(s, "clock_writes_refused {}", self.clock_writes_refused);
         if let Some(t) = self.true_offset_ns {
             let _ = writeln!(s, "true_offset_ns {t:.1}");
         }
@@ -337,6 +341,7 @@ impl Snapshot {
                 "disruptions" => s.disruptions = u(v),
                 "read_errors" => s.read_errors = u(v),
                 "interference" => s.interference = u(v),
+                "clock_writes_refused" => s.clock_writes_refused = u(v),
                 "true_offset_ns" => s.true_offset_ns = v.parse().ok(),
                 "served_status" => s.served_status = v.into(),
                 "served_bound_ns" => s.served_bound_ns = v.parse().ok(),
@@ -412,8 +417,13 @@ impl Snapshot {
         let _ = writeln!(s, "Update interval : {:.1} seconds", self.interval_s);
         let _ = writeln!(
             s,
-            "Counters        : {} updates, {} steps, {} disruptions, {} read errors, {} interference",
-            self.updates, self.steps, self.disruptions, self.read_errors, self.interference
+            "Counters        : {} updates, {} steps, {} disruptions, {} read errors, {} interference, {} clock writes refused",
+            self.updates,
+            self.steps,
+            self.disruptions,
+            self.read_errors,
+            self.interference,
+            self.clock_writes_refused
         );
         if !self.served_status.is_empty() {
             #[allow(clippy::cast_precision_loss, reason = "display")]
@@ -466,6 +476,7 @@ impl Snapshot {
         let _ = write!(s, ",\"disruptions\":{}", self.disruptions);
         let _ = write!(s, ",\"read_errors\":{}", self.read_errors);
         let _ = write!(s, ",\"interference\":{}", self.interference);
+        let _ = write!(s, ",\"clock_writes_refused\":{}", self.clock_writes_refused);
         if let Some(t) = self.true_offset_ns {
             let _ = write!(s, ",\"true_offset_ns\":{}", num(t));
         }
@@ -620,6 +631,12 @@ impl Snapshot {
             "counter",
             "Times another process changed the clock.",
             self.interference.to_string(),
+        );
+        g(
+            "clock_writes_refused_total",
+            "counter",
+            "Clock writes (frequency, step, maxerror/status) the kernel refused, e.g. EPERM without CAP_SYS_TIME.",
+            self.clock_writes_refused.to_string(),
         );
         if !self.phc_jury.is_empty() {
             let _ = writeln!(
@@ -955,6 +972,7 @@ mod tests {
             disruptions: 0,
             read_errors: 2,
             interference: 0,
+            clock_writes_refused: 4,
             true_offset_ns: None,
             served_status: "synchronized".into(),
             served_bound_ns: Some(75),
@@ -1067,6 +1085,19 @@ mod tests {
         assert!(!s.tracking(0.0).contains("Served"));
         assert!(!s.prometheus().contains("served"));
         let t = snap().tracking(1_700_000_001.0);
+        // Refused clock writes: in the text, the JSON and the metrics.
+        assert!(
+            t.contains(
+                "1 steps, 0 disruptions, 2 read errors, 0 interference, 4 clock writes refused"
+            ),
+            "{t}"
+        );
+        assert!(snap().json().contains(",\"clock_writes_refused\":4"));
+        assert!(
+            snap()
+                .prometheus()
+                .contains("\nkeel_clock_writes_refused_total 4\n")
+        );
         assert!(
             t.contains("Served to apps  : synchronized, bound 0.000000075 seconds, growing 12 ppb"),
             "{t}"
@@ -1190,8 +1221,8 @@ mod tests {
             }
         }
         assert_eq!(
-            names, 24,
-            "11, the three served_* gauges, the 2 PHC jury ones and 4 per NTP server × 2"
+            names, 25,
+            "12, the three served_* gauges, the 2 PHC jury ones and 4 per NTP server × 2"
         );
         assert!(
             p.contains("\nkeel_sink_info{sink=\"CLOCK_REALTIME\"} 1\n"),

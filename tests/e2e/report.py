@@ -2,19 +2,23 @@
 """Turn the guests' serial logs into the lab's markdown table and check keel's goals.
 
 Input lines (see guest/init): B/C/X/S/E/L/Z, P/R from keel's guest's
-read-only checks on a real PHC (the softphc) before the scenarios, and T:
+read-only checks on a real PHC (the softphc) and its real-kernel fault
+checks (issue 18 §6: EPERM, ENOSPC/EROFS on save, SIGSTOP) before the
+scenarios, and T:
 guest/pagecheck.c's reads of keel's time page against the truth (issue 19). Offsets are the checker's
 CLOCK_REALTIME - /dev/ptp1 (ground truth), four times a second. keel's log
 lines come stamped "@<t> <true offset ns|->" (e2etool stamp), which ties
 each update, and the error bound it prints, to the truth.
 Exit status 1 when keel misses a goal of issue 8 or issue 20 (the steady-RMS
 comparison with the best peer in 1, 7, 8 only with E2E_STRICT=1: see below),
-and when a real-PHC check failed or did not run (even with E2E_REPORT_ONLY=1:
-they stand in for what needs a PHC elsewhere in CI, issue 18 §5).
+and when a real-PHC or fault check failed or did not run (even with
+E2E_REPORT_ONLY=1: they stand in for what needs a PHC or a real kernel
+elsewhere in CI, issue 18 §5 and §6).
 With --repeat N (E2E_REPEAT) each scenario ran N times: every cell is the
 median with the spread (min–max) beside it, and goals are judged on medians.
 """
 import argparse
+import json
 import math
 import os
 import re
@@ -192,6 +196,405 @@ def phc_checks(text):
             lines.append(f"keel-phc2sys -d /dev/ptp0 dry run, {what}: {len(m)} updates, offsets "
                          f"{fmt_ns(min(offs))} to {fmt_ns(max(offs))}, delays up to {fmt_ns(max(dels))}")
     return lines, fails
+
+
+# Issue 18 §6: the faults only a real kernel shows, in keel's guest before
+# the scenarios (guest/init, "fault-*"): `keel sync` steering the guest's
+# CLOCK_REALTIME from the softphc. The guest records, this judges.
+FAULT_CHECKS = ("fault-eperm-start", "fault-eperm", "fault-state", "fault-sigstop")
+FAULT_NAMES = {
+    "fault-eperm-start": "EPERM: an unprivileged user",
+    "fault-eperm": "EPERM: root without CAP_SYS_TIME",
+    "fault-state": "state directory full (ENOSPC), read-only (EROFS)",
+    "fault-sigstop": "SIGSTOP, then SIGCONT",
+}
+UPDATE_LINE = re.compile(r"keel: info: offset (-?\d+) ns (\S+) freq ([-+]\d+) ppb delay \S+ ns bound (-|\d+)(?: ns)?")
+# What the guest's kick leaves: the clock +50 ppm fast, unsynchronised.
+KICK_PPB = 50000
+# The checker's |CLOCK_REALTIME - truth| at which keel holds the clock, ns.
+HOLD_NS = 100
+# An update late by more than this past its interval (1 s) fails the
+# sigstop check: the issue's "no update late by more than one interval",
+# with a second of slack for a TCG guest on a loaded host.
+LATE_SLACK_S = 1.0
+# Most of keel's CPU a check may take (a spinning loop takes it all).
+CPU_MAX = 0.3
+
+
+def fmt_big_ns(v):
+    """|v| in ns, µs or ms."""
+    return "-" if v is None else fmt_ns(v) if v < 10_000_000 else f"{v / 1e6:.1f} ms"
+
+
+def fault_parse(text):
+    """{check: record} of the fault checks' P/R lines."""
+    f = {}
+    for raw in text.splitlines():
+        p = raw.strip("\r").split(" ", 3)
+        if len(p) < 2 or p[1] not in FAULT_CHECKS or p[0] not in ("P", "R"):
+            continue
+        r = f.setdefault(p[1], {"log": [], "ev": [], "kv": {}, "probes": [], "files": {}, "ls": {},
+                                "c": [], "s": [], "page": [], "wait": [], "rc": None})
+        if p[0] == "R":
+            r["rc"] = p[2] if len(p) > 2 else ""
+            continue
+        if len(p) < 3:
+            continue
+        kind, rest = p[2], p[3] if len(p) > 3 else ""
+        try:
+            if kind == "log":
+                # "@<t> <truth|-> <line>" (e2etool stamp; "@- -" unstamped).
+                q = rest.split(" ", 2)
+                t = None if q[0] == "@-" else float(q[0][1:])
+                truth = None if q[1] == "-" else int(q[1])
+                r["log"].append((t, truth, q[2] if len(q) > 2 else ""))
+            elif kind == "ev":
+                name, t = rest.split()
+                r["ev"].append((name, float(t)))
+            elif kind == "kv":
+                r["kv"].update(kv.split("=", 1) for kv in rest.split() if "=" in kv)
+            elif kind == "status":
+                try:
+                    st = json.loads(rest)
+                except ValueError:
+                    st = {"unparsed": rest}
+                r["probes"].append({"status": st, "metrics": {}})
+            elif kind == "metric" and r["probes"]:
+                q = rest.rsplit(" ", 1)
+                if len(q) == 2:
+                    r["probes"][-1]["metrics"][q[0]] = q[1]
+            elif kind == "file":
+                label, _, line = rest.partition(" ")
+                r["files"].setdefault(label, []).append(line)
+            elif kind == "ls":
+                label, _, names = rest.partition(" ")
+                r["ls"][label] = names.split()
+            elif kind == "c":
+                t, ns = rest.split()
+                r["c"].append((float(t), int(ns)))
+            elif kind == "s":
+                r["s"].append(float(rest))
+            elif kind == "page":
+                r["page"].append(rest)
+            elif kind == "wait":
+                r["wait"].append(rest)
+        except (ValueError, IndexError):
+            continue
+    return f
+
+
+def fault_updates(r):
+    """keel's update lines: [(t, truth ns or None, offset ns, state, bound ns or None)]."""
+    u = []
+    for t, truth, line in r["log"]:
+        m = UPDATE_LINE.search(line)
+        if m and t is not None:
+            b = m.group(4)
+            u.append((t, truth, int(m.group(1)), m.group(2), None if b == "-" else int(b)))
+    return u
+
+
+def fault_ev(r, name, nth=0):
+    """The time of the nth event `name`, or None."""
+    ts = [t for n, t in r["ev"] if n == name]
+    return ts[nth] if len(ts) > nth else None
+
+
+def fault_page(r):
+    """pagecheck's summary as a dict of ints, or None."""
+    for l in r["page"]:
+        if l.startswith("sum "):
+            return {k: int(float(v)) for k, v in PAGE_SUM.findall(l)}
+    return None
+
+
+def fault_bound(u):
+    """(updates with a bound, [(t, truth, bound)] where the bound is below |truth|)."""
+    n, bad = 0, []
+    for t, truth, _, _, b in u:
+        if b is None or truth is None:
+            continue
+        n += 1
+        if abs(truth) > b:
+            bad.append((t, truth, b))
+    return n, bad
+
+
+def state_file(lines):
+    """A state file's `key value` lines as a dict, or None when it is not keel's."""
+    if not lines or not lines[0].startswith("keel-state ") or not any(l.startswith("check ") for l in lines):
+        return None
+    return dict(l.split(" ", 1) if " " in l else (l, "") for l in lines)
+
+
+def fault_eperm_start(r):
+    """An unprivileged user: refused at start (exit 1) with what to do."""
+    text = " ".join(l for _, _, l in r["log"])
+    fails = []
+    if r["rc"] != "1":
+        fails.append(f"exit status {r['rc']}, want 1 (refused at start)")
+    for want in ("needs CAP_SYS_TIME", "--dry-run"):
+        if want not in text:
+            fails.append(f"no `{want}` in what it said: {text[:300]}")
+    return f"uid 65534: refused at start, exit {r['rc']}: \"{text[:90]}…\"", fails
+
+
+def fault_eperm(r):
+    """Root without CAP_SYS_TIME: keel starts, every clock write fails with
+    EPERM. One error naming the capability, measuring on, the refusals
+    counted (status, metrics), no spin, the clock untouched, nothing it
+    says (bound, time page) dishonest, a clean exit on SIGTERM."""
+    fails = []
+    kv = r["kv"]
+    uid = kv.get("Uid", "?")
+    try:
+        capeff = int(kv.get("CapEff", "x"), 16)
+    except ValueError:
+        capeff = None
+    if uid != "0" or capeff is None or capeff & (1 << 25):
+        fails.append(f"the fault was not set up: keel ran as uid {uid} with CapEff {kv.get('CapEff', '?')} "
+                     "(want root without bit 25, CAP_SYS_TIME)")
+    refused = [(t, l) for t, _, l in r["log"] if "Operation not permitted" in l]
+    if len(refused) != 1:
+        fails.append(f"{len(refused)} lines saying `Operation not permitted`, want exactly 1 (the rest counted): "
+                     + " | ".join(l for _, l in refused[:3]))
+    elif "CAP_SYS_TIME" not in refused[0][1]:
+        fails.append(f"the refusal does not name CAP_SYS_TIME: {refused[0][1]}")
+    u = fault_updates(r)
+    t_ref = refused[0][0] if refused else None
+    after = [x for x in u if t_ref is not None and x[0] >= t_ref]
+    if len(after) < 5:
+        fails.append(f"{len(after)} updates after the refusal, want ≥ 5 (keel measures on)")
+    # No spin: at most the start's quarter-second readings' rate, and a
+    # small share of the CPU.
+    span = (u[-1][0] - u[0][0]) if len(u) > 1 else 0.0
+    if len(u) > 4 * span + 8:
+        fails.append(f"{len(u)} updates in {span:.1f} s: keel spins")
+    cpu = None
+    try:
+        cpu = float(kv["cpu_ticks"]) / float(kv["clk_tck"]) / float(kv["cpu_span_s"])
+    except (KeyError, ValueError, ZeroDivisionError):
+        fails.append("no CPU time recorded")
+    if cpu is not None and cpu > CPU_MAX:
+        fails.append(f"keel took {cpu:.0%} of the CPU (> {CPU_MAX:.0%}): it spins")
+    st = r["probes"][0]["status"] if r["probes"] else {}
+    met = r["probes"][0]["metrics"] if r["probes"] else {}
+    n_ref = st.get("clock_writes_refused")
+    m_ref = met.get("keel_clock_writes_refused_total")
+    upd = st.get("updates")
+    if not isinstance(n_ref, int) or not isinstance(upd, int):
+        fails.append(f"keel status --json gives no clock_writes_refused or updates: {str(st)[:200]}")
+    elif n_ref < max(1, upd - 1):
+        fails.append(f"keel status: {n_ref} clock writes refused in {upd} updates (every update tries to write)")
+    if m_ref is None or not m_ref.isdigit() or (isinstance(n_ref, int) and int(m_ref) < n_ref):
+        fails.append(f"metrics: keel_clock_writes_refused_total {m_ref}, want ≥ the status's {n_ref}")
+    # The clock untouched: the kernel frequency the kick left, and the
+    # offset only drifting at it (a step would move it by -0.5 s).
+    drift = None
+    try:
+        f0, f1 = int(kv["freq_before"]), int(kv["freq_after"])
+        o0, o1 = int(kv["offset_before"]), int(kv["offset_after"])
+        dt = float(kv["t_after"]) - float(kv["t_before"])
+        drift = o1 - o0 - KICK_PPB * dt
+        if abs(f0 - KICK_PPB) > 1 or abs(f1 - KICK_PPB) > 1:
+            fails.append(f"kernel frequency {f0:+d} ppb before, {f1:+d} ppb after, want {KICK_PPB:+d} (untouched)")
+        if abs(drift) > 100_000:
+            fails.append(f"CLOCK_REALTIME − truth moved by {fmt_sns(o1 - o0)} in {dt:.1f} s, "
+                         f"{fmt_sns(int(drift))} off the +50 ppm drift: the clock was changed")
+    except (KeyError, ValueError):
+        fails.append("no kernel frequency and offset before and after")
+    nb, bad = fault_bound(u)
+    if bad:
+        t, tr, b = bad[0]
+        fails.append(f"keel's bound below the true |offset| at {len(bad)} of {nb} updates (first: {fmt_sns(tr)} "
+                     f"against ± {fmt_ns(b)} at {t:.1f} s)")
+    pg = fault_page(r)
+    if pg is None or pg.get("reads", 0) == 0:
+        fails.append("no time-page reads (pagecheck printed no summary)")
+    elif pg.get("misses", 0):
+        fails.append(f"the time page missed the truth in {pg['misses']} of {pg['checks']} confident reads, "
+                     f"by up to {fmt_ns(pg.get('worst_ns'))}")
+    if r["rc"] != "0" or not any("signal 15: stopping" in l for _, _, l in r["log"]):
+        fails.append(f"exit status {r['rc']} on SIGTERM, want 0 after `signal 15: stopping`")
+    what = (refused[0][1].split("error: ", 1)[-1][:70] + "…") if refused else "-"
+    line = (f"uid {uid}, CapEff {kv.get('CapEff', '?')}: one error \"{what}\"; {len(after)} updates on, "
+            f"{n_ref} writes refused (status; metrics {m_ref}), CPU {'-' if cpu is None else f'{cpu:.0%}'}; "
+            f"kernel frequency {kv.get('freq_after', '?')} ppb untouched"
+            + (f" (offset {fmt_sns(int(drift))} off the kick's drift)" if drift is not None else "")
+            + f"; bound held at {nb - len(bad)} of {nb} updates; page: {pg.get('misses', '-') if pg else '-'} misses in "
+            f"{pg.get('checks', '-') if pg else '-'} confident reads (±{fmt_big_ns(pg.get('median_half_ns')) if pg else '-'}); "
+            f"exit {r['rc']} on SIGTERM")
+    return line, fails
+
+
+def fault_state(r):
+    """The state directory full, then read-only, on save: a warning naming
+    the path and the reason each time, updates on, the old file intact and
+    nothing left beside it, the next save after the fault good."""
+    fails = []
+    path = "/run/kst/state"
+    files = {k: state_file(v) for k, v in r["files"].items()}
+    u = fault_updates(r)
+    t_full, t_space, t_ro, t_rw = (fault_ev(r, n) for n in ("full", "space", "ro", "rw"))
+    t_ok1, t_ok2 = fault_ev(r, "changed", 0), fault_ev(r, "changed", 1)
+    if files.get("saved") is None:
+        fails.append("keel never saved a good state file to start from: " + " | ".join(r["files"].get("saved", [])[:3]))
+    t_term = fault_ev(r, "term")
+    got = []
+    for (fault, t0, t1, t_ok, t_next, label, good_before, good_after, reason) in (
+            ("ENOSPC", t_full, t_space, t_ok1, t_ro, "full", "saved", "space", "No space left on device (os error 28)"),
+            ("EROFS", t_ro, t_rw, t_ok2, t_term, "ro", "space", "rw", "Read-only file system (os error 30)")):
+        if None in (t0, t1, t_ok, t_next):
+            fails.append(f"{fault}: the guest did not get through it (events {[n for n, _ in r['ev']]})")
+            continue
+        warn = f"keel: warning: {path}: cannot save the state file: {reason}"
+        during = [l for t, _, l in r["log"] if t is not None and t0 <= t <= t1 + 0.5 and warn in l]
+        late = [l for t, _, l in r["log"] if t is not None and t_ok < t < t_next and "cannot save the state file" in l]
+        ups = [x for x in u if t0 <= x[0] <= t1]
+        if not during:
+            fails.append(f"{fault}: no `{warn}`")
+        if late:
+            fails.append(f"{fault}: saves still failed after the fault ended: {late[0]}")
+        if len(ups) < 2:
+            fails.append(f"{fault}: {len(ups)} updates while saves failed (keel must steer on)")
+        off = [abs(x[1]) for x in ups if x[1] is not None]
+        if off and max(off) > 1000:
+            fails.append(f"{fault}: the clock {fmt_ns(max(off))} off the truth while saves failed")
+        if r["files"].get(label) != r["files"].get(good_before):
+            fails.append(f"{fault}: the state file changed while saves failed (not atomic): "
+                         + " | ".join(r["files"].get(label, [])[:4]))
+        tmp = [n for n in r["ls"].get(label, []) if n.startswith("state.")]
+        if tmp:
+            fails.append(f"{fault}: left beside the state file: {' '.join(tmp)}")
+        a, b = files.get(good_after), files.get(label)
+        if a is None or b is None or a == b or int(a.get("saved_unix", 0)) <= int(b.get("saved_unix", 0)):
+            fails.append(f"{fault}: the next save after the fault did not go through: "
+                         + " | ".join(r["files"].get(good_after, [])[:4]))
+        got.append(f"{fault}: {len(during)} warning(s) \"…{path}: cannot save the state file: {reason}\", "
+                   f"{len(ups)} updates meanwhile, the file intact, saved again {t_ok - t1:.1f} s after")
+    if files.get("exit") is None:
+        fails.append("no good state file after the exit")
+    if r["rc"] != "0":
+        fails.append(f"exit status {r['rc']} on SIGTERM, want 0")
+    return "; ".join(got) + f"; exit {r['rc']}", fails
+
+
+def fault_sigstop(r):
+    """SIGSTOP for a while, then SIGCONT: no update while stopped, `keel
+    status` says the daemon does not answer, the time page honest and then
+    void; after SIGCONT the overdue update at once and the rest on time, on
+    a fresh reading (no stale correction), no step, no false disruption or
+    interference, the clock back within HOLD_NS, the bound honest at every
+    update; a clean exit."""
+    fails = []
+    kv = r["kv"]
+    u = fault_updates(r)
+    t_stop, t_cont, t_term = fault_ev(r, "stop"), fault_ev(r, "cont"), fault_ev(r, "term")
+    if None in (t_stop, t_cont, t_term):
+        return "-", [f"the guest did not get through it (events {[n for n, _ in r['ev']]})"]
+    stop_s = t_cont - t_stop
+    before = [x for x in u if x[0] < t_stop]
+    if not before or before[-1][3] not in ("locked", "locked-stable"):
+        fails.append("keel was not locked when it was stopped")
+    while_stopped = [x for x in u if t_stop + 0.5 < x[0] < t_cont]
+    if while_stopped:
+        fails.append(f"{len(while_stopped)} updates while keel was stopped: it was not")
+    if kv.get("status_while_stopped") in (None, "0") or not any("did not answer within" in l for l in r["wait"]):
+        fails.append("keel status while keel was stopped: " + (" | ".join(r["wait"]) or "no answer recorded")
+                     + f" (exit {kv.get('status_while_stopped')}), want an error saying it did not answer")
+    after = [x for x in u if x[0] >= t_cont]
+    if not after:
+        return "-", fails + ["no update after SIGCONT"]
+    first = after[0]
+    delay = first[0] - t_cont
+    if delay > 1.0 + LATE_SLACK_S:
+        fails.append(f"the overdue update came {delay:.2f} s after SIGCONT (want at once)")
+    gaps = [b[0] - a[0] for a, b in zip(after, after[1:])]
+    if gaps and max(gaps) > 2.0 + LATE_SLACK_S:
+        fails.append(f"an update {max(gaps):.2f} s after the one before it, after SIGCONT (interval 1 s)")
+    span = after[-1][0] - t_cont
+    if len(after) > 2 * span + 4:
+        fails.append(f"{len(after)} updates in the {span:.1f} s after SIGCONT: the owed ones in a burst")
+    late = [l for t, _, l in r["log"] if t is not None and t >= t_cont and "s late: keel did not run" in l]
+    if len(late) != 1:
+        fails.append(f"{len(late)} lines saying how late the update was, want 1")
+    else:
+        m = re.search(r"this update is ([0-9.]+) s late", late[0])
+        if not m or abs(float(m.group(1)) - stop_s) > 5.0:
+            fails.append(f"keel says `{late[0]}` after a {stop_s:.0f} s stop")
+    for word in ("disruption", "interference"):
+        said = [l for t, _, l in r["log"] if t is not None and t >= t_stop and word in l]
+        if said:
+            fails.append(f"a false {word} after the stop: {said[0]}")
+    steps = [t for t in r["s"] if t > t_stop]
+    if steps:
+        fails.append(f"CLOCK_REALTIME stepped {len(steps)} time(s) after the stop (keel's policy: step only at first)")
+    # A fresh reading: what keel measured at the first update after SIGCONT
+    # is the offset the checker saw then (a stale one would be ~0).
+    c_wake = [o for t, o in r["c"] if t_stop < t <= t_cont]
+    wake = c_wake[-1] if c_wake else None
+    if first[1] is None or abs(first[2] - first[1]) > 20 + abs(first[1]) // 10:
+        fails.append(f"the first update after SIGCONT measured {fmt_sns(first[2])} where the truth was "
+                     f"{'-' if first[1] is None else fmt_sns(first[1])}: not a fresh reading")
+    if wake is None or abs(wake) < HOLD_NS:
+        fails.append(f"the clock drifted only {'-' if wake is None else fmt_sns(wake)} over the stop: the fault "
+                     f"tested nothing (stop_ppb {kv.get('stop_ppb')})")
+    # No stale correction: never further off after SIGCONT than at it, and
+    # back within HOLD_NS for good within 10 s.
+    c_after = [(t, o) for t, o in r["c"] if t > t_cont]
+    worst = max((abs(o) for _, o in c_after), default=None)
+    if worst is None:
+        fails.append("no checker readings after SIGCONT")
+    elif wake is not None and worst > abs(wake) + HOLD_NS:
+        fails.append(f"after SIGCONT the clock went {fmt_ns(worst)} off, past the {fmt_sns(wake)} it woke to")
+    back = hold_time(c_after, t_cont, HOLD_NS)
+    if back is None or back > 10.0:
+        fails.append(f"back within {HOLD_NS} ns {fmt_s(back)} after SIGCONT (want ≤ 10 s)")
+    nb, bad = fault_bound(after)
+    if bad:
+        t, tr, b = bad[0]
+        fails.append(f"keel's bound below the true |offset| at {len(bad)} of {nb} updates after SIGCONT "
+                     f"(first: {fmt_sns(tr)} against ± {fmt_ns(b)}, {t - t_cont:.1f} s after)")
+    pg = fault_page(r)
+    if pg is None or pg.get("reads", 0) == 0:
+        fails.append("no time-page reads (pagecheck printed no summary)")
+    else:
+        if pg.get("misses", 0):
+            fails.append(f"the time page missed the truth in {pg['misses']} of {pg['checks']} confident reads, "
+                         f"by up to {fmt_ns(pg.get('worst_ns'))}")
+        if stop_s > 12 and pg.get("unknown", 0) == 0:
+            fails.append("the time page never went void (unknown) while keel was stopped")
+    if r["rc"] != "0":
+        fails.append(f"exit status {r['rc']} on SIGTERM, want 0")
+    b_before = before[-1][4] if before else None
+    line = (f"{stop_s:.0f} s stopped, the reference +{kv.get('stop_ppb', '?')} ppb meanwhile: the clock drifted to "
+            f"{'-' if wake is None else fmt_sns(wake)}; `keel status` meanwhile: did not answer; no update while stopped; "
+            f"the overdue update {delay:.2f} s after SIGCONT measured {fmt_sns(first[2])} (truth "
+            f"{'-' if first[1] is None else fmt_sns(first[1])}), bound {fmt_ns(b_before)} before → {fmt_ns(first[4])}; "
+            f"\"{late[0].split('warning: ', 1)[-1][:60] + '…' if len(late) == 1 else '-'}\"; "
+            f"no step, disruption or interference; back < {HOLD_NS} ns after {fmt_s(back)}, worst "
+            f"{fmt_ns(worst)}; bound held at {nb - len(bad)} of {nb} updates; page: "
+            f"{pg.get('misses', '-') if pg else '-'} misses in {pg.get('checks', '-') if pg else '-'} confident reads, "
+            f"{pg.get('unknown', '-') if pg else '-'} void; exit {r['rc']}")
+    return line, fails
+
+
+def fault_checks(text):
+    """(report rows (fault, what keel did, verdict), failures) of the fault checks."""
+    f = fault_parse(text)
+    judge = {"fault-eperm-start": fault_eperm_start, "fault-eperm": fault_eperm,
+             "fault-state": fault_state, "fault-sigstop": fault_sigstop}
+    rows, fails = [], []
+    for c in FAULT_CHECKS:
+        r = f.get(c)
+        if r is None or r["rc"] is None:
+            fails.append(f"real kernel, {FAULT_NAMES[c]}: did not run (see serial-keel.log)")
+            rows.append((FAULT_NAMES[c], "did not run", "FAIL"))
+            continue
+        line, bad = judge[c](r)
+        fails += [f"real kernel, {FAULT_NAMES[c]}: {b}" for b in bad]
+        rows.append((FAULT_NAMES[c], line, "FAIL" if bad else "ok"))
+    return rows, fails
 
 
 def hold_time(samples, since, thr):
@@ -533,6 +936,15 @@ def main():
     print("\n#### Real PHC, read-only, in keel's guest (the softphc's ptp0)\n")
     for l in phc_lines:
         print(f"- {l}")
+    fault_rows, fault_fails = fault_checks(texts["keel"])
+    print("\n#### Faults only a real kernel shows (issue 18 §6), in keel's guest\n")
+    print("`keel sync` steering the guest's CLOCK_REALTIME from the softphc; times in the guest. "
+          "The simulated half of the matrix: `cargo test -p keel-shim --test fault_matrix`.\n")
+    print("| fault | what keel did | |")
+    print("|---|---|---|")
+    for name, line, verdict in fault_rows:
+        print(f"| {name} | {line} | {verdict} |")
+    phc_fails += fault_fails
 
     def peers(s, key, never=False):
         v = [res[d][s].get(key) for d in a.daemons if d != "keel" and s in res.get(d, {})]
@@ -732,7 +1144,7 @@ def main():
         for m in misses:
             print(f"- {m}")
     if phc_fails:
-        print("\nFAIL (real-PHC checks in keel's guest, issue 18 §5):")
+        print("\nFAIL (real-PHC checks and real-kernel faults in keel's guest, issue 18 §5 and §6):")
         for f in phc_fails:
             print(f"- {f}")
     if fails or (strict and misses):

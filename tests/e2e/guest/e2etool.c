@@ -17,6 +17,15 @@
  *   e2etool interfere PPB add PPB to the kernel frequency (another process's write)
  *   e2etool freq          print the kernel frequency in ppb
  *   e2etool now           print CLOCK_MONOTONIC in seconds
+ *   e2etool offset DEV    print CLOCK_REALTIME - DEV in ns (PRECISE), once
+ *   e2etool nocap CAP CMD [ARG...]
+ *                         run CMD (as root) without capability number CAP:
+ *                         dropped from the bounding and inheritable sets
+ *                         before the exec, as in a container that does not
+ *                         grant it (CAP_SYS_TIME = 25)
+ *   e2etool asuser UID CMD [ARG...]
+ *                         run CMD as the unprivileged UID (and GID UID, no
+ *                         supplementary groups): no capabilities at all
  *   e2etool stamp DEV [SINK]
  *                         copy stdin to stdout line by line, each line prefixed with
  *                         "@<monotonic s> <CLOCK_REALTIME - DEV ns> " (or SINK - DEV),
@@ -27,7 +36,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
+#include <linux/capability.h>
 #include <linux/ptp_clock.h>
 #include <poll.h>
 #include <stdint.h>
@@ -35,6 +46,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/timex.h>
 #include <time.h>
@@ -247,6 +260,45 @@ static long long kernel_ppb(struct timex *t)
 	return (long long)t->freq * 1000 / 65536 + (t->tick - tick0) * 1000000000LL / (tick0 * 1000);
 }
 
+/* Drops capability cap from this process's bounding and inheritable sets
+ * (what survives an exec as root), then runs argv. */
+static int nocap(int cap, char **argv)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+
+	if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+		perror("prctl(PR_CAPBSET_DROP)");
+		return 126;
+	}
+	memset(d, 0, sizeof(d));
+	if (syscall(SYS_capget, &h, d) != 0) {
+		perror("capget");
+		return 126;
+	}
+	d[cap / 32].inheritable &= ~(1U << (cap % 32));
+	if (syscall(SYS_capset, &h, d) != 0 ||
+	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) {
+		perror("capset");
+		return 126;
+	}
+	execvp(argv[0], argv);
+	perror(argv[0]);
+	return 127;
+}
+
+/* Runs argv as uid (and gid uid, no supplementary groups). */
+static int asuser(unsigned int uid, char **argv)
+{
+	if (setgroups(0, NULL) != 0 || setgid(uid) != 0 || setuid(uid) != 0) {
+		perror("setuid");
+		return 126;
+	}
+	execvp(argv[0], argv);
+	perror(argv[0]);
+	return 127;
+}
+
 int main(int argc, char **argv)
 {
 	struct timex t;
@@ -275,10 +327,26 @@ int main(int argc, char **argv)
 		printf("%lld\n", kernel_ppb(&t));
 		return 0;
 	}
+	if (argc >= 3 && !strcmp(argv[1], "offset")) {
+		int64_t off;
+		int fd = open(argv[2], O_RDONLY);
+
+		if (fd < 0 || precise(fd, &off) != 0) {
+			perror(argv[2]);
+			return 1;
+		}
+		printf("%" PRId64 "\n", off);
+		return 0;
+	}
+	if (argc >= 4 && !strcmp(argv[1], "nocap"))
+		return nocap(atoi(argv[2]), argv + 3);
+	if (argc >= 4 && !strcmp(argv[1], "asuser"))
+		return asuser((unsigned int)atoi(argv[2]), argv + 3);
 	if (argc >= 2 && !strcmp(argv[1], "now")) {
 		printf("%.3f\n", mono_s());
 		return 0;
 	}
-	fprintf(stderr, "usage: e2etool check DEV [SINK] | kick DEV OFFSET_NS PPB | interfere PPB | freq | now | stamp DEV [SINK]\n");
+	fprintf(stderr, "usage: e2etool check DEV [SINK] | kick DEV OFFSET_NS PPB | interfere PPB | freq | now | offset DEV | stamp DEV [SINK]\n"
+			"       | nocap CAP CMD [ARG...] | asuser UID CMD [ARG...]\n");
 	return 2;
 }
