@@ -38,6 +38,7 @@
 mod guest;
 mod io;
 mod ntp;
+mod pps;
 mod served;
 
 pub use io::{
@@ -47,12 +48,14 @@ pub use io::{
 };
 
 pub use ntp::{BURST_REQUESTS, JURY_SKEW_PPB, NtpEstimate, NtpPolicy};
+pub use pps::{PPS_MARGIN_NS, PPS_PERIOD_NS, PpsNotice, PpsSourceView};
 pub use served::{GROWTH_FLOOR_PPB, Served, ServedStatus};
 
 use heapless::Deque;
 
 use crate::measure::ntp::{KissAction, NtpSample, log2_seconds};
 use crate::measure::phc::PHC_MAX_SAMPLES;
+use crate::measure::pps::PpsConfig;
 use crate::select::combine::{Verdict, select};
 use crate::select::intersection::{Candidate, ENDPOINTS_PER_CANDIDATE, Endpoint};
 use crate::servo::{Applied, OffsetSample, Servo, ServoConfig, ServoOutput};
@@ -229,12 +232,21 @@ struct ElapsedRef {
     pair_width_ns: u64,
 }
 
+/// PPS notices kept for the caller ([`Engine::take_pps_notice`]; older ones
+/// are dropped).
+pub const PPS_NOTICES: usize = 4;
+
 /// keel's sync logic for one sink and up to `N` sources of which up to
-/// `NTP` are NTP servers (at most [`MAX_SOURCES`]; firmware with one PHC
-/// holds `Engine<S, 1, 0>`, which has no NTP code), around
-/// the servo `S`.
+/// `NTP` are NTP servers and up to `PPS` pulse-per-second inputs (at most
+/// [`MAX_SOURCES`]; firmware with one PHC holds `Engine<S, 1, 0, 0>`, which
+/// has no NTP or PPS state), around the servo `S`.
 #[derive(Clone, Debug)]
-pub struct Engine<S, const N: usize = MAX_SOURCES, const NTP: usize = MAX_SOURCES> {
+pub struct Engine<
+    S,
+    const N: usize = MAX_SOURCES,
+    const NTP: usize = MAX_SOURCES,
+    const PPS: usize = 1,
+> {
     cfg: EngineConfig,
     servo: S,
     sources: [Option<SourceConfig>; N],
@@ -295,6 +307,9 @@ pub struct Engine<S, const N: usize = MAX_SOURCES, const NTP: usize = MAX_SOURCE
     /// PHC that NTP disputes steers, the NTP interval's far edge.
     bound_floor: Duration,
     jury: Jury,
+    /// PPS bookkeeping, by source slot.
+    pps: [Option<(SourceId, pps::PpsSource)>; PPS],
+    pps_notices: Deque<(SourceId, PpsNotice), PPS_NOTICES>,
 }
 
 impl<S: Servo> Engine<S> {
@@ -306,10 +321,11 @@ impl<S: Servo> Engine<S> {
     }
 }
 
-impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
+impl<S: Servo, const N: usize, const NTP: usize, const PPS: usize> Engine<S, N, NTP, PPS> {
     /// [`Engine::new`] for an engine holding up to `N` sources, `NTP` of
-    /// them NTP servers (each keeps about 0.4 KiB of samples):
-    /// `Engine::<_, 1, 0>` for one PHC, with no NTP code.
+    /// them NTP servers (each keeps about 0.4 KiB of samples) and `PPS` of
+    /// them pulse-per-second inputs (about 0.3 KiB each):
+    /// `Engine::<_, 1, 0, 0>` for one PHC, with no NTP or PPS state.
     pub fn new_with_capacity(
         cfg: EngineConfig,
         mut servo: S,
@@ -318,8 +334,8 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
     ) -> Self {
         const {
             assert!(
-                N >= 1 && N <= MAX_SOURCES && NTP <= N,
-                "an engine holds 1..=MAX_SOURCES sources, at most all of them NTP"
+                N >= 1 && N <= MAX_SOURCES && NTP <= N && PPS <= N,
+                "an engine holds 1..=MAX_SOURCES sources, at most all of them NTP or PPS"
             );
         };
         servo.set_config(Self::servo_config(&cfg, false));
@@ -377,6 +393,8 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
             bound_floor: Duration::ZERO,
             host_unsync: false,
             jury: Jury::default(),
+            pps: [const { None }; PPS],
+            pps_notices: Deque::new(),
         }
     }
 
@@ -398,15 +416,20 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
     }
 
     /// Registers a source. `None` when all `N` slots (or, for an NTP
-    /// source, all `NTP`) are taken. An NTP source gets
-    /// [`NtpPolicy::default`] and is first asked at the first update
-    /// ([`Engine::add_ntp_source`] chooses).
+    /// source, all `NTP`; for a PPS source, all `PPS`) are taken. An NTP
+    /// source gets [`NtpPolicy::default`] and is first asked at the first
+    /// update ([`Engine::add_ntp_source`] chooses); a PPS source gets
+    /// [`PpsConfig::default`] ([`Engine::add_pps_source`] chooses).
     pub fn add_source(&mut self, source: SourceConfig) -> Option<SourceId> {
         let slot = self.sources.iter().position(Option::is_none)?;
         let id = SourceId(u8::try_from(slot).ok()?);
         if source.kind == SourceKind::Ntp {
             let n = self.ntp.iter_mut().find(|n| n.is_none())?;
             *n = Some((id, ntp::NtpSource::new(NtpPolicy::default(), self.next_ns)));
+        }
+        if source.kind == SourceKind::Pps {
+            let p = self.pps.iter_mut().find(|p| p.is_none())?;
+            *p = Some((id, pps::PpsSource::new(PpsConfig::default())));
         }
         *self.sources.get_mut(slot)? = Some(source);
         Some(id)
@@ -439,6 +462,28 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
         })?;
         *self.ntp_of_mut(id)? = ntp::NtpSource::new(policy, now_ns);
         Some(id)
+    }
+
+    /// Registers a pulse-per-second input labelled as `cfg` says (cable
+    /// delay, windows, pulse width). `None` when all `N` slots or all `PPS`
+    /// are taken. Its edges go to [`Engine::on_pps_edge`], its time of day
+    /// (NMEA, gpsd, a PHC or NTP reading) to [`Engine::on_tod`].
+    pub fn add_pps_source(&mut self, cfg: PpsConfig) -> Option<SourceId> {
+        let id = self.add_source(SourceConfig {
+            kind: SourceKind::Pps,
+            scale_offset: Duration::ZERO,
+            scale_guessed: false,
+        })?;
+        *self.pps_of_mut(id)? = pps::PpsSource::new(cfg);
+        Some(id)
+    }
+
+    fn pps_of_mut(&mut self, id: SourceId) -> Option<&mut pps::PpsSource> {
+        self.pps
+            .iter_mut()
+            .flatten()
+            .find(|(i, _)| *i == id)
+            .map(|(_, p)| p)
     }
 
     /// A frequency known before the first readings (a state file): the
@@ -567,6 +612,11 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
         self.ntp_epoch = self.ntp_epoch.wrapping_add(1);
         self.jury.outvoted_run = 0;
         self.jury.agrees_since = None;
+        // The pulses' local times are on the lost frame too: labelling
+        // starts again from the time of day.
+        for (_, p) in self.pps.iter_mut().flatten() {
+            p.reset();
+        }
     }
 
     /// What to do next at loop time `now_ns`.
@@ -580,6 +630,9 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
         match self.phase {
             Phase::Idle => {
                 if let Some(c) = self.ntp_transmit(now_ns) {
+                    return c;
+                }
+                if let Some(c) = self.pps_deadline(now_ns) {
                     return c;
                 }
                 if self.ntp_fresh.is_some() && self.ntp_steers() && now_ns >= self.ntp_due_ns {
@@ -612,19 +665,26 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
         }
     }
 
-    /// The next loop time something is due: an update or an NTP request.
+    /// The next loop time something is due: an update, an NTP request or
+    /// a PPS edge's deadline.
     fn next_wake(&self) -> u64 {
         let update = if self.ntp_fresh.is_some() && self.ntp_steers() {
             self.next_ns.min(self.ntp_due_ns)
         } else {
             self.next_ns
         };
-        self.ntp
+        let ntp = self
+            .ntp
             .iter()
             .flatten()
             .filter(|(_, n)| !n.stopped)
             .map(|(_, n)| n.next_tx_ns)
-            .fold(update, u64::min)
+            .fold(update, u64::min);
+        self.pps
+            .iter()
+            .flatten()
+            .filter_map(|(_, p)| p.deadline_ns)
+            .fold(ntp, u64::min)
     }
 
     /// An NTP request due at loop time `now_ns`, if any.
@@ -652,9 +712,12 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
             .map(SourceId)
     }
 
-    /// Does NTP steer: there is no PHC, or it is rejected or lost?
+    /// Does NTP steer: there is no PHC, or it is rejected or lost, and no
+    /// PPS source's edges are coming?
     pub fn ntp_steers(&self) -> bool {
-        self.has_ntp() && (self.phc_source().is_none() || self.jury.rejected)
+        self.has_ntp()
+            && (self.phc_source().is_none() || self.jury.rejected)
+            && self.pps_live().is_none()
     }
 
     /// A valid NTP sample from `source` (a reply that passed
@@ -1060,6 +1123,13 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
         if !matches!(self.phase, Phase::Check) {
             return;
         }
+        if let Some(l) = check.leap {
+            // The labellers count across it (one a source announced stays
+            // until the table names another).
+            for (_, p) in self.pps.iter_mut().flatten() {
+                p.labeller.set_leap(Some(l.into()));
+            }
+        }
         self.check(check);
         self.last_check = Some(*check);
         let next = self.after_check();
@@ -1113,9 +1183,18 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
                 .saturating_add(c.pair_width_ns)
                 .saturating_add(r.pair_width_ns);
             if dev.unsigned_abs_nanos() > tol && !self.paused {
-                self.notice(Notice::StepInterference(dev));
-                self.status.counters.interference =
-                    self.status.counters.interference.saturating_add(1);
+                if !Self::is_kernel_leap(c, r.sink, dev, tol) {
+                    self.notice(Notice::StepInterference(dev));
+                    self.status.counters.interference =
+                        self.status.counters.interference.saturating_add(1);
+                }
+                // The pulses' stored local times moved with the sink: the
+                // labellers keep their count (else the edge after a kernel
+                // leap would be counted into the wrong second).
+                for (_, p) in self.pps.iter_mut().flatten() {
+                    p.labeller.apply_step(dev);
+                    p.last_edge = p.last_edge.map(|(l, t)| (l, t.wrapping_add(dev)));
+                }
             }
         }
         self.elapsed = Some(ElapsedRef {
@@ -1124,6 +1203,21 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
             own: Duration::ZERO,
             pair_width_ns: c.pair_width_ns,
         });
+    }
+
+    /// Is a sink jump `dev` seen by check `c` (previous check at sink time
+    /// `before`) the kernel's own leap second: −1 s for an insertion, +1 s
+    /// for a deletion, within `tol`, across the leap's midnight?
+    fn is_kernel_leap(c: &ClockCheck, before: Timestamp, dev: Duration, tol: u64) -> bool {
+        let Some(l) = c.leap else {
+            return false;
+        };
+        let want = match l.kind {
+            crate::time::LeapKind::Insert => -1_000_000_000,
+            crate::time::LeapKind::Delete => 1_000_000_000,
+        };
+        let near = |t: Timestamp| t.secs().abs_diff(l.unix_secs) <= LEAP_QUIET_S;
+        dev.as_nanos().abs_diff(want) <= tol && (near(before) || near(c.sink))
     }
 
     /// Is the last check's wall time within [`LEAP_QUIET_S`] of its leap?
@@ -1148,9 +1242,14 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
             return self.apply(out, None);
         }
         self.leap_quiet = false;
-        if self.phc_source().is_none() && self.has_ntp() {
-            // NTP alone: its updates come with its samples; this one only
-            // checked the clock.
+        if self.pps_live().is_some() {
+            // The PPS steers: its updates come with its edges (and its
+            // deadlines hold over); this one only checked the clock.
+            return self.finish(None);
+        }
+        if self.phc_source().is_none() && (self.has_ntp() || self.has_pps()) {
+            // NTP or PPS alone: their updates come with their samples and
+            // edges; this one only checked the clock.
             return self.finish(None);
         }
         match self.primary() {
@@ -1182,12 +1281,16 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
         }
     }
 
-    /// The source to read: the first PHC, else the first source.
+    /// The source to read: the first PHC, else the first source that is
+    /// not a PPS (never read: its edges come by themselves).
     fn primary(&self) -> Option<SourceId> {
         let pick = |want: Option<SourceKind>| {
-            self.sources
-                .iter()
-                .position(|s| s.is_some_and(|s| want.is_none_or(|k| s.kind == k)))
+            self.sources.iter().position(|s| {
+                s.is_some_and(|s| {
+                    want.is_none_or(|k| s.kind == k)
+                        && (want.is_some() || s.kind != SourceKind::Pps)
+                })
+            })
         };
         pick(Some(SourceKind::Phc))
             .or_else(|| pick(None))
@@ -1386,19 +1489,25 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
                 return self.finish(None);
             }
         }
-        if self.status.holdover_since_ns.is_none() {
-            if e == ReadError::Busy {
-                self.notice(Notice::BusySkipped);
-            } else {
-                self.status.holdover_since_ns = Some(self.update_ns);
-                self.notice(Notice::HoldoverStarted {
-                    freq: self.freq_in_force,
-                });
-            }
+        if self.status.holdover_since_ns.is_none() && e == ReadError::Busy {
+            self.notice(Notice::BusySkipped);
         }
         let local = now
             .or_else(|| self.last_check.map(|c| c.sink))
             .unwrap_or(Timestamp::from_nanos(0));
+        self.hold_over(local, e != ReadError::Busy)
+    }
+
+    /// An update without a reading at sink time `local`: the servo carries
+    /// its estimate on (the bound grows), holding over from this update on
+    /// when `holdover` (not for a busy source).
+    fn hold_over(&mut self, local: Timestamp, holdover: bool) -> Command {
+        if holdover && self.status.holdover_since_ns.is_none() {
+            self.status.holdover_since_ns = Some(self.update_ns);
+            self.notice(Notice::HoldoverStarted {
+                freq: self.freq_in_force,
+            });
+        }
         let out = self.servo.no_sample(local);
         self.apply(out, None)
     }
@@ -1626,6 +1735,10 @@ impl<S: Servo, const N: usize, const NTP: usize> Engine<S, N, NTP> {
             }
             for (_, n) in self.ntp.iter_mut().flatten() {
                 n.stepped(by);
+            }
+            for (_, p) in self.pps.iter_mut().flatten() {
+                p.labeller.apply_step(by);
+                p.last_edge = p.last_edge.map(|(l, t)| (l, t.wrapping_add(by)));
             }
             self.ntp_epoch = self.ntp_epoch.wrapping_add(1);
             self.ntp_framed = self.ntp_framed.map(|t| t.wrapping_add(by));

@@ -1004,3 +1004,436 @@ fn the_guest_status_is_the_snapshot_and_the_generation_moves_with_every_disrupti
     assert_eq!(g2.disruptions, 1);
     assert_eq!(g2.generation, 2);
 }
+
+/// A GNSS receiver on [`Model`]'s clock: a pulse at every true second
+/// (local time = the model's, plus uniform noise of ±`m.noise_ns`), and an
+/// NMEA-like time of day 0.5 s after it. UTC seconds are the model's true
+/// seconds (`m.wall0_s` = 0, so the checks' wall time agrees), with an
+/// inserted leap second at `leap_at` (true second: that pulse is 23:59:60,
+/// those after it are one less). The kernel inserts it too when `kernel`:
+/// the sink steps −1 s when it reaches the leap's midnight.
+struct Gnss {
+    m: Model,
+    src: SourceId,
+    /// The next pulse, and the pulse of the next sentence, true s.
+    next_s: u64,
+    next_tod_s: u64,
+    /// Pulses and time of day are sent.
+    pulses: bool,
+    tod: bool,
+    /// Seconds added to what the time of day names.
+    tod_by: i64,
+    leap_at: Option<u64>,
+    kernel: bool,
+    kernel_done: bool,
+}
+
+impl Gnss {
+    fn new(m: Model, src: SourceId) -> Self {
+        let next_s = m.t_ns / 1_000_000_000 + 1;
+        Self {
+            m,
+            src,
+            next_s,
+            next_tod_s: next_s,
+            pulses: true,
+            tod: true,
+            tod_by: 0,
+            leap_at: None,
+            kernel: false,
+            kernel_done: false,
+        }
+    }
+
+    /// The second pulse `k` (true s) marks.
+    fn utc(&self, k: u64) -> crate::measure::pps::UtcSecond {
+        use crate::measure::pps::UtcSecond;
+        match self.leap_at {
+            Some(l) if k == l => UtcSecond {
+                unix_secs: l - 1,
+                leap: true,
+            },
+            Some(l) if k > l => UtcSecond::new(k - 1),
+            _ => UtcSecond::new(k),
+        }
+    }
+
+    /// sink − UTC now, ns.
+    fn error_ns(&self) -> f64 {
+        let after = self
+            .leap_at
+            .is_some_and(|l| self.m.t_ns >= l * 1_000_000_000);
+        self.m.offset_ns + if after { 1e9 } else { 0.0 }
+    }
+
+    fn check(&self) -> ClockCheck {
+        let mut c = self.m.check();
+        c.wall = self.m.local();
+        c.leap = self.leap_at.map(|l| Leap {
+            unix_secs: l,
+            kind: LeapKind::Insert,
+            offset: UtcTaiOffset(38),
+        });
+        c
+    }
+
+    /// True time of the kernel's leap (the sink reaching the midnight).
+    fn kernel_leap_ns(&self) -> Option<u64> {
+        let l = self.leap_at.filter(|_| self.kernel && !self.kernel_done)?;
+        Some((l as f64 * 1e9 - self.m.offset_ns) as u64)
+    }
+
+    /// Advances to `t`, sending the pulses, sentences and the kernel's leap
+    /// due on the way.
+    fn advance(&mut self, e: &mut Engine<Kalman>, t: u64, log: &mut Log) {
+        loop {
+            let edge = self.next_s * 1_000_000_000;
+            let tod = self.next_tod_s * 1_000_000_000 + 500_000_000;
+            let (next, what) = [
+                (tod, 0),
+                (edge, 1),
+                (self.kernel_leap_ns().unwrap_or(u64::MAX), 2),
+            ]
+            .into_iter()
+            .filter(|(at, _)| *at >= self.m.t_ns)
+            .min()
+            .unwrap();
+            if next > t {
+                self.m.advance_to(t);
+                return;
+            }
+            self.m.advance_to(next);
+            match what {
+                0 => {
+                    // The sentence for the pulse before.
+                    let k = self.next_tod_s;
+                    self.next_tod_s += 1;
+                    if !self.tod {
+                        continue;
+                    }
+                    let mut s = self.utc(k);
+                    s.unix_secs = s.unix_secs.saturating_add_signed(self.tod_by);
+                    let tod = crate::measure::pps::Tod::nmea(
+                        s,
+                        self.m.local(),
+                        crate::measure::pps::NMEA_DELAY,
+                    );
+                    let _ = e.on_tod(self.src, tod);
+                }
+                1 => {
+                    if self.pulses {
+                        let noise = self.m.noise();
+                        let local = self
+                            .m
+                            .local()
+                            .wrapping_add(Duration::from_nanos(noise as i64));
+                        let _ = e.on_pps_edge(
+                            self.m.t_ns,
+                            self.src,
+                            crate::measure::pps::PpsEdge {
+                                local,
+                                uncertainty: Duration::from_nanos(self.m.noise_ns as i64),
+                            },
+                        );
+                    }
+                    self.next_s += 1;
+                }
+                2 => {
+                    self.m.offset_ns -= 1e9;
+                    self.kernel_done = true;
+                }
+                _ => {}
+            }
+            // The engine acts on what it was told before time moves on.
+            self.run(e, log);
+            if self.m.t_ns == t {
+                return;
+            }
+        }
+    }
+
+    /// Answers the engine's commands until it waits.
+    fn run(&mut self, e: &mut Engine<Kalman>, log: &mut Log) -> u64 {
+        loop {
+            let cmd = e.poll(self.m.t_ns);
+            while let Some(n) = e.take_notice() {
+                log.notices.push(n);
+            }
+            log.commands.push(cmd);
+            match cmd {
+                Command::Wait(t) => return t,
+                Command::CheckClock => e.on_clock_check(&self.check()),
+                Command::Read { .. } => panic!("a PPS source is never read: {cmd:?}"),
+                Command::Adjust(a) => {
+                    if let Some(f) = a.freq {
+                        self.m.corr_ppb = f.to_bits() as f64 / 4_294_967_296.0;
+                    }
+                    e.on_adjusted(Ok(Adjusted {
+                        freq: a.freq.unwrap_or(e.status().freq),
+                        at: self.m.local(),
+                    }));
+                }
+                Command::Step(d) => {
+                    self.m.offset_ns += d.as_nanos() as f64;
+                    e.on_stepped(true);
+                }
+                Command::SendNtp { source, .. } => {
+                    if let Some(s) = self.m.ntp_sample() {
+                        e.on_ntp_sample(self.m.t_ns, source, &s);
+                    }
+                }
+                Command::SaveState(_) => {}
+                Command::Halt(h) => panic!("halted: {h:?}"),
+            }
+        }
+    }
+
+    /// Drives the engine until true time `end_ns`.
+    fn drive(&mut self, e: &mut Engine<Kalman>, end_ns: u64, log: &mut Log) {
+        loop {
+            let wake = self.run(e, log);
+            if wake > end_ns {
+                self.advance(e, end_ns, log);
+                return;
+            }
+            self.advance(e, wake.max(self.m.t_ns), log);
+            if self.m.t_ns >= end_ns {
+                return;
+            }
+        }
+    }
+}
+
+fn pps_engine(cfg: EngineConfig) -> (Engine<Kalman>, SourceId) {
+    let servo = Kalman::new(cfg.servo, KalmanConfig::default(), cfg.interval, Ppb::ZERO);
+    let mut e = Engine::new(cfg, servo, Ppb::ZERO, 1_000_000_000);
+    let id = e
+        .add_pps_source(crate::measure::pps::PpsConfig::default())
+        .unwrap();
+    (e, id)
+}
+
+fn pps_notices(e: &mut Engine<Kalman>) -> std::vec::Vec<PpsNotice> {
+    core::iter::from_fn(|| e.take_pps_notice().map(|(_, n)| n)).collect()
+}
+
+/// A PPS alone (with its time of day) locks, steps the 0.3 s start away and
+/// steers to the pulse noise; it is never read, and edges off the train do
+/// not count.
+#[test]
+fn pps_alone_locks_steers_and_is_never_read() {
+    let (mut e, id) = pps_engine(EngineConfig::default());
+    let mut m = Model::new(300_000_000.0, 20_000.0, 1_000.0);
+    m.wall0_s = 0;
+    let mut g = Gnss::new(m, id);
+    let mut log = Log::default();
+    g.drive(&mut e, 10_000_000_000, &mut log);
+    assert_eq!(pps_notices(&mut e), [PpsNotice::Locked]);
+    g.drive(&mut e, 120_000_000_000, &mut log);
+    let st = *e.status();
+    assert!(st.state.is_locked(), "{st:?}");
+    assert_eq!(st.source, Some(id));
+    assert!(g.error_ns().abs() < 3_000.0, "{}", g.error_ns());
+    let steps: std::vec::Vec<_> = log
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Step(d) => Some(d.as_nanos()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert!((steps[0] + 300_000_000).abs() < 1_000_000, "{steps:?}");
+    let v = e.pps_view()[0].unwrap();
+    assert!(v.locked && v.live && v.missed == 0, "{v:?}");
+    assert!(v.counters.labelled >= 110, "{v:?}");
+    // A glitch between pulses is rejected, and counted.
+    let glitch = g.m.local().wrapping_add(Duration::from_millis(300));
+    assert!(!e.on_pps_edge(
+        g.m.t_ns,
+        id,
+        crate::measure::pps::PpsEdge {
+            local: glitch,
+            uncertainty: Duration::from_micros(1),
+        }
+    ));
+    assert_eq!(e.pps_source(id).unwrap().counters.wrong_edges, 1);
+    g.drive(&mut e, 130_000_000_000, &mut log);
+    assert!(g.error_ns().abs() < 3_000.0, "{}", g.error_ns());
+}
+
+/// The pulses stop for two minutes: every missed deadline holds over
+/// (one update a second, the bound growing over the truth), and the pulses
+/// back re-lock without a step.
+#[test]
+fn missing_pulses_hold_over_with_a_growing_bound_and_relock() {
+    let (mut e, id) = pps_engine(EngineConfig::default());
+    let mut m = Model::new(1_000.0, 20_000.0, 100.0);
+    m.wall0_s = 0;
+    let mut g = Gnss::new(m, id);
+    let mut log = Log::default();
+    g.drive(&mut e, 300_000_000_000, &mut log);
+    assert!(e.status().state.is_locked());
+    let b0 = e.status().bound.unwrap();
+    g.pulses = false;
+    g.tod = false;
+    let updates = e.status().counters.updates;
+    let mut last = b0;
+    for s in 301..=420u64 {
+        g.drive(&mut e, s * 1_000_000_000, &mut log);
+        let st = *e.status();
+        if s > 302 {
+            assert_eq!(st.state, SyncState::Holdover, "{s}: {st:?}");
+            let b = st.bound.unwrap();
+            assert!(b >= last, "the bound grows: {b:?} < {last:?}");
+            assert!(
+                (b.as_nanos() as f64) > g.error_ns().abs(),
+                "{s}: bound {b:?}, error {}",
+                g.error_ns()
+            );
+            last = b;
+        }
+    }
+    assert!(last > b0);
+    let st = *e.status();
+    // A holdover update a second, each a missed edge.
+    assert!((118..=122).contains(&st.counters.read_errors), "{st:?}");
+    assert!(st.counters.updates - updates >= 118, "{st:?}");
+    assert_eq!(
+        pps_notices(&mut e).last(),
+        Some(&PpsNotice::Missing { missed: 1 })
+    );
+    g.pulses = true;
+    g.tod = true;
+    let steps = log
+        .commands
+        .iter()
+        .filter(|c| matches!(c, Command::Step(_)))
+        .count();
+    g.drive(&mut e, 480_000_000_000, &mut log);
+    assert!(e.status().state.is_locked(), "{:?}", e.status());
+    assert!(log.notices.iter().any(
+        |n| matches!(n, Notice::HoldoverEnded { failed_updates, .. } if *failed_updates >= 118)
+    ));
+    let after = log
+        .commands
+        .iter()
+        .filter(|c| matches!(c, Command::Step(_)))
+        .count();
+    assert_eq!(steps, after, "no step on return");
+    assert!(g.error_ns().abs() < 1_000.0, "{}", g.error_ns());
+}
+
+/// A receiver whose time of day jumps a second for good: followed after
+/// five sentences, and with the PPS alone the sink follows it (a step,
+/// the step policy allowing one); beside an NTP source the PPS gives the
+/// sub-second only and the sink stays where it is.
+#[test]
+fn a_followed_jump_moves_the_sink_only_with_the_pps_alone() {
+    for with_ntp in [false, true] {
+        let mut cfg = EngineConfig::default();
+        cfg.servo.step_threshold = Duration::from_millis(100);
+        let (mut e, id) = pps_engine(cfg);
+        if with_ntp {
+            add_ntp_servers(&mut e, 1, 4, 4);
+        }
+        let mut m = Model::new(5_000.0, 10_000.0, 200.0);
+        m.wall0_s = 0;
+        m.ntp_noise_ns = 2_000.0;
+        m.ntp_delay_ns = 20_000.0;
+        let mut g = Gnss::new(m, id);
+        let mut log = Log::default();
+        g.drive(&mut e, 200_000_000_000, &mut log);
+        assert!(e.pps_live().is_some());
+        assert!(g.error_ns().abs() < 2_000.0, "{with_ntp}: {}", g.error_ns());
+        let _ = pps_notices(&mut e);
+        g.tod_by = 1;
+        g.drive(&mut e, 260_000_000_000, &mut log);
+        let n = pps_notices(&mut e);
+        assert!(
+            n.contains(&PpsNotice::Followed {
+                by: 1,
+                whole_seconds_used: !with_ntp
+            }),
+            "{n:?}"
+        );
+        assert!(n.contains(&PpsNotice::WrongSecond { by: 1, in_a_row: 4 }));
+        if with_ntp {
+            // The sink stays on UTC.
+            assert!(g.error_ns().abs() < 2_000.0, "{}", g.error_ns());
+        } else {
+            // The sink follows the receiver: a second ahead of UTC.
+            assert!((g.error_ns() - 1e9).abs() < 2_000.0, "{}", g.error_ns());
+        }
+    }
+}
+
+/// The kernel inserts a leap second (the sink steps −1 s at its midnight)
+/// inside the quiet window: the engine tells the labeller, which keeps the
+/// count, so the pulse after it is not counted into 23:59:60 (which would
+/// read as the sink 1 s ahead); the jump is not interference. (The leap's
+/// own pulse may come before the check that sees the jump: it is then
+/// rejected as the last edge again, and the servo holds over a second.)
+#[test]
+fn a_kernel_leap_second_is_told_to_the_labeller() {
+    let (mut e, id) = pps_engine(EngineConfig::default());
+    let mut m = Model::new(2_000.0, 5_000.0, 200.0);
+    m.wall0_s = 0;
+    m.t_ns = 86_100_000_000_000;
+    let mut g = Gnss::new(m, id);
+    g.leap_at = Some(86_400);
+    g.kernel = true;
+    let mut log = Log::default();
+    g.drive(&mut e, 86_390_000_000_000, &mut log);
+    assert!(e.status().state.is_locked());
+    assert_eq!(
+        e.pps_source(id).unwrap().counters.locks,
+        1,
+        "{:?}",
+        e.pps_source(id)
+    );
+    let mut log = Log::default();
+    let mut worst: f64 = 0.0;
+    for s in 86_391..86_460u64 {
+        g.drive(&mut e, s * 1_000_000_000 + 700_000_000, &mut log);
+        worst = worst.max(g.error_ns().abs());
+        if let Some(o) = e.status().last_offset {
+            assert!(o.as_nanos().abs() < 100_000, "{s}: {o:?}");
+        }
+    }
+    assert!(g.kernel_done);
+    assert!(worst < 5_000.0, "{worst}");
+    assert!(log.notices.contains(&Notice::LeapQuiet));
+    assert!(
+        !log.notices
+            .iter()
+            .any(|n| matches!(n, Notice::StepInterference(_) | Notice::Stepped(_))),
+        "{:?}",
+        log.notices
+    );
+    assert_eq!(e.status().counters.interference, 0);
+    let v = e.pps_source(id).unwrap();
+    assert!(v.locked && v.live, "{v:?}");
+    assert_eq!(v.counters.wrong_seconds, 0, "{v:?}");
+    assert_eq!(v.last_second.map(|s| s.unix_secs), Some(86_458));
+}
+
+/// A disruption forgets the pulse train: the labeller locks again from
+/// the time of day before its edges steer.
+#[test]
+fn a_disruption_restarts_the_labelling() {
+    let (mut e, id) = pps_engine(EngineConfig::default());
+    let mut m = Model::new(0.0, 1_000.0, 100.0);
+    m.wall0_s = 0;
+    let mut g = Gnss::new(m, id);
+    let mut log = Log::default();
+    g.drive(&mut e, 60_000_000_000, &mut log);
+    assert_eq!(e.pps_source(id).unwrap().counters.locks, 1);
+    e.on_disruption(g.m.t_ns, Disruption::Migration);
+    g.drive(&mut e, 61_200_000_000, &mut log);
+    assert!(!e.pps_source(id).unwrap().locked);
+    g.drive(&mut e, 90_000_000_000, &mut log);
+    let v = e.pps_source(id).unwrap();
+    assert!(v.locked && v.counters.locks == 2, "{v:?}");
+    assert!(e.status().state.is_locked());
+}
