@@ -64,6 +64,11 @@ use crate::time::{Duration, Ppb, Timestamp};
 /// Notices kept for the caller (older ones are dropped and counted).
 pub const NOTICES: usize = 8;
 
+/// The default frequency change allowed for in holdover beyond the servo's
+/// wander model, ppb ([`Engine::set_holdover_drift`]): the least growth
+/// served to applications ([`GROWTH_FLOOR_PPB`]), a TCXO's 1 K.
+pub const HOLDOVER_DRIFT_PPB: i64 = 10;
+
 /// Seconds either side of a leap second in which readings are ignored: the
 /// reference and the kernel both step there, not quite together.
 pub const LEAP_QUIET_S: u64 = 2;
@@ -310,6 +315,11 @@ pub struct Engine<
     /// PPS bookkeeping, by source slot.
     pps: [Option<(SourceId, pps::PpsSource)>; PPS],
     pps_notices: Deque<(SourceId, PpsNotice), PPS_NOTICES>,
+    /// Sink time of the last reading the servo took.
+    last_sample_at: Option<Timestamp>,
+    /// The frequency change in holdover that no reading showed, allowed for
+    /// in the bound ([`Engine::set_holdover_drift`]).
+    holdover_drift: Ppb,
 }
 
 impl<S: Servo> Engine<S> {
@@ -395,6 +405,34 @@ impl<S: Servo, const N: usize, const NTP: usize, const PPS: usize> Engine<S, N, 
             jury: Jury::default(),
             pps: [const { None }; PPS],
             pps_notices: Deque::new(),
+            last_sample_at: None,
+            holdover_drift: Ppb::from_ppb(HOLDOVER_DRIFT_PPB),
+        }
+    }
+
+    /// How far the oscillator's frequency may move in holdover beyond what
+    /// the servo's wander model (learnt from the readings) allows: a
+    /// temperature swing the readings never showed (the oscillator's ppb/K
+    /// times the kelvins it may see), ppb, ≥ 0. While holding over, the
+    /// bound grows by this much per second since the last reading, on top
+    /// of the servo's. Default [`HOLDOVER_DRIFT_PPB`].
+    pub fn set_holdover_drift(&mut self, drift: Ppb) {
+        self.holdover_drift = Ppb::from_bits(drift.to_bits().saturating_abs());
+    }
+
+    /// What [`Engine::set_holdover_drift`] adds to the bound at sink time
+    /// `t`: zero unless holding over.
+    fn holdover_allowance(&self, t: Timestamp) -> Duration {
+        match (self.status.holdover_since_ns, self.last_sample_at) {
+            (Some(_), Some(from)) => {
+                let held = t.duration_since(from);
+                if held <= Duration::ZERO {
+                    Duration::ZERO
+                } else {
+                    self.holdover_drift.phase_over(held).saturating_abs()
+                }
+            }
+            _ => Duration::ZERO,
         }
     }
 
@@ -538,9 +576,12 @@ impl<S: Servo, const N: usize, const NTP: usize, const PPS: usize> Engine<S, N, 
         &self.servo
     }
 
-    /// The bound on |true offset| at sink time `t`, if the servo gives one.
+    /// The bound on |true offset| at sink time `t`, if the servo gives one
+    /// (in holdover, with [`Engine::set_holdover_drift`]'s allowance).
     pub fn bound_at(&self, t: Timestamp) -> Option<Duration> {
+        let allowance = self.holdover_allowance(t);
         self.stated_bound(self.servo.error_bound(t))
+            .map(|b| b.saturating_add(allowance))
     }
 
     /// The bound keel states for the servo's `bound`: none while the PHC
@@ -1001,6 +1042,7 @@ impl<S: Servo, const N: usize, const NTP: usize, const PPS: usize> Engine<S, N, 
         self.status.source = Some(best_id);
         self.status.last_offset = Some(combined);
         self.status.last_delay = best_l.delay;
+        self.last_sample_at = Some(newest);
         let out = self.servo.sample(&OffsetSample {
             offset: combined,
             local_ts: newest,
@@ -1381,6 +1423,7 @@ impl<S: Servo, const N: usize, const NTP: usize, const PPS: usize> Engine<S, N, 
         } else {
             self.noisy_reads_left.saturating_sub(1)
         };
+        self.last_sample_at = Some(r.local_ts);
         let out = self.servo.sample(&OffsetSample {
             offset,
             local_ts: r.local_ts,
@@ -1508,7 +1551,9 @@ impl<S: Servo, const N: usize, const NTP: usize, const PPS: usize> Engine<S, N, 
                 freq: self.freq_in_force,
             });
         }
-        let out = self.servo.no_sample(local);
+        let mut out = self.servo.no_sample(local);
+        let allowance = self.holdover_allowance(local);
+        out.error_bound = out.error_bound.map(|b| b.saturating_add(allowance));
         self.apply(out, None)
     }
 
@@ -1740,6 +1785,7 @@ impl<S: Servo, const N: usize, const NTP: usize, const PPS: usize> Engine<S, N, 
                 p.labeller.apply_step(by);
                 p.last_edge = p.last_edge.map(|(l, t)| (l, t.wrapping_add(by)));
             }
+            self.last_sample_at = self.last_sample_at.map(|t| t.wrapping_add(by));
             self.ntp_epoch = self.ntp_epoch.wrapping_add(1);
             self.ntp_framed = self.ntp_framed.map(|t| t.wrapping_add(by));
             self.notice(Notice::Stepped(by));

@@ -274,6 +274,7 @@ impl<S: Servo, const N: usize, const NTP: usize, const PPS: usize> Engine<S, N, 
         self.status.source = Some(source);
         self.status.last_offset = Some(offset);
         self.status.last_delay = Duration::ZERO;
+        self.last_sample_at = Some(e.local);
         let out = self.servo.sample(&OffsetSample {
             offset,
             local_ts: e.local,

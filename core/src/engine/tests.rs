@@ -1295,6 +1295,16 @@ fn missing_pulses_hold_over_with_a_growing_bound_and_relock() {
         }
     }
     assert!(last > b0);
+    // The holdover drift allowance: 10 ppb over the 120 s since the last
+    // pulse, on top of the servo's bound.
+    let t = g.m.local();
+    let mut z = e.clone();
+    z.set_holdover_drift(Ppb::ZERO);
+    let extra = e
+        .bound_at(t)
+        .unwrap()
+        .saturating_sub(z.bound_at(t).unwrap());
+    assert!((1_190..=1_210).contains(&extra.as_nanos()), "{extra:?}");
     let st = *e.status();
     // A holdover update a second, each a missed edge.
     assert!((118..=122).contains(&st.counters.read_errors), "{st:?}");

@@ -67,6 +67,7 @@ mod config;
 pub mod drive;
 pub mod engine_loop;
 pub mod gnss;
+pub mod gnss_engine;
 pub mod network;
 mod rng;
 mod world;
@@ -74,7 +75,7 @@ mod world;
 pub use crate::measure::phc::{PHC_MAX_SAMPLES, PhcReading, PhcTriple, ReadMethod};
 pub use config::{
     ActuatorConfig, ConfigFull, DelayConfig, Event, MAX_EVENTS, MAX_OUTAGES, Methods,
-    OscillatorConfig, Outage, OutageKind, OutlierConfig, ReadConfig, ReferenceConfig,
-    ScheduledEvent, SimConfig,
+    OscillatorClass, OscillatorConfig, Outage, OutageKind, OutlierConfig, ReadConfig,
+    ReferenceConfig, ScheduledEvent, SimConfig,
 };
 pub use world::{DisruptionKind, SimCounters, SimReadError, World};

@@ -6,9 +6,11 @@
 //! NTP servers on seeds 1–3, and NTP alone and selection on `--seeds`
 //! seeds (default 20).
 //!
-//! `--pps` prints only the PPS labelling section (`keel_tests::pps_report`):
-//! 10⁵ pulses of the simulated GNSS receiver per run on `--seeds` seeds
-//! (default 3).
+//! `--pps` prints only the PPS sections (`keel_tests::pps_report`): the
+//! labelling (10⁵ pulses of the simulated GNSS receiver per run) and the
+//! engine on it (steady accuracy, lock, holdover through 1 h and 24 h
+//! outages on TCXO- and OCXO-class oscillators), on `--seeds` seeds
+//! (default 3); `--only engine` runs the engine's alone.
 
 use keel_tests::ntp_report::{NtpOptions, ntp_section};
 use keel_tests::pps_report::pps_section;
@@ -49,7 +51,11 @@ fn main() {
         }
     }
     if pps {
-        print!("{}", pps_section(seeds.unwrap_or(3), only.as_deref()));
+        let seeds = seeds.unwrap_or(3);
+        print!("{}", pps_section(seeds, only.as_deref()));
+        if only.is_none_or(|o| "engine".contains(o.as_str())) {
+            print!("\n{}", keel_tests::pps_report::engine::section(seeds));
+        }
         return;
     }
     if ntp {
