@@ -265,7 +265,7 @@ pub mod engine {
             LOCK_S
         ));
         out.push_str(
-            "| oscillator | steady RMS | floor | ratio | lock after ToD |\n|---|---:|---:|---:|---:|\n",
+            "| oscillator | steady RMS (seeds' range) | floor | ratio | lock after ToD |\n|---|---:|---:|---:|---:|\n",
         );
         let mut holdovers = Vec::new();
         for osc in [OscillatorClass::TCXO, OscillatorClass::OCXO] {
@@ -278,9 +278,11 @@ pub mod engine {
                 .map(|r| r.lock_after_tod_s.unwrap_or(f64::INFINITY))
                 .fold(0.0, f64::max);
             out.push_str(&format!(
-                "| {} ({} ppb/√s) | {rms:.0} ns | {floor:.0} ns | {:.2} | {lock:.1} s |\n",
+                "| {} ({} ppb/√s) | {rms:.0} ns ({:.0}–{:.0}) | {floor:.0} ns | {:.2} | {lock:.1} s |\n",
                 osc.name,
                 osc.wander_ppb_per_sqrt_s,
+                h1.runs.iter().map(|r| r.steady_rms_ns).fold(f64::INFINITY, f64::min),
+                h1.runs.iter().map(|r| r.steady_rms_ns).fold(0.0, f64::max),
                 rms / floor
             ));
             holdovers.push(h1);

@@ -48,7 +48,7 @@ pub use io::{
 };
 
 pub use ntp::{BURST_REQUESTS, JURY_SKEW_PPB, NtpEstimate, NtpPolicy};
-pub use pps::{PPS_MARGIN_NS, PPS_PERIOD_NS, PpsNotice, PpsSourceView};
+pub use pps::{PPS_MARGIN_NS, PPS_NOTICES, PPS_PERIOD_NS, PpsNotice, PpsSourceView};
 pub use served::{GROWTH_FLOOR_PPB, Served, ServedStatus};
 
 use heapless::Deque;
@@ -237,10 +237,6 @@ struct ElapsedRef {
     pair_width_ns: u64,
 }
 
-/// PPS notices kept for the caller ([`Engine::take_pps_notice`]; older ones
-/// are dropped).
-pub const PPS_NOTICES: usize = 4;
-
 /// keel's sync logic for one sink and up to `N` sources of which up to
 /// `NTP` are NTP servers and up to `PPS` pulse-per-second inputs (at most
 /// [`MAX_SOURCES`]; firmware with one PHC holds `Engine<S, 1, 0, 0>`, which
@@ -314,7 +310,6 @@ pub struct Engine<
     jury: Jury,
     /// PPS bookkeeping, by source slot.
     pps: [Option<(SourceId, pps::PpsSource)>; PPS],
-    pps_notices: Deque<(SourceId, PpsNotice), PPS_NOTICES>,
     /// Sink time of the last reading the servo took.
     last_sample_at: Option<Timestamp>,
     /// The frequency change in holdover that no reading showed, allowed for
@@ -404,7 +399,6 @@ impl<S: Servo, const N: usize, const NTP: usize, const PPS: usize> Engine<S, N, 
             host_unsync: false,
             jury: Jury::default(),
             pps: [const { None }; PPS],
-            pps_notices: Deque::new(),
             last_sample_at: None,
             holdover_drift: Ppb::from_ppb(HOLDOVER_DRIFT_PPB),
         }

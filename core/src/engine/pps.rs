@@ -11,6 +11,8 @@
 //!
 //! Sign convention: offset = sink − UTC, positive means the sink is ahead.
 
+use heapless::Deque;
+
 use crate::measure::pps::{
     EdgeOutcome, Labeller, PpsConfig, PpsCounters, PpsEdge, Tod, TodOutcome, UtcSecond,
 };
@@ -21,6 +23,10 @@ use super::{Command, Engine, LEAP_QUIET_S, Notice, Phase, SourceId, SourceKind};
 
 /// The pulse period, ns of loop time.
 pub const PPS_PERIOD_NS: u64 = 1_000_000_000;
+
+/// PPS notices kept per source for the caller
+/// ([`Engine::take_pps_notice`]; older ones are dropped).
+pub const PPS_NOTICES: usize = 4;
 
 /// How long after the expected edge (the last one plus a period) the edge is
 /// taken as missed, ns of loop time: covers a caller that fetches edges on a
@@ -41,6 +47,8 @@ pub(super) struct PpsSource {
     pub(super) deadline_ns: Option<u64>,
     /// Deadlines missed since the last labelled edge.
     pub(super) missed: u32,
+    /// Notices not yet taken.
+    notices: Deque<PpsNotice, PPS_NOTICES>,
 }
 
 impl PpsSource {
@@ -51,6 +59,7 @@ impl PpsSource {
             last_offset: None,
             deadline_ns: None,
             missed: 0,
+            notices: Deque::new(),
         }
     }
 
@@ -179,15 +188,21 @@ impl<S: Servo, const N: usize, const NTP: usize, const PPS: usize> Engine<S, N, 
     }
 
     fn pps_notice(&mut self, source: SourceId, n: PpsNotice) {
-        if self.pps_notices.is_full() {
-            let _ = self.pps_notices.pop_front();
+        if let Some(p) = self.pps_of_mut(source) {
+            if p.notices.is_full() {
+                let _ = p.notices.pop_front();
+            }
+            let _ = p.notices.push_back(n);
         }
-        let _ = self.pps_notices.push_back((source, n));
     }
 
-    /// The oldest PPS notice not yet taken, and its source.
+    /// A PPS notice not yet taken (each source's in order, the first
+    /// source's first), and its source.
     pub fn take_pps_notice(&mut self) -> Option<(SourceId, PpsNotice)> {
-        self.pps_notices.pop_front()
+        self.pps
+            .iter_mut()
+            .flatten()
+            .find_map(|(id, p)| p.notices.pop_front().map(|n| (*id, n)))
     }
 
     /// A PPS edge of `source` captured at sink time `edge.local` (the
