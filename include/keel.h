@@ -2416,7 +2416,8 @@ keel_status keel_engine_deinit(struct keel_engine *engine);
  *
  * Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
  * `KEEL_STATUS_INVALID_ARGUMENT` (unknown kind), `KEEL_STATUS_NO_CAPACITY`
- * (already `KEEL_ENGINE_MAX_SOURCES` sources).
+ * (already `KEEL_ENGINE_MAX_SOURCES` sources, or a second PPS source: the
+ * engine keeps one pulse labeller).
  *
  * # Safety
  * `engine` is NULL or valid; `id_out` is NULL or valid for writing.

@@ -831,7 +831,8 @@ pub unsafe extern "C" fn keel_engine_deinit(engine: *mut keel_engine) -> keel_st
 ///
 /// Errors: `KEEL_STATUS_NULL_POINTER`, `KEEL_STATUS_NOT_INITIALIZED`,
 /// `KEEL_STATUS_INVALID_ARGUMENT` (unknown kind), `KEEL_STATUS_NO_CAPACITY`
-/// (already `KEEL_ENGINE_MAX_SOURCES` sources).
+/// (already `KEEL_ENGINE_MAX_SOURCES` sources, or a second PPS source: the
+/// engine keeps one pulse labeller).
 ///
 /// # Safety
 /// `engine` is NULL or valid; `id_out` is NULL or valid for writing.

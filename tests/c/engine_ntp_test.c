@@ -200,13 +200,16 @@ static void ntp_conventions(void) {
     CHECK(keel_engine_on_ntp_kiss(&e, 500 * S, ntp, KEEL_STATUS_NTP_KISS_RATE, 10) == KEEL_STATUS_OK);
     CHECK(keel_engine_ntp_source_status(&e, ntp, 0, &ns) == KEEL_STATUS_OK && ns.poll == 5);
 
-    /* Capacity: two more NTP sources fit, then PPS sources to the last
-     * slot; a ninth source does not. */
+    /* Capacity: two more NTP sources fit, then one PPS source (a second
+     * is refused) and PHC sources to the last slot; a ninth source does
+     * not. */
     CHECK(keel_engine_ntp_policy_default(&p) == KEEL_STATUS_OK);
     CHECK(keel_engine_add_ntp_source(&e, &p, 2000 * S, &id) == KEEL_STATUS_OK && id == 2);
     CHECK(keel_engine_add_ntp_source(&e, &p, 2000 * S, &id) == KEEL_STATUS_OK && id == 3);
-    for (uint8_t k = 4; k < KEEL_ENGINE_MAX_SOURCES; k++) {
-        CHECK(keel_engine_add_source(&e, KEEL_SOURCE_KIND_PPS, 0, false, &id) == KEEL_STATUS_OK && id == k);
+    CHECK(keel_engine_add_source(&e, KEEL_SOURCE_KIND_PPS, 0, false, &id) == KEEL_STATUS_OK && id == 4);
+    CHECK(keel_engine_add_source(&e, KEEL_SOURCE_KIND_PPS, 0, false, &id) == KEEL_STATUS_NO_CAPACITY && id == 4);
+    for (uint8_t k = 5; k < KEEL_ENGINE_MAX_SOURCES; k++) {
+        CHECK(keel_engine_add_source(&e, KEEL_SOURCE_KIND_PHC, 0, false, &id) == KEEL_STATUS_OK && id == k);
     }
     id = 0xAA;
     CHECK(keel_engine_add_ntp_source(&e, &p, 2000 * S, &id) == KEEL_STATUS_NO_CAPACITY && id == 0xAA);

@@ -58,15 +58,18 @@ static void conventions(void) {
     CHECK(keel_engine_poll(NULL, 0, &cmd) == KEEL_STATUS_NULL_POINTER);
     CHECK(keel_engine_poll(&e, 0, NULL) == KEEL_STATUS_NULL_POINTER);
 
-    /* Sources: eight fit, a ninth does not; unknown kinds are refused. */
+    /* Sources: eight fit, a ninth does not; unknown kinds are refused, and
+     * so is a second PPS source (one pulse labeller). */
     CHECK(keel_engine_add_source(&e, 9, 0, false, &id) == KEEL_STATUS_INVALID_ARGUMENT);
     CHECK(keel_engine_add_source(&e, KEEL_SOURCE_KIND_PHC, 0, false, NULL) == KEEL_STATUS_NULL_POINTER);
     CHECK(keel_engine_add_source(&e, KEEL_SOURCE_KIND_PHC, 0, false, &id) == KEEL_STATUS_OK && id == 0);
     CHECK(keel_engine_add_source(&e, KEEL_SOURCE_KIND_NTP, 0, false, &id) == KEEL_STATUS_OK && id == 1);
     CHECK(keel_engine_add_source(&e, KEEL_SOURCE_KIND_PPS, 0, false, &id) == KEEL_STATUS_OK && id == 2);
     CHECK(keel_engine_add_source(&e, KEEL_SOURCE_KIND_NTP, 37000000000LL, true, &id) == KEEL_STATUS_OK && id == 3);
+    id = 0xAA;
+    CHECK(keel_engine_add_source(&e, KEEL_SOURCE_KIND_PPS, 0, false, &id) == KEEL_STATUS_NO_CAPACITY && id == 0xAA);
     for (uint8_t k = 4; k < KEEL_ENGINE_MAX_SOURCES; k++) {
-        CHECK(keel_engine_add_source(&e, KEEL_SOURCE_KIND_PPS, 0, false, &id) == KEEL_STATUS_OK && id == k);
+        CHECK(keel_engine_add_source(&e, KEEL_SOURCE_KIND_PHC, 0, false, &id) == KEEL_STATUS_OK && id == k);
     }
     id = 0xAA;
     CHECK(keel_engine_add_source(&e, KEEL_SOURCE_KIND_PHC, 0, false, &id) == KEEL_STATUS_NO_CAPACITY);
