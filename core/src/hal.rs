@@ -388,7 +388,7 @@ pub enum WaitPpsError<P, K> {
 #[derive(Clone, Debug)]
 pub struct Disciplined<K, S = Kalman> {
     clock: K,
-    engine: Engine<S, 1, 0>,
+    engine: Engine<S, 1, 0, 0>,
 }
 
 /// The engine settings of a [`Disciplined`] clock: pushed readings at
@@ -431,7 +431,7 @@ impl<K: Clock> Disciplined<K, Kalman> {
 impl<K: Clock, S: Servo> Disciplined<K, S> {
     /// Joins `clock` and `engine` (whose frequency in force is the clock's);
     /// a source is registered for the readings if the engine has none.
-    pub fn new(clock: K, mut engine: Engine<S, 1, 0>) -> Self {
+    pub fn new(clock: K, mut engine: Engine<S, 1, 0, 0>) -> Self {
         if engine.status().source.is_none() {
             let _ = engine.add_source(SourceConfig::phc());
         }
@@ -449,17 +449,17 @@ impl<K: Clock, S: Servo> Disciplined<K, S> {
     }
 
     /// The engine.
-    pub fn engine(&self) -> &Engine<S, 1, 0> {
+    pub fn engine(&self) -> &Engine<S, 1, 0, 0> {
         &self.engine
     }
 
     /// The engine, e.g. to signal a disruption or take its notices.
-    pub fn engine_mut(&mut self) -> &mut Engine<S, 1, 0> {
+    pub fn engine_mut(&mut self) -> &mut Engine<S, 1, 0, 0> {
         &mut self.engine
     }
 
     /// The parts back.
-    pub fn into_parts(self) -> (K, Engine<S, 1, 0>) {
+    pub fn into_parts(self) -> (K, Engine<S, 1, 0, 0>) {
         (self.clock, self.engine)
     }
 

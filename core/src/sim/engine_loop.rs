@@ -184,8 +184,9 @@ pub fn default_engine() -> Engine<Kalman> {
 }
 
 /// [`default_engine`] holding up to `N` sources, `NTP` of them NTP servers
-/// (firmware: 1 and 0).
-pub fn default_engine_with_capacity<const N: usize, const NTP: usize>() -> Engine<Kalman, N, NTP> {
+/// and `PPS` of them pulses (firmware: 1, 0 and 0).
+pub fn default_engine_with_capacity<const N: usize, const NTP: usize, const PPS: usize>()
+-> Engine<Kalman, N, NTP, PPS> {
     let cfg = default_engine_config();
     let servo = Kalman::new(cfg.servo, KalmanConfig::default(), cfg.interval, Ppb::ZERO);
     let mut e = Engine::new_with_capacity(cfg, servo, Ppb::ZERO, 1_000_000_000);
@@ -275,10 +276,10 @@ impl EngineLoop {
 
     /// Runs `engine` on `world` until it has made [`EngineLoop::updates`]
     /// updates (or halts), telling `observe` each answer.
-    pub fn run<S: Servo, const N: usize, const NTP: usize>(
+    pub fn run<S: Servo, const N: usize, const NTP: usize, const PPS: usize>(
         &self,
         world: &mut World,
-        engine: &mut Engine<S, N, NTP>,
+        engine: &mut Engine<S, N, NTP, PPS>,
         observe: &mut dyn FnMut(&Answer),
     ) -> EngineReport {
         let mut h = DIGEST_START;

@@ -86,7 +86,7 @@ fn main() -> ! {
     // The engine: the same loop the daemon and libkeel run, on the reference
     // engine scenario (interference, a signalled migration, a leap second).
     // The world's storage is re-used; the engine lives in a static too.
-    static mut ENGINE: MaybeUninit<keel_core::engine::Engine<Kalman, 1, 0>> = MaybeUninit::uninit();
+    static mut ENGINE: MaybeUninit<keel_core::engine::Engine<Kalman, 1, 0, 0>> = MaybeUninit::uninit();
     // SAFETY: as above; the servo run is over and holds no borrow of WORLD.
     let (world, engine) = unsafe {
         (

@@ -22,7 +22,7 @@ const UPDATES: u64 = 300;
 /// follows), kept out of line so `size-report.sh` can check what it calls.
 #[inline(never)]
 #[unsafe(no_mangle)]
-fn keel_engine_update(engine: &mut Engine<Kalman, 1, 0>, r: &Reading) -> Command {
+fn keel_engine_update(engine: &mut Engine<Kalman, 1, 0, 0>, r: &Reading) -> Command {
     engine.on_reading(keel_core::engine::SourceId(0), r);
     engine.poll(0)
 }
@@ -40,7 +40,7 @@ fn main() -> ! {
         ..EngineConfig::default()
     };
     let servo = Kalman::new(cfg.servo, KalmanConfig::default(), cfg.interval, Ppb::ZERO);
-    let mut engine: Engine<Kalman, 1, 0> =
+    let mut engine: Engine<Kalman, 1, 0, 0> =
         Engine::new_with_capacity(cfg, servo, Ppb::ZERO, 1_000_000_000);
     let _ = engine.add_source(SourceConfig::phc());
     // +3 ms, +40 ppm, ±50 ns reading noise; loop time = reference time.
