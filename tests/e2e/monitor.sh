@@ -95,7 +95,7 @@ rm -f "$M/ktp.sock" "$M/qmp.sock" "$M/serial.log" "$M/events.log" "$M/polls.csv"
 : >"$M/events.log"
 LIMIT=360
 START=$(date +%s)
-"$VHOST" --vm guest-cid=4,uds-path="$M/vsock.uds",socket="$M/vhost.sock" >"$M/vhost.log" 2>&1 &
+RUST_LOG=${E2E_VHOST_LOG:-warn} "$VHOST" --vm guest-cid=4,uds-path="$M/vsock.uds",socket="$M/vhost.sock" >"$M/vhost.log" 2>&1 &
 VPID=$!
 n=0; while [ ! -S "$M/vhost.sock" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
 [ -S "$M/vhost.sock" ] || { cat "$M/vhost.log" >&2; echo "e2e-monitor: FAIL: vhost-device-vsock did not start" >&2; exit 1; }
@@ -117,7 +117,10 @@ tail -n +1 -F "$M/serial.log" 2>/dev/null | while IFS= read -r l; do
     printf '%s %s\n' "$(date +%s%N)" "$l"
 done >>"$M/events.log" &
 TPID=$!
-n=0; while [ ! -S "$M/ktp.sock" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+# The monitor starts once the guest is up: vhost-device-vsock 0.3.0 wedges
+# (and stops accepting) when a host connects before the guest's driver has
+# set up the device's rings. keel monitor itself reconnects every poll.
+n=0; while ! grep -q " M READY" "$M/events.log" && [ $n -lt 1200 ] && kill -0 $QPID 2>/dev/null; do sleep 0.1; n=$((n + 1)); done
 "$TGT/release/keel" monitor --guest serial=unix:"$M/ktp.sock" --guest vsock=hybrid:"$M/vsock.uds":1123 --poll 4 --burst 8 \
     --csv "$M/polls.csv" --status-socket "" --duration ${LIMIT}s 2>"$M/monitor.log" &
 MPID=$!
