@@ -207,8 +207,9 @@ USAGE:
                          PHC: name, time scale, capabilities, its pins and
                          their functions, which read ioctls work
   keel phc pps DEVICE [--count N]
-                         print each assert edge of DEVICE (/dev/ppsN) as it
-                         comes, and where it fell in the system clock's second
+                         print N (default 5) assert edges of DEVICE (/dev/ppsN)
+                         as they come, and where each fell in the system
+                         clock's second
   keel phc compare DEVICE [--count N] [--samples N]
                          print CLOCK_REALTIME − PHC offsets of DEVICE
                          (/dev/ptpN)
@@ -1065,15 +1066,7 @@ fn phc_cmd(p: &mut lexopt::Parser) -> Result<ExitCode, Failure> {
             Value(v) if (compare || command.as_deref() == Some("pps")) && dev.is_none() => {
                 dev = Some(PathBuf::from(v));
             }
-            Long("count") if command.as_deref() == Some("pps") => {
-                let v = text_value(p, "phc")?;
-                count = v
-                    .parse()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| bad(format!("--count {v}: expected a positive integer")))?;
-            }
-            Long("count") if compare => {
+            Long("count") if compare || command.as_deref() == Some("pps") => {
                 let v = text_value(p, "phc")?;
                 count = v
                     .parse()
