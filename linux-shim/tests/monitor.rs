@@ -511,22 +511,30 @@ fn a_directory_of_sockets_adds_and_removes_guests() {
 
 /// A QEMU guest agent: a JSON line per command; it parses before it reads
 /// its clock (the +0.3 ms bias measured under TCG), which the bound of a
-/// bracketed `guest-get-time` must cover.
-fn serve_qga(path: &Path, offset_ns: i64) {
+/// bracketed `guest-get-time` must cover. `guest-set-time` sets its clock.
+fn serve_qga(path: &Path, offset_ns: Arc<AtomicI64>) {
     let l = UnixListener::bind(path).unwrap();
     std::thread::spawn(move || {
         for c in l.incoming() {
             let Ok(c) = c else { return };
+            let offset_ns = offset_ns.clone();
             std::thread::spawn(move || {
                 let mut r = std::io::BufReader::new(c.try_clone().unwrap());
                 let mut w = c;
                 let mut line = String::new();
                 while std::io::BufRead::read_line(&mut r, &mut line).is_ok_and(|n| n > 0) {
+                    std::thread::sleep(Duration::from_micros(300));
                     let reply = if let Some(id) = line.split("\"id\":").nth(1) {
                         format!("{{\"return\": {}}}\n", id.trim_end().trim_end_matches('}'))
+                    } else if let Some(t) = line.split("\"time\":").nth(1) {
+                        let t: i64 = t.trim_end().trim_end_matches('}').parse().unwrap();
+                        offset_ns.store(t - realtime_ns(), Ordering::Relaxed);
+                        "{\"return\": {}}\n".to_string()
                     } else {
-                        std::thread::sleep(Duration::from_micros(300));
-                        format!("{{\"return\": {}}}\n", realtime_ns() + offset_ns)
+                        format!(
+                            "{{\"return\": {}}}\n",
+                            realtime_ns() + offset_ns.load(Ordering::Relaxed)
+                        )
                     };
                     std::thread::sleep(Duration::from_micros(100));
                     if w.write_all(reply.as_bytes()).is_err() {
@@ -542,7 +550,7 @@ fn serve_qga(path: &Path, offset_ns: i64) {
 #[test]
 fn a_guest_without_keel_is_measured_through_its_guest_agent_within_the_bound() {
     let dir = tmpdir("qga");
-    serve_qga(&dir.join("qga.sock"), -7_000_000);
+    serve_qga(&dir.join("qga.sock"), Arc::new(AtomicI64::new(-7_000_000)));
     let m = Monitor::start(
         &dir,
         &[],
@@ -568,4 +576,37 @@ fn a_guest_without_keel_is_measured_through_its_guest_agent_within_the_bound() {
     assert!(bound >= 0.0002, "bound {bound}");
     let err = m.stop();
     assert!(err.contains("guest old: answers (qga)"), "{err}");
+}
+
+#[test]
+fn a_guest_without_keel_that_stays_off_is_set_through_its_agent_when_asked() {
+    let dir = tmpdir("qga-set");
+    let offset = Arc::new(AtomicI64::new(-250_000_000));
+    serve_qga(&dir.join("qga.sock"), offset.clone());
+    let cfg = dir.join("monitor.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "correct = \"reacquire\"\ncorrect_threshold = 0.01\ncorrect_after = 2\n[[guest]]\nname = \"old\"\nchannel = \"qga:{}\"\n",
+            dir.join("qga.sock").display()
+        ),
+    )
+    .unwrap();
+    let m = Monitor::start(&dir, &[], &["--config", cfg.to_str().unwrap()]);
+    m.wait_for(
+        "keel_vm_corrections_total{vm=\"old\",action=\"set-time\"}",
+        |v| v == Some(1.0),
+    );
+    // Set to the host's time plus half a round trip: within a few ms, and
+    // measured as such at once.
+    let left = offset.load(Ordering::Relaxed);
+    assert!(left.abs() < 5_000_000, "{left} ns after the set");
+    m.wait_for("keel_vm_clock_offset_seconds{vm=\"old\"}", |v| {
+        v.is_some_and(|v| v.abs() < 0.005)
+    });
+    let err = m.stop();
+    assert!(
+        err.contains("guest old: its clock set through the guest agent"),
+        "{err}"
+    );
 }

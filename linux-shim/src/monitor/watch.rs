@@ -432,6 +432,21 @@ impl Watched {
                 }
                 // Whatever an earlier client left: skipped until our id.
                 (Phase::Handshake, _) => {}
+                (Phase::Control, _) => {
+                    let done = line.trim().starts_with("{\"return\"");
+                    if done {
+                        info!("guest {}: its clock set through the guest agent", self.name);
+                        // Measured again at once.
+                        self.next_poll = Instant::now();
+                    } else {
+                        warn!(
+                            "guest {}: the guest agent refused to set its clock: {line}",
+                            self.name
+                        );
+                    }
+                    self.count_correction(if done { "set-time" } else { "refused" });
+                    self.phase = Phase::Idle;
+                }
                 (&Phase::Probe { k, t1 }, Some(g)) => {
                     self.answered_this_poll = true;
                     self.timeouts_in_row = 0;
@@ -611,15 +626,34 @@ impl Watched {
             return;
         }
         self.off_polls = 0;
+        let qga = matches!(self.channel, HostChannel::Qga(_));
         if plan.correct == Correct::DryRun {
             info!(
-                "guest {}: off by {:+.6} s ± {:.6} s for {} polls: would ask it to re-acquire (dry run)",
+                "guest {}: off by {:+.6} s ± {:.6} s for {} polls: would {} (dry run)",
                 self.name,
                 ns_s(m.offset.as_nanos()),
                 ns_s(m.bound.as_nanos()),
-                plan.correct_after
+                plan.correct_after,
+                if qga {
+                    "set its clock through the guest agent"
+                } else {
+                    "ask it to re-acquire"
+                }
             );
             self.count_correction("dry-run");
+        } else if qga {
+            // A guest without keel: the agent sets its clock to the host's
+            // time, read right before the request leaves, plus half the last
+            // round trip (the agent parses before it sets).
+            let at = realtime()
+                .as_nanos()
+                .saturating_add(m.delay.as_nanos().unsigned_abs() / 2);
+            let cmd =
+                format!("{{\"execute\":\"guest-set-time\",\"arguments\":{{\"time\":{at}}}}}\n");
+            if self.write(cmd.as_bytes()).is_ok() {
+                self.phase = Phase::Control;
+                self.deadline = Instant::now() + plan.timeout;
+            }
         } else {
             self.send(
                 Body::ControlRequest(Control::Reacquire),
