@@ -324,7 +324,11 @@ impl Responder {
         };
         // t2: right after read(2) returned.
         let t2 = sink_now();
-        let raw_t2 = if self.raw { monotonic_raw_ns() } else { 0 };
+        let raw_t2 = if self.raw {
+            crate::clock::ns_of(crate::clock::gettime(libc::CLOCK_MONOTONIC_RAW))
+        } else {
+            0
+        };
         c.have += n;
         let mut done = 0;
         let mut at = 0;
@@ -485,25 +489,7 @@ fn open_serial(path: &Path) -> io::Result<File> {
 }
 
 fn vsock_listen(port: u32) -> io::Result<OwnedFd> {
-    // SAFETY: socket(2) with constant arguments; the fd is owned at once.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_VSOCK,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh fd nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: sockaddr_vm is plain data; all zero is a valid start.
-    let mut addr: libc::sockaddr_vm = unsafe { std::mem::zeroed() };
-    addr.svm_family = libc::sa_family_t::try_from(libc::AF_VSOCK).unwrap_or(0);
-    addr.svm_port = port;
-    addr.svm_cid = libc::VMADDR_CID_ANY;
-    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_vm>()).unwrap_or(0);
+    let (fd, addr, len) = crate::sys::vsock_socket(libc::VMADDR_CID_ANY, port, true)?;
     // SAFETY: a valid sockaddr_vm of its own size.
     if unsafe { libc::bind(fd.as_raw_fd(), (&raw const addr).cast(), len) } != 0 {
         return Err(io::Error::last_os_error());
@@ -530,19 +516,6 @@ fn vsock_accept(l: &OwnedFd) -> io::Result<File> {
     }
     // SAFETY: a fresh fd nobody else owns.
     Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
-}
-
-fn monotonic_raw_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_RAW, &raw mut ts) };
-    u64::try_from(ts.tv_sec)
-        .unwrap_or(0)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(u64::try_from(ts.tv_nsec).unwrap_or(0))
 }
 
 #[cfg(test)]

@@ -360,6 +360,34 @@ pub fn cap_eff_has(status: &str, bit: u32) -> bool {
         .is_some_and(|m| m & (1u64 << bit) != 0)
 }
 
+/// An `AF_VSOCK` stream socket (`nonblocking` or not) and the address of
+/// `cid`:`port` for `bind(2)` or `connect(2)`.
+///
+/// # Errors
+/// The kernel has no vsock (no `vsock` module).
+pub fn vsock_socket(
+    cid: u32,
+    port: u32,
+    nonblocking: bool,
+) -> io::Result<(OwnedFd, libc::sockaddr_vm, libc::socklen_t)> {
+    let flags =
+        libc::SOCK_STREAM | libc::SOCK_CLOEXEC | if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
+    // SAFETY: socket(2) with constant arguments; the fd is owned at once.
+    let fd = unsafe { libc::socket(libc::AF_VSOCK, flags, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: sockaddr_vm is plain data; all zero is a valid start.
+    let mut addr: libc::sockaddr_vm = unsafe { core::mem::zeroed() };
+    addr.svm_family = libc::sa_family_t::try_from(libc::AF_VSOCK).unwrap_or(0);
+    addr.svm_port = port;
+    addr.svm_cid = cid;
+    let len = libc::socklen_t::try_from(size_of::<libc::sockaddr_vm>()).unwrap_or(0);
+    Ok((fd, addr, len))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,8 @@ pub fn gettime(clock: libc::clockid_t) -> libc::timespec {
     ts
 }
 
-fn ns_of(ts: libc::timespec) -> u64 {
+/// A `timespec` as ns (0 before 1970).
+pub fn ns_of(ts: libc::timespec) -> u64 {
     u64::try_from(ts.tv_sec)
         .unwrap_or(0)
         .saturating_mul(1_000_000_000)

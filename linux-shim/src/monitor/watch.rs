@@ -11,7 +11,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -760,19 +760,7 @@ fn connect(c: &HostChannel) -> io::Result<File> {
 }
 
 fn vsock_connect(cid: u32, port: u32) -> io::Result<File> {
-    // SAFETY: socket(2) with constant arguments; the fd is owned at once.
-    let fd = unsafe { libc::socket(libc::AF_VSOCK, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh fd nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: sockaddr_vm is plain data; all zero is a valid start.
-    let mut addr: libc::sockaddr_vm = unsafe { std::mem::zeroed() };
-    addr.svm_family = libc::sa_family_t::try_from(libc::AF_VSOCK).unwrap_or(0);
-    addr.svm_port = port;
-    addr.svm_cid = cid;
-    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_vm>()).unwrap_or(0);
+    let (fd, addr, len) = crate::sys::vsock_socket(cid, port, false)?;
     // A blocking connect, bounded by the kernel's vsock connect timeout
     // (2 s); then non-blocking.
     // SAFETY: a valid sockaddr_vm of its own size.
